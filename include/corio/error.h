@@ -1,0 +1,64 @@
+/* corio — error codes.
+ *
+ * Every corio call reports failure as a negative int. Where an errno value
+ * fits, it is used negated (-ECANCELED, -ETIMEDOUT, -EINVAL, -ENOMEM, ...).
+ * The codes below, all below -4096 and so outside the errno range, name the
+ * failures errno has no word for. A task's own failure is whatever negative
+ * code the task returned (CORIO_ETASK when it has none better), together
+ * with a message kept by its future.
+ */
+#ifndef CORIO_ERROR_H
+#define CORIO_ERROR_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** corio's own error codes (negative, outside the errno range). */
+enum corio_errc {
+    /** The thread pool is broken: a worker's initializer failed (Python's
+     *  BrokenThreadPool). Pending futures fail with it; submits are refused. */
+    CORIO_EBROKEN_THREAD_POOL = -5001,
+    /** The process pool is broken: a worker died or could not start
+     *  (Python's BrokenProcessPool). */
+    CORIO_EBROKEN_PROCESS_POOL = -5002,
+    /** The operation is not valid in the future's current state (Python's
+     *  InvalidStateError), e.g. set_result on a finished future. */
+    CORIO_EINVALID_STATE = -5003,
+    /** The executor has been shut down (Python's RuntimeError "cannot
+     *  schedule new futures after shutdown"). */
+    CORIO_ESHUTDOWN = -5004,
+    /** A task failed without choosing a more specific code. */
+    CORIO_ETASK = -5005,
+    /** A message from a process-pool worker was corrupt or truncated. */
+    CORIO_EPROTOCOL = -5006,
+    /** The future was cancelled by executor shutdown(cancel_futures=true).
+     *  Only corio_future_exception() and corio_future_cancel_reason() report
+     *  it; result() reports -ECANCELED for every cancelled future, as Python
+     *  raises CancelledError. */
+    CORIO_ECANCELLED_BY_EXECUTOR = -5007,
+};
+
+/** A short human-readable description of `code` (any negative corio or
+ *  -errno code; 0 gives "success"). The string is static: never free it. */
+CORIO_API const char *corio_strerror(int code);
+
+/** The symbolic name of `code`, e.g. "ETIMEDOUT" or "CORIO_ESHUTDOWN";
+ *  "UNKNOWN" for codes corio does not know. Static string. */
+CORIO_API const char *corio_error_name(int code);
+
+/** Fail the current task with `code` and a printf-style message.
+ *
+ * Call from inside a corio_fn (thread pool, process pool or coroutine) and
+ * return its result: `return corio_task_fail(-ENOENT, "no %s", path);`.
+ * The message is copied into thread-local storage and handed to the task's
+ * future when the task returns; it is truncated at 1023 bytes. Returns
+ * `code`, or CORIO_ETASK if `code` is not negative. */
+CORIO_API int corio_task_fail(int code, const char *fmt, ...) CORIO_PRINTF(2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORIO_ERROR_H */

@@ -1,0 +1,126 @@
+/* corio — error codes, their names, task failure messages, logging. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "internal.h"
+#include "corio/version.h"
+
+CORIO_API const char *corio_version(void) { return CORIO_VERSION_STRING; }
+
+/* Names of the errno values corio calls commonly return; strerror covers
+ * the text of any other. */
+static const struct {
+    int code;
+    const char *name;
+} errno_names[] = {
+    {EPERM, "EPERM"},         {ENOENT, "ENOENT"},       {EINTR, "EINTR"},
+    {EIO, "EIO"},             {EBADF, "EBADF"},         {EAGAIN, "EAGAIN"},
+    {ENOMEM, "ENOMEM"},       {EACCES, "EACCES"},       {EFAULT, "EFAULT"},
+    {EBUSY, "EBUSY"},         {EEXIST, "EEXIST"},       {EINVAL, "EINVAL"},
+    {ENFILE, "ENFILE"},       {EMFILE, "EMFILE"},       {ENOSPC, "ENOSPC"},
+    {EPIPE, "EPIPE"},         {ERANGE, "ERANGE"},       {ENOSYS, "ENOSYS"},
+    {ENOTSUP, "ENOTSUP"},     {EADDRINUSE, "EADDRINUSE"}, {ECONNRESET, "ECONNRESET"},
+    {ECONNREFUSED, "ECONNREFUSED"}, {ETIMEDOUT, "ETIMEDOUT"}, {ECANCELED, "ECANCELED"},
+    {EPROTO, "EPROTO"},       {EMSGSIZE, "EMSGSIZE"},   {ENOTCONN, "ENOTCONN"},
+    {EALREADY, "EALREADY"},   {EINPROGRESS, "EINPROGRESS"}, {ECHILD, "ECHILD"},
+    {ESRCH, "ESRCH"},         {E2BIG, "E2BIG"},         {EOVERFLOW, "EOVERFLOW"},
+};
+
+static const struct {
+    int code;
+    const char *name;
+    const char *text;
+} corio_codes[] = {
+    {CORIO_EBROKEN_THREAD_POOL, "CORIO_EBROKEN_THREAD_POOL",
+     "thread pool is broken: a worker failed to initialize"},
+    {CORIO_EBROKEN_PROCESS_POOL, "CORIO_EBROKEN_PROCESS_POOL",
+     "process pool is broken: a worker process died or failed to start"},
+    {CORIO_EINVALID_STATE, "CORIO_EINVALID_STATE", "invalid state for this operation"},
+    {CORIO_ESHUTDOWN, "CORIO_ESHUTDOWN", "cannot schedule new futures after shutdown"},
+    {CORIO_ETASK, "CORIO_ETASK", "task failed"},
+    {CORIO_EPROTOCOL, "CORIO_EPROTOCOL", "corrupt or truncated message from a worker"},
+    {CORIO_ECANCELLED_BY_EXECUTOR, "CORIO_ECANCELLED_BY_EXECUTOR",
+     "cancelled by executor shutdown"},
+};
+
+CORIO_API const char *corio_strerror(int code) {
+    if (code >= 0)
+        return "success";
+    for (size_t i = 0; i < sizeof corio_codes / sizeof corio_codes[0]; i++)
+        if (corio_codes[i].code == code)
+            return corio_codes[i].text;
+    if (code > -4096) {
+        /* strerror's table is static for known codes in glibc; strerrordesc_np
+         * is the thread-safe form. */
+        const char *s = strerrordesc_np(-code);
+        return s ? s : "unknown error";
+    }
+    return "unknown error";
+}
+
+CORIO_API const char *corio_error_name(int code) {
+    if (code == 0)
+        return "OK";
+    for (size_t i = 0; i < sizeof corio_codes / sizeof corio_codes[0]; i++)
+        if (corio_codes[i].code == code)
+            return corio_codes[i].name;
+    for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+        if (-errno_names[i].code == code)
+            return errno_names[i].name;
+    if (code < 0 && code > -4096) {
+        const char *s = strerrorname_np(-code);
+        if (s)
+            return s;
+    }
+    return "UNKNOWN";
+}
+
+/* The failure message of the task running on this thread. A coroutine's
+ * message is copied into its future before it can be suspended again, so a
+ * per-thread buffer is enough. */
+static _Thread_local char task_msg[1024];
+
+CORIO_API int corio_task_fail(int code, const char *fmt, ...) {
+    if (code >= 0)
+        code = CORIO_ETASK;
+    task_msg[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(task_msg, sizeof task_msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+void corio__task_msg_clear(void) { task_msg[0] = '\0'; }
+const char *corio__task_msg(void) { return task_msg; }
+
+void corio__log(const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    fprintf(stderr, "corio: %s\n", buf);
+}
+
+int64_t corio__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t corio__deadline(double timeout) {
+    if (timeout < 0 || timeout != timeout)
+        return INT64_MAX;
+    if (timeout > 9.0e9) /* ~285 years: treat as forever rather than overflow */
+        return INT64_MAX;
+    return corio__now_ns() + (int64_t)(timeout * 1e9);
+}

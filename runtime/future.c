@@ -1,0 +1,414 @@
+/* corio — the future: state machine, outcome storage, done-callbacks and
+ * the waiter list.
+ *
+ * Locking: each future has one mutex guarding its state transitions, its
+ * callback list and its waiter list. `state` is also an atomic so that the
+ * read-only queries (done, cancelled, ...) and the fast path of result()
+ * need no lock: it is stored with release ordering after the outcome fields
+ * are written, and loaded with acquire ordering before they are read.
+ *
+ * Completion protocol (complete_locked + finish): under the lock, the
+ * outcome is stored, the state published, and every waiter is unlinked and
+ * notified (notify functions only unpark or enqueue, never block). The lock
+ * is then released and the done-callbacks run, in registration order, on the
+ * completing thread. Because waiters are notified under the lock, a waiter
+ * that removes itself (timeout, wait() returning) under the same lock never
+ * races a notification in flight: its memory may be released right after.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* One registered done-callback. The first lives inside the future so the
+ * common single-callback case allocates nothing. */
+typedef struct callback {
+    struct callback *next; /* next in registration order */
+    corio_done_fn fn;      /* the callback */
+    void *arg;             /* its argument */
+} callback;
+
+struct corio_future {
+    pthread_mutex_t lock;      /* guards everything below except refs and state reads */
+    _Atomic int state;         /* corio_future_state; written under lock, read lock-free */
+    _Atomic int refs;          /* reference count */
+    int code;                  /* failure code when FINISHED with a failure, else 0 */
+    int cancel_requested;      /* a cancel() reached a running future with a canceller */
+    int by_executor;           /* cancelled by executor shutdown */
+    char *message;             /* failure message (malloc'd) or NULL */
+    corio_value value;         /* result on success */
+    callback first_cb;         /* inline storage for the first callback (fn NULL = unused) */
+    callback *cb_tail;         /* last callback in the list (NULL when none) */
+    corio__waiter *waiters;    /* head of the doubly-linked waiter list */
+    corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
+    void *canceller_arg;       /* its argument */
+};
+
+CORIO_API corio_future *corio_future_create(void) {
+    corio_future *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    pthread_mutex_init(&f->lock, NULL);
+    atomic_init(&f->state, CORIO_PENDING);
+    atomic_init(&f->refs, 1);
+    return f;
+}
+
+CORIO_API corio_future *corio_future_ref(corio_future *f) {
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+CORIO_API void corio_future_unref(corio_future *f) {
+    if (!f)
+        return;
+    /* acq_rel: the releasing decrement orders our uses before the free; the
+     * acquiring side of the last decrement sees everyone else's. */
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (f->value.dtor)
+        f->value.dtor(f->value.ptr);
+    free(f->message);
+    callback *c = f->first_cb.next;
+    while (c) { /* callbacks of a never-completed future */
+        callback *n = c->next;
+        free(c);
+        c = n;
+    }
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+static inline int load_state(const corio_future *f) {
+    return atomic_load_explicit(&((corio_future *)f)->state, memory_order_acquire);
+}
+
+CORIO_API corio_future_state corio_future_state_get(const corio_future *f) {
+    return f ? (corio_future_state)load_state(f) : CORIO_PENDING;
+}
+CORIO_API bool corio_future_cancelled(const corio_future *f) {
+    return f && load_state(f) == CORIO_CANCELLED;
+}
+CORIO_API bool corio_future_running(const corio_future *f) {
+    return f && load_state(f) == CORIO_RUNNING;
+}
+CORIO_API bool corio_future_done(const corio_future *f) {
+    return f && load_state(f) >= CORIO_CANCELLED;
+}
+
+/* Publish the done state and notify the waiters; lock held. Returns the
+ * callback list to run after unlocking. */
+static callback *complete_locked(corio_future *f, int state) {
+    atomic_store_explicit(&f->state, state, memory_order_release);
+    corio__waiter *w = f->waiters;
+    f->waiters = NULL;
+    while (w) {
+        corio__waiter *next = w->next;
+        w->linked = 0;
+        w->next = w->prev = NULL;
+        w->notify(w, f);
+        w = next;
+    }
+    return f->first_cb.fn ? &f->first_cb : NULL;
+}
+
+/* Run the callbacks (lock not held). Each one runs once; the list nodes stay
+ * until the future is freed except the heap ones, which go now. */
+static void run_callbacks(corio_future *f, callback *c) {
+    if (!c)
+        return;
+    /* Keep the future alive while callbacks run, even if one drops the last
+     * reference the caller had. */
+    corio_future_ref(f);
+    callback *heap = c->next;
+    f->first_cb.next = NULL;
+    int r = c->fn(f, c->arg);
+    if (r < 0)
+        corio__log("done-callback failed: %s (%s)", corio_strerror(r), corio_error_name(r));
+    while (heap) {
+        callback *n = heap->next;
+        r = heap->fn(f, heap->arg);
+        if (r < 0)
+            corio__log("done-callback failed: %s (%s)", corio_strerror(r), corio_error_name(r));
+        free(heap);
+        heap = n;
+    }
+    corio_future_unref(f);
+}
+
+CORIO_API bool corio_future_cancel(corio_future *f) {
+    if (!f)
+        return false;
+    pthread_mutex_lock(&f->lock);
+    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (s == CORIO_CANCELLED) {
+        pthread_mutex_unlock(&f->lock);
+        return true;
+    }
+    if (s == CORIO_RUNNING && f->canceller) {
+        /* Beyond Python: a running coroutine (or killable process job) can
+         * be asked to stop; it completes later, usually as cancelled. */
+        int first = !f->cancel_requested;
+        f->cancel_requested = 1;
+        corio__cancel_fn fn = f->canceller;
+        void *arg = f->canceller_arg;
+        corio_future_ref(f);
+        pthread_mutex_unlock(&f->lock);
+        if (first)
+            fn(f, arg);
+        corio_future_unref(f);
+        return true;
+    }
+    if (s != CORIO_PENDING) {
+        pthread_mutex_unlock(&f->lock);
+        return false;
+    }
+    callback *cbs = complete_locked(f, CORIO_CANCELLED);
+    pthread_mutex_unlock(&f->lock);
+    run_callbacks(f, cbs);
+    return true;
+}
+
+int corio__future_finish_cancelled(corio_future *f, int by_executor) {
+    pthread_mutex_lock(&f->lock);
+    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (s >= CORIO_CANCELLED) {
+        pthread_mutex_unlock(&f->lock);
+        return CORIO_EINVALID_STATE;
+    }
+    f->by_executor = by_executor;
+    callback *cbs = complete_locked(f, CORIO_CANCELLED);
+    pthread_mutex_unlock(&f->lock);
+    run_callbacks(f, cbs);
+    return 0;
+}
+
+void corio__future_set_canceller(corio_future *f, corio__cancel_fn fn, void *arg) {
+    pthread_mutex_lock(&f->lock);
+    f->canceller = fn;
+    f->canceller_arg = arg;
+    pthread_mutex_unlock(&f->lock);
+}
+
+int corio__future_cancel_requested(const corio_future *f) {
+    corio_future *m = (corio_future *)f;
+    pthread_mutex_lock(&m->lock);
+    int r = m->cancel_requested;
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+CORIO_API int corio_future_set_running_or_notify_cancel(corio_future *f) {
+    if (!f)
+        return -EINVAL;
+    pthread_mutex_lock(&f->lock);
+    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    int r;
+    if (s == CORIO_PENDING) {
+        atomic_store_explicit(&f->state, CORIO_RUNNING, memory_order_release);
+        r = 1;
+    } else if (s == CORIO_CANCELLED) {
+        /* Waiters were already woken by cancel(); Python's notify of
+         * waiters here is for its cancel-then-notify split. */
+        r = 0;
+    } else {
+        r = CORIO_EINVALID_STATE;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return r;
+}
+
+/* Store an outcome unless done. Takes ownership of message only on success. */
+static int finish(corio_future *f, const corio_value *v, int code, char *message) {
+    pthread_mutex_lock(&f->lock);
+    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (s >= CORIO_CANCELLED) {
+        pthread_mutex_unlock(&f->lock);
+        return CORIO_EINVALID_STATE;
+    }
+    if (v)
+        f->value = *v;
+    f->code = code;
+    f->message = message;
+    callback *cbs = complete_locked(f, CORIO_FINISHED);
+    pthread_mutex_unlock(&f->lock);
+    run_callbacks(f, cbs);
+    return 0;
+}
+
+CORIO_API int corio_future_set_result(corio_future *f, void *value, void (*dtor)(void *)) {
+    if (!f)
+        return -EINVAL;
+    corio_value v = {value, 0, dtor};
+    return finish(f, &v, 0, NULL);
+}
+
+CORIO_API int corio_future_set_value(corio_future *f, const corio_value *value) {
+    if (!f || !value)
+        return -EINVAL;
+    return finish(f, value, 0, NULL);
+}
+
+int corio__future_fail(corio_future *f, int code, const char *message) {
+    if (!f)
+        return -EINVAL;
+    if (code >= 0)
+        code = CORIO_ETASK;
+    char *m = NULL;
+    if (message && *message) {
+        m = strdup(message);
+        if (!m) {
+            int r = finish(f, NULL, code, NULL);
+            return r ? r : -ENOMEM;
+        }
+    }
+    int r = finish(f, NULL, code, m);
+    if (r)
+        free(m);
+    return r;
+}
+
+CORIO_API int corio_future_set_exception(corio_future *f, int code, const char *fmt, ...) {
+    if (!f)
+        return -EINVAL;
+    char buf[1024];
+    buf[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+    }
+    return corio__future_fail(f, code, buf);
+}
+
+CORIO_API int corio_future_add_done_callback(corio_future *f, corio_done_fn fn, void *arg) {
+    if (!f || !fn)
+        return -EINVAL;
+    pthread_mutex_lock(&f->lock);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) >= CORIO_CANCELLED) {
+        pthread_mutex_unlock(&f->lock);
+        int r = fn(f, arg);
+        if (r < 0)
+            corio__log("done-callback failed: %s (%s)", corio_strerror(r), corio_error_name(r));
+        return 0;
+    }
+    callback *c;
+    if (!f->first_cb.fn) {
+        c = &f->first_cb;
+    } else {
+        c = malloc(sizeof *c);
+        if (!c) {
+            pthread_mutex_unlock(&f->lock);
+            return -ENOMEM;
+        }
+        f->cb_tail->next = c;
+    }
+    c->fn = fn;
+    c->arg = arg;
+    c->next = NULL;
+    f->cb_tail = c;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+int corio__future_add_waiter(corio_future *f, corio__waiter *w) {
+    pthread_mutex_lock(&f->lock);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) >= CORIO_CANCELLED) {
+        pthread_mutex_unlock(&f->lock);
+        return 0;
+    }
+    w->prev = NULL;
+    w->next = f->waiters;
+    if (f->waiters)
+        f->waiters->prev = w;
+    f->waiters = w;
+    w->linked = 1;
+    pthread_mutex_unlock(&f->lock);
+    return 1;
+}
+
+void corio__future_remove_waiter(corio_future *f, corio__waiter *w) {
+    pthread_mutex_lock(&f->lock);
+    if (w->linked) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            f->waiters = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->linked = 0;
+        w->next = w->prev = NULL;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void notify_parker(corio__waiter *w, corio_future *f) {
+    (void)f;
+    corio__parker_unpark(w->data);
+}
+
+int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
+    if (load_state(f) >= CORIO_CANCELLED)
+        return 0;
+    if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
+        return -ETIMEDOUT;
+    corio__parker p;
+    corio__parker_init(&p);
+    corio__waiter w = {.notify = notify_parker, .data = &p};
+    if (!corio__future_add_waiter(f, &w))
+        return 0;
+    int r = 0;
+    while (load_state(f) < CORIO_CANCELLED) {
+        r = corio__parker_park(&p, deadline_ns);
+        if (r < 0)
+            break;
+    }
+    corio__future_remove_waiter(f, &w);
+    /* A timeout or cancel that raced with completion still reports done. */
+    return load_state(f) >= CORIO_CANCELLED ? 0 : r;
+}
+
+CORIO_API int corio_future_result_value(corio_future *f, double timeout, corio_value *out) {
+    if (!f)
+        return -EINVAL;
+    int r = corio__future_wait_done(f, corio__deadline(timeout));
+    if (r < 0)
+        return r;
+    if (load_state(f) == CORIO_CANCELLED)
+        return -ECANCELED;
+    if (f->code)
+        return f->code;
+    if (out)
+        *out = f->value;
+    return 0;
+}
+
+CORIO_API int corio_future_result(corio_future *f, double timeout, void **out) {
+    corio_value v;
+    int r = corio_future_result_value(f, timeout, &v);
+    if (r == 0 && out)
+        *out = v.ptr;
+    return r;
+}
+
+CORIO_API int corio_future_exception(corio_future *f, double timeout, const char **message) {
+    if (!f)
+        return -EINVAL;
+    int r = corio__future_wait_done(f, corio__deadline(timeout));
+    if (r < 0)
+        return r;
+    if (load_state(f) == CORIO_CANCELLED)
+        return f->by_executor ? CORIO_ECANCELLED_BY_EXECUTOR : -ECANCELED;
+    if (message)
+        *message = f->message ? f->message : "";
+    return f->code;
+}
+
+int corio__future_code(const corio_future *f) {
+    return load_state(f) == CORIO_FINISHED ? f->code : 0;
+}

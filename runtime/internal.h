@@ -1,0 +1,175 @@
+/* corio — internal interfaces shared between the parts of the library.
+ * Nothing here is exported; names use the corio__ prefix. */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "corio/error.h"
+#include "corio/executor.h"
+#include "corio/future.h"
+
+#define CORIO__HIDDEN __attribute__((visibility("hidden")))
+
+/* ------------------------------------------------------------------------ */
+/* Time                                                                       */
+
+/* Nanoseconds on CLOCK_MONOTONIC. */
+int64_t corio__now_ns(void);
+/* Absolute deadline for a relative timeout in seconds: INT64_MAX for a
+ * negative (forever) timeout, now for 0. */
+int64_t corio__deadline(double timeout);
+
+/* ------------------------------------------------------------------------ */
+/* Parker: the one way anything in corio blocks.                             */
+/*
+ * A parker belongs to the thread or coroutine that created it (with
+ * corio__parker_init, which captures the current context). park() blocks the
+ * thread on a futex, or suspends the coroutine through the scheduler hooks;
+ * unpark() may be called from any thread, any number of times.
+ *
+ * state protocol (all transitions atomic):
+ *   IDLE --park--> PARKED --unpark--> NOTIFIED --(park returns)--> IDLE
+ *   IDLE --unpark--> NOTIFIED: the next park returns at once.
+ * unpark() acts (futex wake / reschedule) only when it swaps PARKED away,
+ * so a wake is delivered exactly once and never to a context that is not
+ * parked. */
+enum { CORIO__IDLE = 0, CORIO__PARKED = 1, CORIO__NOTIFIED = 2 };
+
+typedef struct corio__parker {
+    _Atomic uint32_t state; /* IDLE, PARKED or NOTIFIED (futex word for threads) */
+    void *coro;             /* the coroutine that parks, or NULL for a plain thread */
+} corio__parker;
+
+/* Scheduler hooks, installed by the coroutine runtime when it starts. */
+typedef struct corio__sched_ops {
+    /* Suspend the current coroutine (p->coro) whose parker is already
+     * PARKED, until unpark or deadline_ns (INT64_MAX: none). Runs on the
+     * coroutine's loop thread. Returns 0 when resumed by unpark, -ETIMEDOUT
+     * on deadline, -ECANCELED when the coroutine was cancelled. The hook
+     * itself resolves the race with unpark by swapping the state. */
+    int (*park)(corio__parker *p, int64_t deadline_ns);
+    /* Make p->coro runnable again; any thread; called only by the context
+     * that swapped PARKED -> NOTIFIED. Must not block. */
+    void (*unpark)(corio__parker *p);
+    /* Is the current coroutine's cancellation requested? */
+    int (*cancelled)(void);
+} corio__sched_ops;
+
+/* The current coroutine of this thread, NULL on a plain thread. */
+extern _Thread_local void *corio__tls_coro;
+/* Set once by the runtime; read with acquire ordering. */
+extern const corio__sched_ops *_Atomic corio__sched;
+
+void corio__parker_init(corio__parker *p);
+/* Returns 0 when notified (or spuriously), -ETIMEDOUT at the deadline,
+ * -ECANCELED when the calling coroutine has been cancelled. The caller
+ * re-checks its condition in a loop. */
+int corio__parker_park(corio__parker *p, int64_t deadline_ns);
+void corio__parker_unpark(corio__parker *p);
+
+/* Futex helpers (thread side). */
+int corio__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns);
+void corio__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* ------------------------------------------------------------------------ */
+/* Waiters on a future                                                        */
+
+typedef struct corio__waiter corio__waiter;
+/* Called exactly once, under the future's lock, when the future becomes
+ * done. It must be quick and must not block or touch the future's public
+ * API (it may unpark a parker or push to a lock-free queue). */
+typedef void (*corio__notify_fn)(corio__waiter *w, corio_future *f);
+
+struct corio__waiter {
+    corio__waiter *next, *prev; /* links in the future's waiter list */
+    corio__notify_fn notify;    /* what to do when the future is done */
+    void *data;                 /* owner's context for notify */
+    int linked;                 /* 1 while in the list; guarded by the future's lock */
+};
+
+/* Register w; returns 1 if registered, 0 if the future is already done
+ * (w is not registered and notify will not be called). O(1). */
+int corio__future_add_waiter(corio_future *f, corio__waiter *w);
+/* Unregister w if still registered. O(1). After it returns, notify is not
+ * running and will not run. */
+void corio__future_remove_waiter(corio_future *f, corio__waiter *w);
+
+/* Wait until f is done or the deadline; 0 when done, -ETIMEDOUT,
+ * -ECANCELED (calling coroutine cancelled). */
+int corio__future_wait_done(corio_future *f, int64_t deadline_ns);
+
+/* Canceller: what cancel() does to a RUNNING future that supports it
+ * (coroutines, process jobs with cancel_kills_running). Called without the
+ * future's lock. */
+typedef void (*corio__cancel_fn)(corio_future *f, void *arg);
+void corio__future_set_canceller(corio_future *f, corio__cancel_fn fn, void *arg);
+/* Was a cancel requested on a running future? */
+int corio__future_cancel_requested(const corio_future *f);
+/* Finish a RUNNING (or PENDING) future as CANCELLED (used when a running
+ * coroutine honours a cancel request, or executor shutdown). by_executor
+ * marks the reason. Returns 0 or CORIO_EINVALID_STATE. */
+int corio__future_finish_cancelled(corio_future *f, int by_executor);
+/* The failure code of a done future (0 for success or cancelled). Lock-free:
+ * valid once corio_future_done() returned true (acquire on the state). */
+int corio__future_code(const corio_future *f);
+/* Failure with an already formatted message (may be NULL). */
+int corio__future_fail(corio_future *f, int code, const char *message);
+
+/* ------------------------------------------------------------------------ */
+/* Task failure messages (thread-local, set by corio_task_fail)             */
+
+/* Clear the thread's pending task message. */
+void corio__task_msg_clear(void);
+/* The thread's pending task message, "" if none. */
+const char *corio__task_msg(void);
+
+/* ------------------------------------------------------------------------ */
+/* Executors                                                                 */
+
+/* One job of a map chunk: the item and, after it ran, its outcome. */
+typedef struct corio__batch_item {
+    void *arg;         /* the item pointer (or a corio_value * for bytes maps) */
+    corio_value value; /* result on success */
+    int code;          /* 0 or the failure code */
+    char *message;     /* failure message (malloc'd) or NULL */
+} corio__batch_item;
+
+/* A chunk's result value: an array of items, freed with the future. */
+typedef struct corio__batch {
+    size_t n;                  /* number of items */
+    corio__batch_item items[]; /* outcomes, in input order */
+} corio__batch;
+
+typedef struct corio__executor_vt {
+    /* Submit one job; `bytes` selects the copying form. */
+    corio_future *(*submit)(corio_executor *ex, corio_fn fn, void *arg, const void *data,
+                            size_t len, int bytes, int *err);
+    /* Submit a chunk as one job: the future's value is a corio__batch with
+     * one outcome per item (items are pointers, or corio_value * when bytes). */
+    corio_future *(*submit_batch)(corio_executor *ex, corio_fn fn, void *const *items, size_t n,
+                                  int bytes, int *err);
+    /* Shutdown; timeout < 0: plain Python shutdown(wait). */
+    int (*shutdown)(corio_executor *ex, int wait, int cancel_futures, double timeout);
+    /* Release everything (after a waiting shutdown). */
+    void (*destroy)(corio_executor *ex);
+} corio__executor_vt;
+
+/* The common head of every executor. */
+struct corio_executor {
+    const corio__executor_vt *vt; /* the pool kind's operations */
+    int max_workers;              /* for map's default window */
+    _Atomic int broken;           /* set once a worker failure broke the pool */
+};
+
+/* Run a batch in the current thread (thread pool helper). */
+void corio__batch_run(corio_fn fn, corio__batch *b);
+void corio__batch_free(void *b);
+
+/* Log a message to stderr with a "corio: " prefix. */
+void corio__log(const char *fmt, ...) CORIO_PRINTF(1, 2);
+
+#endif /* CORIO_INTERNAL_H */

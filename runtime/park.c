@@ -1,0 +1,93 @@
+/* corio — the parker: the single mechanism through which corio blocks.
+ *
+ * A plain thread parks on a futex; a coroutine parks through the scheduler
+ * hooks the coroutine runtime installs. Everything that waits (future
+ * results, wait, as_completed, map, channels, mutexes) is written once, on
+ * top of this. */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Thread_local void *corio__tls_coro;
+const corio__sched_ops *_Atomic corio__sched;
+
+int corio__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (deadline_ns != INT64_MAX) {
+        /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
+         * spurious wake never stretches the total wait. */
+        ts.tv_sec = deadline_ns / 1000000000;
+        ts.tv_nsec = deadline_ns % 1000000000;
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp,
+                     NULL, FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+void corio__futex_wake(_Atomic uint32_t *addr, int n) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+}
+
+void corio__parker_init(corio__parker *p) {
+    atomic_init(&p->state, CORIO__IDLE);
+    p->coro = corio__tls_coro;
+}
+
+int corio__parker_park(corio__parker *p, int64_t deadline_ns) {
+    if (p->coro) {
+        const corio__sched_ops *ops = atomic_load_explicit(&corio__sched, memory_order_acquire);
+        if (ops->cancelled())
+            return -ECANCELED;
+        uint32_t expect = CORIO__IDLE;
+        /* acq_rel: the acquire half pairs with unpark's release so that,
+         * when we find NOTIFIED, we also see what the notifier published. */
+        if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, CORIO__PARKED,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+            return 0; /* already notified */
+        }
+        int r = ops->park(p, deadline_ns);
+        atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+        return r;
+    }
+    uint32_t expect = CORIO__IDLE;
+    if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, CORIO__PARKED,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+        return 0;
+    }
+    int r = 0;
+    while (atomic_load_explicit(&p->state, memory_order_acquire) == CORIO__PARKED) {
+        if (corio__futex_wait(&p->state, CORIO__PARKED, deadline_ns) == -ETIMEDOUT) {
+            /* Timed out: withdraw unless a notification raced in. */
+            expect = CORIO__PARKED;
+            if (atomic_compare_exchange_strong_explicit(&p->state, &expect, CORIO__IDLE,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return -ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+    return r;
+}
+
+void corio__parker_unpark(corio__parker *p) {
+    /* release: publishes whatever the notifier wrote before waking. */
+    uint32_t old = atomic_exchange_explicit(&p->state, CORIO__NOTIFIED, memory_order_acq_rel);
+    if (old != CORIO__PARKED)
+        return;
+    if (p->coro) {
+        const corio__sched_ops *ops = atomic_load_explicit(&corio__sched, memory_order_acquire);
+        ops->unpark(p);
+    } else {
+        corio__futex_wake(&p->state, 1);
+    }
+}
