@@ -32,7 +32,7 @@ typedef struct callback {
 } callback;
 
 struct corio_future {
-    pthread_mutex_t lock;      /* guards everything below except refs and state reads */
+    _Alignas(16) pthread_mutex_t lock;      /* guards everything below except refs and state reads */
     _Atomic int state;         /* corio_future_state; written under lock, read lock-free */
     _Atomic int refs;          /* reference count */
     int code;                  /* failure code when FINISHED with a failure, else 0 */
@@ -46,6 +46,22 @@ struct corio_future {
     corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
     void *canceller_arg;       /* its argument */
 };
+
+/* Size of the future rounded up so extra storage after it is 16-aligned. */
+#define FUTURE_SIZE ((sizeof(struct corio_future) + 15) & ~(size_t)15)
+
+corio_future *corio__future_create_ext(size_t extra) {
+    corio_future *f = aligned_alloc(16, (FUTURE_SIZE + extra + 15) & ~(size_t)15);
+    if (!f)
+        return NULL;
+    memset(f, 0, FUTURE_SIZE);
+    pthread_mutex_init(&f->lock, NULL);
+    atomic_init(&f->state, CORIO_PENDING);
+    atomic_init(&f->refs, 1);
+    return f;
+}
+
+void *corio__future_ext(corio_future *f) { return (char *)f + FUTURE_SIZE; }
 
 CORIO_API corio_future *corio_future_create(void) {
     corio_future *f = calloc(1, sizeof *f);

@@ -113,6 +113,12 @@ int corio__future_cancel_requested(const corio_future *f);
  * coroutine honours a cancel request, or executor shutdown). by_executor
  * marks the reason. Returns 0 or CORIO_EINVALID_STATE. */
 int corio__future_finish_cancelled(corio_future *f, int by_executor);
+/* Create a future with `extra` bytes of caller storage after it, in the same
+ * allocation (16-byte aligned), e.g. for an executor's job record; the
+ * storage lives as long as the future. */
+corio_future *corio__future_create_ext(size_t extra);
+void *corio__future_ext(corio_future *f);
+
 /* The failure code of a done future (0 for success or cancelled). Lock-free:
  * valid once corio_future_done() returned true (acquire on the state). */
 int corio__future_code(const corio_future *f);

@@ -1,0 +1,276 @@
+/* corio — the executor interface: dispatch to the pool kind, map, batches.
+ *
+ * map() is written once here on top of the pool's submit and submit_batch,
+ * so the thread pool and the process pool behave identically. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+CORIO_API corio_future *corio_executor_submit(corio_executor *ex, corio_fn fn, void *arg,
+                                              int *err) {
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (!ex || !fn) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    return ex->vt->submit(ex, fn, arg, NULL, 0, 0, err);
+}
+
+CORIO_API corio_future *corio_executor_submit_bytes(corio_executor *ex, corio_fn fn,
+                                                    const void *data, size_t len, int *err) {
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (!ex || !fn || (!data && len)) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    return ex->vt->submit(ex, fn, NULL, data, len, 1, err);
+}
+
+CORIO_API int corio_executor_shutdown(corio_executor *ex, bool wait, bool cancel_futures) {
+    if (!ex)
+        return -EINVAL;
+    return ex->vt->shutdown(ex, wait, cancel_futures, -1.0);
+}
+
+CORIO_API int corio_executor_shutdown_timeout(corio_executor *ex, double timeout,
+                                              bool cancel_futures) {
+    if (!ex || timeout < 0)
+        return -EINVAL;
+    return ex->vt->shutdown(ex, 1, cancel_futures, timeout);
+}
+
+CORIO_API bool corio_executor_broken(const corio_executor *ex) {
+    return ex && atomic_load_explicit(&((corio_executor *)ex)->broken, memory_order_acquire);
+}
+
+CORIO_API void corio_executor_destroy(corio_executor *ex) {
+    if (!ex)
+        return;
+    ex->vt->shutdown(ex, 1, 0, -1.0);
+    ex->vt->destroy(ex);
+}
+
+/* ---- batches (map chunks) -------------------------------------------------- */
+
+void corio__batch_run(corio_fn fn, corio__batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        corio__batch_item *it = &b->items[i];
+        memset(&it->value, 0, sizeof it->value);
+        corio__task_msg_clear();
+        int r = fn(it->arg, &it->value);
+        if (r < 0) {
+            it->code = r;
+            const char *m = corio__task_msg();
+            it->message = *m ? strdup(m) : NULL;
+            if (it->value.dtor)
+                it->value.dtor(it->value.ptr);
+            memset(&it->value, 0, sizeof it->value);
+        }
+    }
+}
+
+void corio__batch_free(void *p) {
+    corio__batch *b = p;
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i].value.dtor)
+            b->items[i].value.dtor(b->items[i].value.ptr);
+        free(b->items[i].message);
+    }
+    free(b);
+}
+
+/* ---- map --------------------------------------------------------------------- */
+
+struct corio_map {
+    corio_executor *ex;     /* the executor (not owned) */
+    corio_fn fn;            /* the function applied to each item */
+    const void *items;      /* caller's items: void *[n] or corio_value[n] */
+    size_t n;               /* number of items */
+    int bytes;              /* items are corio_value buffers */
+    size_t chunk;           /* items per job */
+    size_t nchunks;         /* jobs in all */
+    size_t window;          /* most jobs in flight (submitted, not fully read) */
+    int64_t deadline;       /* absolute, INT64_MAX for none */
+    corio_future **futs;    /* ring of `window` futures, indexed by chunk % window */
+    size_t submitted;       /* chunks submitted so far */
+    size_t read;            /* items read so far */
+    int stop;               /* sticky error that ended the iteration (timeout) */
+    char message[1024];     /* message of the last failure returned */
+};
+
+static void *item_ptr(const corio_map *m, size_t i) {
+    if (m->bytes)
+        return (void *)&((const corio_value *)m->items)[i];
+    return ((void *const *)m->items)[i];
+}
+
+/* Submit chunk c; on a submit error, a future failed with that error takes
+ * its place so the error surfaces when the chunk's items are read. */
+static void map_submit_chunk(corio_map *m, size_t c) {
+    size_t lo = c * m->chunk, hi = lo + m->chunk < m->n ? lo + m->chunk : m->n;
+    int err = 0;
+    corio_future *f;
+    if (m->chunk == 1) {
+        if (m->bytes) {
+            const corio_value *v = item_ptr(m, lo);
+            f = m->ex->vt->submit(m->ex, m->fn, NULL, v->ptr, v->len, 1, &err);
+        } else {
+            f = m->ex->vt->submit(m->ex, m->fn, item_ptr(m, lo), NULL, 0, 0, &err);
+        }
+    } else {
+        void *stack_items[64] = {0};
+        void **its = hi - lo <= 64 ? stack_items : calloc(hi - lo, sizeof *its);
+        if (!its) {
+            f = NULL;
+            err = -ENOMEM;
+        } else {
+            for (size_t i = lo; i < hi; i++)
+                its[i - lo] = item_ptr(m, i);
+            f = m->ex->vt->submit_batch(m->ex, m->fn, its, hi - lo, m->bytes, &err);
+            if (its != stack_items)
+                free(its);
+        }
+    }
+    if (!f) {
+        f = corio_future_create();
+        if (f)
+            corio__future_fail(f, err, "map: submit failed");
+    }
+    m->futs[c % m->window] = f;
+    m->submitted++;
+}
+
+static void map_top_up(corio_map *m) {
+    /* The chunk of the last item returned is still held (its value is the
+     * caller's until the next call), so it bounds the ring. */
+    size_t held = m->read ? (m->read - 1) / m->chunk : 0;
+    while (m->submitted < m->nchunks && m->submitted < held + m->window)
+        map_submit_chunk(m, m->submitted);
+}
+
+CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *items, size_t n,
+                                 const corio_map_options *opts, corio_map **out) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!ex || !fn || (!items && n))
+        return -EINVAL;
+    corio_map_options o = {0};
+    if (opts)
+        o = *opts;
+    if (o.timeout < 0)
+        o.timeout = 0;
+    corio_map *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->ex = ex;
+    m->fn = fn;
+    m->items = items;
+    m->n = n;
+    m->bytes = o.bytes;
+    m->chunk = o.chunksize ? o.chunksize : 1;
+    m->nchunks = (n + m->chunk - 1) / m->chunk;
+    m->deadline = o.timeout > 0 ? corio__deadline(o.timeout) : INT64_MAX;
+    size_t w = o.buffersize ? (o.buffersize + m->chunk - 1) / m->chunk
+                            : (size_t)(ex->max_workers > 4 ? 4 * ex->max_workers : 16);
+    if (w < 1)
+        w = 1;
+    m->window = w;
+    m->futs = calloc(w, sizeof *m->futs);
+    if (!m->futs) {
+        free(m);
+        return -ENOMEM;
+    }
+    /* Refuse a map on a shut-down or broken executor at once, like submit. */
+    if (n) {
+        map_submit_chunk(m, 0);
+        int code = 0;
+        if (corio_future_done(m->futs[0]) && m->futs[0] &&
+            ((code = corio__future_code(m->futs[0])) == CORIO_ESHUTDOWN ||
+             code == CORIO_EBROKEN_THREAD_POOL || code == CORIO_EBROKEN_PROCESS_POOL)) {
+            corio_map_destroy(m);
+            return code;
+        }
+        map_top_up(m);
+    }
+    *out = m;
+    return 0;
+}
+
+CORIO_API int corio_map_next(corio_map *m, corio_value *out) {
+    if (!m || !out)
+        return -EINVAL;
+    m->message[0] = '\0';
+    if (m->stop)
+        return m->stop;
+    if (m->read == m->n)
+        return 0;
+    size_t c = m->read / m->chunk;
+    corio_future *f = m->futs[c % m->window];
+    if (!f)
+        return -ENOMEM;
+    double left = -1.0;
+    if (m->deadline != INT64_MAX) {
+        int64_t d = m->deadline - corio__now_ns();
+        left = d > 0 ? (double)d / 1e9 : 0.0;
+    }
+    corio_value v;
+    int r = corio_future_result_value(f, left, &v);
+    if (r == -ETIMEDOUT && !corio_future_done(f)) {
+        /* Python: on timeout every remaining future is cancelled. */
+        for (size_t k = c; k < m->submitted; k++)
+            corio_future_cancel(m->futs[k % m->window]);
+        m->stop = -ETIMEDOUT;
+        return r;
+    }
+    size_t idx = m->read - c * m->chunk;
+    m->read++;
+    if (r < 0) {
+        const char *msg = NULL;
+        corio_future_exception(f, 0, &msg);
+        snprintf(m->message, sizeof m->message, "%s", msg ? msg : "");
+    } else if (m->chunk == 1) {
+        *out = v;
+    } else {
+        corio__batch *b = v.ptr;
+        corio__batch_item *it = &b->items[idx];
+        r = it->code;
+        if (r < 0)
+            snprintf(m->message, sizeof m->message, "%s", it->message ? it->message : "");
+        else
+            *out = it->value;
+    }
+    /* The value stays owned by the chunk's future until the caller moves
+     * past it: release the future of the chunk before this one. */
+    if (c > 0 && idx == 0) {
+        size_t prev = (c - 1) % m->window;
+        corio_future_unref(m->futs[prev]);
+        m->futs[prev] = NULL;
+    }
+    map_top_up(m);
+    return r < 0 ? r : 1;
+}
+
+CORIO_API const char *corio_map_message(const corio_map *m) { return m ? m->message : ""; }
+
+CORIO_API void corio_map_destroy(corio_map *m) {
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->window; i++) {
+        if (m->futs[i]) {
+            corio_future_cancel(m->futs[i]);
+            corio_future_unref(m->futs[i]);
+        }
+    }
+    free(m->futs);
+    free(m);
+}
