@@ -1,0 +1,93 @@
+# corio — convenience targets around meson. The build itself is meson's;
+# this file only checks dependencies, configures, builds and runs.
+#
+#   make demo            build and run the examples
+#   make test            test suite in the plain, asan+ubsan and tsan builds
+#   make test-plain      ... one configuration only (also test-asan, test-tsan)
+#   make test-valgrind   the core suite under valgrind (plain build)
+#   make bench           build and run the benchmarks
+#   make install         meson install (PREFIX=/usr/local, DESTDIR honoured)
+#   make clean           remove every build directory
+#
+# Each target first runs tools/deps.sh, which installs missing Debian
+# packages (as root) or prints the command to install them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# Configurations build one after another: ninja already uses every core,
+# and interleaved logs would be unreadable.
+.NOTPARALLEL:
+
+MESON ?= meson
+NINJA ?= ninja
+PREFIX ?= /usr/local
+# The code is meant to be warning-free: warnings fail every build.
+MESON_SETUP_OPTS ?= -Dwerror=true --prefix=$(PREFIX)
+
+DEPS := tools/deps.sh
+BENCH_PACKAGES := libuv1-dev libboost-context-dev
+
+# Sanitizer runtime settings (kept when already set in the environment):
+# stop at the first report so the test that caused it fails.
+ASAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:detect_leaks=1:print_summary=1
+UBSAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
+
+ASAN_SETUP := -Db_sanitize=address,undefined -Db_lundef=false
+TSAN_SETUP := -Db_sanitize=thread
+# Valgrind runs the core suite on the plain build; Check's own per-test
+# timeouts and meson's are stretched for it.
+VALGRIND_SUITE ?= core
+VALGRIND_TEST := --suite $(VALGRIND_SUITE) --timeout-multiplier 10 \
+	--wrap='env CK_TIMEOUT_MULTIPLIER=10 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite'
+
+# $(call configure,BUILD_DIR,EXTRA_SETUP_OPTIONS): set up the directory, or
+# reconfigure it when it already holds a configuration (wiping it if meson
+# cannot reuse it, e.g. after a meson upgrade).
+configure = if [ -f $(1)/meson-private/coredata.dat ]; then \
+	  $(MESON) setup --reconfigure $(1) $(MESON_SETUP_OPTS) $(2) \
+	  || $(MESON) setup --wipe $(1) $(MESON_SETUP_OPTS) $(2); \
+	else $(MESON) setup $(1) $(MESON_SETUP_OPTS) $(2); fi
+
+# $(call suite,LABEL,BUILD_DIR,EXTRA_SETUP_OPTIONS,MESON_TEST_OPTIONS,EXTRA_PACKAGES):
+# one test configuration, from dependency check to meson's summary. Adding a
+# configuration is one line below.
+suite = echo "===== [$(1)] configure and build ($(2)) =====" \
+	&& $(DEPS) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
+	&& echo "===== [$(1)] meson test ($(2)) =====" \
+	&& $(MESON) test -C $(2) --print-errorlogs $(4)
+
+.PHONY: all build deps test test-plain test-asan test-tsan test-valgrind demo bench install clean
+
+all: build
+
+deps:
+	@$(DEPS)
+
+build:
+	@$(DEPS) && $(call configure,build,) && $(NINJA) -C build
+
+# Every configuration runs even when an earlier one fails (-k); the exit
+# status is non-zero if any failed. Each prints its own meson summary;
+# .ci/run adds them up.
+test:
+	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan
+
+test-plain: ; @$(call suite,plain,build,,,)
+test-asan: ; @$(call suite,asan+ubsan,build-asan,$(ASAN_SETUP),,)
+test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),,)
+test-valgrind: ; @$(call suite,valgrind,build,,$(VALGRIND_TEST),valgrind)
+
+demo: build
+	@tools/run_each.sh build/examples ex_
+
+bench:
+	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=true) && $(NINJA) -C build
+	@tools/run_each.sh build/tests/bench bench_
+
+install: build
+	$(MESON) install -C build
+
+clean:
+	rm -rf build build-asan build-tsan ci.log
