@@ -103,10 +103,13 @@ void corio__future_remove_waiter(corio_future *f, corio__waiter *w);
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns);
 
 /* Canceller: what cancel() does to a RUNNING future that supports it
- * (coroutines, process jobs with cancel_kills_running). Called without the
- * future's lock. */
+ * (coroutines, process jobs with cancel_kills_running). Called at most once,
+ * UNDER the future's lock (so the job cannot complete meanwhile): it must
+ * only post a request (never block, never call the future's API). */
 typedef void (*corio__cancel_fn)(corio_future *f, void *arg);
 void corio__future_set_canceller(corio_future *f, corio__cancel_fn fn, void *arg);
+/* set_running_or_notify_cancel and set_canceller in one lock hold. */
+int corio__future_start(corio_future *f, corio__cancel_fn fn, void *arg);
 /* Was a cancel requested on a running future? */
 int corio__future_cancel_requested(const corio_future *f);
 /* Finish a RUNNING (or PENDING) future as CANCELLED (used when a running
@@ -122,6 +125,8 @@ void *corio__future_ext(corio_future *f);
 /* The failure code of a done future (0 for success or cancelled). Lock-free:
  * valid once corio_future_done() returned true (acquire on the state). */
 int corio__future_code(const corio_future *f);
+/* Forget the result's destructor (its ownership moved elsewhere). */
+void corio__future_release_value(corio_future *f);
 /* Failure with an already formatted message (may be NULL). */
 int corio__future_fail(corio_future *f, int code, const char *message);
 

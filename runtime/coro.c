@@ -1,0 +1,303 @@
+/* corio — coroutines: spawn, run, park, cancel, finish.
+ *
+ * A coroutine's life: corio__coro_new (any thread) → launch on its loop
+ * (stack from the loop's pool, fiber prepared, made ready) → runs until it
+ * parks, awaits a ring operation or yields → ... → its body returns, its
+ * future is completed, and it switches back to the scheduler for the last
+ * time; the loop then returns its stack to the pool and frees it.
+ *
+ * Cancellation: corio_future_cancel on a running coroutine's future calls
+ * coro_canceller (under the future's lock, so the coroutine cannot finish
+ * meanwhile), which posts the coroutine's embedded cancel message to its
+ * loop. The loop marks it cancelled and interrupts what it waits on: a
+ * parked wait is resumed with -ECANCELED, a ring operation gets an
+ * IORING_OP_ASYNC_CANCEL. If the coroutine finished before the message was
+ * handled, its free is deferred until the message has been seen.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop.h"
+
+static _Atomic uint64_t next_id = 1;
+
+/* ---- scheduler hooks for the parker (see internal.h) ---- */
+
+void corio__coro_suspend(corio__coro *c) {
+    corio__fiber_switch(&c->fiber, &c->loop->sched);
+}
+
+static int sched_park(corio__parker *p, int64_t deadline_ns) {
+    corio__coro *c = p->coro;
+    corio__loop *l = c->loop;
+    c->parker = p;
+    c->park_res = 0;
+    if (deadline_ns != INT64_MAX) {
+        c->deadline = deadline_ns;
+        corio__timer_add(l, c);
+        if (c->heap_idx == SIZE_MAX) { /* no memory for a timer */
+            c->parker = NULL;
+            uint32_t expect = CORIO__PARKED;
+            if (atomic_compare_exchange_strong(&p->state, &expect, CORIO__IDLE))
+                return -ETIMEDOUT;
+            return 0;
+        }
+    }
+    corio__coro_suspend(c);
+    corio__timer_del(l, c);
+    c->parker = NULL;
+    return c->park_res;
+}
+
+static void sched_unpark(corio__parker *p) {
+    corio__coro *c = p->coro;
+    if (corio__tls_loop == c->loop)
+        corio__loop_make_ready(c->loop, c);
+    else
+        corio__loop_post(c->loop, &c->wake_msg);
+}
+
+static int sched_cancelled(void) {
+    corio__coro *c = corio__tls_coro;
+    return c && c->cancelled;
+}
+
+static const corio__sched_ops sched_ops = {
+    .park = sched_park,
+    .unpark = sched_unpark,
+    .cancelled = sched_cancelled,
+};
+
+void corio__sched_install(void) {
+    atomic_store_explicit(&corio__sched, &sched_ops, memory_order_release);
+}
+
+/* ---- cancellation ---- */
+
+/* Runs under the future's lock, on any thread. */
+static void coro_canceller(corio_future *f, void *arg) {
+    (void)f;
+    corio__coro *c = arg;
+    atomic_store_explicit(&c->cancel_posted, 1, memory_order_release);
+    corio__loop_post(c->loop, &c->cancel_msg);
+}
+
+void corio__coro_cancel_now(corio__coro *c) {
+    corio__loop *l = c->loop;
+    if (c->cancelled)
+        return;
+    c->cancelled = 1;
+    if (c->parker) {
+        uint32_t expect = CORIO__PARKED;
+        if (atomic_compare_exchange_strong(&c->parker->state, &expect, CORIO__IDLE)) {
+            c->park_res = -ECANCELED;
+            corio__loop_make_ready(l, c);
+        }
+    } else if (c->op) {
+        struct io_uring_sqe *sqe = corio__loop_sqe(l);
+        io_uring_prep_cancel(sqe, c->op, 0);
+        io_uring_sqe_set_data64(sqe, 0);
+    }
+    /* A coroutine that is ready or running sees `cancelled` at its next
+     * blocking call. */
+}
+
+/* ---- life cycle ---- */
+
+static void coro_entry(void *arg) {
+    corio__coro *c = arg;
+    corio_future *f = c->future;
+    if (corio__future_start(f, coro_canceller, c) == 1) {
+        corio_value out = {0};
+        corio__task_msg_clear();
+        int r = c->fn(c->arg, &out);
+        if (r < 0) {
+            if (out.dtor)
+                out.dtor(out.ptr);
+            if (r == -ECANCELED && (c->cancelled || corio__future_cancel_requested(f)))
+                corio__future_finish_cancelled(f, 0);
+            else
+                corio__future_fail(f, r, corio__task_msg());
+        } else {
+            corio_future_set_value(f, &out);
+        }
+    }
+    c->finished = 1;
+    corio__fiber_exit(&c->fiber, &c->loop->sched);
+}
+
+corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size) {
+    /* The coroutine lives in its future's extra storage: one allocation,
+     * and it stays valid for as long as the coroutine holds its reference. */
+    corio_future *f = corio__future_create_ext(sizeof(corio__coro));
+    if (!f)
+        return NULL;
+    corio__coro *c = corio__future_ext(f);
+    memset(c, 0, sizeof *c);
+    c->future = f;
+    c->loop = l;
+    c->fn = fn;
+    c->arg = arg;
+    c->stack_size = stack_size;
+    c->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    c->heap_idx = SIZE_MAX;
+    c->wake_msg.kind = CORIO__MSG_START;
+    c->cancel_msg.kind = CORIO__MSG_CANCEL;
+    atomic_init(&c->cancel_posted, 0);
+    return c;
+}
+
+static void link_live(corio__loop *l, corio__coro *c) {
+    c->all_prev = NULL;
+    c->all_next = l->live;
+    if (l->live)
+        l->live->all_prev = c;
+    l->live = c;
+    l->nlive++;
+}
+
+int corio__coro_launch(corio__coro *c) {
+    corio__loop *l = c->loop;
+    c->wake_msg.kind = CORIO__MSG_WAKE; /* from now on it only wakes */
+    int r = corio__stack_alloc(&l->stacks, c->stack_size, &c->stack);
+    if (r == 0)
+        r = corio__fiber_init(&c->fiber, c->stack, c->id, coro_entry, c);
+    if (r < 0) {
+        static _Atomic int hinted;
+        if (r == -ENOMEM && !atomic_exchange(&hinted, 1))
+            corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
+                       "coroutine needs 2 mappings)");
+        if (c->stack)
+            corio__stack_free(&l->stacks, c->stack);
+        corio__future_fail(c->future, r, "cannot start coroutine: no stack");
+        corio_future_unref(c->future); /* c is gone with it, unless referenced */
+        return r;
+    }
+    link_live(l, c);
+    if (l->stopping)
+        corio_future_cancel(c->future); /* spawned while stopping: never runs */
+    corio__loop_make_ready(l, c);
+    return 0;
+}
+
+void corio__coro_free(corio__coro *c) {
+    corio__loop *l = c->loop;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        l->live = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    l->nlive--;
+    corio__fiber_fini(&c->fiber);
+    corio__stack_free(&l->stacks, c->stack);
+    corio_future_unref(c->future); /* last use of c: it lives in the future */
+}
+
+/* ---- public API ---- */
+
+CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg,
+                                       const corio_spawn_options *opts, int *err) {
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (!rt || !fn || loop < -1 || loop >= rt->nloops) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
+        *err = CORIO_ESHUTDOWN;
+        return NULL;
+    }
+    corio__loop *here = corio__tls_loop;
+    if (loop == -1)
+        loop = here && here->rt == rt ? here->id : 0;
+    corio__loop *l = &rt->loops[loop];
+    corio__coro *c = corio__coro_new(l, fn, arg, opts ? opts->stack_size : 0);
+    if (!c) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    corio_future *f = corio_future_ref(c->future);
+    if (here == l) {
+        int r = corio__coro_launch(c);
+        if (r < 0) {
+            /* launch completed the future with the error and freed c */
+            *err = r;
+            return f;
+        }
+    } else {
+        corio__loop_post(l, &c->wake_msg);
+    }
+    return f;
+}
+
+CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
+    corio__loop *l = corio__tls_loop;
+    if (!l || !corio__tls_coro) {
+        if (err)
+            *err = -EPERM;
+        return NULL;
+    }
+    return corio_spawn_on(l->rt, l->id, fn, arg, NULL, err);
+}
+
+CORIO_API int corio_yield(void) {
+    corio__coro *c = corio__tls_coro;
+    if (!c) {
+        sched_yield();
+        return 0;
+    }
+    if (c->cancelled)
+        return -ECANCELED;
+    corio__loop_make_ready(c->loop, c);
+    corio__coro_suspend(c);
+    return c->cancelled ? -ECANCELED : 0;
+}
+
+CORIO_API int corio_sleep(double seconds) {
+    if (seconds < 0 || seconds != seconds)
+        return -EINVAL;
+    int64_t deadline = corio__deadline(seconds);
+    if (!corio__tls_coro) {
+        struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+        return 0;
+    }
+    /* A park that nobody unparks: only the deadline or a cancel ends it. */
+    corio__parker p;
+    corio__parker_init(&p);
+    for (;;) {
+        int r = corio__parker_park(&p, deadline);
+        if (r == -ETIMEDOUT)
+            return 0;
+        if (r < 0)
+            return r;
+        if (corio__now_ns() >= deadline)
+            return 0;
+    }
+}
+
+CORIO_API bool corio_in_coroutine(void) { return corio__tls_coro != NULL; }
+
+CORIO_API int corio_loop_id(void) {
+    return corio__tls_coro && corio__tls_loop ? corio__tls_loop->id : -1;
+}
+
+CORIO_API uint64_t corio_coro_id(void) {
+    corio__coro *c = corio__tls_coro;
+    return c ? c->id : 0;
+}
+
+CORIO_API corio_runtime *corio_runtime_current(void) {
+    return corio__tls_coro && corio__tls_loop ? corio__tls_loop->rt : NULL;
+}
+
+CORIO_API bool corio_cancel_requested(void) {
+    corio__coro *c = corio__tls_coro;
+    return c && (c->cancelled || corio__future_cancel_requested(c->future));
+}

@@ -1,0 +1,429 @@
+/* corio — the event loop: one io_uring, one thread, many coroutines.
+ *
+ * One iteration: drain the inbox (messages from other threads), run every
+ * coroutine that is ready, fire expired timers, then enter the kernel once
+ * (io_uring_submit_and_wait_timeout) to submit every SQE the coroutines
+ * prepared and — only when nothing is ready — to sleep until a completion,
+ * the nearest timer or an eventfd write. Then reap all CQEs.
+ *
+ * Waking a sleeping loop: other threads push a message onto the inbox and,
+ * if the loop is sleeping, write its eventfd (which a ring read is always
+ * waiting on). The `sleeping` flag and the inbox form a Dekker pair: the
+ * loop stores sleeping=1 then reads the inbox; a poster pushes then reads
+ * sleeping — both seq_cst — so at least one side sees the other and no
+ * wake-up is lost, while a busy loop costs posters no syscall.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+_Thread_local corio__loop *corio__tls_loop;
+
+/* user_data tags: an op pointer (aligned, low bits 0), the op's linked
+ * timeout (low bit 1), the eventfd read, and CQEs to ignore (0). */
+#define UD_IGNORE 0u
+#define UD_EVENTFD 2u
+#define UD_TIMEOUT_BIT 1u
+
+/* ---- timers: a binary min-heap of parked coroutines by deadline ---- */
+
+static void heap_swap(corio__loop *l, size_t a, size_t b) {
+    corio__coro *t = l->heap[a];
+    l->heap[a] = l->heap[b];
+    l->heap[b] = t;
+    l->heap[a]->heap_idx = a;
+    l->heap[b]->heap_idx = b;
+}
+
+static void heap_up(corio__loop *l, size_t i) {
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (l->heap[p]->deadline <= l->heap[i]->deadline)
+            break;
+        heap_swap(l, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(corio__loop *l, size_t i) {
+    for (;;) {
+        size_t a = 2 * i + 1, b = a + 1, m = i;
+        if (a < l->heap_len && l->heap[a]->deadline < l->heap[m]->deadline)
+            m = a;
+        if (b < l->heap_len && l->heap[b]->deadline < l->heap[m]->deadline)
+            m = b;
+        if (m == i)
+            break;
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+/* O(log n). On allocation failure the timer is dropped and the coroutine
+ * is woken at once as timed out, never left sleeping forever. */
+void corio__timer_add(corio__loop *l, corio__coro *c) {
+    if (l->heap_len == l->heap_cap) {
+        size_t cap = l->heap_cap ? 2 * l->heap_cap : 64;
+        corio__coro **h = realloc(l->heap, cap * sizeof *h);
+        if (!h) {
+            c->deadline = 0;
+            c->heap_idx = SIZE_MAX;
+            return;
+        }
+        l->heap = h;
+        l->heap_cap = cap;
+    }
+    c->heap_idx = l->heap_len;
+    l->heap[l->heap_len++] = c;
+    heap_up(l, c->heap_idx);
+}
+
+void corio__timer_del(corio__loop *l, corio__coro *c) {
+    size_t i = c->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    c->heap_idx = SIZE_MAX;
+    l->heap_len--;
+    if (i == l->heap_len)
+        return;
+    l->heap[i] = l->heap[l->heap_len];
+    l->heap[i]->heap_idx = i;
+    heap_down(l, i);
+    heap_up(l, i);
+}
+
+/* Wake the coroutines whose deadline passed. */
+static void fire_timers(corio__loop *l, int64_t now) {
+    while (l->heap_len && l->heap[0]->deadline <= now) {
+        corio__coro *c = l->heap[0];
+        corio__timer_del(l, c);
+        /* Withdraw the park unless an unpark got there first; that unpark
+         * then owns the resumption. */
+        uint32_t expect = CORIO__PARKED;
+        if (c->parker && atomic_compare_exchange_strong(&c->parker->state, &expect, CORIO__IDLE)) {
+            c->park_res = -ETIMEDOUT;
+            corio__loop_make_ready(l, c);
+        }
+    }
+}
+
+/* ---- run queue and inbox ---- */
+
+void corio__loop_make_ready(corio__loop *l, corio__coro *c) {
+    c->next = NULL;
+    if (l->rq_tail)
+        l->rq_tail->next = c;
+    else
+        l->rq_head = c;
+    l->rq_tail = c;
+}
+
+void corio__loop_post(corio__loop *l, corio__msg *m) {
+    corio__msg *head = atomic_load_explicit(&l->inbox, memory_order_relaxed);
+    do {
+        m->next = head;
+        /* release: the message's contents are visible to the loop's
+         * acquiring exchange. seq_cst for the Dekker pair with sleeping. */
+    } while (!atomic_compare_exchange_weak_explicit(&l->inbox, &head, m, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (corio__tls_loop != l && atomic_load_explicit(&l->sleeping, memory_order_seq_cst)) {
+        uint64_t one = 1;
+        ssize_t w = write(l->efd, &one, sizeof one);
+        (void)w; /* EAGAIN means the counter is already non-zero: awake */
+    }
+}
+
+static void handle_msg(corio__loop *l, corio__msg *m) {
+    switch (m->kind) {
+    case CORIO__MSG_START: {
+        corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, wake_msg));
+        corio__coro_launch(c);
+        break;
+    }
+    case CORIO__MSG_WAKE: {
+        corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, wake_msg));
+        corio__loop_make_ready(l, c);
+        break;
+    }
+    case CORIO__MSG_CANCEL: {
+        corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, cancel_msg));
+        atomic_store_explicit(&c->cancel_posted, 0, memory_order_relaxed);
+        if (c->finished)
+            corio__coro_free(c); /* its free waited for this message */
+        else
+            corio__coro_cancel_now(c);
+        break;
+    }
+    case CORIO__MSG_STOP:
+        l->stopping = 1;
+        for (corio__coro *c = l->live; c; c = c->all_next)
+            corio_future_cancel(c->future);
+        break;
+    }
+}
+
+static int drain_inbox(corio__loop *l) {
+    corio__msg *m = atomic_exchange_explicit(&l->inbox, NULL, memory_order_acquire);
+    if (!m)
+        return 0;
+    /* The stack is LIFO; reverse it to handle messages in posting order. */
+    corio__msg *rev = NULL;
+    while (m) {
+        corio__msg *n = m->next;
+        m->next = rev;
+        rev = m;
+        m = n;
+    }
+    while (rev) {
+        corio__msg *n = rev->next;
+        handle_msg(l, rev);
+        rev = n;
+    }
+    return 1;
+}
+
+/* ---- ring ---- */
+
+static int ring_setup(corio__loop *l) {
+    /* Best flags first; each fallback drops what older kernels reject
+     * (DEFER_TASKRUN 6.1, SINGLE_ISSUER 6.0, COOP_TASKRUN 5.19). */
+    static const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int r = -EINVAL;
+    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        p.flags = tries[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = l->ring_entries * 4;
+        r = io_uring_queue_init_params(l->ring_entries, &l->ring, &p);
+        if (r == 0) {
+            l->setup_flags = tries[i];
+            return 0;
+        }
+        if (r != -EINVAL)
+            return r;
+    }
+    return r;
+}
+
+struct io_uring_sqe *corio__loop_sqe(corio__loop *l) {
+    for (;;) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+        if (sqe)
+            return sqe;
+        /* SQ full: hand what we have to the kernel and retry. -EBUSY means
+         * the CQ is backed up; the completions are not lost (the kernel
+         * keeps overflowed CQEs, FEAT_NODROP) but must be reaped first. */
+        int r = io_uring_submit(&l->ring);
+        if (r == -EBUSY || r == -EAGAIN) {
+            struct io_uring_cqe *cqe;
+            unsigned head, n = 0;
+            io_uring_for_each_cqe(&l->ring, head, cqe) n++;
+            if (n == 0)
+                io_uring_get_events(&l->ring);
+            /* Completions are handled by the main loop; make progress by
+             * letting the kernel flush its overflow list into the CQ. */
+            sched_yield();
+        }
+    }
+}
+
+static void arm_eventfd(corio__loop *l) {
+    if (l->efd_armed)
+        return;
+    struct io_uring_sqe *sqe = corio__loop_sqe(l);
+    io_uring_prep_read(sqe, l->efd, &l->efd_buf, sizeof l->efd_buf, 0);
+    io_uring_sqe_set_data64(sqe, UD_EVENTFD);
+    l->efd_armed = 1;
+}
+
+static void handle_cqe(corio__loop *l, struct io_uring_cqe *cqe) {
+    uint64_t ud = cqe->user_data;
+    if (ud == UD_IGNORE)
+        return;
+    if (ud == UD_EVENTFD) {
+        l->efd_armed = 0;
+        return;
+    }
+    corio__op *op = (corio__op *)(uintptr_t)(ud & ~(uint64_t)UD_TIMEOUT_BIT);
+    if (ud & UD_TIMEOUT_BIT) {
+        if (cqe->res == -ETIME)
+            op->timed_out = 1;
+    } else {
+        op->res = cqe->res;
+        op->flags = cqe->flags;
+    }
+    if (--op->pending == 0) {
+        l->inflight--;
+        corio__loop_make_ready(l, op->coro);
+    }
+}
+
+static void reap(corio__loop *l) {
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&l->ring, head, cqe) {
+        handle_cqe(l, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&l->ring, n);
+}
+
+int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, uint32_t *flags) {
+    corio__coro *c = l->current;
+    if (c->cancelled) {
+        /* The SQE is already taken from the ring: turn it into a no-op. */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, UD_IGNORE);
+        return -ECANCELED;
+    }
+    corio__op op = {.coro = c, .pending = 1};
+    io_uring_sqe_set_data(sqe, &op);
+    struct __kernel_timespec ts;
+    if (timeout >= 0) {
+        sqe->flags |= IOSQE_IO_LINK;
+        ts.tv_sec = (long long)timeout;
+        ts.tv_nsec = (long long)((timeout - (double)ts.tv_sec) * 1e9);
+        struct io_uring_sqe *t = corio__loop_sqe(l);
+        io_uring_prep_link_timeout(t, &ts, 0);
+        io_uring_sqe_set_data64(t, (uint64_t)(uintptr_t)&op | UD_TIMEOUT_BIT);
+        op.pending = 2;
+    }
+    c->op = &op;
+    l->inflight++;
+    /* Until every CQE naming &op has arrived the coroutine cannot go on:
+     * op (and ts) live on its stack. A cancel request meanwhile is turned
+     * into an IORING_OP_ASYNC_CANCEL by corio__coro_cancel_now. */
+    while (op.pending > 0)
+        corio__coro_suspend(c);
+    c->op = NULL;
+    if (flags)
+        *flags = op.flags;
+    if (op.timed_out && op.res == -ECANCELED)
+        return -ETIMEDOUT;
+    return op.res;
+}
+
+/* ---- the loop thread ---- */
+
+static void run_ready(corio__loop *l) {
+    /* Run only what is ready now; coroutines made ready meanwhile wait for
+     * the next iteration, so I/O completions are not starved. */
+    corio__coro *c = l->rq_head;
+    l->rq_head = l->rq_tail = NULL;
+    while (c) {
+        corio__coro *next = c->next;
+        l->current = c;
+        corio__tls_coro = c;
+        corio__fiber_switch(&l->sched, &c->fiber);
+        corio__tls_coro = NULL;
+        l->current = NULL;
+        if (c->finished && !atomic_load_explicit(&c->cancel_posted, memory_order_acquire))
+            corio__coro_free(c);
+        c = next;
+    }
+}
+
+static void *loop_main(void *arg) {
+    corio__loop *l = arg;
+    corio__tls_loop = l;
+    char name[16];
+    snprintf(name, sizeof name, "corio-loop%d", l->id % 10000);
+    pthread_setname_np(pthread_self(), name);
+    if (!l->rt->opts.no_pin) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu > 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(l->id % ncpu, &set);
+            pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
+        }
+    }
+    int r = ring_setup(l);
+    if (r == 0) {
+        l->ring_ok = 1;
+        r = corio__overflow_thread_init();
+    }
+    corio__fiber_init_thread(&l->sched);
+    pthread_mutex_lock(&l->start_lock);
+    l->start_err = r;
+    l->started = 1;
+    pthread_cond_signal(&l->start_cond);
+    pthread_mutex_unlock(&l->start_lock);
+    if (r < 0)
+        return NULL;
+
+    for (;;) {
+        drain_inbox(l);
+        run_ready(l);
+        if (l->stopping && l->nlive == 0)
+            break;
+        int64_t now = l->heap_len ? corio__now_ns() : 0;
+        if (l->heap_len)
+            fire_timers(l, now);
+        arm_eventfd(l);
+        if (l->rq_head) {
+            /* Busy: enter the kernel only when there is something to
+             * submit or reap, never just to look. */
+            if (io_uring_sq_ready(&l->ring) || l->inflight)
+                io_uring_submit_and_get_events(&l->ring);
+        } else {
+            atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) {
+                atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+                io_uring_submit_and_get_events(&l->ring);
+            } else {
+                struct io_uring_cqe *cqe;
+                if (l->heap_len) {
+                    int64_t d = l->heap[0]->deadline - now;
+                    if (d < 0)
+                        d = 0;
+                    struct __kernel_timespec ts = {.tv_sec = d / 1000000000,
+                                                   .tv_nsec = d % 1000000000};
+                    io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+                } else {
+                    io_uring_submit_and_wait(&l->ring, 1);
+                }
+                atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+            }
+        }
+        reap(l);
+    }
+    corio__fiber_fini(&l->sched);
+    corio__overflow_thread_fini();
+    return NULL;
+}
+
+int corio__loop_start(corio__loop *l) {
+    l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->efd < 0)
+        return -errno;
+    pthread_mutex_init(&l->start_lock, NULL);
+    pthread_cond_init(&l->start_cond, NULL);
+    l->stop_msg.kind = CORIO__MSG_STOP;
+    int r = corio__stack_pool_init(&l->stacks, l->default_stack, 1024);
+    if (r < 0)
+        return r;
+    r = pthread_create(&l->thread, NULL, loop_main, l);
+    if (r != 0)
+        return -r;
+    pthread_mutex_lock(&l->start_lock);
+    while (!l->started)
+        pthread_cond_wait(&l->start_cond, &l->start_lock);
+    pthread_mutex_unlock(&l->start_lock);
+    if (l->start_err < 0) {
+        pthread_join(l->thread, NULL);
+        return l->start_err;
+    }
+    return 0;
+}

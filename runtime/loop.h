@@ -1,0 +1,138 @@
+/* corio — internal interface of loops and coroutines, used by the runtime,
+ * the I/O calls and the sync objects.
+ *
+ *  thread k ──runs──▶ loop k ──owns──▶ io_uring, run queue, timer heap, stack pool
+ *                        ▲
+ *   other threads ──inbox (MPSC stack) + eventfd (only while the loop sleeps)
+ */
+#ifndef CORIO_LOOP_H
+#define CORIO_LOOP_H
+
+#include <liburing.h>
+
+#include "corio/runtime.h"
+#include "fiber.h"
+#include "internal.h"
+#include "stack.h"
+
+typedef struct corio__loop corio__loop;
+typedef struct corio__coro corio__coro;
+
+/* A message in a loop's inbox. Every message is embedded in the object it
+ * concerns, so posting never allocates. */
+typedef struct corio__msg {
+    struct corio__msg *next; /* inbox link (written before the publishing CAS) */
+    int kind;                /* CORIO__MSG_* */
+} corio__msg;
+
+enum {
+    CORIO__MSG_START = 1, /* a coroutine spawned from another thread: start it */
+    CORIO__MSG_WAKE,      /* a parked coroutine was unparked by another thread */
+    CORIO__MSG_CANCEL,    /* cancellation of a coroutine was requested */
+    CORIO__MSG_STOP,      /* the runtime is stopping (loop's own message) */
+};
+
+/* A ring operation in flight for a coroutine; lives on its stack. */
+typedef struct corio__op {
+    corio__coro *coro; /* the coroutine to resume when all CQEs are in */
+    int res;           /* cqe->res of the operation */
+    uint32_t flags;    /* cqe->flags of the operation */
+    int pending;       /* CQEs still expected: 1, or 2 with a linked timeout */
+    int timed_out;     /* the linked timeout fired */
+} corio__op;
+
+struct corio__coro {
+    corio__fiber fiber;      /* context and stack; must stay first */
+    corio__loop *loop;       /* home loop, for life */
+    corio__stack *stack;     /* its stack, from the loop's pool */
+    size_t stack_size;       /* requested stack size (0: default) */
+    corio_future *future;    /* its outcome; the coroutine holds one reference */
+    corio_fn fn;             /* body */
+    void *arg;               /* body's argument */
+    uint64_t id;             /* process-unique id, > 0 */
+    corio__coro *next;       /* run-queue link (loop thread only) */
+    corio__coro *all_prev, *all_next; /* the loop's list of live coroutines */
+    corio__msg wake_msg;     /* START or WAKE, posted by other threads */
+    corio__msg cancel_msg;   /* CANCEL, posted by the future's canceller */
+    _Atomic int cancel_posted; /* cancel_msg is in (or on its way to) the inbox */
+    int cancelled;           /* cancel seen by the loop: blocked calls end with -ECANCELED */
+    int finished;            /* body returned; waiting to be freed */
+    int park_res;            /* what park() returns: 0, -ETIMEDOUT, -ECANCELED */
+    corio__parker *parker;   /* set while parked through a parker */
+    corio__op *op;           /* set while waiting for a ring operation */
+    int64_t deadline;        /* parked with a deadline (timer heap key) */
+    size_t heap_idx;         /* position in the timer heap, SIZE_MAX if absent */
+};
+
+struct corio_runtime;
+
+struct corio__loop {
+    int id;                         /* loop number in its runtime */
+    struct corio_runtime *rt;       /* owning runtime */
+    pthread_t thread;               /* the loop's thread */
+    struct io_uring ring;           /* this loop's ring (created on its thread) */
+    unsigned ring_entries;          /* SQ size asked for */
+    unsigned setup_flags;           /* IORING_SETUP_* flags the kernel accepted */
+    int ring_ok;                    /* ring initialised */
+    int start_err;                  /* error from the thread's set-up, reported to create */
+    corio__fiber sched;             /* the scheduler's own (thread-stack) context */
+    corio__coro *current;           /* running coroutine, NULL in the scheduler */
+    corio__coro *rq_head, *rq_tail; /* run queue (FIFO), loop thread only */
+    size_t inflight;                /* ring operations awaited by coroutines */
+    corio__coro *live;              /* all live coroutines (for shutdown) */
+    size_t nlive;                   /* their number */
+    corio__msg *_Atomic inbox;      /* MPSC stack of messages from any thread */
+    _Atomic int sleeping;           /* loop is (about to be) blocked in the ring */
+    int efd;                        /* eventfd other threads write to wake the loop */
+    uint64_t efd_buf;               /* target of the ring's read on efd */
+    int efd_armed;                  /* that read is in flight */
+    corio__msg stop_msg;            /* STOP message */
+    int stopping;                   /* STOP seen: cancel everything, exit when empty */
+    corio__coro **heap;             /* timer min-heap on deadline */
+    size_t heap_len, heap_cap;      /* its length and capacity */
+    corio__stack_pool stacks;       /* stack cache */
+    size_t default_stack;           /* runtime's default stack size */
+    pthread_mutex_t start_lock;     /* start-up handshake with create */
+    pthread_cond_t start_cond;      /* signalled when the ring is ready or failed */
+    int started;                    /* handshake state */
+};
+
+struct corio_runtime {
+    int nloops;                  /* number of loops */
+    corio__loop *loops;          /* the loops */
+    _Atomic int stopping;        /* no new spawns */
+    corio_executor *blocking;    /* blocking pool for corio_to_thread */
+    corio_runtime_options opts;  /* options as resolved */
+};
+
+/* The loop running on this thread, NULL elsewhere. */
+extern _Thread_local corio__loop *corio__tls_loop;
+
+/* The current coroutine (NULL outside one). */
+static inline corio__coro *corio__coro_current(void) { return corio__tls_coro; }
+
+/* --- loop.c --- */
+int corio__loop_start(corio__loop *l);       /* start the thread; waits for the ring */
+void corio__loop_post(corio__loop *l, corio__msg *m); /* any thread */
+void corio__loop_make_ready(corio__loop *l, corio__coro *c); /* loop thread */
+/* Suspend the current coroutine back to the scheduler (loop thread). */
+void corio__coro_suspend(corio__coro *c);
+/* An SQE of the current loop; submits to make room when the SQ is full.
+ * Never NULL. Loop thread only. */
+struct io_uring_sqe *corio__loop_sqe(corio__loop *l);
+/* Submit the operation prepared in `sqe` for the current coroutine and
+ * suspend until it completes. timeout < 0: none. Returns cqe->res, or
+ * -ETIMEDOUT when the linked timeout fired, -ECANCELED when cancelled. The
+ * op's CQE flags are stored in *flags when not NULL. */
+int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, uint32_t *flags);
+void corio__timer_add(corio__loop *l, corio__coro *c);
+void corio__timer_del(corio__loop *l, corio__coro *c);
+
+/* --- coro.c --- */
+corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size);
+int corio__coro_launch(corio__coro *c); /* loop thread: stack + fiber, make ready */
+void corio__coro_free(corio__coro *c);  /* loop thread, after it finished */
+void corio__coro_cancel_now(corio__coro *c); /* loop thread: act on a cancel */
+void corio__sched_install(void);
+
+#endif /* CORIO_LOOP_H */

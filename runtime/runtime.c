@@ -1,0 +1,155 @@
+/* corio — the runtime: N loops on N threads, corio_run, the blocking pool. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runtime **out) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    corio_runtime_options o = {0};
+    if (opts)
+        o = *opts;
+    if (o.loops < 0 || o.blocking_workers < 0)
+        return -EINVAL;
+    if (o.loops == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.loops = n > 0 ? (int)n : 1;
+    }
+    if (o.ring_entries == 0)
+        o.ring_entries = 256;
+    if (o.ring_entries > 32768)
+        return -EINVAL;
+    int r = corio__overflow_install();
+    if (r < 0)
+        return r;
+    corio__sched_install();
+    corio_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return -ENOMEM;
+    rt->opts = o;
+    rt->loops = calloc((size_t)o.loops, sizeof *rt->loops);
+    if (!rt->loops) {
+        free(rt);
+        return -ENOMEM;
+    }
+    corio_thread_pool_options tpo = {.max_workers = o.blocking_workers,
+                                     .thread_name_prefix = "corio-blk"};
+    r = corio_thread_pool_create(&tpo, &rt->blocking);
+    if (r < 0) {
+        free(rt->loops);
+        free(rt);
+        return r;
+    }
+    for (int i = 0; i < o.loops; i++) {
+        corio__loop *l = &rt->loops[i];
+        l->id = i;
+        l->rt = rt;
+        l->efd = -1;
+        l->ring_entries = o.ring_entries;
+        l->default_stack = o.stack_size;
+        r = corio__loop_start(l);
+        if (r < 0) {
+            rt->nloops = i;
+            if (l->efd >= 0)
+                close(l->efd);
+            if (l->started)
+                corio__stack_pool_fini(&l->stacks);
+            if (l->ring_ok)
+                io_uring_queue_exit(&l->ring);
+            corio_runtime_destroy(rt);
+            return r;
+        }
+        rt->nloops = i + 1;
+    }
+    *out = rt;
+    return 0;
+}
+
+CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
+    if (!rt)
+        return;
+    atomic_store_explicit(&rt->stopping, 1, memory_order_release);
+    for (int i = 0; i < rt->nloops; i++)
+        corio__loop_post(&rt->loops[i], &rt->loops[i].stop_msg);
+    for (int i = 0; i < rt->nloops; i++) {
+        corio__loop *l = &rt->loops[i];
+        pthread_join(l->thread, NULL);
+        /* Messages posted after the loop exited (a late cancel) point to
+         * freed coroutines or none; nothing is left to do with them. */
+        io_uring_queue_exit(&l->ring);
+        close(l->efd);
+        corio__stack_pool_fini(&l->stacks);
+        free(l->heap);
+        pthread_mutex_destroy(&l->start_lock);
+        pthread_cond_destroy(&l->start_cond);
+    }
+    corio_executor_destroy(rt->blocking);
+    free(rt->loops);
+    free(rt);
+}
+
+CORIO_API int corio_runtime_loops(const corio_runtime *rt) { return rt ? rt->nloops : 0; }
+
+CORIO_API corio_executor *corio_runtime_blocking_pool(corio_runtime *rt) {
+    return rt ? rt->blocking : NULL;
+}
+
+CORIO_API int corio_run_with(const corio_runtime_options *opts, corio_fn fn, void *arg,
+                             corio_value *result) {
+    if (!fn)
+        return -EINVAL;
+    corio_runtime *rt;
+    int r = corio_runtime_create(opts, &rt);
+    if (r < 0)
+        return r;
+    corio_future *f = corio_spawn_on(rt, 0, fn, arg, NULL, &r);
+    if (!f) {
+        corio_runtime_destroy(rt);
+        return r;
+    }
+    corio_value v;
+    r = corio_future_result_value(f, CORIO_FOREVER, &v);
+    corio_runtime_destroy(rt);
+    if (r == 0 && result) {
+        /* Hand the value, destructor included, over to the caller. */
+        *result = v;
+        corio__future_release_value(f);
+    }
+    corio_future_unref(f);
+    return r;
+}
+
+CORIO_API int corio_run(corio_fn fn, void *arg, corio_value *result) {
+    return corio_run_with(NULL, fn, arg, result);
+}
+
+/* The process-wide blocking pool for corio_to_thread outside coroutines. */
+static corio_executor *default_blocking;
+static pthread_once_t default_blocking_once = PTHREAD_ONCE_INIT;
+
+static void default_blocking_destroy(void) { corio_executor_destroy(default_blocking); }
+
+static void default_blocking_init(void) {
+    corio_thread_pool_options o = {.thread_name_prefix = "corio-blk"};
+    if (corio_thread_pool_create(&o, &default_blocking) == 0)
+        atexit(default_blocking_destroy);
+}
+
+CORIO_API corio_future *corio_to_thread(corio_fn fn, void *arg, int *err) {
+    corio_runtime *rt = corio_runtime_current();
+    corio_executor *ex = rt ? rt->blocking : NULL;
+    if (!ex) {
+        pthread_once(&default_blocking_once, default_blocking_init);
+        ex = default_blocking;
+    }
+    if (!ex) {
+        if (err)
+            *err = -ENOMEM;
+        return NULL;
+    }
+    return corio_executor_submit(ex, fn, arg, err);
+}
