@@ -105,10 +105,17 @@ CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
         goto out;
     }
     size_t total = (size_t)m, ndone = 0, nfailed = 0;
+    /* A zeroed waiter (notify NULL) marks a future counted as done here; the
+     * registration below must skip exactly these, not whatever is done by
+     * then (one finishing in between would be neither counted nor
+     * registered, and ALL_COMPLETED would wait forever). */
     for (size_t i = 0; i < total; i++) {
+        ws[i] = (corio__waiter){0};
         if (corio_future_done(uniq[i])) {
             ndone++;
             nfailed += corio__future_code(uniq[i]) != 0;
+        } else {
+            ws[i].notify = waitset_notify;
         }
     }
     if (!condition_met(return_when, total, ndone, nfailed)) {
@@ -121,9 +128,9 @@ CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
          * plus those already done at the scan. */
         size_t base_done = ndone, base_failed = nfailed;
         for (size_t i = 0; i < total; i++) {
-            ws[i] = (corio__waiter){.notify = waitset_notify, .data = &set};
-            if (corio_future_done(uniq[i]))
+            if (!ws[i].notify)
                 continue;
+            ws[i].data = &set;
             if (!corio__future_add_waiter(uniq[i], &ws[i])) {
                 base_done++;
                 base_failed += corio__future_code(uniq[i]) != 0;

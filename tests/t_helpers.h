@@ -1,0 +1,138 @@
+/* Helpers shared by the core test suites (futures, wait, thread pool, map).
+ *
+ * Everything here is static: each suite is one translation unit. Helpers are
+ * prefixed t_ (see STYLE.md). Gates are POSIX semaphores: a test orders
+ * events with them, never with sleeps; t_sleep is only for proving that
+ * something does NOT happen within a generous time. */
+#ifndef CORIO_T_HELPERS_H
+#define CORIO_T_HELPERS_H
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#ifdef CORIO_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+
+/* Seconds on CLOCK_MONOTONIC. */
+static inline double t_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void t_sleep(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+/* How much to scale the big loops (stress, million-item map) down by.
+ * CORIO_TEST_SCALE (e.g. 0.01) wins when set; otherwise slow runtimes are
+ * detected: valgrind 0.01, TSan 0.05, ASan 0.25, else 1. The Makefile's
+ * sanitizer and valgrind targets may set CORIO_TEST_SCALE explicitly. */
+static inline double t_scale_factor(void) {
+    const char *e = getenv("CORIO_TEST_SCALE");
+    if (e && *e) {
+        double s = strtod(e, NULL);
+        if (s > 0)
+            return s;
+    }
+#ifdef CORIO_HAVE_VALGRIND_H
+    if (RUNNING_ON_VALGRIND)
+        return 0.01;
+#endif
+#if defined(__SANITIZE_THREAD__)
+    return 0.05;
+#elif defined(__SANITIZE_ADDRESS__)
+    return 0.25;
+#else
+    return 1.0;
+#endif
+}
+
+/* n scaled by t_scale_factor, at least `min`. */
+static inline size_t t_scale(size_t n, size_t min) {
+    double v = (double)n * t_scale_factor();
+    size_t r = v >= (double)n ? n : (size_t)v;
+    return r < min ? min : r;
+}
+
+/* Number of threads of this process (entries of /proc/self/task). */
+static inline int t_count_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* How many threads of this process are named exactly `name`. */
+static inline int t_count_named(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = {0};
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread exited meanwhile */
+        if (fgets(comm, sizeof comm, f)) {
+            comm[strcspn(comm, "\n")] = '\0';
+            n += strcmp(comm, name) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Gate helpers: a semaphore starting at 0. */
+static inline void t_gate_init(sem_t *s) { ck_assert_int_eq(sem_init(s, 0, 0), 0); }
+static inline void t_gate_open(sem_t *s, int n) {
+    for (int i = 0; i < n; i++)
+        sem_post(s);
+}
+static inline void t_gate_pass(sem_t *s) {
+    while (sem_wait(s) == -1 && errno == EINTR) {
+    }
+}
+/* Pass the gate or fail after `timeout` seconds (so a broken gate cannot
+ * hang a test until the Check timeout without saying why). */
+static inline int t_gate_pass_within(sem_t *s, double timeout) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + timeout;
+    ts.tv_sec = (time_t)end;
+    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+    int r;
+    while ((r = sem_timedwait(s, &ts)) == -1 && errno == EINTR) {
+    }
+    return r == 0;
+}
+
+/* Run a Check suite; returns the process exit status. */
+static inline int t_run_suite(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#endif /* CORIO_T_HELPERS_H */
