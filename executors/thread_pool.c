@@ -51,6 +51,19 @@ typedef struct thread_pool {
     char broken_msg[256];       /* why the pool broke */
 } thread_pool;
 
+/* Online CPUs, read once (a spinning waiter only helps with two or more). */
+static long ncpu(void) {
+    static _Atomic long cached;
+    long n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
 /* The pool whose worker is running on this thread, if any. */
 static _Thread_local thread_pool *tls_pool;
 
@@ -173,20 +186,26 @@ static void *worker_main(void *arg) {
         }
         if (p->shutdown)
             break;
-        /* Idle: spin briefly without the lock, then sleep. */
-        p->spinning++;
-        pthread_mutex_unlock(&p->lock);
-        int64_t until = corio__now_ns() + SPIN_NS;
-        while (atomic_load_explicit(&p->queued, memory_order_relaxed) == 0 &&
-               corio__now_ns() < until) {
+        /* Idle: spin briefly without the lock, then sleep. Only one worker
+         * spins at a time, and only on a multi-core machine: a second
+         * spinner would take a core from the thread that submits. */
+        if (p->spinning == 0 && ncpu() > 1) {
+            p->spinning++;
+            pthread_mutex_unlock(&p->lock);
+            int64_t until = corio__now_ns() + SPIN_NS;
+            for (unsigned i = 1; atomic_load_explicit(&p->queued, memory_order_relaxed) == 0; i++) {
 #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
+                __builtin_ia32_pause();
 #endif
+                /* Reading the clock costs more than a poll: read it rarely. */
+                if (i % 64 == 0 && corio__now_ns() >= until)
+                    break;
+            }
+            pthread_mutex_lock(&p->lock);
+            p->spinning--;
+            if (p->head || p->shutdown)
+                continue;
         }
-        pthread_mutex_lock(&p->lock);
-        p->spinning--;
-        if (p->head || p->shutdown)
-            continue;
         p->sleeping++;
         while (!p->head && !p->shutdown && !atomic_load_explicit(&p->base.broken, memory_order_relaxed))
             pthread_cond_wait(&p->work, &p->lock);

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "internal.h"
 
 /* One registered done-callback. The first lives inside the future so the
@@ -46,6 +48,7 @@ struct corio_future {
     corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
     void *canceller_arg;       /* its argument */
+    int pooled;                /* memory comes from the slab cache (see future_mem_alloc) */
 };
 
 /* The future's lock: a futex word, 0 free, 1 held, 2 held with (possibly)
@@ -88,11 +91,168 @@ static inline void future_unlock(corio_future *f) {
 /* Size of the future rounded up so extra storage after it is 16-aligned. */
 #define FUTURE_SIZE ((sizeof(struct corio_future) + 15) & ~(size_t)15)
 
+/* ---- future memory ----------------------------------------------------------
+ *
+ * Every executor job allocates a future, so allocation is on the hot path.
+ * With glibc, a burst of jobs followed by their release makes free() trim
+ * the heap and the next burst page-faults it back in, which costs far more
+ * than the job itself. Futures of the common sizes (a future alone, or with
+ * a thread-pool job record) are therefore carved from slabs and recycled:
+ *
+ *   thread cache (TLS, no atomics)  <-- batches of SLAB_BATCH slots -->  depot
+ *   (allocs and frees of this thread)      (under depot.lock)     (all threads)
+ *
+ * A thread frees into its own cache; when the cache holds 2 * SLAB_BATCH
+ * slots, one batch moves to the depot; an empty cache takes a batch from
+ * the depot, or carves a new chunk. Lock traffic is one acquisition per
+ * SLAB_BATCH operations. The mutex orders a slot's last use by one thread
+ * before its reuse by another. A thread's cache returns to the depot when
+ * the thread exits.
+ *
+ * Memory is kept for reuse, never returned to the system: a process keeps
+ * SLOT_SIZE bytes per future of its peak number of live futures. Chunks stay
+ * reachable from depot.chunks, so leak checkers do not report them. Under
+ * AddressSanitizer or valgrind the slabs are bypassed (plain malloc/free),
+ * so use-after-free of a future is still caught there. */
+#define SLOT_SIZE ((FUTURE_SIZE + 64 + 63) & ~(size_t)63) /* room for a 64-byte job record */
+#define SLAB_BATCH 128 /* slots per batch moved between a thread cache and the depot */
+
+typedef struct slot {
+    struct slot *next;       /* next free slot of the same batch or cache */
+    struct slot *next_batch; /* depot: the next batch (set on a batch's first slot) */
+    size_t len;              /* depot: slots in this batch (on its first slot) */
+} slot;
+
+/* One chunk of SLAB_BATCH slots; the header keeps every chunk reachable. */
+typedef struct chunk {
+    struct chunk *next; /* all chunks ever carved */
+    _Alignas(64) unsigned char slots[]; /* SLAB_BATCH * SLOT_SIZE bytes */
+} chunk;
+
+static struct {
+    pthread_mutex_t lock;    /* guards the fields below */
+    slot *batches;           /* stack of free batches (linked by next_batch) */
+    chunk *chunks;           /* every chunk, for reachability */
+    pthread_key_t key;       /* its destructor returns a thread's cache */
+    pthread_once_t once;     /* creates key */
+} depot = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, PTHREAD_ONCE_INIT};
+
+static _Thread_local struct {
+    slot *head;     /* free slots of this thread */
+    size_t n;       /* how many */
+    int registered; /* the exit destructor is armed for this thread */
+} tcache;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLAB_BYPASS() 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLAB_BYPASS() 1
+#endif
+#endif
+#if !defined(SLAB_BYPASS) && defined(CORIO_HAVE_VALGRIND_H)
+#include <valgrind/valgrind.h>
+#define SLAB_BYPASS() RUNNING_ON_VALGRIND
+#endif
+#ifndef SLAB_BYPASS
+#define SLAB_BYPASS() 0
+#endif
+
+/* Give a whole list of free slots to the depot as one batch. */
+static void depot_put(slot *head, size_t n) {
+    head->len = n;
+    pthread_mutex_lock(&depot.lock);
+    head->next_batch = depot.batches;
+    depot.batches = head;
+    pthread_mutex_unlock(&depot.lock);
+}
+
+static void tcache_flush(void *unused) {
+    (void)unused;
+    if (tcache.head)
+        depot_put(tcache.head, tcache.n);
+    tcache.head = NULL;
+    tcache.n = 0;
+}
+
+static void depot_key_create(void) { pthread_key_create(&depot.key, tcache_flush); }
+
+/* Refill the empty thread cache: a batch from the depot, or a new chunk. */
+static int tcache_refill(void) {
+    if (!tcache.registered) {
+        pthread_once(&depot.once, depot_key_create);
+        /* Any non-NULL value arms the destructor at thread exit. */
+        pthread_setspecific(depot.key, &tcache);
+        tcache.registered = 1;
+    }
+    pthread_mutex_lock(&depot.lock);
+    slot *b = depot.batches;
+    if (b) {
+        depot.batches = b->next_batch;
+        pthread_mutex_unlock(&depot.lock);
+        tcache.head = b;
+        tcache.n = b->len;
+        return 0;
+    }
+    pthread_mutex_unlock(&depot.lock);
+    chunk *c = aligned_alloc(64, sizeof(chunk) + SLAB_BATCH * SLOT_SIZE);
+    if (!c)
+        return -ENOMEM;
+    for (size_t i = 0; i < SLAB_BATCH; i++) {
+        slot *s = (slot *)(c->slots + i * SLOT_SIZE);
+        s->next = i + 1 < SLAB_BATCH ? (slot *)(c->slots + (i + 1) * SLOT_SIZE) : NULL;
+    }
+    tcache.head = (slot *)c->slots;
+    tcache.n = SLAB_BATCH;
+    pthread_mutex_lock(&depot.lock);
+    c->next = depot.chunks;
+    depot.chunks = c;
+    pthread_mutex_unlock(&depot.lock);
+    return 0;
+}
+
+/* Memory for a future with `size` bytes in all; sets *pooled. */
+static void *future_mem_alloc(size_t size, int *pooled) {
+    if (size > SLOT_SIZE || SLAB_BYPASS()) {
+        *pooled = 0;
+        return aligned_alloc(16, (size + 15) & ~(size_t)15);
+    }
+    if (!tcache.head && tcache_refill() < 0)
+        return NULL;
+    slot *s = tcache.head;
+    tcache.head = s->next;
+    tcache.n--;
+    *pooled = 1;
+    return s;
+}
+
+static void future_mem_free(void *p, int pooled) {
+    if (!pooled) {
+        free(p);
+        return;
+    }
+    slot *s = p;
+    s->next = tcache.head;
+    tcache.head = s;
+    if (++tcache.n < 2 * SLAB_BATCH)
+        return;
+    /* Keep SLAB_BATCH slots, give the next SLAB_BATCH to the depot. */
+    slot *last = s;
+    for (size_t i = 1; i < SLAB_BATCH; i++)
+        last = last->next;
+    slot *batch = last->next;
+    last->next = NULL;
+    tcache.n = SLAB_BATCH;
+    depot_put(batch, SLAB_BATCH);
+}
+
 corio_future *corio__future_create_ext(size_t extra) {
-    corio_future *f = aligned_alloc(16, (FUTURE_SIZE + extra + 15) & ~(size_t)15);
+    int pooled;
+    corio_future *f = future_mem_alloc(FUTURE_SIZE + extra, &pooled);
     if (!f)
         return NULL;
     memset(f, 0, FUTURE_SIZE);
+    f->pooled = pooled;
     atomic_init(&f->state, CORIO_PENDING);
     atomic_init(&f->refs, 1);
     return f;
@@ -100,14 +260,7 @@ corio_future *corio__future_create_ext(size_t extra) {
 
 void *corio__future_ext(corio_future *f) { return (char *)f + FUTURE_SIZE; }
 
-CORIO_API corio_future *corio_future_create(void) {
-    corio_future *f = calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
-    atomic_init(&f->state, CORIO_PENDING);
-    atomic_init(&f->refs, 1);
-    return f;
-}
+CORIO_API corio_future *corio_future_create(void) { return corio__future_create_ext(0); }
 
 CORIO_API corio_future *corio_future_ref(corio_future *f) {
     if (f)
@@ -131,7 +284,7 @@ CORIO_API void corio_future_unref(corio_future *f) {
         free(c);
         c = n;
     }
-    free(f);
+    future_mem_free(f, f->pooled);
 }
 
 static inline int load_state(const corio_future *f) {
@@ -402,11 +555,51 @@ static void notify_parker(corio__waiter *w, corio_future *f) {
     corio__parker_unpark(w->data);
 }
 
+/* How long a plain thread polls a future before parking on it. Parking and
+ * being woken cost two futex calls and a context switch on each side (5-20
+ * microseconds on a VM, where waking an idle vCPU is slow); a short job
+ * finishes sooner than that. Only on a multi-core machine, where the job
+ * runs meanwhile on another core, and never in a coroutine, whose loop must
+ * keep running. */
+#define WAIT_SPIN_NS 4000
+
+static long online_cpus(void) {
+    static _Atomic long cached;
+    long n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+/* Poll f's state until done (returns 1) or until WAIT_SPIN_NS or the
+ * deadline passes (returns 0). */
+static int spin_until_done(corio_future *f, int64_t deadline_ns) {
+    int64_t until = corio__now_ns() + WAIT_SPIN_NS;
+    if (until > deadline_ns)
+        until = deadline_ns;
+    for (unsigned i = 1;; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (load_state(f) >= CORIO_CANCELLED)
+            return 1;
+        /* The clock costs more than a poll: read it every 32nd round. */
+        if (i % 32 == 0 && corio__now_ns() >= until)
+            return 0;
+    }
+}
+
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
     if (load_state(f) >= CORIO_CANCELLED)
         return 0;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
+    if (!corio__tls_coro && online_cpus() > 1 && spin_until_done(f, deadline_ns))
+        return 0;
     corio__parker p;
     corio__parker_init(&p);
     corio__waiter w = {.notify = notify_parker, .data = &p};
