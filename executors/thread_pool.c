@@ -43,6 +43,7 @@ typedef struct thread_pool {
     int nthreads;               /* workers started (alive or exited, not joined) */
     int spinning;               /* idle workers polling the queue */
     int sleeping;               /* idle workers blocked on `work` */
+    _Atomic int finishing;      /* workers completing a job's future, not yet back under the lock */
     int shutdown;               /* no new submits; workers exit when the queue is empty */
     pthread_t *threads;         /* max_workers slots, first nthreads used */
     char prefix[16];            /* thread name prefix */
@@ -67,26 +68,33 @@ static long ncpu(void) {
 /* The pool whose worker is running on this thread, if any. */
 static _Thread_local thread_pool *tls_pool;
 
-static void run_job(job *j) {
+/* Run one job. The worker counts itself in `finishing` (until it is back
+ * under the pool lock) before it completes the future: whoever sees the
+ * result and submits again at once must find this worker idle rather than
+ * start another (Python's test_idle_thread_reuse). The cost is that a job
+ * submitted from a done-callback waits for the callbacks to return. */
+static void run_job(thread_pool *p, job *j) {
     corio_future *f = j->f;
     if (corio_future_set_running_or_notify_cancel(f) == 1) {
+        corio_value out = {0};
+        int r = 0;
         if (j->batch) {
             corio__batch_run(j->fn, j->batch);
-            corio_value v = {j->batch, 0, corio__batch_free};
+            out = (corio_value){j->batch, 0, corio__batch_free};
             j->batch = NULL;
-            corio_future_set_value(f, &v);
         } else {
-            corio_value out = {0};
             corio__task_msg_clear();
-            int r = j->fn(j->arg, &out);
-            if (r < 0) {
-                if (out.dtor)
-                    out.dtor(out.ptr);
-                corio__future_fail(f, r, corio__task_msg());
-            } else {
-                corio_future_set_value(f, &out);
-            }
+            r = j->fn(j->arg, &out);
+            if (r < 0 && out.dtor)
+                out.dtor(out.ptr);
         }
+        atomic_fetch_add_explicit(&p->finishing, 1, memory_order_relaxed);
+        if (r < 0)
+            corio__future_fail(f, r, corio__task_msg());
+        else
+            corio_future_set_value(f, &out);
+    } else {
+        atomic_fetch_add_explicit(&p->finishing, 1, memory_order_relaxed);
     }
     if (j->batch) { /* cancelled before it ran */
         corio__batch_free(j->batch);
@@ -140,9 +148,12 @@ static void *worker_main(void *arg) {
             /* Python: "A thread initializer failed, the thread pool is not
              * usable anymore"; every queued future fails, submits refused. */
             pthread_mutex_lock(&p->lock);
-            snprintf(p->broken_msg, sizeof p->broken_msg,
-                     "a thread initializer failed, the thread pool is not usable anymore: %s%s%s",
-                     corio_error_name(r), *corio__task_msg() ? ": " : "", corio__task_msg());
+            /* The first failure writes the message; later ones must not
+             * rewrite it while an earlier one copies it without the lock. */
+            if (!atomic_load_explicit(&p->base.broken, memory_order_relaxed))
+                snprintf(p->broken_msg, sizeof p->broken_msg,
+                         "a thread initializer failed, the thread pool is not usable anymore: %s%s%s",
+                         corio_error_name(r), *corio__task_msg() ? ": " : "", corio__task_msg());
             atomic_store_explicit(&p->base.broken, 1, memory_order_release);
             job *j = take_all_locked(p);
             pthread_cond_broadcast(&p->work);
@@ -157,13 +168,12 @@ static void *worker_main(void *arg) {
         if (atomic_load_explicit(&p->base.broken, memory_order_relaxed))
             break;
         if (p->head) {
-            /* Take a fair share of the queue in one lock hold. */
+            /* Take one job at a time, as Python's workers do. Taking a
+             * share of the queue into a private list let shutdown
+             * (cancel_futures) miss those pending jobs, and held them
+             * hostage behind a blocked job while other workers sat idle. */
             size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed);
-            size_t take = q / (size_t)(p->nthreads > 0 ? p->nthreads : 1);
-            if (take < 1)
-                take = 1;
-            if (take > 64)
-                take = 64;
+            size_t take = 1;
             job *first = p->head, *last = first;
             for (size_t i = 1; i < take && last->next; i++)
                 last = last->next;
@@ -178,10 +188,11 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&p->lock);
             while (first) {
                 job *n2 = first->next;
-                run_job(first);
+                run_job(p, first);
                 first = n2;
             }
             pthread_mutex_lock(&p->lock);
+            atomic_fetch_sub_explicit(&p->finishing, (int)n, memory_order_relaxed);
             continue;
         }
         if (p->shutdown)
@@ -235,7 +246,8 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
     p->tail = j;
     size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->queued, q, memory_order_relaxed);
-    size_t idle = (size_t)p->spinning + (size_t)p->sleeping;
+    size_t finishing = (size_t)atomic_load_explicit(&p->finishing, memory_order_relaxed);
+    size_t idle = (size_t)p->spinning + (size_t)p->sleeping + finishing;
     if (q > idle && p->nthreads < p->base.max_workers) {
         /* No idle worker for this job: start one (Python's
          * _adjust_thread_count). nthreads is bumped first so the new worker
@@ -252,7 +264,10 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
                 return NULL;
             }
         }
-    } else if (p->sleeping > 0 && q > (size_t)p->spinning) {
+    } else if (p->sleeping > 0 && q > (size_t)p->spinning + finishing) {
+        /* Spinning and finishing workers look at the queue again without
+         * being woken (a finishing one once it is back under the lock), so
+         * wake a sleeper only for the jobs they cannot take. */
         pthread_cond_signal(&p->work);
     }
     /* The caller's reference; the queue keeps the creation reference. */
@@ -352,7 +367,11 @@ static int tp_shutdown(corio_executor *ex, int wait, int cancel_futures, double 
             if (pthread_timedjoin_np(p->threads[i], NULL, &ts) != 0)
                 return -ETIMEDOUT;
         }
-        p->threads[i] = pthread_self(); /* mark joined */
+        /* Mark joined, under the lock: a worker still starting reads
+         * the slots to find its number. */
+        pthread_mutex_lock(&p->lock);
+        p->threads[i] = pthread_self();
+        pthread_mutex_unlock(&p->lock);
     }
     return 0;
 }
@@ -407,7 +426,16 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);
     atomic_init(&p->queued, 0);
-    pthread_mutex_init(&p->lock, NULL);
+    atomic_init(&p->finishing, 0);
+    /* Adaptive: a contended lock spins briefly before sleeping. The lock is
+     * held for a few dozen instructions, and a worker coming back for work
+     * while a submit holds it would otherwise sleep in the kernel and take
+     * a wake-up (microseconds, more on a VM) to see the job. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&p->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&p->work, NULL);
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
