@@ -98,7 +98,7 @@ struct corio_map {
     int bytes;              /* items are corio_value buffers */
     size_t chunk;           /* items per job */
     size_t nchunks;         /* jobs in all */
-    size_t window;          /* most jobs in flight (submitted, not fully read) */
+    size_t window;          /* ring slots: most jobs in flight (submitted, not fully read), plus one for the held chunk */
     int64_t deadline;       /* absolute, INT64_MAX for none */
     corio_future **futs;    /* ring of `window` futures, indexed by chunk % window */
     size_t submitted;       /* chunks submitted so far */
@@ -150,10 +150,12 @@ static void map_submit_chunk(corio_map *m, size_t c) {
 }
 
 static void map_top_up(corio_map *m) {
-    /* The chunk of the last item returned is still held (its value is the
-     * caller's until the next call), so it bounds the ring. */
-    size_t held = m->read ? (m->read - 1) / m->chunk : 0;
-    while (m->submitted < m->nchunks && m->submitted < held + m->window)
+    /* At most window - 1 chunks submitted and not fully read. The chunk of
+     * the last item returned may be fully read yet still held (its value is
+     * the caller's until the next call): the ring's extra slot keeps it, so
+     * the next chunk is always submitted before it is read, even for a
+     * window of one chunk (buffersize <= chunksize). */
+    while (m->submitted < m->nchunks && m->submitted < m->read / m->chunk + m->window - 1)
         map_submit_chunk(m, m->submitted);
 }
 
@@ -184,8 +186,8 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
                             : (size_t)(ex->max_workers > 4 ? 4 * ex->max_workers : 16);
     if (w < 1)
         w = 1;
-    m->window = w;
-    m->futs = calloc(w, sizeof *m->futs);
+    m->window = w + 1;
+    m->futs = calloc(m->window, sizeof *m->futs);
     if (!m->futs) {
         free(m);
         return -ENOMEM;
