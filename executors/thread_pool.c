@@ -427,15 +427,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     atomic_init(&p->base.broken, 0);
     atomic_init(&p->queued, 0);
     atomic_init(&p->finishing, 0);
-    /* Adaptive: a contended lock spins briefly before sleeping. The lock is
-     * held for a few dozen instructions, and a worker coming back for work
-     * while a submit holds it would otherwise sleep in the kernel and take
-     * a wake-up (microseconds, more on a VM) to see the job. */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&p->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
