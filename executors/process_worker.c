@@ -1,0 +1,467 @@
+/* corio — the process pool's fork server and worker processes.
+ *
+ * corio_process_pool_create forks the fork server once. The fork server is
+ * a single-threaded copy of the application at that moment: it owns no
+ * loops, no io_uring, no other threads. It waits for SPAWN requests on its
+ * control socket, forks a worker for each, watches every worker through a
+ * pidfd, reaps it when it exits and reports the exit status. Workers are
+ * therefore children of the fork server, never of the application: the
+ * application's SIGCHLD disposition and its waitpid(-1) calls are never
+ * involved.
+ *
+ * A worker runs the initializer, then reads job frames from its socket,
+ * runs them in order and writes one result frame per job. It exits (with
+ * _exit, so the application's atexit handlers and stdio buffers inherited
+ * from the parent never run twice) when the parent shuts the socket's
+ * writing side down, or when the socket fails.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int corio__pp_worker_fd = -1;
+
+/* Receive buffer of a worker; a larger frame gets a buffer of its own size. */
+#define WORKER_RBUF (64 * 1024)
+/* Results are sent when this much is buffered... */
+#define WORKER_FLUSH_BYTES (32 * 1024)
+/* ...or when a job ran longer than this, so a slow job never holds back
+ * the answers to the quick ones before it. */
+#define WORKER_FLUSH_NS 20000
+/* Payloads above this are written straight from the job's buffer. */
+#define WORKER_DIRECT_BYTES (64 * 1024)
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Write all of iov; a worker's socket is blocking. Returns 0 or -errno. */
+static int writev_all(int fd, struct iovec *iov, int cnt) {
+    while (cnt > 0) {
+        ssize_t n = writev(fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* ---- worker ------------------------------------------------------------------ */
+
+/* The worker's output buffer of result frames not yet written. */
+typedef struct obuf {
+    unsigned char *p; /* buffer */
+    size_t len;       /* bytes used */
+    size_t cap;       /* bytes allocated */
+} obuf;
+
+static void *ob_room(obuf *b, size_t n) {
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap - b->len < n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p)
+            _exit(120); /* out of memory in a worker: the parent sees a crash */
+        b->p = p;
+        b->cap = cap;
+    }
+    void *r = b->p + b->len;
+    b->len += n;
+    return r;
+}
+
+static void ob_put(obuf *b, const void *src, size_t n) {
+    if (n)
+        memcpy(ob_room(b, n), src, n);
+}
+
+static void ob_flush(int fd, obuf *b) {
+    if (!b->len)
+        return;
+    struct iovec iov = {b->p, b->len};
+    if (writev_all(fd, &iov, 1) < 0)
+        _exit(3); /* the parent is gone */
+    b->len = 0;
+}
+
+/* Run fn on arg; fill *out, *code and the message (task-local, "" if none). */
+static int64_t run_one(corio_fn fn, void *arg, corio_value *out, int *code) {
+    memset(out, 0, sizeof *out);
+    corio__task_msg_clear();
+    int64_t t0 = mono_ns();
+    int r = fn(arg, out);
+    int64_t dt = mono_ns() - t0;
+    if (r >= 0 && out->len && !out->ptr) {
+        r = corio_task_fail(-EINVAL, "result has a length (%zu) but no pointer", out->len);
+    } else if (r >= 0 && out->len > CORIO__WIRE_MAX_PAYLOAD) {
+        r = corio_task_fail(-EMSGSIZE, "result of %zu bytes is over the %llu-byte limit",
+                            out->len, (unsigned long long)CORIO__WIRE_MAX_PAYLOAD);
+    }
+    if (r < 0) {
+        if (out->dtor)
+            out->dtor(out->ptr);
+        memset(out, 0, sizeof *out);
+    }
+    *code = r < 0 ? r : 0;
+    return dt;
+}
+
+static void release(corio_value *v) {
+    if (v->dtor)
+        v->dtor(v->ptr);
+    memset(v, 0, sizeof *v);
+}
+
+/* Run one job frame and queue (or write) its result frame. Returns the time
+ * the job ran. */
+static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *body, obuf *ob) {
+    corio_fn fn = (corio_fn)(uintptr_t)h->fn;
+    corio__res_hdr rh = {.magic = CORIO__RES_MAGIC, .seq = h->seq};
+    if (h->kind == CORIO__JOB_PTR || h->kind == CORIO__JOB_BYTES) {
+        corio_value arg = {(void *)body, h->len, NULL}, out;
+        int code;
+        void *a = h->kind == CORIO__JOB_PTR ? (void *)(uintptr_t)h->arg : (void *)&arg;
+        int64_t dt = run_one(fn, a, &out, &code);
+        const char *msg = code < 0 ? corio__task_msg() : "";
+        rh.kind = CORIO__RES_ONE;
+        rh.code = code;
+        rh.msglen = (uint32_t)strlen(msg);
+        rh.len = out.len;
+        rh.ptr = out.len ? 0 : (uint64_t)(uintptr_t)out.ptr;
+        rh.ns = (uint64_t)dt;
+        if (out.len > WORKER_DIRECT_BYTES) {
+            /* Large: no copy into the buffer. */
+            ob_flush(fd, ob);
+            struct iovec iov[3] = {{&rh, sizeof rh}, {out.ptr, out.len}, {(void *)msg, rh.msglen}};
+            if (writev_all(fd, iov, 3) < 0)
+                _exit(3);
+        } else {
+            ob_put(ob, &rh, sizeof rh);
+            ob_put(ob, out.ptr, out.len);
+            ob_put(ob, msg, rh.msglen);
+        }
+        release(&out);
+        return dt;
+    }
+    /* A map chunk: n items, answered as one frame. */
+    size_t n = (size_t)h->arg;
+    size_t hdr_at = ob->len;
+    ob_room(ob, sizeof rh);
+    size_t payload_at = ob->len;
+    const uint64_t *words = (const uint64_t *)(const void *)body;
+    const unsigned char *data = body + n * sizeof(uint64_t);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w;
+        memcpy(&w, &words[i], sizeof w);
+        corio_value arg, out;
+        void *a;
+        if (h->kind == CORIO__JOB_BATCH_BYTES) {
+            arg.ptr = (void *)data;
+            arg.len = (size_t)w;
+            arg.dtor = NULL;
+            data += w;
+            a = &arg;
+        } else {
+            a = (void *)(uintptr_t)w;
+        }
+        int code;
+        total += run_one(fn, a, &out, &code);
+        const char *msg = code < 0 ? corio__task_msg() : "";
+        corio__res_item it = {code, (uint32_t)strlen(msg), out.len ? 0 : (uint64_t)(uintptr_t)out.ptr,
+                              out.len};
+        ob_put(ob, &it, sizeof it);
+        ob_put(ob, out.ptr, out.len);
+        ob_put(ob, msg, it.msglen);
+        release(&out);
+    }
+    rh.kind = CORIO__RES_BATCH;
+    rh.ptr = n;
+    rh.len = ob->len - payload_at;
+    rh.ns = (uint64_t)(n ? total / (int64_t)n : 0);
+    memcpy(ob->p + hdr_at, &rh, sizeof rh);
+    return total;
+}
+
+/* The worker's main loop; never returns. */
+static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
+    corio__pp_worker_fd = fd;
+    obuf ob = {0};
+    if (cfg->initializer) {
+        corio__task_msg_clear();
+        int r = cfg->initializer(cfg->initargs);
+        if (r < 0) {
+            const char *msg = corio__task_msg();
+            corio__res_hdr rh = {.magic = CORIO__RES_MAGIC,
+                                 .kind = CORIO__RES_INIT_FAIL,
+                                 .code = r,
+                                 .msglen = (uint32_t)strlen(msg)};
+            struct iovec iov[2] = {{&rh, sizeof rh}, {(void *)msg, rh.msglen}};
+            writev_all(fd, iov, 2);
+            _exit(1);
+        }
+    }
+    size_t cap = WORKER_RBUF, len = 0;
+    unsigned char *rb = malloc(cap);
+    if (!rb)
+        _exit(120);
+    for (;;) {
+        size_t pos = 0;
+        while (len - pos >= sizeof(corio__job_hdr)) {
+            corio__job_hdr h;
+            memcpy(&h, rb + pos, sizeof h);
+            if (h.magic != CORIO__JOB_MAGIC || h.len > CORIO__WIRE_MAX_PAYLOAD)
+                _exit(4); /* cannot happen: the parent wrote it */
+            if (len - pos - sizeof h < h.len)
+                break;
+            int64_t dt = run_frame(fd, &h, rb + pos + sizeof h, &ob);
+            pos += sizeof h + (size_t)h.len;
+            if (ob.len >= WORKER_FLUSH_BYTES || dt > WORKER_FLUSH_NS)
+                ob_flush(fd, &ob);
+        }
+        memmove(rb, rb + pos, len - pos);
+        len -= pos;
+        /* Every complete job has run: answer before blocking for more. */
+        ob_flush(fd, &ob);
+        size_t need = cap;
+        if (len >= sizeof(corio__job_hdr)) {
+            corio__job_hdr h;
+            memcpy(&h, rb, sizeof h);
+            need = sizeof h + (size_t)h.len;
+        }
+        if (need > cap || (len == 0 && cap > WORKER_RBUF)) {
+            /* Grow for a large frame, or shrink back once it has run. */
+            size_t ncap = need > WORKER_RBUF ? need : WORKER_RBUF;
+            unsigned char *nb = realloc(rb, ncap);
+            if (!nb)
+                _exit(120);
+            rb = nb;
+            cap = ncap;
+        }
+        ssize_t n = read(fd, rb + len, cap - len);
+        if (n > 0) {
+            len += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* End of input (the pool retires this worker) or a dead parent. */
+        free(rb);
+        free(ob.p);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(n == 0 ? 0 : 2);
+    }
+}
+
+/* ---- fork server ---------------------------------------------------------------- */
+
+typedef struct child {
+    pid_t pid; /* the worker */
+    int pidfd; /* its pidfd, polled for exit */
+} child;
+
+/* Close io_uring instances inherited from the application: a copy of a ring
+ * fd would keep the ring (and its registered files) alive after the
+ * application closes it. */
+static void close_rings(int keep) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int dfd = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd || fd == keep)
+            continue;
+        char path[64], target[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:[io_uring]") == 0)
+            close(fd);
+    }
+    closedir(d);
+}
+
+static void send_msg(int ctl, const corio__fs_msg *m, int fd) {
+    struct iovec iov = {(void *)m, sizeof *m};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    while (sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+_Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
+    /* A clean process: default signal handlers (the application's handlers
+     * are not ours to run), nothing blocked, and SIGCHLD at SIG_DFL so the
+     * workers' exit statuses are kept for waitid. The application's stdio
+     * buffers are discarded so a worker never writes them a second time. */
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &sa) < 0)
+            continue;
+        if (sa.sa_handler != SIG_DFL && (s == SIGCHLD || sa.sa_handler != SIG_IGN)) {
+            sa.sa_handler = SIG_DFL;
+            sa.sa_flags = 0;
+            sigaction(s, &sa, NULL);
+        }
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    __fpurge(stdout);
+    __fpurge(stderr);
+    corio__pp_close_registered();
+    close_rings(ctl);
+
+    child *kids = NULL;
+    size_t nkids = 0, cap = 0;
+    struct pollfd *pfds = NULL;
+    int open = 1;
+    while (open || nkids) {
+        if (cap < nkids + 1) {
+            cap = cap ? cap * 2 : 16;
+            kids = realloc(kids, cap * sizeof *kids);
+            pfds = realloc(pfds, (cap + 1) * sizeof *pfds);
+            if (!kids || !pfds)
+                _exit(121);
+        }
+        pfds[0] = (struct pollfd){.fd = open ? ctl : -1, .events = POLLIN};
+        for (size_t i = 0; i < nkids; i++)
+            pfds[i + 1] = (struct pollfd){.fd = kids[i].pidfd, .events = POLLIN};
+        if (poll(pfds, nkids + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(122);
+        }
+        /* Reap first, so an EXITED report always follows its SPAWNED one. */
+        for (size_t i = 0; i < nkids; i++) {
+            if (!pfds[i + 1].revents)
+                continue;
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            if (waitid((idtype_t)P_PIDFD, (id_t)kids[i].pidfd, &si, WEXITED) < 0)
+                si.si_code = 0;
+            corio__fs_msg m = {.type = CORIO__FS_EXITED,
+                               .pid = kids[i].pid,
+                               .how = si.si_code,
+                               .status = si.si_status};
+            if (open)
+                send_msg(ctl, &m, -1);
+            close(kids[i].pidfd);
+            kids[i].pidfd = -1;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < nkids; i++)
+            if (kids[i].pidfd >= 0)
+                kids[k++] = kids[i];
+        nkids = k;
+        if (!open || !pfds[0].revents)
+            continue;
+
+        corio__fs_msg m;
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct iovec iov = {&m, sizeof m};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                            .msg_controllen = sizeof u.buf};
+        ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* The pool is gone (destroyed, or the application died): stop
+             * the workers that remain, reap them, and leave. */
+            open = 0;
+            close(ctl);
+            for (size_t i = 0; i < nkids; i++)
+                syscall(SYS_pidfd_send_signal, kids[i].pidfd, SIGKILL, NULL, 0);
+            continue;
+        }
+        int wfd = -1;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&wfd, CMSG_DATA(c), sizeof wfd);
+        if ((size_t)n != sizeof m || m.type != CORIO__FS_SPAWN || wfd < 0) {
+            if (wfd >= 0)
+                close(wfd);
+            continue;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(ctl);
+            for (size_t i = 0; i < nkids; i++)
+                close(kids[i].pidfd);
+            free(kids);
+            free(pfds);
+            worker_main(wfd, cfg);
+        }
+        close(wfd);
+        int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+        if (pid > 0 && pidfd < 0) {
+            /* Cannot watch it: do not let it run unwatched. */
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            errno = ENOSYS;
+            pid = -1;
+        }
+        if (pid < 0) {
+            corio__fs_msg r = {.type = CORIO__FS_SPAWN_FAILED, .err = -errno, .token = m.token};
+            send_msg(ctl, &r, -1);
+            continue;
+        }
+        corio__fs_msg r = {.type = CORIO__FS_SPAWNED, .token = m.token, .pid = pid};
+        send_msg(ctl, &r, pidfd);
+        kids[nkids++] = (child){pid, pidfd};
+    }
+    free(kids);
+    free(pfds);
+    _exit(0);
+}

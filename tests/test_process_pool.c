@@ -1,0 +1,798 @@
+/* Tests for the process pool: transport, map chunks, crashes, the
+ * beyond-Python options, bad input, and cleanliness (fds, zombies).
+ *
+ * Check forks each test, so every test creates and destroys its own pool.
+ * Jobs that need to tell the test something while still running (their pid)
+ * write to t_shm, a MAP_SHARED page mapped before the pool is created and
+ * so inherited by the fork server and every worker. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "corio.h"
+#include "internal.h"
+#include "../executors/wire.h"
+
+/* Shared with the workers: [0] pid of the job that wants to be killed. */
+static _Atomic int *t_shm;
+/* Set by t_init in the workers only. */
+static int t_init_value;
+
+static void t_setup(void) {
+    t_shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(t_shm, MAP_FAILED);
+}
+
+static void t_teardown(void) { munmap((void *)t_shm, 4096); }
+
+static corio_executor *t_pool(int workers) {
+    corio_process_pool_options o = {.max_workers = workers};
+    corio_executor *ex = NULL;
+    ck_assert_int_eq(corio_process_pool_create(&o, &ex), 0);
+    return ex;
+}
+
+static corio_executor *t_pool_opts(const corio_process_pool_options *o) {
+    corio_executor *ex = NULL;
+    ck_assert_int_eq(corio_process_pool_create(o, &ex), 0);
+    return ex;
+}
+
+/* ---- jobs (they run in the workers) ------------------------------------ */
+
+static int t_add_one(void *arg, corio_value *out) {
+    out->ptr = (void *)((uintptr_t)arg + 1);
+    return 0;
+}
+
+static int t_getpid(void *arg, corio_value *out) {
+    (void)arg;
+    out->ptr = (void *)(uintptr_t)getpid();
+    return 0;
+}
+
+static const char t_static_text[] = "static data is shared by fork";
+
+static int t_strlen(void *arg, corio_value *out) {
+    out->ptr = (void *)(uintptr_t)strlen(arg);
+    return 0;
+}
+
+/* Reverse the argument bytes into a malloc'd result. */
+static int t_reverse(void *arg, corio_value *out) {
+    const corio_value *in = arg;
+    unsigned char *r = in->len ? malloc(in->len) : NULL;
+    for (size_t i = 0; i < in->len; i++)
+        r[i] = ((const unsigned char *)in->ptr)[in->len - 1 - i];
+    out->ptr = r;
+    out->len = in->len;
+    out->dtor = free;
+    return 0;
+}
+
+/* Echo the argument (no copy: the worker copies it into the frame). */
+static int t_echo(void *arg, corio_value *out) {
+    const corio_value *in = arg;
+    out->ptr = in->ptr;
+    out->len = in->len;
+    return 0;
+}
+
+static int t_fail_odd(void *arg, corio_value *out) {
+    uintptr_t v = (uintptr_t)arg;
+    if (v % 2)
+        return corio_task_fail(-EDOM, "odd input %u", (unsigned)v);
+    out->ptr = (void *)(v * 10);
+    return 0;
+}
+
+static int t_bytes_len(void *arg, corio_value *out) {
+    const corio_value *in = arg;
+    if (in->len == 3)
+        return corio_task_fail(-ERANGE, "three bytes are not allowed");
+    out->ptr = (void *)(uintptr_t)in->len;
+    return 0;
+}
+
+static int t_sleep_ms(void *arg, corio_value *out) {
+    (void)out;
+    struct timespec ts = {(time_t)((uintptr_t)arg / 1000), (long)((uintptr_t)arg % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* Publish our pid, then sleep long: the test kills us. */
+static int t_pid_then_sleep(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    atomic_store(&t_shm[0], getpid());
+    sleep(30);
+    return 0;
+}
+
+static int t_exit3(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    _exit(3);
+}
+
+static int t_self_kill(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    raise(SIGKILL);
+    return 0;
+}
+
+static int t_init(void *arg) {
+    t_init_value = (int)(uintptr_t)arg;
+    return 0;
+}
+
+static int t_init_fail(void *arg) {
+    (void)arg;
+    return corio_task_fail(-EACCES, "no access to the test resource");
+}
+
+static int t_get_init_value(void *arg, corio_value *out) {
+    (void)arg;
+    out->ptr = (void *)(uintptr_t)t_init_value;
+    return 0;
+}
+
+/* Scribble a corrupt frame on the socket, then answer normally. */
+static int t_corrupt(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    unsigned char junk[sizeof(corio__res_hdr)];
+    memset(junk, 0xA5, sizeof junk);
+    ssize_t r = write(corio__pp_worker_fd, junk, sizeof junk);
+    (void)r;
+    return 0;
+}
+
+/* Write the start of a frame, then die. */
+static int t_truncate(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    corio__res_hdr h = {.magic = CORIO__RES_MAGIC, .kind = CORIO__RES_ONE};
+    ssize_t r = write(corio__pp_worker_fd, &h, 20);
+    (void)r;
+    _exit(0);
+}
+
+static int t_len_no_ptr(void *arg, corio_value *out) {
+    (void)arg;
+    out->len = 5;
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static size_t t_count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    size_t n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void t_no_children(void) {
+    errno = 0;
+    pid_t r = waitpid(-1, NULL, WNOHANG);
+    ck_assert_msg(r == -1 && errno == ECHILD, "a child remains (waitpid -> %d, %s)", (int)r,
+                  strerror(errno));
+}
+
+static uintptr_t t_result_int(corio_future *f) {
+    void *v = NULL;
+    int r = corio_future_result(f, 30, &v);
+    ck_assert_msg(r == 0, "result: %s", corio_error_name(r));
+    return (uintptr_t)v;
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+START_TEST(test_create_options) {
+    corio_executor *ex = NULL;
+    corio_process_pool_options o = {.max_workers = -1};
+    ck_assert_int_eq(corio_process_pool_create(&o, &ex), -EINVAL);
+    ck_assert_ptr_null(ex);
+    ck_assert_int_eq(corio_process_pool_create(NULL, NULL), -EINVAL);
+    ck_assert_int_eq(corio_process_pool_create(NULL, &ex), 0);
+    ck_assert_int_eq(ex->max_workers, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_submit_pointer_and_static_data) {
+    corio_executor *ex = t_pool(2);
+    int err = 0;
+    corio_future *f = corio_executor_submit(ex, t_add_one, (void *)41, &err);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(t_result_int(f), 42);
+    corio_future_unref(f);
+    f = corio_executor_submit(ex, t_strlen, (void *)t_static_text, &err);
+    ck_assert_uint_eq(t_result_int(f), strlen(t_static_text));
+    corio_future_unref(f);
+    ck_assert_ptr_null(corio_executor_submit(ex, NULL, NULL, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_bytes_round_trip_and_zero_length) {
+    corio_executor *ex = t_pool(2);
+    int err = 0;
+    corio_future *f = corio_executor_submit_bytes(ex, t_reverse, "abcdef", 6, &err);
+    corio_value v;
+    ck_assert_int_eq(corio_future_result_value(f, 30, &v), 0);
+    ck_assert_uint_eq(v.len, 6);
+    ck_assert_int_eq(memcmp(v.ptr, "fedcba", 6), 0);
+    corio_future_unref(f);
+    /* Zero-length argument (NULL data allowed) and zero-length result. */
+    f = corio_executor_submit_bytes(ex, t_reverse, NULL, 0, &err);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(corio_future_result_value(f, 30, &v), 0);
+    ck_assert_uint_eq(v.len, 0);
+    corio_future_unref(f);
+    f = corio_executor_submit_bytes(ex, t_bytes_len, "", 0, &err);
+    ck_assert_uint_eq(t_result_int(f), 0);
+    corio_future_unref(f);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_task_failure_message) {
+    corio_executor *ex = t_pool(1);
+    corio_future *f = corio_executor_submit(ex, t_fail_odd, (void *)7, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), -EDOM);
+    const char *msg = NULL;
+    ck_assert_int_eq(corio_future_exception(f, 0, &msg), -EDOM);
+    ck_assert_str_eq(msg, "odd input 7");
+    corio_future_unref(f);
+    f = corio_executor_submit(ex, t_len_no_ptr, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), -EINVAL);
+    corio_future_unref(f);
+    ck_assert(!corio_executor_broken(ex));
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+static void t_check_map(corio_executor *ex, size_t chunk) {
+    enum { N = 1000 };
+    static void *items[N];
+    for (size_t i = 0; i < N; i++)
+        items[i] = (void *)i;
+    corio_map_options mo = {.chunksize = chunk};
+    corio_map *m = NULL;
+    ck_assert_int_eq(corio_executor_map(ex, t_fail_odd, items, N, &mo, &m), 0);
+    corio_value v;
+    for (size_t i = 0; i < N; i++) {
+        int r = corio_map_next(m, &v);
+        if (i % 2) {
+            ck_assert_int_eq(r, -EDOM);
+            char want[32];
+            snprintf(want, sizeof want, "odd input %u", (unsigned)i);
+            ck_assert_str_eq(corio_map_message(m), want);
+        } else {
+            ck_assert_int_eq(r, 1);
+            ck_assert_uint_eq((uintptr_t)v.ptr, i * 10);
+        }
+    }
+    ck_assert_int_eq(corio_map_next(m, &v), 0);
+    corio_map_destroy(m);
+}
+
+START_TEST(test_map_chunks) {
+    corio_executor *ex = t_pool(2);
+    t_check_map(ex, 1);
+    t_check_map(ex, 7);
+    t_check_map(ex, 1000);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_map_bytes_chunks) {
+    corio_executor *ex = t_pool(2);
+    enum { N = 200 };
+    static corio_value items[N];
+    static char data[N];
+    for (size_t i = 0; i < N; i++)
+        items[i] = (corio_value){data, i % 5, NULL};
+    for (size_t chunk = 1; chunk <= 64; chunk *= 8) {
+        corio_map_options mo = {.chunksize = chunk, .bytes = true};
+        corio_map *m = NULL;
+        ck_assert_int_eq(corio_executor_map(ex, t_bytes_len, items, N, &mo, &m), 0);
+        corio_value v;
+        for (size_t i = 0; i < N; i++) {
+            int r = corio_map_next(m, &v);
+            if (i % 5 == 3) {
+                ck_assert_int_eq(r, -ERANGE);
+                ck_assert_str_eq(corio_map_message(m), "three bytes are not allowed");
+            } else {
+                ck_assert_int_eq(r, 1);
+                ck_assert_uint_eq((uintptr_t)v.ptr, i % 5);
+            }
+        }
+        ck_assert_int_eq(corio_map_next(m, &v), 0);
+        corio_map_destroy(m);
+    }
+    /* Byte results inside a chunk. */
+    corio_map_options mo = {.chunksize = 16, .bytes = true};
+    static corio_value words[3] = {{"one", 3, NULL}, {"", 0, NULL}, {"three", 5, NULL}};
+    corio_map *m = NULL;
+    ck_assert_int_eq(corio_executor_map(ex, t_reverse, words, 3, &mo, &m), 0);
+    corio_value v;
+    ck_assert_int_eq(corio_map_next(m, &v), 1);
+    ck_assert(v.len == 3 && memcmp(v.ptr, "eno", 3) == 0);
+    ck_assert_int_eq(corio_map_next(m, &v), 1);
+    ck_assert_uint_eq(v.len, 0);
+    ck_assert_int_eq(corio_map_next(m, &v), 1);
+    ck_assert(v.len == 5 && memcmp(v.ptr, "eerht", 5) == 0);
+    corio_map_destroy(m);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_16mib_payload_exact) {
+    corio_executor *ex = t_pool(2);
+    size_t n = 16u << 20;
+    unsigned char *buf = malloc(n);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(x >> 16);
+    }
+    corio_future *f1 = corio_executor_submit_bytes(ex, t_echo, buf, n, NULL);
+    corio_future *f2 = corio_executor_submit_bytes(ex, t_reverse, buf, n, NULL);
+    ck_assert_ptr_nonnull(f1);
+    ck_assert_ptr_nonnull(f2);
+    corio_value v;
+    ck_assert_int_eq(corio_future_result_value(f1, 60, &v), 0);
+    ck_assert_uint_eq(v.len, n);
+    ck_assert_int_eq(memcmp(v.ptr, buf, n), 0);
+    ck_assert_int_eq(corio_future_result_value(f2, 60, &v), 0);
+    ck_assert_uint_eq(v.len, n);
+    const unsigned char *r = v.ptr;
+    for (size_t i = 0; i < n; i += 4093)
+        ck_assert_uint_eq(r[i], buf[n - 1 - i]);
+    corio_future_unref(f1);
+    corio_future_unref(f2);
+    free(buf);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_oversized_payload) {
+    corio_executor *ex = t_pool(1);
+    int err = 0;
+    char one = 0;
+    /* Refused before any byte is read. */
+    ck_assert_ptr_null(
+        corio_executor_submit_bytes(ex, t_echo, &one, (size_t)CORIO__WIRE_MAX_PAYLOAD + 1, &err));
+    ck_assert_int_eq(err, -EMSGSIZE);
+    ck_assert(!corio_executor_broken(ex));
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_100k_small_jobs) {
+    corio_executor *ex = t_pool(2);
+    enum { N = 100000 };
+    corio_future **fs = malloc(N * sizeof *fs);
+    for (uintptr_t i = 0; i < N; i++) {
+        fs[i] = corio_executor_submit(ex, t_add_one, (void *)i, NULL);
+        ck_assert_ptr_nonnull(fs[i]);
+    }
+    for (uintptr_t i = 0; i < N; i++) {
+        ck_assert_uint_eq(t_result_int(fs[i]), i + 1);
+        corio_future_unref(fs[i]);
+    }
+    free(fs);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_initializer) {
+    corio_process_pool_options o = {.max_workers = 2, .initializer = t_init, .initargs = (void *)77};
+    corio_executor *ex = t_pool_opts(&o);
+    corio_future *f = corio_executor_submit(ex, t_get_init_value, NULL, NULL);
+    ck_assert_uint_eq(t_result_int(f), 77);
+    corio_future_unref(f);
+    ck_assert_int_eq(t_init_value, 0); /* the parent never ran it */
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_initializer_failure_breaks_pool) {
+    corio_process_pool_options o = {.max_workers = 2, .initializer = t_init_fail};
+    corio_executor *ex = t_pool_opts(&o);
+    int err = 0;
+    corio_future *f = corio_executor_submit(ex, t_add_one, NULL, &err);
+    if (f) { /* may be accepted before the failure is known */
+        ck_assert_int_eq(corio_future_result(f, 30, NULL), CORIO_EBROKEN_PROCESS_POOL);
+        const char *msg = NULL;
+        corio_future_exception(f, 0, &msg);
+        ck_assert_ptr_nonnull(strstr(msg, "initializer failed"));
+        ck_assert_ptr_nonnull(strstr(msg, "no access to the test resource"));
+        corio_future_unref(f);
+    }
+    for (int i = 0; i < 3000 && !corio_executor_broken(ex); i++)
+        usleep(1000);
+    ck_assert(corio_executor_broken(ex));
+    ck_assert_ptr_null(corio_executor_submit(ex, t_add_one, NULL, &err));
+    ck_assert_int_eq(err, CORIO_EBROKEN_PROCESS_POOL);
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_max_tasks_per_child) {
+    corio_process_pool_options o = {.max_workers = 1, .max_tasks_per_child = 2};
+    corio_executor *ex = t_pool_opts(&o);
+    pid_t pids[6];
+    for (int i = 0; i < 6; i++) {
+        corio_future *f = corio_executor_submit(ex, t_getpid, NULL, NULL);
+        pids[i] = (pid_t)t_result_int(f);
+        corio_future_unref(f);
+    }
+    for (int i = 0; i < 6; i += 2) {
+        ck_assert_int_eq(pids[i], pids[i + 1]);
+        if (i)
+            ck_assert_int_ne(pids[i], pids[i - 1]);
+    }
+    /* Submitted all at once too. */
+    corio_future *fs[20];
+    for (int i = 0; i < 20; i++)
+        fs[i] = corio_executor_submit(ex, t_getpid, NULL, NULL);
+    for (int i = 0; i < 20; i++) {
+        pids[i % 2] = (pid_t)t_result_int(fs[i]);
+        if (i % 2)
+            ck_assert_int_eq(pids[0], pids[1]);
+        corio_future_unref(fs[i]);
+    }
+    ck_assert(!corio_executor_broken(ex));
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+static pid_t t_wait_pid(void) {
+    for (int i = 0; i < 10000; i++) {
+        int pid = atomic_load(&t_shm[0]);
+        if (pid)
+            return pid;
+        usleep(1000);
+    }
+    ck_abort_msg("the job never started");
+    return 0;
+}
+
+START_TEST(test_sigkill_breaks_pool_100_pending) {
+    corio_executor *ex = t_pool(2);
+    corio_future *first = corio_executor_submit(ex, t_pid_then_sleep, NULL, NULL);
+    corio_future *fs[100];
+    for (int i = 0; i < 100; i++)
+        fs[i] = corio_executor_submit(ex, t_sleep_ms, (void *)(uintptr_t)(i % 3), NULL);
+    pid_t pid = t_wait_pid();
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    const char *msg = NULL;
+    ck_assert_int_eq(corio_future_result(first, 30, NULL), CORIO_EBROKEN_PROCESS_POOL);
+    ck_assert_int_eq(corio_future_exception(first, 0, &msg), CORIO_EBROKEN_PROCESS_POOL);
+    char want[64];
+    snprintf(want, sizeof want, "worker pid %d was killed by signal 9 (SIGKILL)", (int)pid);
+    ck_assert_msg(strstr(msg, want), "message: %s", msg);
+    ck_assert_ptr_nonnull(strstr(msg, "terminated abruptly"));
+    int broken = 0;
+    for (int i = 0; i < 100; i++) {
+        int r = corio_future_result(fs[i], 30, NULL);
+        ck_assert_msg(r == 0 || r == CORIO_EBROKEN_PROCESS_POOL, "job %d: %s", i,
+                      corio_error_name(r));
+        broken += r != 0;
+        corio_future_unref(fs[i]);
+    }
+    ck_assert_int_gt(broken, 0);
+    ck_assert(corio_executor_broken(ex));
+    int err = 0;
+    ck_assert_ptr_null(corio_executor_submit(ex, t_add_one, NULL, &err));
+    ck_assert_int_eq(err, CORIO_EBROKEN_PROCESS_POOL);
+    corio_map *m = NULL;
+    static void *items[2];
+    ck_assert_int_eq(corio_executor_map(ex, t_add_one, items, 2, NULL, &m),
+                     CORIO_EBROKEN_PROCESS_POOL);
+    corio_future_unref(first);
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_exit_mid_job_breaks_pool) {
+    corio_executor *ex = t_pool(1);
+    corio_future *f = corio_executor_submit(ex, t_exit3, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), CORIO_EBROKEN_PROCESS_POOL);
+    const char *msg = NULL;
+    corio_future_exception(f, 0, &msg);
+    ck_assert_msg(strstr(msg, "exited with status 3"), "message: %s", msg);
+    corio_future_unref(f);
+    ck_assert(corio_executor_broken(ex));
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_replace_crashed_workers) {
+    corio_process_pool_options o = {.max_workers = 2, .replace_crashed_workers = true};
+    corio_executor *ex = t_pool_opts(&o);
+    for (int round = 0; round < 3; round++) {
+        corio_future *bad = corio_executor_submit(ex, t_self_kill, NULL, NULL);
+        corio_future *good[10];
+        for (int i = 0; i < 10; i++)
+            good[i] = corio_executor_submit(ex, t_add_one, (void *)(uintptr_t)i, NULL);
+        ck_assert_int_eq(corio_future_result(bad, 30, NULL), CORIO_EBROKEN_PROCESS_POOL);
+        const char *msg = NULL;
+        corio_future_exception(bad, 0, &msg);
+        ck_assert_msg(strstr(msg, "killed by signal 9"), "message: %s", msg);
+        for (int i = 0; i < 10; i++) {
+            ck_assert_uint_eq(t_result_int(good[i]), (uintptr_t)i + 1);
+            corio_future_unref(good[i]);
+        }
+        corio_future_unref(bad);
+    }
+    ck_assert(!corio_executor_broken(ex));
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_cancel_running_default_refused) {
+    corio_executor *ex = t_pool(1);
+    corio_future *f = corio_executor_submit(ex, t_sleep_ms, (void *)200, NULL);
+    while (!corio_future_running(f))
+        usleep(1000);
+    ck_assert(!corio_future_cancel(f)); /* Python: a running future cannot be cancelled */
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    corio_future_unref(f);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_cancel_kills_running) {
+    corio_process_pool_options o = {.max_workers = 1, .cancel_kills_running = true};
+    corio_executor *ex = t_pool_opts(&o);
+    corio_future *f = corio_executor_submit(ex, t_pid_then_sleep, NULL, NULL);
+    corio_future *next = corio_executor_submit(ex, t_getpid, NULL, NULL);
+    pid_t pid = t_wait_pid();
+    int64_t t0 = corio__now_ns();
+    ck_assert(corio_future_cancel(f));
+    ck_assert_int_eq(corio_future_result(f, 10, NULL), -ECANCELED);
+    ck_assert_int_lt(corio__now_ns() - t0, 5000000000LL);
+    /* The job queued behind it runs on the replacement worker. */
+    pid_t p2 = (pid_t)t_result_int(next);
+    ck_assert_int_ne(p2, pid);
+    ck_assert(!corio_executor_broken(ex));
+    corio_future_unref(f);
+    corio_future_unref(next);
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_shutdown_nowait) {
+    size_t fds = t_count_fds();
+    corio_executor *ex = t_pool(2);
+    corio_future *fs[10];
+    for (int i = 0; i < 10; i++)
+        fs[i] = corio_executor_submit(ex, t_sleep_ms, (void *)20, NULL);
+    int64_t t0 = corio__now_ns();
+    ck_assert_int_eq(corio_executor_shutdown(ex, false, false), 0);
+    ck_assert_int_lt(corio__now_ns() - t0, 50000000);
+    int err = 0;
+    ck_assert_ptr_null(corio_executor_submit(ex, t_add_one, NULL, &err));
+    ck_assert_int_eq(err, CORIO_ESHUTDOWN);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(corio_future_result(fs[i], 30, NULL), 0);
+        corio_future_unref(fs[i]);
+    }
+    ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0); /* idempotent */
+    corio_executor_destroy(ex);
+    ck_assert_uint_eq(t_count_fds(), fds);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_shutdown_cancel_futures) {
+    corio_executor *ex = t_pool(1);
+    corio_future *fs[50];
+    for (int i = 0; i < 50; i++)
+        fs[i] = corio_executor_submit(ex, t_sleep_ms, (void *)20, NULL);
+    ck_assert_int_eq(corio_executor_shutdown(ex, true, true), 0);
+    int ran = 0, cancelled = 0;
+    for (int i = 0; i < 50; i++) {
+        int r = corio_future_result(fs[i], 0, NULL);
+        if (r == 0)
+            ran++;
+        else {
+            ck_assert_int_eq(r, -ECANCELED);
+            ck_assert_int_eq(corio_future_exception(fs[i], 0, NULL), CORIO_ECANCELLED_BY_EXECUTOR);
+            cancelled++;
+        }
+        corio_future_unref(fs[i]);
+    }
+    ck_assert_int_ge(ran, 1);
+    ck_assert_int_ge(cancelled, 40);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+START_TEST(test_shutdown_timeout_terminates) {
+    corio_executor *ex = t_pool(2);
+    corio_future *f = corio_executor_submit(ex, t_pid_then_sleep, NULL, NULL);
+    t_wait_pid();
+    int64_t t0 = corio__now_ns();
+    ck_assert_int_eq(corio_executor_shutdown_timeout(ex, 0.2, false), -ETIMEDOUT);
+    ck_assert_int_lt(corio__now_ns() - t0, 3000000000LL);
+    ck_assert_int_eq(corio_future_result(f, 0, NULL), -ECANCELED);
+    ck_assert_int_eq(corio_future_exception(f, 0, NULL), CORIO_ECANCELLED_BY_EXECUTOR);
+    corio_future_unref(f);
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_corrupt_message_fails_job_only) {
+    corio_executor *ex = t_pool(1);
+    corio_future *f = corio_executor_submit(ex, t_corrupt, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), CORIO_EPROTOCOL);
+    const char *msg = NULL;
+    corio_future_exception(f, 0, &msg);
+    ck_assert_msg(strstr(msg, "bad frame magic 0xa5a5a5a5"), "message: %s", msg);
+    corio_future_unref(f);
+    f = corio_executor_submit(ex, t_truncate, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), CORIO_EPROTOCOL);
+    corio_future_exception(f, 0, &msg);
+    ck_assert_msg(strstr(msg, "corrupt or truncated"), "message: %s", msg);
+    corio_future_unref(f);
+    f = corio_executor_submit(ex, t_add_one, (void *)1, NULL);
+    ck_assert_uint_eq(t_result_int(f), 2);
+    corio_future_unref(f);
+    ck_assert(!corio_executor_broken(ex));
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+/* Threads that keep malloc and a mutex busy while the pool is created. */
+static _Atomic int t_stop;
+static pthread_mutex_t t_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *t_busy(void *arg) {
+    (void)arg;
+    while (!atomic_load(&t_stop)) {
+        pthread_mutex_lock(&t_mu);
+        void *p = malloc(64 + (size_t)(rand() % 4096));
+        pthread_mutex_unlock(&t_mu);
+        free(p);
+    }
+    return NULL;
+}
+
+START_TEST(test_create_with_running_threads) {
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, t_busy, NULL);
+    for (int round = 0; round < 5; round++) {
+        corio_executor *ex = t_pool(2);
+        corio_future *fs[100];
+        for (uintptr_t i = 0; i < 100; i++)
+            fs[i] = corio_executor_submit_bytes(ex, t_reverse, "xyz", 3, NULL);
+        for (int i = 0; i < 100; i++) {
+            corio_value v;
+            ck_assert_int_eq(corio_future_result_value(fs[i], 30, &v), 0);
+            ck_assert(v.len == 3 && memcmp(v.ptr, "zyx", 3) == 0);
+            corio_future_unref(fs[i]);
+        }
+        corio_executor_destroy(ex);
+    }
+    atomic_store(&t_stop, 1);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_no_leaked_fds_or_zombies) {
+    size_t before = t_count_fds();
+    for (int round = 0; round < 3; round++) {
+        corio_process_pool_options o = {.max_workers = 2, .max_tasks_per_child = 3};
+        corio_executor *a = t_pool_opts(&o);
+        corio_executor *b = t_pool(1);
+        corio_future *fs[20];
+        for (int i = 0; i < 20; i++)
+            fs[i] = corio_executor_submit(i % 2 ? a : b, t_getpid, NULL, NULL);
+        for (int i = 0; i < 20; i++) {
+            t_result_int(fs[i]);
+            corio_future_unref(fs[i]);
+        }
+        corio_executor_destroy(a);
+        corio_executor_destroy(b);
+    }
+    ck_assert_uint_eq(t_count_fds(), before);
+    t_no_children();
+}
+END_TEST
+
+START_TEST(test_wire_checks) {
+    char err[128];
+    corio__res_hdr h = {.magic = CORIO__RES_MAGIC, .kind = CORIO__RES_ONE, .seq = 4};
+    ck_assert_int_eq(corio__wire_check_res(&h, 4, 0, err, sizeof err), 0);
+    ck_assert_int_eq(corio__wire_check_res(&h, 5, 0, err, sizeof err), CORIO_EPROTOCOL);
+    ck_assert_ptr_nonnull(strstr(err, "job #5 was expected"));
+    h.len = CORIO__WIRE_MAX_PAYLOAD + 1;
+    ck_assert_int_eq(corio__wire_check_res(&h, 4, 0, err, sizeof err), CORIO_EPROTOCOL);
+    h.len = 0;
+    h.kind = CORIO__RES_BATCH;
+    h.ptr = 3;
+    ck_assert_int_eq(corio__wire_check_res(&h, 4, 3, err, sizeof err), 0);
+    ck_assert_int_eq(corio__wire_check_res(&h, 4, 2, err, sizeof err), CORIO_EPROTOCOL);
+    /* A batch payload with a lying length. */
+    unsigned char buf[64] = {0};
+    corio__res_item it = {0, 0, 0, 1000};
+    memcpy(buf, &it, sizeof it);
+    corio__batch *b = NULL;
+    ck_assert_int_eq(corio__wire_decode_batch(buf, sizeof buf, 1, &b, err, sizeof err),
+                     CORIO_EPROTOCOL);
+    ck_assert_ptr_null(b);
+    it.len = 4;
+    memcpy(buf, &it, sizeof it);
+    memcpy(buf + sizeof it, "abcd", 4);
+    ck_assert_int_eq(corio__wire_decode_batch(buf, sizeof it + 4, 1, &b, err, sizeof err), 0);
+    ck_assert(b->n == 1 && b->items[0].value.len == 4 && memcmp(b->items[0].value.ptr, "abcd", 4) == 0);
+    corio__batch_free(b);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("process_pool");
+    TCase *tc = tcase_create("process_pool");
+    tcase_add_checked_fixture(tc, t_setup, t_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_create_options);
+    tcase_add_test(tc, test_submit_pointer_and_static_data);
+    tcase_add_test(tc, test_bytes_round_trip_and_zero_length);
+    tcase_add_test(tc, test_task_failure_message);
+    tcase_add_test(tc, test_map_chunks);
+    tcase_add_test(tc, test_map_bytes_chunks);
+    tcase_add_test(tc, test_16mib_payload_exact);
+    tcase_add_test(tc, test_oversized_payload);
+    tcase_add_test(tc, test_100k_small_jobs);
+    tcase_add_test(tc, test_initializer);
+    tcase_add_test(tc, test_initializer_failure_breaks_pool);
+    tcase_add_test(tc, test_max_tasks_per_child);
+    tcase_add_test(tc, test_sigkill_breaks_pool_100_pending);
+    tcase_add_test(tc, test_exit_mid_job_breaks_pool);
+    tcase_add_test(tc, test_replace_crashed_workers);
+    tcase_add_test(tc, test_cancel_running_default_refused);
+    tcase_add_test(tc, test_cancel_kills_running);
+    tcase_add_test(tc, test_shutdown_nowait);
+    tcase_add_test(tc, test_shutdown_cancel_futures);
+    tcase_add_test(tc, test_shutdown_timeout_terminates);
+    tcase_add_test(tc, test_corrupt_message_fails_job_only);
+    tcase_add_test(tc, test_create_with_running_threads);
+    tcase_add_test(tc, test_no_leaked_fds_or_zombies);
+    tcase_add_test(tc, test_wire_checks);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
