@@ -78,8 +78,11 @@ static inline int t_count_threads(void) {
     return n;
 }
 
-/* How many threads of this process are named exactly `name`. */
-static inline int t_count_named(const char *name) {
+/* How many threads of this process are named exactly `name`, or, with
+ * `prefix_only`, named `name` followed by "_" and anything (a pool's
+ * workers). Counting by name ignores helper threads a sanitizer runtime
+ * starts on its own (TSan's background thread appears lazily). */
+static inline int t_count_named_ex(const char *name, int prefix_only) {
     DIR *d = opendir("/proc/self/task");
     ck_assert_ptr_nonnull(d);
     int n = 0;
@@ -94,13 +97,21 @@ static inline int t_count_named(const char *name) {
             continue; /* the thread exited meanwhile */
         if (fgets(comm, sizeof comm, f)) {
             comm[strcspn(comm, "\n")] = '\0';
-            n += strcmp(comm, name) == 0;
+            size_t l = strlen(name);
+            if (prefix_only)
+                n += strncmp(comm, name, l) == 0 && comm[l] == '_';
+            else
+                n += strcmp(comm, name) == 0;
         }
         fclose(f);
     }
     closedir(d);
     return n;
 }
+
+static inline int t_count_named(const char *name) { return t_count_named_ex(name, 0); }
+/* Workers of pools using thread name prefix `prefix`. */
+static inline int t_count_workers(const char *prefix) { return t_count_named_ex(prefix, 1); }
 
 /* Gate helpers: a semaphore starting at 0. */
 static inline void t_gate_init(sem_t *s) { ck_assert_int_eq(sem_init(s, 0, 0), 0); }

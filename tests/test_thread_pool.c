@@ -138,7 +138,7 @@ END_TEST
 /* Start as many gated tasks as the pool will run at once, prove no more
  * start, and check the thread count. */
 static void t_check_worker_limit(corio_executor *ex, int expect) {
-    int base = t_count_threads();
+    int base = t_count_workers("corio-tp");
     t_ctl c;
     t_ctl_init(&c);
     int m = expect + 3;
@@ -148,7 +148,7 @@ static void t_check_worker_limit(corio_executor *ex, int expect) {
     t_wait_started(&c, expect);
     t_sleep(0.2); /* proving a negative: no extra worker starts */
     ck_assert_int_eq(atomic_load(&c.ran), expect);
-    ck_assert_int_eq(t_count_threads(), base + expect);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base + expect);
     t_gate_open(&c.gate, m);
     for (int i = 0; i < m; i++) {
         ck_assert_int_eq(corio_future_result(fs[i], CORIO_FOREVER, NULL), 0);
@@ -156,7 +156,7 @@ static void t_check_worker_limit(corio_executor *ex, int expect) {
     }
     ck_assert_int_eq(atomic_load(&c.ran), m);
     ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
-    ck_assert_int_eq(t_count_threads(), base);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base);
     free(fs);
     t_ctl_fini(&c);
 }
@@ -217,19 +217,19 @@ START_TEST(test_thread_names) {
 END_TEST
 
 START_TEST(test_lazy_start) {
-    int base = t_count_threads();
+    int base = t_count_workers("corio-tp");
     corio_executor *ex = t_pool(4);
-    ck_assert_int_eq(t_count_threads(), base); /* no worker before a submit */
+    ck_assert_int_eq(t_count_workers("corio-tp"), base); /* no worker before a submit */
     corio_future *f = t_submit(ex, t_inc, (void *)1);
     ck_assert_int_eq(corio_future_result(f, CORIO_FOREVER, NULL), 0);
     corio_future_unref(f);
-    ck_assert_int_eq(t_count_threads(), base + 1);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base + 1);
     corio_executor_destroy(ex);
-    ck_assert_int_eq(t_count_threads(), base);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base);
     /* A pool shut down before any submit never starts a thread. */
     ex = t_pool(4);
     ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
-    ck_assert_int_eq(t_count_threads(), base);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base);
     corio_executor_destroy(ex);
 }
 END_TEST
@@ -237,7 +237,7 @@ END_TEST
 /* Python's test_idle_thread_reuse: sequential submit/result pairs are served
  * by one worker. */
 START_TEST(test_idle_worker_reused) {
-    int base = t_count_threads();
+    int base = t_count_workers("corio-tp");
     corio_executor *ex = t_pool(8);
     int rounds = (int)t_scale(500, 20);
     for (int i = 0; i < rounds; i++) {
@@ -247,7 +247,7 @@ START_TEST(test_idle_worker_reused) {
         ck_assert_ptr_eq(out, (void *)(uintptr_t)(i + 1));
         corio_future_unref(f);
     }
-    ck_assert_int_eq(t_count_threads(), base + 1);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base + 1);
     corio_executor_destroy(ex);
 }
 END_TEST
@@ -411,7 +411,7 @@ static int t_slow_task(void *arg, corio_value *out) {
 }
 
 START_TEST(test_shutdown_wait_joins) {
-    int base = t_count_threads();
+    int base = t_count_workers("corio-tp");
     corio_executor *ex = t_pool(4);
     atomic_int finished = 0;
     t_slow s = {&finished};
@@ -427,7 +427,7 @@ START_TEST(test_shutdown_wait_joins) {
         ck_assert_int_eq(corio_future_result(fs[i], 0, NULL), 0);
         corio_future_unref(fs[i]);
     }
-    ck_assert_int_eq(t_count_threads(), base);
+    ck_assert_int_eq(t_count_workers("corio-tp"), base);
     corio_executor_destroy(ex);
 }
 END_TEST
