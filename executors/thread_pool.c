@@ -46,6 +46,8 @@ typedef struct thread_pool {
     _Atomic int finishing;      /* workers completing a job's future, not yet back under the lock */
     int shutdown;               /* no new submits; workers exit when the queue is empty */
     pthread_t *threads;         /* max_workers slots, first nthreads used */
+    unsigned char *joined;      /* joined[i]: threads[i] was joined; guarded by join_lock */
+    pthread_mutex_t join_lock;  /* serialises joining in shutdown(wait) */
     char prefix[16];            /* thread name prefix */
     corio_init_fn initializer;  /* per-worker initializer, or NULL */
     void *initargs;             /* its argument */
@@ -343,12 +345,15 @@ static int tp_shutdown(corio_executor *ex, int wait, int cancel_futures, double 
     if (!wait)
         return 0;
     int64_t deadline = timeout >= 0 ? corio__deadline(timeout) : INT64_MAX;
-    /* Join every worker but ourselves (a task may shut its own pool down). */
+    /* Join every worker but ourselves (a task may shut its own pool down).
+     * join_lock serialises concurrent waiting shutdowns so that each worker
+     * is joined exactly once (joined[] records it). */
+    pthread_mutex_lock(&p->join_lock);
     pthread_mutex_lock(&p->lock);
     int n = p->nthreads;
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < n; i++) {
-        if (pthread_equal(p->threads[i], pthread_self()))
+        if (p->joined[i] || pthread_equal(p->threads[i], pthread_self()))
             continue;
         if (deadline == INT64_MAX) {
             pthread_join(p->threads[i], NULL);
@@ -364,15 +369,14 @@ static int tp_shutdown(corio_executor *ex, int wait, int cancel_futures, double 
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000;
             }
-            if (pthread_timedjoin_np(p->threads[i], NULL, &ts) != 0)
+            if (pthread_timedjoin_np(p->threads[i], NULL, &ts) != 0) {
+                pthread_mutex_unlock(&p->join_lock);
                 return -ETIMEDOUT;
+            }
         }
-        /* Mark joined, under the lock: a worker still starting reads
-         * the slots to find its number. */
-        pthread_mutex_lock(&p->lock);
-        p->threads[i] = pthread_self();
-        pthread_mutex_unlock(&p->lock);
+        p->joined[i] = 1;
     }
+    pthread_mutex_unlock(&p->join_lock);
     return 0;
 }
 
@@ -387,6 +391,8 @@ static void tp_destroy(corio_executor *ex) {
         return;
     }
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->join_lock);
+    free(p->joined);
     pthread_cond_destroy(&p->work);
     free(p->threads);
     free(p);
@@ -418,7 +424,10 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     if (!p)
         return -ENOMEM;
     p->threads = calloc((size_t)o.max_workers, sizeof *p->threads);
-    if (!p->threads) {
+    p->joined = calloc((size_t)o.max_workers, 1);
+    if (!p->threads || !p->joined) {
+        free(p->joined);
+        free(p->threads);
         free(p);
         return -ENOMEM;
     }
@@ -428,6 +437,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     atomic_init(&p->queued, 0);
     atomic_init(&p->finishing, 0);
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->join_lock, NULL);
     pthread_cond_init(&p->work, NULL);
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
