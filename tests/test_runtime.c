@@ -1,0 +1,1248 @@
+/* Tests for the coroutine runtime (corio/runtime.h): corio_run, spawning on
+ * loops, yield and sleep, awaiting every kind of future from a coroutine
+ * (and coroutines from threads), cancellation, shutdown with blocked
+ * coroutines, stack overflow reporting, scale (100k coroutines) and a tiny
+ * submission queue.
+ *
+ * Every test creates and destroys its own runtime and releases every
+ * future it made. Ordering is done with futures and semaphores, never with
+ * sleeps: a test that proves a call suspends (rather than blocks) its
+ * coroutine does so by making the call depend on another coroutine of the
+ * same single loop, which could not run if the loop thread were blocked. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "corio.h"
+#include "loop.h"
+#include "t_helpers.h"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* A runtime with n loops, unpinned (tests run beside other suites). */
+static corio_runtime *t_rt(int loops) {
+    corio_runtime_options o = {.loops = loops, .no_pin = true};
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    ck_assert_ptr_nonnull(rt);
+    return rt;
+}
+
+static corio_future *t_spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg) {
+    int err = 1;
+    corio_future *f = corio_spawn_on(rt, loop, fn, arg, NULL, &err);
+    ck_assert_msg(f != NULL, "spawn failed: %s", corio_strerror(err));
+    return f;
+}
+
+/* Wait (from a plain thread) for a coroutine, expect success, return its
+ * result pointer, and drop the reference. */
+static void *t_join(corio_future *f) {
+    void *v = (void *)1;
+    int r = corio_future_result(f, 60, &v);
+    ck_assert_msg(r == 0, "coroutine ended with %d (%s)", r, corio_error_name(r));
+    corio_future_unref(f);
+    return v;
+}
+
+static int t_ret_arg(void *arg, corio_value *out) {
+    out->ptr = arg;
+    return 0;
+}
+
+static atomic_int t_dtor_calls;
+static void t_dtor(void *p) {
+    atomic_fetch_add(&t_dtor_calls, 1);
+    free(p);
+}
+
+/* ---- corio_run ---------------------------------------------------------------- */
+
+static int t_main_value(void *arg, corio_value *out) {
+    ck_assert(corio_in_coroutine());
+    ck_assert_int_eq(corio_loop_id(), 0);
+    int *v = malloc(sizeof *v);
+    *v = *(int *)arg * 2;
+    out->ptr = v;
+    out->dtor = t_dtor;
+    return 0;
+}
+
+START_TEST(test_run_returns_main_result) {
+    int in = 21;
+    corio_value v = {0};
+    atomic_store(&t_dtor_calls, 0);
+    ck_assert_int_eq(corio_run(t_main_value, &in, &v), 0);
+    ck_assert_ptr_nonnull(v.ptr);
+    ck_assert_int_eq(*(int *)v.ptr, 42);
+    /* The destructor became ours: the runtime did not run it. */
+    ck_assert_int_eq(atomic_load(&t_dtor_calls), 0);
+    ck_assert(v.dtor == t_dtor);
+    v.dtor(v.ptr);
+    ck_assert_int_eq(atomic_load(&t_dtor_calls), 1);
+    /* Without a result pointer the value is released with the future. */
+    ck_assert_int_eq(corio_run(t_main_value, &in, NULL), 0);
+    ck_assert_int_eq(atomic_load(&t_dtor_calls), 2);
+}
+END_TEST
+
+static int t_main_fail(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return corio_task_fail(CORIO_ETASK - 7, "bad input %d", 7);
+}
+
+START_TEST(test_run_propagates_failure) {
+    ck_assert_int_eq(corio_run(t_main_fail, NULL, NULL), CORIO_ETASK - 7);
+    /* The message travels with the coroutine's future. */
+    corio_runtime *rt = t_rt(1);
+    corio_future *f = t_spawn(rt, 0, t_main_fail, NULL);
+    const char *msg = NULL;
+    ck_assert_int_eq(corio_future_exception(f, 60, &msg), CORIO_ETASK - 7);
+    ck_assert_str_eq(msg, "bad input 7");
+    ck_assert_int_eq(corio_future_result(f, 0, NULL), CORIO_ETASK - 7);
+    corio_future_unref(f);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+static int t_return_errno(void *arg, corio_value *out) {
+    (void)out;
+    return (int)(intptr_t)arg;
+}
+
+START_TEST(test_run_with_options) {
+    corio_runtime_options o = {.loops = 2, .no_pin = true, .stack_size = 64 * 1024,
+                               .ring_entries = 8};
+    ck_assert_int_eq(corio_run_with(&o, t_return_errno, (void *)(intptr_t)0, NULL), 0);
+    /* -ECANCELED without a cancel request is an ordinary failure. */
+    ck_assert_int_eq(corio_run_with(&o, t_return_errno, (void *)(intptr_t)-ECANCELED, NULL),
+                     -ECANCELED);
+    ck_assert_int_eq(corio_run_with(&o, t_return_errno, (void *)(intptr_t)-EIO, NULL), -EIO);
+}
+END_TEST
+
+START_TEST(test_run_invalid) {
+    ck_assert_int_eq(corio_run(NULL, NULL, NULL), -EINVAL);
+    corio_runtime_options o = {.loops = -1};
+    ck_assert_int_eq(corio_run_with(&o, t_ret_arg, NULL, NULL), -EINVAL);
+    corio_runtime *rt = (corio_runtime *)1;
+    ck_assert_int_eq(corio_runtime_create(NULL, NULL), -EINVAL);
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), -EINVAL);
+    ck_assert_ptr_null(rt);
+    o = (corio_runtime_options){.loops = 1, .blocking_workers = -1};
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), -EINVAL);
+    o = (corio_runtime_options){.loops = 1, .ring_entries = 1u << 20};
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), -EINVAL);
+    corio_runtime_destroy(NULL);
+    ck_assert_int_eq(corio_runtime_loops(NULL), 0);
+    ck_assert_ptr_null(corio_runtime_blocking_pool(NULL));
+}
+END_TEST
+
+START_TEST(test_runtime_defaults) {
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(NULL, &rt), 0);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(corio_runtime_loops(rt), ncpu > 0 ? ncpu : 1);
+    ck_assert_ptr_nonnull(corio_runtime_blocking_pool(rt));
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* ---- spawning, ids ----------------------------------------------------------- */
+
+/* What a coroutine learns about itself. */
+typedef struct t_where {
+    int loop;
+    uint64_t id;
+    corio_runtime *rt;
+    bool in;
+} t_where;
+
+static int t_whereami(void *arg, corio_value *out) {
+    (void)out;
+    t_where *w = arg;
+    w->loop = corio_loop_id();
+    w->id = corio_coro_id();
+    w->rt = corio_runtime_current();
+    w->in = corio_in_coroutine();
+    return 0;
+}
+
+START_TEST(test_spawn_on_each_loop) {
+    corio_runtime *rt = t_rt(3);
+    ck_assert_int_eq(corio_runtime_loops(rt), 3);
+    t_where w[4] = {{0}};
+    corio_future *f[4];
+    for (int i = 0; i < 3; i++)
+        f[i] = t_spawn(rt, i, t_whereami, &w[i]);
+    f[3] = t_spawn(rt, -1, t_whereami, &w[3]); /* from a plain thread: loop 0 */
+    for (int i = 0; i < 4; i++)
+        t_join(f[i]);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(w[i].loop, i < 3 ? i : 0);
+        ck_assert_ptr_eq(w[i].rt, rt);
+        ck_assert(w[i].in);
+        ck_assert_uint_gt(w[i].id, 0);
+        for (int j = 0; j < i; j++)
+            ck_assert_uint_ne(w[i].id, w[j].id);
+    }
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* Spawns children from inside a coroutine: with corio_spawn, spawn_on(-1)
+ * (both the current loop), and spawn_on another loop. */
+static int t_spawner(void *arg, corio_value *out) {
+    (void)out;
+    t_where *w = arg;
+    int err = 1;
+    corio_future *a = corio_spawn(t_whereami, &w[0], &err);
+    ck_assert_ptr_nonnull(a);
+    corio_future *b = corio_spawn_on(corio_runtime_current(), -1, t_whereami, &w[1], NULL, NULL);
+    ck_assert_ptr_nonnull(b);
+    int other = (corio_loop_id() + 1) % corio_runtime_loops(corio_runtime_current());
+    corio_spawn_options so = {.stack_size = 32 * 1024};
+    corio_future *c = corio_spawn_on(corio_runtime_current(), other, t_whereami, &w[2], &so, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(corio_future_result(a, CORIO_FOREVER, NULL), 0);
+    ck_assert_int_eq(corio_future_result(b, CORIO_FOREVER, NULL), 0);
+    ck_assert_int_eq(corio_future_result(c, CORIO_FOREVER, NULL), 0);
+    corio_future_unref(a);
+    corio_future_unref(b);
+    corio_future_unref(c);
+    w[3].loop = corio_loop_id();
+    w[3].id = corio_coro_id();
+    return 0;
+}
+
+START_TEST(test_spawn_from_coroutine) {
+    corio_runtime *rt = t_rt(2);
+    t_where w[4] = {{0}};
+    t_join(t_spawn(rt, 1, t_spawner, w));
+    ck_assert_int_eq(w[0].loop, 1);
+    ck_assert_int_eq(w[1].loop, 1);
+    ck_assert_int_eq(w[2].loop, 0);
+    ck_assert_int_eq(w[3].loop, 1);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < i; j++)
+            ck_assert_uint_ne(w[i].id, w[j].id);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* Spawning from a thread the runtime does not know. */
+typedef struct t_thread_spawn {
+    corio_runtime *rt;
+    t_where w[8];
+} t_thread_spawn;
+
+static void *t_thread_spawner(void *arg) {
+    t_thread_spawn *s = arg;
+    corio_future *f[8];
+    for (int i = 0; i < 8; i++)
+        f[i] = corio_spawn_on(s->rt, i % 2, t_whereami, &s->w[i], NULL, NULL);
+    for (int i = 0; i < 8; i++) {
+        if (f[i])
+            corio_future_result(f[i], 60, NULL);
+        corio_future_unref(f[i]);
+    }
+    return NULL;
+}
+
+START_TEST(test_spawn_from_plain_thread) {
+    corio_runtime *rt = t_rt(2);
+    t_thread_spawn s = {.rt = rt};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, t_thread_spawner, &s), 0);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 8; i++) {
+        ck_assert(s.w[i].in);
+        ck_assert_int_eq(s.w[i].loop, i % 2);
+    }
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_spawn_invalid) {
+    corio_runtime *rt = t_rt(2);
+    int err = 0;
+    ck_assert_ptr_null(corio_spawn_on(NULL, 0, t_ret_arg, NULL, NULL, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    err = 0;
+    ck_assert_ptr_null(corio_spawn_on(rt, 0, NULL, NULL, NULL, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    err = 0;
+    ck_assert_ptr_null(corio_spawn_on(rt, -2, t_ret_arg, NULL, NULL, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    err = 0;
+    ck_assert_ptr_null(corio_spawn_on(rt, 2, t_ret_arg, NULL, NULL, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    ck_assert_ptr_null(corio_spawn_on(rt, 2, t_ret_arg, NULL, NULL, NULL)); /* err optional */
+    err = 0;
+    ck_assert_ptr_null(corio_spawn(t_ret_arg, NULL, &err));
+    ck_assert_int_eq(err, -EPERM);
+    ck_assert_ptr_null(corio_spawn(t_ret_arg, NULL, NULL));
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_outside_coroutine) {
+    ck_assert(!corio_in_coroutine());
+    ck_assert_int_eq(corio_loop_id(), -1);
+    ck_assert_uint_eq(corio_coro_id(), 0);
+    ck_assert_ptr_null(corio_runtime_current());
+    ck_assert(!corio_cancel_requested());
+    ck_assert_int_eq(corio_yield(), 0);
+    ck_assert_int_eq(corio_sleep(-1), -EINVAL);
+    ck_assert_int_eq(corio_sleep(NAN), -EINVAL);
+    ck_assert_int_eq(corio_sleep(0), 0);
+    double t0 = t_now();
+    ck_assert_int_eq(corio_sleep(0.02), 0);
+    ck_assert(t_now() - t0 >= 0.02);
+    /* to_thread outside a coroutine uses the process-wide pool. */
+    int err = 0;
+    corio_future *f = corio_to_thread(t_ret_arg, (void *)&err, &err);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_eq(t_join(f), &err);
+}
+END_TEST
+
+/* ---- yield and sleep ---------------------------------------------------------- */
+
+typedef struct t_log {
+    char buf[64];
+    int n;
+} t_log;
+
+typedef struct t_yielder {
+    t_log *log;
+    char tag;
+} t_yielder;
+
+static int t_yield_body(void *arg, corio_value *out) {
+    (void)out;
+    t_yielder *y = arg;
+    for (int i = 0; i < 3; i++) {
+        y->log->buf[y->log->n++] = y->tag;
+        ck_assert_int_eq(corio_yield(), 0);
+    }
+    return 0;
+}
+
+static int t_yield_main(void *arg, corio_value *out) {
+    (void)out;
+    t_log *log = arg;
+    t_yielder y[3] = {{log, 'a'}, {log, 'b'}, {log, 'c'}};
+    corio_future *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = corio_spawn(t_yield_body, &y[i], NULL);
+    ck_assert_int_eq(corio_wait(f, 3, CORIO_FOREVER, CORIO_ALL_COMPLETED, NULL, NULL, NULL, NULL),
+                     0);
+    for (int i = 0; i < 3; i++)
+        corio_future_unref(f[i]);
+    return 0;
+}
+
+START_TEST(test_yield_round_robin) {
+    t_log log = {{0}, 0};
+    corio_runtime *rt = t_rt(1);
+    t_join(t_spawn(rt, 0, t_yield_main, &log));
+    ck_assert_str_eq(log.buf, "abcabcabc");
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+typedef struct t_sleeper {
+    t_log *log;
+    char tag;
+    double secs;
+} t_sleeper;
+
+static int t_sleep_body(void *arg, corio_value *out) {
+    (void)out;
+    t_sleeper *s = arg;
+    double t0 = t_now();
+    ck_assert_int_eq(corio_sleep(s->secs), 0);
+    double dt = t_now() - t0;
+    ck_assert_msg(dt >= s->secs && dt < s->secs + 5, "slept %f for %f", dt, s->secs);
+    s->log->buf[s->log->n++] = s->tag;
+    return 0;
+}
+
+static int t_sleep_checks(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    ck_assert_int_eq(corio_sleep(-0.5), -EINVAL);
+    ck_assert_int_eq(corio_sleep(NAN), -EINVAL);
+    ck_assert_int_eq(corio_sleep(0), 0);
+    return 0;
+}
+
+START_TEST(test_sleep) {
+    t_log log = {{0}, 0};
+    corio_runtime *rt = t_rt(1);
+    t_join(t_spawn(rt, 0, t_sleep_checks, NULL));
+    /* Three sleepers on one loop wake in deadline order, concurrently. */
+    t_sleeper s[3] = {{&log, 'c', 0.15}, {&log, 'a', 0.05}, {&log, 'b', 0.1}};
+    double t0 = t_now();
+    corio_future *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = t_spawn(rt, 0, t_sleep_body, &s[i]);
+    for (int i = 0; i < 3; i++)
+        t_join(f[i]);
+    ck_assert_str_eq(log.buf, "abc");
+    ck_assert(t_now() - t0 < 5); /* not 0.3 s in a row... generously */
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* ---- awaiting: the call suspends the coroutine, not the loop ----------------- */
+
+/* The helper coroutine: completes `f` (which the main coroutine waits on)
+ * after letting the loop go round once. Only runs if the loop runs. */
+static int t_completer(void *arg, corio_value *out) {
+    (void)out;
+    corio_yield();
+    ck_assert_int_eq(corio_future_set_result(arg, (void *)0x5ee, NULL), 0);
+    return 0;
+}
+
+enum { T_VIA_RESULT, T_VIA_WAIT, T_VIA_AS_COMPLETED };
+
+static int t_await_main(void *arg, corio_value *out) {
+    (void)out;
+    int how = (int)(intptr_t)arg;
+    corio_future *ev = corio_future_create();
+    corio_future *helper = corio_spawn(t_completer, ev, NULL);
+    ck_assert_ptr_nonnull(helper);
+    if (how == T_VIA_RESULT) {
+        void *v = NULL;
+        ck_assert_int_eq(corio_future_result(ev, 30, &v), 0);
+        ck_assert_ptr_eq(v, (void *)0x5ee);
+    } else if (how == T_VIA_WAIT) {
+        corio_future *done[1], *nd[1];
+        size_t nd_n = 9, d_n = 9;
+        ck_assert_int_eq(corio_wait(&ev, 1, 30, CORIO_FIRST_COMPLETED, done, &d_n, nd, &nd_n), 0);
+        ck_assert_uint_eq(d_n, 1);
+        ck_assert_uint_eq(nd_n, 0);
+    } else {
+        corio_as_completed *it = corio_as_completed_create(&ev, 1, 30);
+        ck_assert_ptr_nonnull(it);
+        corio_future *got = NULL;
+        ck_assert_int_eq(corio_as_completed_next(it, &got), 1);
+        ck_assert_ptr_eq(got, ev);
+        ck_assert_int_eq(corio_as_completed_next(it, &got), 0);
+        corio_as_completed_destroy(it);
+    }
+    ck_assert_int_eq(corio_future_result(helper, 30, NULL), 0);
+    corio_future_unref(helper);
+    corio_future_unref(ev);
+    return 0;
+}
+
+static void t_await_on_one_loop(int how) {
+    corio_runtime *rt = t_rt(1);
+    t_join(t_spawn(rt, 0, t_await_main, (void *)(intptr_t)how));
+    corio_runtime_destroy(rt);
+}
+
+START_TEST(test_future_result_suspends) { t_await_on_one_loop(T_VIA_RESULT); }
+END_TEST
+START_TEST(test_wait_suspends) { t_await_on_one_loop(T_VIA_WAIT); }
+END_TEST
+START_TEST(test_as_completed_suspends) { t_await_on_one_loop(T_VIA_AS_COMPLETED); }
+END_TEST
+
+/* map: the job (on a pool thread) blocks until a second coroutine of the
+ * same loop completes `ev`; map_next in the first coroutine must let it
+ * run. */
+static int t_job_wait_ev(void *arg, corio_value *out) {
+    corio_future *ev = arg;
+    void *v = NULL;
+    int r = corio_future_result(ev, 60, &v);
+    out->ptr = v;
+    return r;
+}
+
+static int t_map_main(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    corio_executor *ex = NULL;
+    corio_thread_pool_options o = {.max_workers = 2};
+    ck_assert_int_eq(corio_thread_pool_create(&o, &ex), 0);
+    corio_future *ev = corio_future_create();
+    void *items[2] = {ev, ev};
+    corio_map *m = NULL;
+    ck_assert_int_eq(corio_executor_map(ex, t_job_wait_ev, items, 2, NULL, &m), 0);
+    corio_future *helper = corio_spawn(t_completer, ev, NULL);
+    corio_value v;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(corio_map_next(m, &v), 1);
+        ck_assert_ptr_eq(v.ptr, (void *)0x5ee);
+    }
+    ck_assert_int_eq(corio_map_next(m, &v), 0);
+    corio_map_destroy(m);
+    ck_assert_int_eq(corio_future_result(helper, 30, NULL), 0);
+    corio_future_unref(helper);
+    corio_future_unref(ev);
+    corio_executor_destroy(ex);
+    return 0;
+}
+
+START_TEST(test_map_next_suspends) {
+    corio_runtime *rt = t_rt(1);
+    t_join(t_spawn(rt, 0, t_map_main, NULL));
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* A thread-pool job awaited by a coroutine. */
+static int t_square(void *arg, corio_value *out) {
+    intptr_t x = (intptr_t)arg;
+    out->ptr = (void *)(x * x);
+    return 0;
+}
+
+static int t_await_pool(void *arg, corio_value *out) {
+    corio_executor *ex = arg;
+    intptr_t sum = 0;
+    for (intptr_t i = 1; i <= 10; i++) {
+        corio_future *f = corio_executor_submit(ex, t_square, (void *)i, NULL);
+        ck_assert_ptr_nonnull(f);
+        void *v;
+        ck_assert_int_eq(corio_future_result(f, 30, &v), 0);
+        sum += (intptr_t)v;
+        corio_future_unref(f);
+    }
+    /* corio_to_thread: the runtime's own blocking pool. */
+    corio_future *f = corio_to_thread(t_square, (void *)(intptr_t)12, NULL);
+    ck_assert_ptr_nonnull(f);
+    void *v;
+    ck_assert_int_eq(corio_future_result(f, 30, &v), 0);
+    ck_assert_int_eq((intptr_t)v, 144);
+    corio_future_unref(f);
+    out->ptr = (void *)sum;
+    return 0;
+}
+
+START_TEST(test_await_thread_pool_job) {
+    corio_executor *ex = NULL;
+    ck_assert_int_eq(corio_thread_pool_create(NULL, &ex), 0);
+    corio_runtime *rt = t_rt(2);
+    ck_assert_int_eq((intptr_t)t_join(t_spawn(rt, 1, t_await_pool, ex)), 385);
+    corio_runtime_destroy(rt);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+/* A plain thread awaits a coroutine that itself waits on the thread. */
+static int t_wait_then_return(void *arg, corio_value *out) {
+    void *v = NULL;
+    int r = corio_future_result(arg, 60, &v);
+    out->ptr = v;
+    return r;
+}
+
+START_TEST(test_thread_awaits_coroutine) {
+    corio_runtime *rt = t_rt(2);
+    corio_future *ev = corio_future_create();
+    corio_future *f = t_spawn(rt, 1, t_wait_then_return, ev);
+    ck_assert_int_eq(corio_future_result(f, 0.01, NULL), -ETIMEDOUT);
+    ck_assert(!corio_future_done(f));
+    ck_assert_int_eq(corio_future_set_result(ev, (void *)0xabc, NULL), 0);
+    ck_assert_ptr_eq(t_join(f), (void *)0xabc);
+    corio_future_unref(ev);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* A coroutine on loop 0 awaits one on loop 1. */
+static int t_on_loop_1(void *arg, corio_value *out) {
+    (void)arg;
+    ck_assert_int_eq(corio_loop_id(), 1);
+    ck_assert_int_eq(corio_sleep(0.01), 0);
+    out->ptr = (void *)(intptr_t)corio_loop_id();
+    return 0;
+}
+
+static int t_await_other_loop(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    ck_assert_int_eq(corio_loop_id(), 0);
+    corio_future *f = corio_spawn_on(corio_runtime_current(), 1, t_on_loop_1, NULL, NULL, NULL);
+    ck_assert_ptr_nonnull(f);
+    void *v = NULL;
+    ck_assert_int_eq(corio_future_result(f, 30, &v), 0);
+    ck_assert_int_eq((intptr_t)v, 1);
+    ck_assert_int_eq(corio_loop_id(), 0); /* never moved */
+    corio_future_unref(f);
+    return 0;
+}
+
+START_TEST(test_await_coroutine_other_loop) {
+    corio_runtime *rt = t_rt(2);
+    t_join(t_spawn(rt, 0, t_await_other_loop, NULL));
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* One coroutine awaits three different kinds of thing through one API: a
+ * thread-pool job, another coroutine, and an I/O operation (a read on a
+ * socketpair, driven through the loop's ring). */
+typedef struct t_mixed {
+    corio_executor *ex;
+    int fds[2];
+} t_mixed;
+
+static int t_write_later(void *arg, corio_value *out) {
+    (void)out;
+    int fd = (int)(intptr_t)arg;
+    ck_assert_int_eq(corio_yield(), 0);
+    ck_assert_int_eq(write(fd, "ping", 4), 4);
+    return 0;
+}
+
+static int t_mixed_main(void *arg, corio_value *out) {
+    (void)out;
+    t_mixed *m = arg;
+    corio_future *job = corio_executor_submit(m->ex, t_square, (void *)(intptr_t)9, NULL);
+    corio_future *co = corio_spawn_on(corio_runtime_current(), 1, t_on_loop_1, NULL, NULL, NULL);
+    corio_future *wr = corio_spawn(t_write_later, (void *)(intptr_t)m->fds[1], NULL);
+    ck_assert_ptr_nonnull(job);
+    ck_assert_ptr_nonnull(co);
+    ck_assert_ptr_nonnull(wr);
+    /* The read, on this loop's ring: it can only complete if the writer
+     * coroutine (same loop) runs while we wait. */
+    char buf[8] = {0};
+    corio__loop *l = corio__tls_loop;
+    struct io_uring_sqe *sqe = corio__loop_sqe(l);
+    io_uring_prep_recv(sqe, m->fds[0], buf, sizeof buf, 0);
+    ck_assert_int_eq(corio__loop_await(l, sqe, 30, NULL), 4);
+    ck_assert_str_eq(buf, "ping");
+    void *v;
+    ck_assert_int_eq(corio_future_result(job, 30, &v), 0);
+    ck_assert_int_eq((intptr_t)v, 81);
+    ck_assert_int_eq(corio_future_result(co, 30, &v), 0);
+    ck_assert_int_eq((intptr_t)v, 1);
+    ck_assert_int_eq(corio_future_result(wr, 30, NULL), 0);
+    corio_future_unref(job);
+    corio_future_unref(co);
+    corio_future_unref(wr);
+    return 0;
+}
+
+START_TEST(test_await_pool_coroutine_and_io) {
+    t_mixed m;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m.fds), 0);
+    ck_assert_int_eq(corio_thread_pool_create(NULL, &m.ex), 0);
+    corio_runtime *rt = t_rt(2);
+    t_join(t_spawn(rt, 0, t_mixed_main, &m));
+    corio_runtime_destroy(rt);
+    corio_executor_destroy(m.ex);
+    close(m.fds[0]);
+    close(m.fds[1]);
+}
+END_TEST
+
+/* ---- scale ---------------------------------------------------------------- */
+
+typedef struct t_crowd {
+    corio_future *ev;   /* every coroutine waits on it */
+    atomic_size_t parked; /* how many are about to wait */
+    size_t n;            /* how many there are */
+    sem_t all_parked;    /* posted by the last one */
+} t_crowd;
+
+static int t_crowd_member(void *arg, corio_value *out) {
+    t_crowd *c = arg;
+    if (atomic_fetch_add(&c->parked, 1) + 1 == c->n)
+        sem_post(&c->all_parked);
+    void *v = NULL;
+    int r = corio_future_result(c->ev, CORIO_FOREVER, &v);
+    out->ptr = v;
+    return r;
+}
+
+/* Say why a mass spawn may have run out of mappings. */
+static void t_explain_map_count(size_t n) {
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long max = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 0;
+        fclose(f);
+    }
+    if (max > 0 && (size_t)max < 2 * n + 1000)
+        fprintf(stderr,
+                "note: vm.max_map_count is %ld; %zu coroutine stacks need one mapping each with "
+                "MADV_GUARD_INSTALL (Linux 6.13+, adjacent ones merge) but two with the "
+                "mprotect fallback\n",
+                max, n);
+}
+
+START_TEST(test_100k_parked_coroutines) {
+    size_t n = t_scale(100000, 1000);
+    t_crowd c = {.ev = corio_future_create(), .n = n};
+    atomic_init(&c.parked, 0);
+    t_gate_init(&c.all_parked);
+    corio_runtime *rt = t_rt(2);
+    corio_future **fs = malloc(n * sizeof *fs);
+    for (size_t i = 0; i < n; i++)
+        fs[i] = t_spawn(rt, (int)(i % 2), t_crowd_member, &c);
+    /* A stack that cannot be mapped fails that coroutine's future with
+     * -ENOMEM (and it never reaches the gate): look for that while waiting,
+     * and say so plainly rather than time out. */
+    double t0 = t_now();
+    while (!t_gate_pass_within(&c.all_parked, 1)) {
+        for (size_t i = 0; i < n; i++) {
+            if (corio_future_done(fs[i]) && corio_future_result(fs[i], 0, NULL) == -ENOMEM) {
+                t_explain_map_count(n);
+                ck_abort_msg("coroutine %zu could not get a stack (-ENOMEM): address space, "
+                             "vm.max_map_count or memory exhausted", i);
+            }
+        }
+        ck_assert_msg(t_now() - t0 < 120, "only %zu of %zu coroutines started",
+                      atomic_load(&c.parked), n);
+    }
+    for (size_t i = 0; i < n; i += n / 100)
+        ck_assert(!corio_future_done(fs[i]));
+    ck_assert_int_eq(corio_future_set_result(c.ev, (void *)0x77, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_eq(t_join(fs[i]), (void *)0x77);
+    free(fs);
+    corio_runtime_destroy(rt);
+    corio_future_unref(c.ev);
+    sem_destroy(&c.all_parked);
+}
+END_TEST
+
+/* Ping-pong across two loops: A (loop 0) completes ping[i] and awaits
+ * pong[i]; B (loop 1) awaits ping[i] and completes pong[i]. */
+typedef struct t_pp {
+    corio_future **ping, **pong;
+    size_t n;
+} t_pp;
+
+static int t_pinger(void *arg, corio_value *out) {
+    (void)out;
+    t_pp *p = arg;
+    ck_assert_int_eq(corio_loop_id(), 0);
+    for (size_t i = 0; i < p->n; i++) {
+        ck_assert_int_eq(corio_future_set_result(p->ping[i], (void *)i, NULL), 0);
+        void *v;
+        ck_assert_int_eq(corio_future_result(p->pong[i], 60, &v), 0);
+        ck_assert_ptr_eq(v, (void *)(i + 1));
+    }
+    return 0;
+}
+
+static int t_ponger(void *arg, corio_value *out) {
+    (void)out;
+    t_pp *p = arg;
+    ck_assert_int_eq(corio_loop_id(), 1);
+    for (size_t i = 0; i < p->n; i++) {
+        void *v;
+        ck_assert_int_eq(corio_future_result(p->ping[i], 60, &v), 0);
+        ck_assert_ptr_eq(v, (void *)i);
+        ck_assert_int_eq(corio_future_set_result(p->pong[i], (void *)(i + 1), NULL), 0);
+    }
+    return 0;
+}
+
+START_TEST(test_ping_pong_two_loops) {
+    t_pp p = {.n = t_scale(100000, 1000)};
+    p.ping = malloc(p.n * sizeof *p.ping);
+    p.pong = malloc(p.n * sizeof *p.pong);
+    for (size_t i = 0; i < p.n; i++) {
+        p.ping[i] = corio_future_create();
+        p.pong[i] = corio_future_create();
+    }
+    corio_runtime *rt = t_rt(2);
+    corio_future *b = t_spawn(rt, 1, t_ponger, &p);
+    corio_future *a = t_spawn(rt, 0, t_pinger, &p);
+    t_join(a);
+    t_join(b);
+    corio_runtime_destroy(rt);
+    for (size_t i = 0; i < p.n; i++) {
+        corio_future_unref(p.ping[i]);
+        corio_future_unref(p.pong[i]);
+    }
+    free(p.ping);
+    free(p.pong);
+}
+END_TEST
+
+/* 10k coroutines, each awaiting its own thread-pool job. */
+static int t_submit_and_await(void *arg, corio_value *out) {
+    corio_executor *ex = arg;
+    intptr_t x = (intptr_t)corio_coro_id() % 1000;
+    corio_future *f = corio_executor_submit(ex, t_square, (void *)x, NULL);
+    ck_assert_ptr_nonnull(f);
+    void *v;
+    int r = corio_future_result(f, 60, &v);
+    corio_future_unref(f);
+    ck_assert_int_eq(r, 0);
+    ck_assert_int_eq((intptr_t)v, x * x);
+    out->ptr = (void *)1;
+    return 0;
+}
+
+START_TEST(test_10k_coroutines_await_pool_jobs) {
+    size_t n = t_scale(10000, 500);
+    corio_executor *ex = NULL;
+    corio_thread_pool_options o = {.max_workers = 4};
+    ck_assert_int_eq(corio_thread_pool_create(&o, &ex), 0);
+    corio_runtime *rt = t_rt(2);
+    corio_future **fs = malloc(n * sizeof *fs);
+    for (size_t i = 0; i < n; i++)
+        fs[i] = t_spawn(rt, (int)(i % 2), t_submit_and_await, ex);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_eq(t_join(fs[i]), (void *)1);
+    free(fs);
+    corio_runtime_destroy(rt);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
+/* ---- cancellation ---------------------------------------------------------- */
+
+/* What the victim does: block in one of the calls below, record what the
+ * call returned, and return it (so -ECANCELED ends it as cancelled). */
+enum { T_IN_RESULT, T_IN_SLEEP, T_IN_WAIT, T_IN_YIELD_LOOP, T_IN_AS_COMPLETED };
+
+typedef struct t_victim {
+    int how;
+    corio_future *never; /* a future nobody completes */
+    int got;             /* what the blocking call returned */
+    sem_t entered;       /* posted just before blocking */
+    bool ran;            /* the body started */
+} t_victim;
+
+static int t_victim_body(void *arg, corio_value *out) {
+    (void)out;
+    t_victim *v = arg;
+    v->ran = true;
+    sem_post(&v->entered);
+    switch (v->how) {
+    case T_IN_RESULT:
+        v->got = corio_future_result(v->never, CORIO_FOREVER, NULL);
+        break;
+    case T_IN_SLEEP:
+        v->got = corio_sleep(3600);
+        break;
+    case T_IN_WAIT:
+        v->got = corio_wait(&v->never, 1, CORIO_FOREVER, CORIO_ALL_COMPLETED, NULL, NULL, NULL,
+                            NULL);
+        break;
+    case T_IN_AS_COMPLETED: {
+        corio_as_completed *it = corio_as_completed_create(&v->never, 1, CORIO_FOREVER);
+        corio_future *x;
+        v->got = corio_as_completed_next(it, &x);
+        corio_as_completed_destroy(it);
+        break;
+    }
+    default:
+        while ((v->got = corio_yield()) == 0) {
+        }
+    }
+    ck_assert(corio_cancel_requested());
+    return v->got;
+}
+
+static void t_victim_init(t_victim *v, int how) {
+    memset(v, 0, sizeof *v);
+    v->how = how;
+    v->never = corio_future_create();
+    t_gate_init(&v->entered);
+}
+
+static void t_victim_fini(t_victim *v) {
+    corio_future_unref(v->never);
+    sem_destroy(&v->entered);
+}
+
+/* Same loop: the canceller runs only once the victim is parked (it was
+ * spawned first and the loop runs them in order). */
+static int t_cancel_parked_main(void *arg, corio_value *out) {
+    (void)out;
+    t_victim *v = arg;
+    corio_future *f = corio_spawn(t_victim_body, v, NULL);
+    ck_assert_int_eq(corio_yield(), 0); /* victim runs and parks */
+    ck_assert(v->ran);
+    ck_assert(!corio_future_done(f));
+    ck_assert(corio_future_cancel(f));
+    ck_assert(corio_future_cancel(f)); /* repeated: still true, one request */
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), -ECANCELED);
+    ck_assert(corio_future_cancelled(f));
+    corio_future_unref(f);
+    return 0;
+}
+
+static void t_cancel_parked(int how) {
+    t_victim v;
+    t_victim_init(&v, how);
+    corio_runtime *rt = t_rt(1);
+    double t0 = t_now();
+    t_join(t_spawn(rt, 0, t_cancel_parked_main, &v));
+    ck_assert(t_now() - t0 < 30);
+    ck_assert_int_eq(v.got, -ECANCELED);
+    corio_runtime_destroy(rt);
+    t_victim_fini(&v);
+}
+
+START_TEST(test_cancel_in_future_result) { t_cancel_parked(T_IN_RESULT); }
+END_TEST
+START_TEST(test_cancel_in_sleep) { t_cancel_parked(T_IN_SLEEP); }
+END_TEST
+START_TEST(test_cancel_in_wait) { t_cancel_parked(T_IN_WAIT); }
+END_TEST
+START_TEST(test_cancel_in_as_completed) { t_cancel_parked(T_IN_AS_COMPLETED); }
+END_TEST
+START_TEST(test_cancel_in_yield_loop) { t_cancel_parked(T_IN_YIELD_LOOP); }
+END_TEST
+
+/* From another thread, while the victim is (about to be) parked. */
+START_TEST(test_cancel_from_thread) {
+    for (int how = T_IN_RESULT; how <= T_IN_AS_COMPLETED; how++) {
+        t_victim v;
+        t_victim_init(&v, how);
+        corio_runtime *rt = t_rt(2);
+        corio_future *f = t_spawn(rt, 1, t_victim_body, &v);
+        ck_assert(t_gate_pass_within(&v.entered, 30));
+        ck_assert(corio_future_cancel(f));
+        ck_assert_int_eq(corio_future_result(f, 30, NULL), -ECANCELED);
+        ck_assert(corio_future_cancelled(f));
+        ck_assert_int_eq(v.got, -ECANCELED);
+        corio_future_unref(f);
+        corio_runtime_destroy(rt);
+        t_victim_fini(&v);
+    }
+}
+END_TEST
+
+/* Cancelled before it started: the body never runs. */
+static int t_cancel_before_start_main(void *arg, corio_value *out) {
+    (void)out;
+    t_victim *v = arg;
+    corio_future *f = corio_spawn(t_victim_body, v, NULL);
+    ck_assert(corio_future_cancel(f));
+    ck_assert(corio_future_cancelled(f));
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), -ECANCELED);
+    ck_assert_int_eq(corio_yield(), 0);
+    corio_future_unref(f);
+    return 0;
+}
+
+START_TEST(test_cancel_before_start) {
+    t_victim v;
+    t_victim_init(&v, T_IN_RESULT);
+    corio_runtime *rt = t_rt(1);
+    t_join(t_spawn(rt, 0, t_cancel_before_start_main, &v));
+    ck_assert(!v.ran);
+    corio_runtime_destroy(rt);
+    t_victim_fini(&v);
+}
+END_TEST
+
+START_TEST(test_cancel_finished_returns_false) {
+    corio_runtime *rt = t_rt(1);
+    corio_future *f = t_spawn(rt, 0, t_ret_arg, (void *)7);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    ck_assert(!corio_future_cancel(f));
+    ck_assert(!corio_future_cancelled(f));
+    corio_future_unref(f);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* A coroutine may ignore a cancel request: it then finishes normally. */
+static int t_ignore_cancel(void *arg, corio_value *out) {
+    t_victim *v = arg;
+    sem_post(&v->entered);
+    v->got = corio_future_result(v->never, CORIO_FOREVER, NULL);
+    ck_assert(corio_cancel_requested());
+    /* Every later blocking call also ends at once. */
+    ck_assert_int_eq(corio_sleep(3600), -ECANCELED);
+    ck_assert_int_eq(corio_yield(), -ECANCELED);
+    out->ptr = (void *)0x1d;
+    return 0;
+}
+
+START_TEST(test_cancel_ignored_finishes) {
+    t_victim v;
+    t_victim_init(&v, T_IN_RESULT);
+    corio_runtime *rt = t_rt(1);
+    corio_future *f = t_spawn(rt, 0, t_ignore_cancel, &v);
+    ck_assert(t_gate_pass_within(&v.entered, 30));
+    ck_assert(corio_future_cancel(f));
+    ck_assert_ptr_eq(t_join(f), (void *)0x1d);
+    ck_assert_int_eq(v.got, -ECANCELED);
+    corio_runtime_destroy(rt);
+    t_victim_fini(&v);
+}
+END_TEST
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+START_TEST(test_destroy_cancels_blocked) {
+    enum { N = 5 };
+    t_victim v[N];
+    corio_future *f[N];
+    corio_runtime *rt = t_rt(2);
+    for (int i = 0; i < N; i++) {
+        t_victim_init(&v[i], i);
+        f[i] = t_spawn(rt, i % 2, t_victim_body, &v[i]);
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert(t_gate_pass_within(&v[i].entered, 30));
+    /* Plus some that are queued but never started. */
+    corio_future *late[64];
+    for (int i = 0; i < 64; i++)
+        late[i] = t_spawn(rt, i % 2, t_ret_arg, NULL);
+    corio_runtime_destroy(rt);
+    for (int i = 0; i < N; i++) {
+        ck_assert(corio_future_cancelled(f[i]));
+        ck_assert_int_eq(v[i].got, -ECANCELED);
+        corio_future_unref(f[i]);
+        t_victim_fini(&v[i]);
+    }
+    for (int i = 0; i < 64; i++) {
+        ck_assert(corio_future_done(late[i]));
+        corio_future_unref(late[i]);
+    }
+}
+END_TEST
+
+/* After destroy began nothing new is accepted: a coroutine that tries to
+ * spawn during shutdown gets CORIO_ESHUTDOWN. */
+static int t_spawn_after_cancel(void *arg, corio_value *out) {
+    (void)out;
+    t_victim *v = arg;
+    sem_post(&v->entered);
+    v->got = corio_future_result(v->never, CORIO_FOREVER, NULL);
+    int err = 0;
+    corio_future *g = corio_spawn(t_ret_arg, NULL, &err);
+    ck_assert_ptr_null(g);
+    ck_assert_int_eq(err, CORIO_ESHUTDOWN);
+    return -ECANCELED;
+}
+
+START_TEST(test_destroy_refuses_spawn) {
+    t_victim v;
+    t_victim_init(&v, T_IN_RESULT);
+    corio_runtime *rt = t_rt(1);
+    corio_future *f = t_spawn(rt, 0, t_spawn_after_cancel, &v);
+    ck_assert(t_gate_pass_within(&v.entered, 30));
+    corio_runtime_destroy(rt);
+    ck_assert(corio_future_cancelled(f));
+    ck_assert_int_eq(v.got, -ECANCELED);
+    corio_future_unref(f);
+    t_victim_fini(&v);
+}
+END_TEST
+
+/* ---- stack overflow (in a forked child) ---------------------------------- */
+
+static volatile int t_sink;
+static volatile int t_depth_limit = 1 << 30; /* never reached; defeats -Winfinite-recursion */
+
+static int t_recurse(int depth) {
+    if (depth > t_depth_limit)
+        return 0;
+    volatile char pad[512];
+    pad[0] = (char)depth;
+    t_sink = pad[0];
+    return t_recurse(depth + 1) + pad[0];
+}
+
+static int t_overflow_body(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return t_recurse(0);
+}
+
+START_TEST(test_overflow_aborts_with_message) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        corio_runtime_options o = {.loops = 1, .no_pin = true, .stack_size = 64 * 1024};
+        corio_run_with(&o, t_overflow_body, NULL, NULL);
+        _exit(0); /* not reached */
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof out - 1)
+            break;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(strstr(out, "corio: coroutine stack overflow") != NULL, "child said: %s", out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+}
+END_TEST
+
+/* ---- a tiny submission queue ------------------------------------------------- */
+
+/* Each coroutine pushes `rounds` NOPs through the ring (several per yield
+ * storm) with 4 SQ entries: corio__loop_sqe must submit to make room. */
+static int t_nop_storm(void *arg, corio_value *out) {
+    (void)out;
+    int rounds = (int)(intptr_t)arg;
+    corio__loop *l = corio__tls_loop;
+    for (int i = 0; i < rounds; i++) {
+        struct io_uring_sqe *sqe = corio__loop_sqe(l);
+        io_uring_prep_nop(sqe);
+        ck_assert_int_eq(corio__loop_await(l, sqe, i % 3 == 0 ? 30 : -1, NULL), 0);
+        ck_assert_int_eq(corio_yield(), 0);
+    }
+    return 0;
+}
+
+START_TEST(test_tiny_ring_storm) {
+    corio_runtime_options o = {.loops = 2, .no_pin = true, .ring_entries = 4};
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    size_t n = t_scale(1000, 50);
+    corio_future **fs = malloc(n * sizeof *fs);
+    for (size_t i = 0; i < n; i++)
+        fs[i] = t_spawn(rt, (int)(i % 2), t_nop_storm, (void *)(intptr_t)20);
+    for (size_t i = 0; i < n; i++)
+        t_join(fs[i]);
+    free(fs);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* Cancel coroutines waiting on ring operations that never complete (a
+ * recv on a silent socket), with 4 SQ entries: the cancels themselves need
+ * SQEs. */
+static int t_recv_forever(void *arg, corio_value *out) {
+    (void)out;
+    int fd = (int)(intptr_t)arg;
+    corio__loop *l = corio__tls_loop;
+    char b;
+    struct io_uring_sqe *sqe = corio__loop_sqe(l);
+    io_uring_prep_recv(sqe, fd, &b, 1, 0);
+    return corio__loop_await(l, sqe, -1, NULL);
+}
+
+START_TEST(test_tiny_ring_cancel_ops) {
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    corio_runtime_options o = {.loops = 1, .no_pin = true, .ring_entries = 4};
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    enum { N = 64 };
+    corio_future *fs[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = t_spawn(rt, 0, t_recv_forever, (void *)(intptr_t)fds[0]);
+    /* Cancel half from here; destroy cancels the rest. */
+    for (int i = 0; i < N; i += 2) {
+        ck_assert(corio_future_cancel(fs[i]));
+        ck_assert_int_eq(corio_future_result(fs[i], 30, NULL), -ECANCELED);
+    }
+    corio_runtime_destroy(rt);
+    for (int i = 0; i < N; i++) {
+        ck_assert(corio_future_cancelled(fs[i]));
+        corio_future_unref(fs[i]);
+    }
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
+/* ---- suite ------------------------------------------------------------------- */
+
+static Suite *runtime_suite(void) {
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("run");
+    tcase_add_test(tc, test_run_returns_main_result);
+    tcase_add_test(tc, test_run_propagates_failure);
+    tcase_add_test(tc, test_run_with_options);
+    tcase_add_test(tc, test_run_invalid);
+    tcase_add_test(tc, test_runtime_defaults);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("spawn");
+    tcase_add_test(tc, test_spawn_on_each_loop);
+    tcase_add_test(tc, test_spawn_from_coroutine);
+    tcase_add_test(tc, test_spawn_from_plain_thread);
+    tcase_add_test(tc, test_spawn_invalid);
+    tcase_add_test(tc, test_outside_coroutine);
+    tcase_add_test(tc, test_yield_round_robin);
+    tcase_add_test(tc, test_sleep);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("await");
+    tcase_add_test(tc, test_future_result_suspends);
+    tcase_add_test(tc, test_wait_suspends);
+    tcase_add_test(tc, test_as_completed_suspends);
+    tcase_add_test(tc, test_map_next_suspends);
+    tcase_add_test(tc, test_await_thread_pool_job);
+    tcase_add_test(tc, test_thread_awaits_coroutine);
+    tcase_add_test(tc, test_await_coroutine_other_loop);
+    tcase_add_test(tc, test_await_pool_coroutine_and_io);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("scale");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_100k_parked_coroutines);
+    tcase_add_test(tc, test_ping_pong_two_loops);
+    tcase_add_test(tc, test_10k_coroutines_await_pool_jobs);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("cancel");
+    tcase_add_test(tc, test_cancel_in_future_result);
+    tcase_add_test(tc, test_cancel_in_sleep);
+    tcase_add_test(tc, test_cancel_in_wait);
+    tcase_add_test(tc, test_cancel_in_as_completed);
+    tcase_add_test(tc, test_cancel_in_yield_loop);
+    tcase_add_test(tc, test_cancel_from_thread);
+    tcase_add_test(tc, test_cancel_before_start);
+    tcase_add_test(tc, test_cancel_finished_returns_false);
+    tcase_add_test(tc, test_cancel_ignored_finishes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shutdown");
+    tcase_add_test(tc, test_destroy_cancels_blocked);
+    tcase_add_test(tc, test_destroy_refuses_spawn);
+    tcase_add_test(tc, test_overflow_aborts_with_message);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ring");
+    tcase_add_test(tc, test_tiny_ring_storm);
+    tcase_add_test(tc, test_tiny_ring_cancel_ops);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return t_run_suite(runtime_suite()); }
