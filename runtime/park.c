@@ -35,6 +35,19 @@ void corio__futex_wake(_Atomic uint32_t *addr, int n) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }
 
+/* Back to IDLE after a wake-up. This must be an atomic exchange, never a
+ * plain store: with several notifiers (wait, as_completed), a second unpark
+ * can land between our seeing NOTIFIED and resetting the state. A store
+ * would overwrite its NOTIFIED, and (x86 lets the caller's next load of its
+ * condition pass the store) the caller could miss the condition as well and
+ * park for good. As a read-modify-write, the reset is ordered against every
+ * unpark's exchange: a later unpark leaves NOTIFIED for the next park, an
+ * earlier one is read here, and acquiring it makes what it published
+ * visible. */
+static inline void parker_reset(corio__parker *p) {
+    atomic_exchange_explicit(&p->state, CORIO__IDLE, memory_order_acq_rel);
+}
+
 void corio__parker_init(corio__parker *p) {
     atomic_init(&p->state, CORIO__IDLE);
     p->coro = corio__tls_coro;
@@ -50,17 +63,17 @@ int corio__parker_park(corio__parker *p, int64_t deadline_ns) {
          * when we find NOTIFIED, we also see what the notifier published. */
         if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, CORIO__PARKED,
                                                      memory_order_acq_rel, memory_order_acquire)) {
-            atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+            parker_reset(p);
             return 0; /* already notified */
         }
         int r = ops->park(p, deadline_ns);
-        atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+        parker_reset(p);
         return r;
     }
     uint32_t expect = CORIO__IDLE;
     if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, CORIO__PARKED,
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+        parker_reset(p);
         return 0;
     }
     int r = 0;
@@ -75,7 +88,7 @@ int corio__parker_park(corio__parker *p, int64_t deadline_ns) {
             break;
         }
     }
-    atomic_store_explicit(&p->state, CORIO__IDLE, memory_order_relaxed);
+    parker_reset(p);
     return r;
 }
 
