@@ -77,7 +77,7 @@ CORIO_API corio_future *corio_executor_submit_bytes(corio_executor *ex, corio_fn
 typedef struct corio_map corio_map;
 
 /** Options for corio_executor_map. Zero-initialise: the defaults are no
- * timeout, chunksize 1, and a window of 2 * max_workers (at least 16) jobs. */
+ * timeout, chunksize 1, and a window of 4 * max_workers jobs (16 when max_workers <= 4). */
 typedef struct corio_map_options {
     double timeout;   /**< seconds from the map call for the whole iteration; 0 means none (CORIO_FOREVER also) */
     size_t chunksize; /**< items per job (process pool: per message); 0 = 1 */
