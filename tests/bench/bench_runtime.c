@@ -1,0 +1,355 @@
+/* bench_runtime — what coroutines cost, against threads measured in the
+ * same run.
+ *
+ * Three figures:
+ *  - spawn: corio_spawn of an empty coroutine, then corio_future_result on
+ *    it, then corio_future_unref, from a coroutine of the same loop (ns per
+ *    coroutine); baseline: pthread_create + pthread_join of an empty thread.
+ *    Reported both one at a time (spawn, join, spawn, join) and in batches
+ *    of 1000 (spawn 1000, join 1000).
+ *  - wake: a coroutine submits a no-op job to a one-worker thread pool and
+ *    awaits its result (µs per round trip: two cross-thread wake-ups);
+ *    baselines: the same job awaited by a plain thread, and a bare futex
+ *    ping-pong between two threads (the floor of any cross-thread round trip
+ *    on this machine).
+ *  - memory: VmRSS growth for 100k coroutines parked on one future (bytes
+ *    per coroutine), against the 1 GiB budget and against the address
+ *    space their stacks reserve.
+ *
+ * Usage: bench_runtime [--quick]   (--quick: 10x fewer iterations)
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "corio.h"
+
+static size_t spawn_iters = 1000000; /* coroutines per spawn run */
+static size_t thread_iters = 20000;  /* threads for the baseline */
+static size_t wake_iters = 100000;   /* round trips per wake run */
+static size_t idle_coros = 100000;   /* coroutines in the memory figure */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_machine(void) {
+    struct utsname u;
+    char model[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c) {
+                    c += 1 + (c[1] == ' ');
+                    c[strcspn(c, "\n")] = '\0';
+                    snprintf(model, sizeof model, "%s", c);
+                }
+                break;
+            }
+        }
+        fclose(f);
+    }
+    uname(&u);
+    printf("machine: %s, %s, %ld online CPUs (kernel %s)\n", u.machine, model,
+           sysconf(_SC_NPROCESSORS_ONLN), u.release);
+}
+
+static void die(const char *what, int code) {
+    fprintf(stderr, "bench_runtime: %s: %s\n", what, corio_strerror(code));
+    exit(1);
+}
+
+/* ---- spawn + run + join -------------------------------------------------- */
+
+static int empty(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return 0;
+}
+
+/* One at a time: the parent parks on each child's future. */
+static int spawn_serial(void *arg, corio_value *out) {
+    double *ns = arg;
+    (void)out;
+    size_t n = spawn_iters;
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i++) {
+        int err;
+        corio_future *f = corio_spawn(empty, NULL, &err);
+        if (!f)
+            die("corio_spawn", err);
+        corio_future_result(f, CORIO_FOREVER, NULL);
+        corio_future_unref(f);
+    }
+    *ns = (now_s() - t0) / (double)n * 1e9;
+    return 0;
+}
+
+/* In batches: spawn 1000, then join them in order. */
+static int spawn_batched(void *arg, corio_value *out) {
+    double *ns = arg;
+    (void)out;
+    enum { B = 1000 };
+    static corio_future *fs[B];
+    size_t n = spawn_iters / B * B;
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i += B) {
+        for (size_t j = 0; j < B; j++) {
+            int err;
+            fs[j] = corio_spawn(empty, NULL, &err);
+            if (!fs[j])
+                die("corio_spawn", err);
+        }
+        for (size_t j = 0; j < B; j++) {
+            corio_future_result(fs[j], CORIO_FOREVER, NULL);
+            corio_future_unref(fs[j]);
+        }
+    }
+    *ns = (now_s() - t0) / (double)n * 1e9;
+    return 0;
+}
+
+static void *empty_thread(void *arg) { return arg; }
+
+static double bench_pthread(void) {
+    double t0 = now_s();
+    for (size_t i = 0; i < thread_iters; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, empty_thread, NULL) != 0)
+            die("pthread_create", -errno);
+        pthread_join(t, NULL);
+    }
+    return (now_s() - t0) / (double)thread_iters * 1e9;
+}
+
+static double best_of(corio_runtime *rt, corio_fn fn, int runs) {
+    double best = 1e30;
+    for (int r = 0; r < runs; r++) {
+        double ns = 0;
+        int err;
+        corio_future *f = corio_spawn_on(rt, 0, fn, &ns, NULL, &err);
+        if (!f)
+            die("corio_spawn_on", err);
+        corio_future_result(f, CORIO_FOREVER, NULL);
+        corio_future_unref(f);
+        if (ns < best)
+            best = ns;
+    }
+    return best;
+}
+
+static void bench_spawn(void) {
+    corio_runtime_options o = {.loops = 1};
+    corio_runtime *rt;
+    int r = corio_runtime_create(&o, &rt);
+    if (r < 0)
+        die("corio_runtime_create", r);
+    double serial = best_of(rt, spawn_serial, 3);
+    double batched = best_of(rt, spawn_batched, 3);
+    corio_runtime_destroy(rt);
+    double th = bench_pthread();
+    printf("spawn+run+join, empty coroutine, one at a time: %.0f ns\n", serial);
+    printf("spawn+run+join, empty coroutine, batches of 1000: %.0f ns\n", batched);
+    printf("pthread_create+join, empty thread: %.0f ns\n", th);
+    printf("ratio thread / coroutine: %.1fx (one at a time), %.1fx (batched)\n", th / serial,
+           th / batched);
+}
+
+/* ---- cross-thread wake latency ------------------------------------------- */
+
+static int noop_job(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return 0;
+}
+
+typedef struct wake_arg {
+    corio_executor *ex;
+    double us; /* mean round trip */
+} wake_arg;
+
+static void wake_rounds(wake_arg *w) {
+    /* Warm up: start the worker and fill the future caches. */
+    for (int i = 0; i < 1000; i++) {
+        corio_future *f = corio_executor_submit(w->ex, noop_job, NULL, NULL);
+        corio_future_result(f, CORIO_FOREVER, NULL);
+        corio_future_unref(f);
+    }
+    double t0 = now_s();
+    for (size_t i = 0; i < wake_iters; i++) {
+        int err;
+        corio_future *f = corio_executor_submit(w->ex, noop_job, NULL, &err);
+        if (!f)
+            die("corio_executor_submit", err);
+        corio_future_result(f, CORIO_FOREVER, NULL);
+        corio_future_unref(f);
+    }
+    w->us = (now_s() - t0) / (double)wake_iters * 1e6;
+}
+
+static int wake_coro(void *arg, corio_value *out) {
+    (void)out;
+    wake_rounds(arg);
+    return 0;
+}
+
+static _Atomic uint32_t pp_word; /* 0: ping's turn, 1: pong's turn */
+static int pp_stop;
+
+static void fwait(uint32_t val) {
+    while (atomic_load_explicit(&pp_word, memory_order_acquire) == val)
+        syscall(SYS_futex, &pp_word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+static void fset(uint32_t val) {
+    atomic_store_explicit(&pp_word, val, memory_order_release);
+    syscall(SYS_futex, &pp_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void *ponger(void *arg) {
+    (void)arg;
+    for (;;) {
+        fwait(0); /* until it is 1 */
+        if (pp_stop)
+            return NULL;
+        fset(0);
+    }
+}
+
+static double bench_futex_pingpong(void) {
+    pthread_t t;
+    atomic_store(&pp_word, 0);
+    pthread_create(&t, NULL, ponger, NULL);
+    double t0 = now_s();
+    for (size_t i = 0; i < wake_iters; i++) {
+        fset(1);
+        fwait(1);
+    }
+    double us = (now_s() - t0) / (double)wake_iters * 1e6;
+    pp_stop = 1;
+    fset(1);
+    pthread_join(t, NULL);
+    return us;
+}
+
+static void bench_wake(void) {
+    corio_executor *ex;
+    corio_thread_pool_options po = {.max_workers = 1};
+    int r = corio_thread_pool_create(&po, &ex);
+    if (r < 0)
+        die("corio_thread_pool_create", r);
+    corio_runtime_options o = {.loops = 1};
+    corio_runtime *rt;
+    r = corio_runtime_create(&o, &rt);
+    if (r < 0)
+        die("corio_runtime_create", r);
+    wake_arg co = {.ex = ex}, th = {.ex = ex};
+    corio_future *f = corio_spawn_on(rt, 0, wake_coro, &co, NULL, &r);
+    if (!f)
+        die("corio_spawn_on", r);
+    corio_future_result(f, CORIO_FOREVER, NULL);
+    corio_future_unref(f);
+    corio_runtime_destroy(rt);
+    wake_rounds(&th);
+    corio_executor_destroy(ex);
+    double pp = bench_futex_pingpong();
+    printf("thread-pool job awaited by a coroutine: %.1f us per round trip\n", co.us);
+    printf("thread-pool job awaited by a plain thread: %.1f us per round trip\n", th.us);
+    printf("futex ping-pong between two threads: %.1f us per round trip\n", pp);
+    printf("ratio coroutine / thread: %.2fx; coroutine / futex ping-pong: %.2fx\n",
+           co.us / th.us, co.us / pp);
+}
+
+/* ---- memory of idle coroutines ------------------------------------------- */
+
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    long kb = -1;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+typedef struct idle_arg {
+    corio_future *ev;
+    _Atomic size_t parked;
+} idle_arg;
+
+static int idle_body(void *arg, corio_value *out) {
+    (void)out;
+    idle_arg *a = arg;
+    atomic_fetch_add(&a->parked, 1);
+    return corio_future_result(a->ev, CORIO_FOREVER, NULL);
+}
+
+static void bench_memory(void) {
+    corio_runtime_options o = {.loops = 1};
+    corio_runtime *rt;
+    int r = corio_runtime_create(&o, &rt);
+    if (r < 0)
+        die("corio_runtime_create", r);
+    idle_arg a = {.ev = corio_future_create()};
+    corio_future **fs = malloc(idle_coros * sizeof *fs);
+    long before = rss_kib();
+    for (size_t i = 0; i < idle_coros; i++) {
+        fs[i] = corio_spawn_on(rt, 0, idle_body, &a, NULL, &r);
+        if (!fs[i])
+            die("corio_spawn_on", r);
+    }
+    /* Wait until every one is parked (polling is fine in a benchmark). */
+    while (atomic_load(&a.parked) < idle_coros) {
+        for (size_t i = 0; i < idle_coros; i += 997)
+            if (corio_future_done(fs[i]))
+                die("an idle coroutine ended early", corio_future_result(fs[i], 0, NULL));
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    long after = rss_kib();
+    corio_future_set_result(a.ev, NULL, NULL);
+    for (size_t i = 0; i < idle_coros; i++) {
+        corio_future_result(fs[i], CORIO_FOREVER, NULL);
+        corio_future_unref(fs[i]);
+    }
+    free(fs);
+    corio_future_unref(a.ev);
+    corio_runtime_destroy(rt);
+    double total = (double)(after - before) * 1024.0;
+    double reserved = (double)idle_coros * (256.0 + 16.0) * 1024.0;
+    printf("RSS of %zu idle coroutines: %.1f MiB (%.0f bytes each)\n", idle_coros,
+           total / 1048576.0, total / (double)idle_coros);
+    printf("ratio to the 1 GiB budget: %.2f; to the stack address space reserved (%.1f GiB): "
+           "%.3f\n",
+           total / 1073741824.0 * (100000.0 / (double)idle_coros), reserved / 1073741824.0,
+           total / reserved);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
+        spawn_iters /= 10;
+        thread_iters /= 10;
+        wake_iters /= 10;
+        idle_coros /= 10;
+    }
+    print_machine();
+    bench_spawn();
+    bench_wake();
+    bench_memory();
+    return 0;
+}
