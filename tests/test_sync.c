@@ -381,6 +381,160 @@ static const t_mix_cfg mixed_cfgs[] = {
 START_TEST(test_channel_mixed_100k) { t_mix_run(&mixed_cfgs[_i], t_scale(100000, 2000)); }
 END_TEST
 
+/* Timeouts racing with hand-offs: every send and recv uses a tiny timeout
+ * and retries after -ETIMEDOUT. A timed-out send must not have delivered
+ * its item, and a hand-off that beats a recv's timeout must not be lost:
+ * every item still arrives exactly once. */
+static void t_race_produce(void *p) {
+    t_mix *m = p;
+    for (;;) {
+        size_t i = atomic_fetch_add(&m->next, 1);
+        if (i >= m->n)
+            return;
+        int r;
+        while ((r = corio_channel_send(m->ch, ITEM(i), 0.0002)) == -ETIMEDOUT) {
+        }
+        if (r != 0)
+            atomic_fetch_add(&m->bad, 1);
+    }
+}
+
+static void t_race_consume(void *p) {
+    t_mix *m = p;
+    void *item;
+    for (;;) {
+        int r = corio_channel_recv(m->ch, &item, 0.0001);
+        if (r == -ETIMEDOUT)
+            continue;
+        if (r != 0) {
+            if (r != -EPIPE)
+                atomic_fetch_add(&m->bad, 1);
+            return;
+        }
+        size_t i = ITEM_ID(item);
+        if (i >= m->n)
+            atomic_fetch_add(&m->bad, 1);
+        else
+            atomic_fetch_add(&m->seen[i], 1);
+        atomic_fetch_add(&m->received, 1);
+    }
+}
+
+START_TEST(test_channel_timeout_races) {
+    size_t cap = _i == 0 ? 0 : 2;
+    size_t n = t_scale(20000, 1000);
+    t_mix m = {0};
+    m.n = n;
+    m.seen = calloc(n, 1);
+    ck_assert_ptr_nonnull(m.seen);
+    ck_assert_int_eq(corio_channel_create(cap, &m.ch), 0);
+    corio_runtime *rt = t_have_runtime ? t_rt(2) : NULL;
+    t_body prod = {t_race_produce, &m}, cons = {t_race_consume, &m};
+    corio_future *fp[2] = {0}, *fc[2] = {0};
+    t_thread tp[2], tc[2];
+    for (int i = 0; i < 2; i++) {
+        t_thread_start(&tc[i], t_race_consume, &m);
+        t_thread_start(&tp[i], t_race_produce, &m);
+        if (rt) {
+            fc[i] = t_spawn(rt, i, t_coro_body, &cons);
+            fp[i] = t_spawn(rt, 1 - i, t_coro_body, &prod);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        t_thread_join(&tp[i]);
+        if (fp[i])
+            ck_assert_int_eq(t_join(fp[i]), 0);
+    }
+    ck_assert_int_eq(corio_channel_close(m.ch), 0);
+    for (int i = 0; i < 2; i++) {
+        t_thread_join(&tc[i]);
+        if (fc[i])
+            ck_assert_int_eq(t_join(fc[i]), 0);
+    }
+    ck_assert_int_eq(t_ldi(&m.bad), 0);
+    ck_assert_uint_eq(t_ldz(&m.received), n);
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&m.seen[i]) != 1)
+            ck_abort_msg("item %zu received %d times", i, (int)atomic_load(&m.seen[i]));
+    ck_assert_int_eq(corio_channel_destroy(m.ch), 0);
+    corio_runtime_destroy(rt);
+    free((void *)m.seen);
+}
+END_TEST
+
+/* Mutex and semaphore with timeouts racing with hand-offs: a lock that
+ * timed out must not own the mutex, one that was handed the mutex as its
+ * timeout fired must own it; units are neither lost nor created. */
+typedef struct t_tmo {
+    corio_mutex *m;       /* protects counter */
+    corio_semaphore *s;   /* `limit` units */
+    size_t iters;         /* successful rounds per worker */
+    long counter;         /* plain: only the mutex protects it */
+    _Atomic int holders;  /* semaphore holders right now */
+    _Atomic int bad;      /* violations */
+} t_tmo;
+
+static void t_tmo_work(void *p) {
+    t_tmo *t = p;
+    for (size_t i = 0; i < t->iters;) {
+        int r = corio_mutex_lock(t->m, 0.0001);
+        if (r == -ETIMEDOUT)
+            continue;
+        if (r != 0) {
+            atomic_fetch_add(&t->bad, 1);
+            return;
+        }
+        long c = t->counter;
+        if (i % 4 == 0)
+            corio_yield();
+        t->counter = c + 1;
+        if (corio_mutex_unlock(t->m) != 0)
+            atomic_fetch_add(&t->bad, 1);
+        r = corio_semaphore_acquire(t->s, 0.0001);
+        if (r == 0) {
+            if (atomic_fetch_add(&t->holders, 1) >= 2)
+                atomic_fetch_add(&t->bad, 1);
+            corio_yield();
+            atomic_fetch_sub(&t->holders, 1);
+            corio_semaphore_release(t->s, 1);
+        } else if (r != -ETIMEDOUT) {
+            atomic_fetch_add(&t->bad, 1);
+        }
+        i++;
+    }
+}
+
+START_TEST(test_lock_timeout_races) {
+    t_tmo t = {0};
+    t.iters = t_scale(5000, 300);
+    ck_assert_int_eq(corio_mutex_create(&t.m), 0);
+    ck_assert_int_eq(corio_semaphore_create(2, &t.s), 0);
+    corio_runtime *rt = t_have_runtime ? t_rt(2) : NULL;
+    t_body body = {t_tmo_work, &t};
+    corio_future *f[4] = {0};
+    int nworkers = 2;
+    if (rt) {
+        for (int i = 0; i < 4; i++)
+            f[i] = t_spawn(rt, i % 2, t_coro_body, &body);
+        nworkers += 4;
+    }
+    t_thread th[2];
+    for (int i = 0; i < 2; i++)
+        t_thread_start(&th[i], t_tmo_work, &t);
+    for (int i = 0; i < 2; i++)
+        t_thread_join(&th[i]);
+    for (int i = 0; i < 4; i++)
+        if (f[i])
+            ck_assert_int_eq(t_join(f[i]), 0);
+    corio_runtime_destroy(rt);
+    ck_assert_int_eq(t_ldi(&t.bad), 0);
+    ck_assert_int_eq(t.counter, (long)(nworkers * t.iters));
+    ck_assert_uint_eq(corio_semaphore_value(t.s), 2);
+    ck_assert_int_eq(corio_mutex_destroy(t.m), 0);
+    ck_assert_int_eq(corio_semaphore_destroy(t.s), 0);
+}
+END_TEST
+
 /* ---- coroutine scenarios driven from a coroutine ------------------------- */
 
 /* Run fn(arg) as a coroutine on loop 0 of a fresh runtime of `loops` loops
@@ -1023,6 +1177,8 @@ static Suite *sync_suite(void) {
     tcase_add_test(tc, test_event_set_wakes_all);
     tcase_add_test(tc, test_event_set_then_clear);
     tcase_add_test(tc, test_destroy_with_waiters_is_ebusy);
+    tcase_add_loop_test(tc, test_channel_timeout_races, 0, 2);
+    tcase_add_test(tc, test_lock_timeout_races);
     suite_add_tcase(s, tc);
     return s;
 }
