@@ -18,7 +18,6 @@
 #include "fiber.h"
 
 #include <errno.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -94,6 +93,7 @@ void corio__fiber_init_thread(corio__fiber *f)
     f->asan_size = 0;
     f->tsan_fiber = NULL;
     f->tsan_owned = 0;
+    f->exited = 0;
 #if defined(CORIO__TSAN)
     f->tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -113,11 +113,7 @@ int corio__fiber_init(corio__fiber *f, corio__stack *st, uint64_t id,
     f->asan_size = st->size;
     f->tsan_fiber = NULL;
     f->tsan_owned = 0;
-#if defined(CORIO__ASAN)
-    /* A pooled stack keeps the shadow of its last user's frames (redzones
-     * of functions that never returned): clear it. */
-    __asan_unpoison_memory_region(st->lo, st->size);
-#endif
+    f->exited = 0;
 #if defined(CORIO__TSAN)
     f->tsan_fiber = __tsan_create_fiber(0);
     f->tsan_owned = 1;
@@ -147,7 +143,12 @@ void corio__fiber_switch(corio__fiber *from, corio__fiber *to)
 
 _Noreturn void corio__fiber_exit(corio__fiber *from, corio__fiber *to)
 {
+    from->exited = 1;
 #if defined(CORIO__ASAN)
+    /* The frames above us never return: clear their redzones now, so the
+     * next fiber on this (pooled) stack starts with clean shadow. Cost:
+     * proportional to the depth used, not the stack size. */
+    __asan_handle_no_return();
     asan_prev = NULL;
     __sanitizer_start_switch_fiber(NULL, to->asan_bottom, to->asan_size);
 #endif
@@ -162,6 +163,15 @@ _Noreturn void corio__fiber_exit(corio__fiber *from, corio__fiber *to)
 
 void corio__fiber_fini(corio__fiber *f)
 {
+#if defined(CORIO__ASAN)
+    /* Abandoned while suspended: its live frames' redzones are still in
+     * the shadow of a stack that may be reused. Clear [sp, top). */
+    if (f->stack != NULL && !f->exited && f->ctx.sp != NULL) {
+        char *top = (char *)f->stack->lo + f->stack->size;
+        char *sp = f->ctx.sp;
+        __asan_unpoison_memory_region(sp, (size_t)(top - sp));
+    }
+#endif
 #if defined(CORIO__TSAN)
     if (f->tsan_owned)
         __tsan_destroy_fiber(f->tsan_fiber);

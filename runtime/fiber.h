@@ -65,6 +65,9 @@ typedef struct corio__fiber {
      * thread's own for a thread fiber (not owned). */
     void *tsan_fiber;
     int tsan_owned;         /* 1 when tsan_fiber was created by us */
+    int exited;             /* 1 once corio__fiber_exit switched away for
+                               good; else fini treats the fiber as abandoned
+                               while suspended */
 } corio__fiber;
 
 /* Make f stand for the calling thread's own stack, i.e. the context that

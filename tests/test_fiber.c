@@ -1,0 +1,1052 @@
+/* Tests for the fiber layer: context switch, stacks, sanitizer-aware
+ * fibers and the stack-overflow handler. */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctx.h"
+#include "fiber.h"
+#include "stack.h"
+
+#ifdef CORIO_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#define T_ON_VALGRIND() RUNNING_ON_VALGRIND
+/* In children that fault on purpose: memcheck would count it an error. */
+#define T_EXPECT_FAULT() VALGRIND_DISABLE_ERROR_REPORTING
+#define T_FAULT_HANDLED() VALGRIND_ENABLE_ERROR_REPORTING
+#else
+#define T_FAULT_HANDLED() ((void)0)
+#define T_ON_VALGRIND() 0
+#define T_EXPECT_FAULT() ((void)0)
+#endif
+
+/* TSan makes fiber creation expensive and caps live fibers (each is a
+ * TSan thread context, at most 8128): smaller counts there. */
+#if defined(CORIO__TSAN)
+#define T_SLOW 1
+#else
+#define T_SLOW T_ON_VALGRIND()
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                    */
+
+/* A main (thread) fiber, a pool and one coroutine fiber, shared by the
+ * simple tests. Each test sets up and tears down its own. */
+static corio__stack_pool t_pool;
+static corio__fiber t_main;
+
+static void t_setup(void)
+{
+    ck_assert_int_eq(corio__stack_pool_init(&t_pool, 0, 8), 0);
+    corio__fiber_init_thread(&t_main);
+}
+
+static void t_teardown(void)
+{
+    corio__fiber_fini(&t_main);
+    corio__stack_pool_fini(&t_pool);
+}
+
+/* Make fiber f on a fresh pool stack. */
+static void t_fiber(corio__fiber *f, uint64_t id, void (*entry)(void *), void *arg)
+{
+    corio__stack *st;
+    ck_assert_int_eq(corio__stack_alloc(&t_pool, 0, &st), 0);
+    ck_assert_int_eq(corio__fiber_init(f, st, id, entry, arg), 0);
+}
+
+static void t_fiber_release(corio__fiber *f)
+{
+    corio__stack *st = f->stack;
+    corio__fiber_fini(f);
+    corio__stack_free(&t_pool, st);
+}
+
+/* Run fn in a forked child whose stderr goes to a pipe; return the wait
+ * status and what the child wrote (NUL-terminated, truncated to cap). */
+static int t_run_child(void (*fn)(void), char *out, size_t cap)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        fn();
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        char chunk[512];
+        ssize_t n = read(fds[0], chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        /* Keep what fits, drain the rest (the child must not get EPIPE). */
+        size_t keep = (size_t)n < cap - 1 - len ? (size_t)n : cap - 1 - len;
+        memcpy(out + len, chunk, keep);
+        len += keep;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Callee-saved registers                                                     */
+
+#if defined(__x86_64__)
+/* t_switch_regs(from, to, in[6], out[6], sw): load rbx, rbp, r12-r15 from
+ * in[], call sw(from, to) (a switch function), store the six registers in
+ * out[] when we are resumed, and restore the caller's registers. Written
+ * in assembly because C cannot pin values in callee-saved registers
+ * across a call. */
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".type t_switch_regs, @function\n"
+    "t_switch_regs:\n"
+    "    pushq %rbx\n"
+    "    pushq %rbp\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    pushq %rcx\n"             /* out; also makes rsp 16-aligned */
+    "    movq 0(%rdx), %rbx\n"
+    "    movq 8(%rdx), %rbp\n"
+    "    movq 16(%rdx), %r12\n"
+    "    movq 24(%rdx), %r13\n"
+    "    movq 32(%rdx), %r14\n"
+    "    movq 40(%rdx), %r15\n"
+    "    callq *%r8\n"
+    "    popq %rcx\n"
+    "    movq %rbx, 0(%rcx)\n"
+    "    movq %rbp, 8(%rcx)\n"
+    "    movq %r12, 16(%rcx)\n"
+    "    movq %r13, 24(%rcx)\n"
+    "    movq %r14, 32(%rcx)\n"
+    "    movq %r15, 40(%rcx)\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbp\n"
+    "    popq %rbx\n"
+    "    ret\n"
+    ".size t_switch_regs, .-t_switch_regs\n");
+#define T_NREGS 6
+#define T_HAVE_REGS 1
+#elif defined(__aarch64__)
+/* Same for x19-x28 and d8-d15 (the low 64 bits of v8-v15). */
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".type t_switch_regs, %function\n"
+    "t_switch_regs:\n"
+    "    sub sp, sp, #192\n"
+    "    stp x19, x20, [sp, #0]\n"
+    "    stp x21, x22, [sp, #16]\n"
+    "    stp x23, x24, [sp, #32]\n"
+    "    stp x25, x26, [sp, #48]\n"
+    "    stp x27, x28, [sp, #64]\n"
+    "    stp d8, d9, [sp, #80]\n"
+    "    stp d10, d11, [sp, #96]\n"
+    "    stp d12, d13, [sp, #112]\n"
+    "    stp d14, d15, [sp, #128]\n"
+    "    stp x29, x30, [sp, #144]\n"
+    "    str x3, [sp, #160]\n"
+    "    ldp x19, x20, [x2, #0]\n"
+    "    ldp x21, x22, [x2, #16]\n"
+    "    ldp x23, x24, [x2, #32]\n"
+    "    ldp x25, x26, [x2, #48]\n"
+    "    ldp x27, x28, [x2, #64]\n"
+    "    ldp d8, d9, [x2, #80]\n"
+    "    ldp d10, d11, [x2, #96]\n"
+    "    ldp d12, d13, [x2, #112]\n"
+    "    ldp d14, d15, [x2, #128]\n"
+    "    blr x4\n"
+    "    ldr x3, [sp, #160]\n"
+    "    stp x19, x20, [x3, #0]\n"
+    "    stp x21, x22, [x3, #16]\n"
+    "    stp x23, x24, [x3, #32]\n"
+    "    stp x25, x26, [x3, #48]\n"
+    "    stp x27, x28, [x3, #64]\n"
+    "    stp d8, d9, [x3, #80]\n"
+    "    stp d10, d11, [x3, #96]\n"
+    "    stp d12, d13, [x3, #112]\n"
+    "    stp d14, d15, [x3, #128]\n"
+    "    ldp x19, x20, [sp, #0]\n"
+    "    ldp x21, x22, [sp, #16]\n"
+    "    ldp x23, x24, [sp, #32]\n"
+    "    ldp x25, x26, [sp, #48]\n"
+    "    ldp x27, x28, [sp, #64]\n"
+    "    ldp d8, d9, [sp, #80]\n"
+    "    ldp d10, d11, [sp, #96]\n"
+    "    ldp d12, d13, [sp, #112]\n"
+    "    ldp d14, d15, [sp, #128]\n"
+    "    ldp x29, x30, [sp, #144]\n"
+    "    add sp, sp, #192\n"
+    "    ret\n"
+    ".size t_switch_regs, .-t_switch_regs\n");
+#define T_NREGS 18
+#define T_HAVE_REGS 1
+#endif
+
+#if defined(T_HAVE_REGS)
+typedef void (*t_switch_fn)(void *from, void *to);
+void t_switch_regs(void *from, void *to, const uint64_t *in, uint64_t *out,
+                   t_switch_fn sw);
+
+/* The fiber side: with its own register values, switch back and forth. */
+struct t_regs_arg {
+    t_switch_fn sw;              /* switch function under test */
+    corio__fiber *self, *main;   /* the two contexts */
+    uint64_t out[T_NREGS];       /* fiber registers after being resumed */
+    int rounds;                  /* switches each way */
+};
+
+static void t_regs_fiber(void *p)
+{
+    struct t_regs_arg *a = p;
+    uint64_t in[T_NREGS];
+    for (int i = 0; i < T_NREGS; i++)
+        in[i] = 0xf1be000000000000ULL + (uint64_t)i * 0x0101;
+    for (int r = 0; r < a->rounds; r++) {
+        t_switch_regs(a->self, a->main, in, a->out, a->sw);
+        for (int i = 0; i < T_NREGS; i++)
+            ck_assert_uint_eq(a->out[i], in[i]);
+    }
+    corio__fiber_exit(a->self, a->main);
+}
+
+static void t_check_regs(t_switch_fn sw)
+{
+    corio__fiber f;
+    struct t_regs_arg a = { .sw = sw, .self = &f, .main = &t_main, .rounds = 3 };
+    t_fiber(&f, 1, t_regs_fiber, &a);
+    uint64_t in[T_NREGS], out[T_NREGS];
+    for (int i = 0; i < T_NREGS; i++)
+        in[i] = 0x3a1700000000000ULL + (uint64_t)i * 0x1010;
+    for (int r = 0; r <= a.rounds; r++) {
+        memset(out, 0, sizeof out);
+        t_switch_regs(&t_main, &f, in, out, sw);
+        for (int i = 0; i < T_NREGS; i++)
+            ck_assert_uint_eq(out[i], in[i]);
+    }
+    t_fiber_release(&f);
+}
+
+static void t_raw_switch(void *from, void *to)
+{
+    corio__ctx_switch(&((corio__fiber *)from)->ctx, &((corio__fiber *)to)->ctx);
+}
+
+static void t_fiber_switch(void *from, void *to)
+{
+    corio__fiber_switch(from, to);
+}
+#endif
+
+START_TEST(test_callee_saved_preserved)
+{
+#if defined(T_HAVE_REGS)
+    t_setup();
+    /* The raw switch: the assembly must save and restore the set. (The
+     * sanitizer builds may not use it unwrapped; the wrapped one below
+     * is the one they check.) */
+#if !defined(CORIO__ASAN) && !defined(CORIO__TSAN)
+    t_check_regs(t_raw_switch);
+#else
+    (void)t_raw_switch;
+#endif
+    t_check_regs(t_fiber_switch);
+    t_teardown();
+#endif
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Floating-point control state                                               */
+
+#if defined(__x86_64__)
+/* Rounding control: MXCSR bits 13-14, x87 CW bits 10-11 (same encoding:
+ * 0 nearest, 1 down, 2 up, 3 toward zero). */
+typedef struct { uint32_t mxcsr; uint16_t cw; } t_fpctl;
+static t_fpctl t_fp_get(void)
+{
+    t_fpctl c;
+    __asm__ volatile("stmxcsr %0" : "=m"(c.mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(c.cw));
+    return c;
+}
+static void t_fp_set_round(unsigned mode)
+{
+    t_fpctl c = t_fp_get();
+    c.mxcsr = (c.mxcsr & ~0x6000u) | (mode << 13);
+    c.cw = (uint16_t)((c.cw & ~0x0c00u) | (mode << 10));
+    __asm__ volatile("ldmxcsr %0" : : "m"(c.mxcsr));
+    __asm__ volatile("fldcw %0" : : "m"(c.cw));
+}
+static unsigned t_fp_round(void)
+{
+    t_fpctl c = t_fp_get();
+    unsigned sse = (c.mxcsr >> 13) & 3, x87 = (c.cw >> 10) & 3;
+    ck_assert_uint_eq(sse, x87); /* both units always set together here */
+    return sse;
+}
+#define T_HAVE_FP 1
+#elif defined(__aarch64__)
+/* FPCR.RMode, bits 22-23 (0 nearest, 1 up, 2 down, 3 zero). */
+static void t_fp_set_round(unsigned mode)
+{
+    uint64_t v;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(v));
+    v = (v & ~(3ull << 22)) | ((uint64_t)mode << 22);
+    __asm__ volatile("msr fpcr, %0" : : "r"(v));
+}
+static unsigned t_fp_round(void)
+{
+    uint64_t v;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(v));
+    return (unsigned)(v >> 22) & 3;
+}
+#define T_HAVE_FP 1
+#endif
+
+#if defined(T_HAVE_FP)
+struct t_fp_arg {
+    corio__fiber *self, *main;
+    unsigned seen_at_start;  /* rounding mode the fiber started with */
+    unsigned seen_later;     /* its own mode after the main changed its */
+};
+
+static void t_fp_fiber(void *p)
+{
+    struct t_fp_arg *a = p;
+    a->seen_at_start = t_fp_round();
+    t_fp_set_round(3);
+    corio__fiber_switch(a->self, a->main);
+    a->seen_later = t_fp_round();
+    t_fp_set_round(0);
+    corio__fiber_exit(a->self, a->main);
+}
+#endif
+
+/* A new fiber starts with the control state its creator had when it
+ * made the fiber (corio__ctx_make), like a new thread. */
+START_TEST(test_fp_control_inherited_at_make)
+{
+#if defined(T_HAVE_FP)
+    t_setup();
+    corio__fiber f;
+    struct t_fp_arg a = { .self = &f, .main = &t_main, .seen_at_start = 99, .seen_later = 99 };
+    t_fp_set_round(1);
+    t_fiber(&f, 2, t_fp_fiber, &a);
+    t_fp_set_round(0);
+    corio__fiber_switch(&t_main, &f);
+    ck_assert_uint_eq(a.seen_at_start, 1);
+    ck_assert_uint_eq(t_fp_round(), 0);
+    corio__fiber_switch(&t_main, &f);  /* let it finish */
+    t_fiber_release(&f);
+    t_teardown();
+#endif
+}
+END_TEST
+
+START_TEST(test_fp_control_isolated)
+{
+#if defined(T_HAVE_FP)
+    t_setup();
+    corio__fiber f;
+    struct t_fp_arg a = { .self = &f, .main = &t_main, .seen_at_start = 99, .seen_later = 99 };
+    t_fp_set_round(0);
+    t_fiber(&f, 3, t_fp_fiber, &a);
+    corio__fiber_switch(&t_main, &f);
+    ck_assert_uint_eq(a.seen_at_start, 0); /* inherited from its creator */
+    ck_assert_uint_eq(t_fp_round(), 0);    /* fiber's mode 3 did not leak */
+    t_fp_set_round(2);
+    corio__fiber_switch(&t_main, &f);
+    ck_assert_uint_eq(a.seen_later, 3);    /* main's mode 2 did not leak */
+    ck_assert_uint_eq(t_fp_round(), 2);    /* fiber's mode 0 did not leak */
+    t_fp_set_round(0);
+    t_fiber_release(&f);
+    t_teardown();
+#endif
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Stack alignment at entry                                                   */
+
+/* Written by the assembly below: global, so the compiler keeps it. */
+extern uintptr_t t_entry_sp;
+uintptr_t t_entry_sp;
+
+#if defined(__x86_64__)
+/* Record rsp at the first instruction of the entry function, then go on
+ * in C. At a function's entry the psABI wants rsp + 8 to be 16-aligned. */
+void t_align_entry(void *arg);
+void t_align_body(void *arg);
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".type t_align_entry, @function\n"
+    "t_align_entry:\n"
+    "    movq %rsp, t_entry_sp(%rip)\n"
+    "    jmp t_align_body\n"
+    ".size t_align_entry, .-t_align_entry\n");
+#define T_ENTRY_SP_OK(sp) ((((sp) + 8) & 15) == 0)
+#elif defined(__aarch64__)
+void t_align_entry(void *arg);
+void t_align_body(void *arg);
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".type t_align_entry, %function\n"
+    "t_align_entry:\n"
+    "    mov x9, sp\n"
+    "    adrp x10, t_entry_sp\n"
+    "    str x9, [x10, #:lo12:t_entry_sp]\n"
+    "    b t_align_body\n"
+    ".size t_align_entry, .-t_align_entry\n");
+#define T_ENTRY_SP_OK(sp) (((sp) & 15) == 0)
+#endif
+
+struct t_align_arg {
+    corio__fiber *self, *main;
+    int raw;                /* switch back with corio__ctx_switch */
+    uintptr_t local_addr;   /* address of an _Alignas(32) local */
+    char text[64];          /* snprintf of doubles (SSE-heavy in libc) */
+};
+
+#if defined(T_ENTRY_SP_OK)
+void t_align_body(void *p)
+{
+    struct t_align_arg *a = p;
+    _Alignas(32) volatile char local[32];
+    local[0] = 1;
+    a->local_addr = (uintptr_t)&local[0];
+    snprintf(a->text, sizeof a->text, "%.3f %.1e", 3.14159, 2.5e10);
+    if (a->raw)
+        corio__ctx_switch(&a->self->ctx, &a->main->ctx);
+    corio__fiber_exit(a->self, a->main);
+}
+#endif
+
+START_TEST(test_stack_aligned_at_entry)
+{
+#if defined(T_ENTRY_SP_OK)
+    t_setup();
+    corio__stack *st;
+    ck_assert_int_eq(corio__stack_alloc(&t_pool, 0, &st), 0);
+    /* Stack tops that are not 16-aligned: make must align them itself. */
+    for (size_t trim = 0; trim < 16; trim += 4) {
+        corio__stack odd = *st;
+        odd.size -= trim;
+        /* Through the fiber layer (fiber_start calls the entry). */
+        corio__fiber f;
+        struct t_align_arg a = { .self = &f, .main = &t_main };
+        ck_assert_int_eq(corio__fiber_init(&f, &odd, 4, t_align_entry, &a), 0);
+        t_entry_sp = 0;
+        corio__fiber_switch(&t_main, &f);
+        ck_assert_msg(T_ENTRY_SP_OK(t_entry_sp), "sp at entry %#lx", (unsigned long)t_entry_sp);
+        ck_assert_uint_eq(a.local_addr % 32, 0);
+        ck_assert_str_eq(a.text, "3.142 2.5e+10");
+        corio__fiber_fini(&f);
+#if !defined(CORIO__ASAN) && !defined(CORIO__TSAN)
+        /* Raw: the trampoline calls the entry directly, so this checks
+         * corio__ctx_make's own alignment. (Sanitizers need the fiber
+         * annotations, hence not under them.) */
+        struct t_align_arg r = { .self = &f, .main = &t_main, .raw = 1 };
+        corio__ctx_make(&f.ctx, odd.lo, odd.size, t_align_entry, &r);
+        t_entry_sp = 0;
+        corio__ctx_switch(&t_main.ctx, &f.ctx);
+        ck_assert_msg(T_ENTRY_SP_OK(t_entry_sp), "raw sp at entry %#lx", (unsigned long)t_entry_sp);
+        ck_assert_uint_eq(r.local_addr % 32, 0);
+        ck_assert_str_eq(r.text, "3.142 2.5e+10");
+#endif
+    }
+    corio__stack_free(&t_pool, st);
+    t_teardown();
+#endif
+}
+END_TEST
+
+/* The frame corio__ctx_make builds is where the header says. */
+START_TEST(test_make_frame_position)
+{
+#if defined(CORIO__CTX_FRAME_SIZE)
+    t_setup();
+    corio__stack *st;
+    ck_assert_int_eq(corio__stack_alloc(&t_pool, 0, &st), 0);
+    corio__ctx c;
+    corio__ctx_make(&c, st->lo, st->size, NULL, NULL);
+    ck_assert_ptr_eq(c.sp, (char *)st->lo + st->size - CORIO__CTX_FRAME_SIZE);
+    corio__ctx_make(&c, st->lo, st->size - 8, NULL, NULL);
+    ck_assert_ptr_eq(c.sp, (char *)st->lo + st->size - 16 - CORIO__CTX_FRAME_SIZE);
+    corio__stack_free(&t_pool, st);
+    t_teardown();
+#endif
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Ping-pong                                                                  */
+
+struct t_pp_arg {
+    corio__fiber *self, *main;
+    long counter;   /* incremented by the fiber each round */
+    long rounds;
+};
+
+static void t_pp_fiber(void *p)
+{
+    struct t_pp_arg *a = p;
+    for (long i = 0; i < a->rounds; i++) {
+        a->counter++;
+        corio__fiber_switch(a->self, a->main);
+    }
+    corio__fiber_exit(a->self, a->main);
+}
+
+START_TEST(test_ping_pong)
+{
+    t_setup();
+    long rounds = T_SLOW ? 20000 : 200000;
+    corio__fiber f1, f2;
+    struct t_pp_arg a1 = { .self = &f1, .main = &t_main, .rounds = rounds };
+    struct t_pp_arg a2 = { .self = &f2, .main = &t_main, .rounds = rounds };
+    t_fiber(&f1, 10, t_pp_fiber, &a1);
+    t_fiber(&f2, 11, t_pp_fiber, &a2);
+    /* Check's assertions write to a pipe each time: count mismatches in
+     * the loop, assert once. */
+    long bad = 0;
+    for (long i = 0; i < rounds; i++) {
+        corio__fiber_switch(&t_main, &f1);
+        corio__fiber_switch(&t_main, &f2);
+        bad += a1.counter != i + 1 || a2.counter != i + 1;
+    }
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_eq(a1.counter, rounds);
+    corio__fiber_switch(&t_main, &f1);  /* let both finish */
+    corio__fiber_switch(&t_main, &f2);
+    t_fiber_release(&f1);
+    t_fiber_release(&f2);
+    t_teardown();
+}
+END_TEST
+
+/* Fiber to fiber, without going through the main context. */
+struct t_ring_arg {
+    corio__fiber *self, *next, *main;
+    int *trace, *pos;  /* shared trace of who ran */
+    int me;
+};
+
+static void t_ring_fiber(void *p)
+{
+    struct t_ring_arg *a = p;
+    for (int i = 0; i < 3; i++) {
+        a->trace[(*a->pos)++] = a->me;
+        corio__fiber_switch(a->self, a->next);
+    }
+    corio__fiber_exit(a->self, a->main);
+}
+
+START_TEST(test_fiber_to_fiber)
+{
+    t_setup();
+    corio__fiber f[3];
+    struct t_ring_arg a[3];
+    int trace[16], pos = 0;
+    for (int i = 0; i < 3; i++) {
+        a[i] = (struct t_ring_arg){ .self = &f[i], .next = &f[(i + 1) % 3], .main = &t_main,
+                                    .trace = trace, .pos = &pos, .me = i };
+        t_fiber(&f[i], (uint64_t)i, t_ring_fiber, &a[i]);
+    }
+    corio__fiber_switch(&t_main, &f[0]);  /* 0 1 2 0 1 2 0 1 2, then 0 exits */
+    ck_assert_int_eq(pos, 9);
+    for (int i = 0; i < 9; i++)
+        ck_assert_int_eq(trace[i], i % 3);
+    corio__fiber_switch(&t_main, &f[1]);  /* 1 and 2 exit in turn */
+    corio__fiber_switch(&t_main, &f[2]);
+    for (int i = 0; i < 3; i++)
+        t_fiber_release(&f[i]);
+    t_teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Stacks                                                                     */
+
+START_TEST(test_stack_pool_reuse)
+{
+    corio__stack_pool p;
+    ck_assert_int_eq(corio__stack_pool_init(&p, 0, 2), 0);
+    corio__stack *a, *b, *c, *d;
+    ck_assert_int_eq(corio__stack_alloc(&p, 0, &a), 0);
+    ck_assert_uint_eq(a->size, CORIO__STACK_DEFAULT);
+    ck_assert_ptr_eq(a->lo, (char *)a->map + CORIO__STACK_GUARD);
+    ck_assert_uint_eq(a->map_size, CORIO__STACK_GUARD + a->size);
+    memset(a->lo, 0xab, a->size);           /* all of it is usable */
+    corio__stack_free(&p, a);
+    ck_assert_int_eq(corio__stack_alloc(&p, 0, &b), 0);
+    ck_assert_ptr_eq(b, a);                 /* same stack back */
+    ck_assert_int_eq(corio__stack_alloc(&p, 10000, &c), 0);
+    ck_assert_uint_eq(c->size % 4096, 0);   /* rounded to pages */
+    ck_assert_uint_ge(c->size, 10000);
+    corio__stack_free(&p, c);
+    ck_assert_int_eq(corio__stack_alloc(&p, 0, &d), 0);
+    ck_assert_ptr_ne(d, c);                 /* sizes are not mixed */
+    corio__stack *e;
+    ck_assert_int_eq(corio__stack_alloc(&p, 10000, &e), 0);
+    ck_assert_ptr_eq(e, c);                 /* odd size reused too */
+    corio__stack_free(&p, b);
+    corio__stack_free(&p, d);
+    corio__stack_free(&p, e);               /* cache full (2): unmapped */
+    ck_assert_uint_eq(p.n_cached, 2);
+    corio__stack_pool_trim(&p, 1);
+    ck_assert_uint_eq(p.n_cached, 1);
+    corio__stack_pool_fini(&p);
+    ck_assert_uint_eq(p.n_cached, 0);
+
+    ck_assert_int_eq(corio__stack_pool_init(&p, 100, 0), 0);
+    ck_assert_uint_eq(p.default_size, 4096);
+    ck_assert_int_eq(corio__stack_alloc(&p, SIZE_MAX - 10, &a), -EINVAL);
+    corio__stack_pool_fini(&p);
+}
+END_TEST
+
+/* The guard really faults (checked in a child). */
+static void t_touch_guard_child(void)
+{
+    corio__stack_pool p;
+    corio__stack *s;
+    if (corio__stack_pool_init(&p, 0, 1) != 0 || corio__stack_alloc(&p, 0, &s) != 0)
+        _exit(3);
+    volatile char *g = (char *)s->lo - 1;
+    T_EXPECT_FAULT();
+    *g = 1;
+    _exit(4);
+}
+
+START_TEST(test_stack_guard_faults)
+{
+    char out[256];
+    int st = t_run_child(t_touch_guard_child, out, sizeof out);
+#if defined(CORIO__ASAN) || defined(CORIO__TSAN)
+    /* The sanitizer's SEGV handler reports and exits with an error. */
+    ck_assert_msg(strstr(out, "SEGV") != NULL, "status %#x, child said: %s", st, out);
+#else
+    ck_assert_msg(WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS),
+                  "status %#x", st);
+#endif
+}
+END_TEST
+
+/* 100k fibers one after another: each runs, exits and gives its stack
+ * back; the pool keeps a few and the rest are unmapped. */
+static void t_exit_fiber(void *p)
+{
+    corio__fiber **pair = p;
+    corio__fiber_exit(pair[0], pair[1]);
+}
+
+START_TEST(test_100k_fibers_sequential)
+{
+    t_setup();
+    long n = T_SLOW ? 5000 : 100000;
+    long bad = 0;
+    for (long i = 0; i < n; i++) {
+        corio__fiber f;
+        corio__fiber *pair[2] = { &f, &t_main };
+        corio__stack *st;
+        bad += corio__stack_alloc(&t_pool, 0, &st) != 0;
+        bad += corio__fiber_init(&f, st, (uint64_t)i, t_exit_fiber, pair) != 0;
+        corio__fiber_switch(&t_main, &f);
+        corio__fiber_fini(&f);
+        corio__stack_free(&t_pool, st);
+    }
+    ck_assert_int_eq(bad, 0);
+    ck_assert_uint_le(t_pool.n_cached, 8);
+    ck_assert_uint_eq(t_pool.n_live, 0);
+    t_teardown();
+}
+END_TEST
+
+static long t_rss_kib(void)
+{
+    FILE *fp = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (fp == NULL)
+        return -1;
+    if (fscanf(fp, "%ld %ld", &size, &res) != 2)
+        res = -1;
+    fclose(fp);
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* 100k live, idle fibers (each started and suspended in its entry):
+ * resident memory must stay under 1 GiB. With mprotect guards (kernels
+ * before 6.13) each stack costs two VMAs and the mapping-count limit
+ * (vm.max_map_count, 65530 by default) stops us first; then we measure
+ * as many as fit and extrapolate the per-fiber cost to 100k. */
+struct t_idle_arg {
+    corio__fiber *self, *main;
+};
+
+static void t_idle_fiber(void *p)
+{
+    struct t_idle_arg *a = p;
+    corio__fiber_switch(a->self, a->main);
+    corio__fiber_exit(a->self, a->main);
+}
+
+START_TEST(test_100k_idle_fibers_rss)
+{
+    /* Under valgrind and TSan: 4000 live fibers, extrapolated. */
+    const long N = T_SLOW ? 4000 : 100000;
+    corio__stack_pool p;
+    ck_assert_int_eq(corio__stack_pool_init(&p, 0, 0), 0);
+    corio__fiber main_f;
+    corio__fiber_init_thread(&main_f);
+    corio__fiber *fs = calloc(N, sizeof *fs);
+    struct t_idle_arg *args = calloc(N, sizeof *args);
+    ck_assert_ptr_nonnull(fs);
+    ck_assert_ptr_nonnull(args);
+    long rss0 = t_rss_kib();
+    long made = 0;
+    for (; made < N; made++) {
+        corio__stack *st;
+        int err = corio__stack_alloc(&p, 0, &st);
+        if (err == -ENOMEM)
+            break;
+        if (err != 0)
+            ck_abort_msg("stack_alloc: %d", err);
+        args[made] = (struct t_idle_arg){ .self = &fs[made], .main = &main_f };
+        if (corio__fiber_init(&fs[made], st, (uint64_t)made, t_idle_fiber, &args[made]) != 0)
+            ck_abort_msg("fiber_init failed");
+        corio__fiber_switch(&main_f, &fs[made]);
+    }
+    long rss1 = t_rss_kib();
+    ck_assert_int_ge(made, N < 20000 ? N : 20000);
+    double per_fiber_kib = (double)(rss1 - rss0) / (double)made;
+    fprintf(stderr, "idle fibers: %ld live, %.2f KiB RSS each, %.0f MiB for 100k\n",
+            made, per_fiber_kib, per_fiber_kib * 100000 / 1024);
+    /* Valgrind's and TSan's own bookkeeping dominate RSS there; ASan's
+     * swapcontext interceptor clears the whole stack's shadow. */
+#if defined(CORIO_CTX_PORTABLE) && defined(CORIO__ASAN)
+    if (0)
+#else
+    if (!T_SLOW)
+#endif
+        ck_assert_msg(per_fiber_kib * 100000 <= 1024.0 * 1024.0,
+                      "%.2f KiB per idle fiber", per_fiber_kib);
+    for (long i = 0; i < made; i++) {
+        corio__fiber_switch(&main_f, &fs[i]);
+        corio__stack *st = fs[i].stack;
+        corio__fiber_fini(&fs[i]);
+        corio__stack_free(&p, st);
+    }
+    corio__stack_pool_fini(&p);
+    corio__fiber_fini(&main_f);
+    free(fs);
+    free(args);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Stack overflow and signal chaining (each in a forked child)                */
+
+static corio__fiber t_child_main, t_child_fiber;
+
+static volatile int t_depth_limit = 1 << 30;  /* never reached */
+
+static int t_recurse(volatile char *prev, int depth)
+{
+    volatile char buf[512];
+    if (depth >= t_depth_limit)
+        return 0;
+    buf[0] = (char)depth;
+    buf[511] = prev != NULL ? prev[0] : 0;
+    return t_recurse(buf, depth + 1) + buf[0];  /* not a tail call */
+}
+
+static void t_overflow_entry(void *p)
+{
+    (void)p;
+    t_recurse(NULL, 0);
+    corio__fiber_exit(&t_child_fiber, &t_child_main);
+}
+
+/* A large frame that jumps over the guard and lands below it. */
+static void t_big_frame_entry(void *p)
+{
+    (void)p;
+    volatile char *lo = t_child_fiber.stack->lo;
+    T_EXPECT_FAULT();
+    lo[-(long)CORIO__STACK_GUARD - 8192] = 1;  /* below the guard, within 64 KiB */
+    corio__fiber_exit(&t_child_fiber, &t_child_main);
+}
+
+static void t_child_run_on_fiber(void (*entry)(void *), size_t stack_size)
+{
+    corio__stack_pool p;
+    corio__stack *st;
+    if (corio__overflow_install() != 0 || corio__overflow_thread_init() != 0)
+        _exit(10);
+    if (corio__stack_pool_init(&p, stack_size, 0) != 0 || corio__stack_alloc(&p, 0, &st) != 0)
+        _exit(11);
+    corio__fiber_init_thread(&t_child_main);
+    if (corio__fiber_init(&t_child_fiber, st, 4242, entry, NULL) != 0)
+        _exit(12);
+    corio__fiber_switch(&t_child_main, &t_child_fiber);
+    _exit(13);
+}
+
+static void t_overflow_child(void)
+{
+    t_child_run_on_fiber(t_overflow_entry, 64 * 1024);
+}
+
+static void t_big_frame_child(void)
+{
+    /* mmap places new mappings top-down, so below a fresh stack there is
+     * usually a hole and the write faults; if not, the test says so. */
+    t_child_run_on_fiber(t_big_frame_entry, 64 * 1024);
+}
+
+START_TEST(test_overflow_detected)
+{
+    char out[4096];
+    int st = t_run_child(t_overflow_child, out, sizeof out);
+    ck_assert_msg(strstr(out, "corio: coroutine stack overflow (coroutine 4242)\n") != NULL,
+                  "child said: %s", out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+}
+END_TEST
+
+START_TEST(test_overflow_big_frame_detected)
+{
+    char out[4096];
+    int st = t_run_child(t_big_frame_child, out, sizeof out);
+    /* Below the guard there may be another mapping; if the write did not
+     * fault, the child exits 13 and there is nothing to check. */
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 13)
+        return;
+    ck_assert_msg(strstr(out, "corio: coroutine stack overflow (coroutine 4242)\n") != NULL,
+                  "child said: %s", out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+}
+END_TEST
+
+/* Chaining: a fault that is not an overflow reaches the handler that was
+ * there before corio's. */
+static void *t_noaccess;
+
+static void t_prev_sigaction(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    static const char msg[] = "previous sigaction handler\n";
+    T_FAULT_HANDLED();
+    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)r;
+    _exit(sig == SIGSEGV && si->si_addr == t_noaccess ? 42 : 43);
+}
+
+static void t_prev_handler(int sig)
+{
+    static const char msg[] = "previous plain handler\n";
+    T_FAULT_HANDLED();
+    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)r;
+    _exit(sig == SIGSEGV ? 44 : 45);
+}
+
+static void t_fault_entry(void *p)
+{
+    (void)p;
+    T_EXPECT_FAULT();
+    *(volatile char *)t_noaccess = 1;  /* far from any guard */
+    corio__fiber_exit(&t_child_fiber, &t_child_main);
+}
+
+static void t_fault_setup(void)
+{
+    t_noaccess = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (t_noaccess == MAP_FAILED)
+        _exit(20);
+}
+
+static void t_chain_sigaction_child(void)
+{
+    t_fault_setup();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = t_prev_sigaction;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    t_child_run_on_fiber(t_fault_entry, 0);
+}
+
+static void t_chain_handler_child(void)
+{
+    t_fault_setup();
+    signal(SIGSEGV, t_prev_handler);
+    t_child_run_on_fiber(t_fault_entry, 0);
+}
+
+static void t_chain_default_child(void)
+{
+    t_fault_setup();
+    signal(SIGSEGV, SIG_DFL);
+    t_child_run_on_fiber(t_fault_entry, 0);
+}
+
+START_TEST(test_overflow_chains_sigaction)
+{
+    char out[4096];
+    int st = t_run_child(t_chain_sigaction_child, out, sizeof out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 42, "status %#x, child said: %s", st, out);
+    ck_assert_ptr_null(strstr(out, "stack overflow"));
+}
+END_TEST
+
+START_TEST(test_overflow_chains_handler)
+{
+    char out[4096];
+    int st = t_run_child(t_chain_handler_child, out, sizeof out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 44, "status %#x, child said: %s", st, out);
+}
+END_TEST
+
+START_TEST(test_overflow_chains_default)
+{
+    char out[4096];
+    int st = t_run_child(t_chain_default_child, out, sizeof out);
+    /* Under ASan/TSan the sanitizer's own SEGV handler is the previous one:
+     * it reports and exits with an error instead. */
+#if defined(CORIO__ASAN) || defined(CORIO__TSAN)
+    ck_assert_msg(!(WIFEXITED(st) && WEXITSTATUS(st) == 13), "status %#x", st);
+#else
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x, child said: %s", st, out);
+#endif
+    ck_assert_ptr_null(strstr(out, "stack overflow"));
+}
+END_TEST
+
+/* An overflow while a previous handler exists is still reported by corio. */
+static void t_overflow_with_prev_child(void)
+{
+    signal(SIGSEGV, t_prev_handler);
+    t_child_run_on_fiber(t_overflow_entry, 64 * 1024);
+}
+
+START_TEST(test_overflow_not_chained)
+{
+    char out[4096];
+    int st = t_run_child(t_overflow_with_prev_child, out, sizeof out);
+    ck_assert_msg(strstr(out, "corio: coroutine stack overflow (coroutine 4242)\n") != NULL,
+                  "child said: %s", out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+}
+END_TEST
+
+/* An entry function that returns aborts with a message. */
+static void t_returning_entry(void *p)
+{
+    (void)p;
+}
+
+static void t_return_child(void)
+{
+    t_child_run_on_fiber(t_returning_entry, 0);
+}
+
+START_TEST(test_entry_return_aborts)
+{
+    char out[4096];
+    int st = t_run_child(t_return_child, out, sizeof out);
+    ck_assert_msg(strstr(out, "corio: fiber entry function returned\n") != NULL,
+                  "child said: %s", out);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+}
+END_TEST
+
+/* The alternate signal stack is set up once per thread and released. */
+START_TEST(test_sigaltstack_lifecycle)
+{
+    stack_t before, during, after;
+    ck_assert_int_eq(sigaltstack(NULL, &before), 0);
+    ck_assert_int_eq(corio__overflow_thread_init(), 0);
+    ck_assert_int_eq(corio__overflow_thread_init(), 0);  /* idempotent */
+    ck_assert_int_eq(sigaltstack(NULL, &during), 0);
+    ck_assert(!(during.ss_flags & SS_DISABLE));
+    corio__overflow_thread_fini();
+    ck_assert_int_eq(sigaltstack(NULL, &after), 0);
+    ck_assert_int_eq(after.ss_flags & SS_DISABLE, before.ss_flags & SS_DISABLE);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *fiber_suite(void)
+{
+    Suite *s = suite_create("fiber");
+    TCase *tc = tcase_create("ctx");
+    tcase_add_test(tc, test_callee_saved_preserved);
+    tcase_add_test(tc, test_fp_control_inherited_at_make);
+    tcase_add_test(tc, test_fp_control_isolated);
+    tcase_add_test(tc, test_stack_aligned_at_entry);
+    tcase_add_test(tc, test_make_frame_position);
+    tcase_add_test(tc, test_ping_pong);
+    tcase_add_test(tc, test_fiber_to_fiber);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stack");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stack_pool_reuse);
+    tcase_add_test(tc, test_stack_guard_faults);
+    tcase_add_test(tc, test_100k_fibers_sequential);
+    tcase_add_test(tc, test_100k_idle_fibers_rss);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("overflow");
+    tcase_add_test(tc, test_overflow_detected);
+    tcase_add_test(tc, test_overflow_big_frame_detected);
+    tcase_add_test(tc, test_overflow_chains_sigaction);
+    tcase_add_test(tc, test_overflow_chains_handler);
+    tcase_add_test(tc, test_overflow_chains_default);
+    tcase_add_test(tc, test_overflow_not_chained);
+    tcase_add_test(tc, test_entry_return_aborts);
+    tcase_add_test(tc, test_sigaltstack_lifecycle);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(fiber_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
