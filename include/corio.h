@@ -7,6 +7,7 @@
 #include "corio/error.h"
 #include "corio/future.h"
 #include "corio/executor.h"
+#include "corio/io.h"
 #include "corio/runtime.h"
 #include "corio/sync.h"
 #include "corio/version.h"

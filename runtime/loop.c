@@ -216,25 +216,30 @@ static int ring_setup(corio__loop *l) {
     return r;
 }
 
+static void reap(corio__loop *l);
+
+/* Submit until at least `n` SQ slots are free. -EBUSY/-EAGAIN mean the CQ
+ * is backed up: the completions are not lost (FEAT_NODROP keeps overflowed
+ * CQEs in the kernel) but must be reaped before the kernel takes more
+ * SQEs. Reaping here is safe even inside a coroutine: handling a CQE only
+ * appends coroutines to the run queue, and the running one awaits no op. */
+static void make_room(corio__loop *l, unsigned n) {
+    while (io_uring_sq_space_left(&l->ring) < n) {
+        int r = io_uring_submit(&l->ring);
+        if (r == -EBUSY || r == -EAGAIN) {
+            reap(l);
+            io_uring_get_events(&l->ring);
+            reap(l);
+        }
+    }
+}
+
 struct io_uring_sqe *corio__loop_sqe(corio__loop *l) {
     for (;;) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
         if (sqe)
             return sqe;
-        /* SQ full: hand what we have to the kernel and retry. -EBUSY means
-         * the CQ is backed up; the completions are not lost (the kernel
-         * keeps overflowed CQEs, FEAT_NODROP) but must be reaped first. */
-        int r = io_uring_submit(&l->ring);
-        if (r == -EBUSY || r == -EAGAIN) {
-            struct io_uring_cqe *cqe;
-            unsigned head, n = 0;
-            io_uring_for_each_cqe(&l->ring, head, cqe) n++;
-            if (n == 0)
-                io_uring_get_events(&l->ring);
-            /* Completions are handled by the main loop; make progress by
-             * letting the kernel flush its overflow list into the CQ. */
-            sched_yield();
-        }
+        make_room(l, 1);
     }
 }
 
@@ -256,6 +261,14 @@ static void handle_cqe(corio__loop *l, struct io_uring_cqe *cqe) {
         return;
     }
     corio__op *op = (corio__op *)(uintptr_t)(ud & ~(uint64_t)UD_TIMEOUT_BIT);
+    if (op->on_cqe && !(ud & UD_TIMEOUT_BIT)) {
+        /* A multishot op: one CQE per shot, F_MORE on all but the last.
+         * The handler may free op on the last one: count first. */
+        if (!(cqe->flags & IORING_CQE_F_MORE))
+            l->inflight--;
+        op->on_cqe(l, op, cqe);
+        return;
+    }
     if (ud & UD_TIMEOUT_BIT) {
         if (cqe->res == -ETIME)
             op->timed_out = 1;
@@ -288,8 +301,22 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
         return -ECANCELED;
     }
     corio__op op = {.coro = c, .pending = 1};
-    io_uring_sqe_set_data(sqe, &op);
     struct __kernel_timespec ts;
+    if (timeout >= 0 && io_uring_sq_space_left(&l->ring) == 0) {
+        /* The op took the last SQ slot: getting the timeout's SQE would
+         * submit the op alone, its IOSQE_IO_LINK dangling, and the pair
+         * split over two submissions does not link as meant (seen on 6.x:
+         * the op unbounded, or a later unrelated SQE chained to it and
+         * cancelled with it). Move the op to a fresh pair of slots and
+         * leave a no-op in the old one. */
+        struct io_uring_sqe copy = *sqe;
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, UD_IGNORE);
+        make_room(l, 2);
+        sqe = io_uring_get_sqe(&l->ring);
+        *sqe = copy;
+    }
+    io_uring_sqe_set_data(sqe, &op);
     if (timeout >= 0) {
         sqe->flags |= IOSQE_IO_LINK;
         ts.tv_sec = (long long)timeout;
@@ -309,8 +336,12 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
     c->op = NULL;
     if (flags)
         *flags = op.flags;
-    if (op.timed_out && op.res == -ECANCELED)
+    /* An op already running in an io-wq worker is interrupted rather than
+     * cancelled: it ends with -EINTR instead of -ECANCELED. */
+    if (op.timed_out && (op.res == -ECANCELED || op.res == -EINTR))
         return -ETIMEDOUT;
+    if (c->cancelled && op.res == -EINTR)
+        return -ECANCELED;
     return op.res;
 }
 

@@ -32,14 +32,24 @@ enum {
     CORIO__MSG_STOP,      /* the runtime is stopping (loop's own message) */
 };
 
-/* A ring operation in flight for a coroutine; lives on its stack. */
-typedef struct corio__op {
+typedef struct corio__op corio__op;
+/* Handler of a multishot operation's CQEs (see corio__op.on_cqe). */
+typedef void (*corio__cqe_fn)(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe);
+
+/* A ring operation in flight for a coroutine; lives on its stack, or, for
+ * a multishot operation, in the object that armed it. */
+struct corio__op {
     corio__coro *coro; /* the coroutine to resume when all CQEs are in */
     int res;           /* cqe->res of the operation */
     uint32_t flags;    /* cqe->flags of the operation */
     int pending;       /* CQEs still expected: 1, or 2 with a linked timeout */
     int timed_out;     /* the linked timeout fired */
-} corio__op;
+    /* NULL for a one-shot op awaited with corio__loop_await. Otherwise a
+     * multishot op (never awaited, never linked to a timeout): every CQE
+     * goes to on_cqe, and the loop counts the op in `inflight` until a CQE
+     * without IORING_CQE_F_MORE ends it (the armer adds 1 when it submits). */
+    corio__cqe_fn on_cqe;
+};
 
 struct corio__coro {
     corio__fiber fiber;      /* context and stack; must stay first */
