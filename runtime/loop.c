@@ -169,6 +169,10 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
 }
 
 static int drain_inbox(corio__loop *l) {
+    /* A plain load first: the inbox is empty on most iterations of a busy
+     * loop, and the exchange is a locked instruction. */
+    if (!atomic_load_explicit(&l->inbox, memory_order_relaxed))
+        return 0;
     corio__msg *m = atomic_exchange_explicit(&l->inbox, NULL, memory_order_acquire);
     if (!m)
         return 0;

@@ -75,11 +75,26 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
     atomic_store_explicit(&rt->stopping, 1, memory_order_release);
     for (int i = 0; i < rt->nloops; i++)
         corio__loop_post(&rt->loops[i], &rt->loops[i].stop_msg);
+    for (int i = 0; i < rt->nloops; i++)
+        pthread_join(rt->loops[i].thread, NULL);
     for (int i = 0; i < rt->nloops; i++) {
         corio__loop *l = &rt->loops[i];
-        pthread_join(l->thread, NULL);
-        /* Messages posted after the loop exited (a late cancel) point to
-         * freed coroutines or none; nothing is left to do with them. */
+        /* Only after every loop has exited can no more messages arrive. A
+         * loop exits once it has no live coroutine, so what is left can
+         * only be START messages: spawns (from a coroutine of another loop)
+         * that passed the `stopping` check just before it was set. Those
+         * coroutines never ran: end their futures as cancelled and drop
+         * the coroutine's reference (which frees it). */
+        corio__msg *m = atomic_exchange_explicit(&l->inbox, NULL, memory_order_acquire);
+        while (m) {
+            corio__msg *next = m->next;
+            if (m->kind == CORIO__MSG_START) {
+                corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, wake_msg));
+                corio_future_cancel(c->future);
+                corio_future_unref(c->future);
+            }
+            m = next;
+        }
         io_uring_queue_exit(&l->ring);
         close(l->efd);
         corio__stack_pool_fini(&l->stacks);

@@ -1054,6 +1054,57 @@ START_TEST(test_destroy_refuses_spawn) {
 }
 END_TEST
 
+/* Regression: a coroutine on loop 0 spawning onto loop 1 while
+ * corio_runtime_destroy runs could pass the "stopping" check, then post
+ * its start message after loop 1 had already exited: that coroutine was
+ * never started nor freed, and its future never completed. Every future
+ * the spawner obtains must end up done once destroy returns. */
+typedef struct t_racer {
+    corio_future **fs;
+    size_t n, cap;
+    sem_t started;
+} t_racer;
+
+static int t_racing_spawner(void *arg, corio_value *out) {
+    (void)out;
+    t_racer *r = arg;
+    sem_post(&r->started);
+    while (r->n < r->cap) {
+        int err = 0;
+        corio_future *f =
+            corio_spawn_on(corio_runtime_current(), 1, t_ret_arg, NULL, NULL, &err);
+        if (!f) {
+            ck_assert_int_eq(err, CORIO_ESHUTDOWN);
+            break;
+        }
+        r->fs[r->n++] = f;
+    }
+    return 0;
+}
+
+START_TEST(test_spawn_racing_destroy_completes) {
+    int rounds = (int)t_scale(300, 20);
+    for (int round = 0; round < rounds; round++) {
+        t_racer r = {.cap = 200000};
+        r.fs = malloc(r.cap * sizeof *r.fs);
+        t_gate_init(&r.started);
+        corio_runtime *rt = t_rt(2);
+        corio_future *sp = t_spawn(rt, 0, t_racing_spawner, &r);
+        t_gate_pass(&r.started);
+        corio_runtime_destroy(rt); /* the spawner still runs: hence the race */
+        ck_assert(corio_future_done(sp));
+        corio_future_unref(sp);
+        for (size_t i = 0; i < r.n; i++) {
+            ck_assert_msg(corio_future_done(r.fs[i]), "round %d: future %zu of %zu never done",
+                          round, i, r.n);
+            corio_future_unref(r.fs[i]);
+        }
+        free(r.fs);
+        sem_destroy(&r.started);
+    }
+}
+END_TEST
+
 /* ---- stack overflow (in a forked child) ---------------------------------- */
 
 static volatile int t_sink;
@@ -1235,6 +1286,7 @@ static Suite *runtime_suite(void) {
     tc = tcase_create("shutdown");
     tcase_add_test(tc, test_destroy_cancels_blocked);
     tcase_add_test(tc, test_destroy_refuses_spawn);
+    tcase_add_test(tc, test_spawn_racing_destroy_completes);
     tcase_add_test(tc, test_overflow_aborts_with_message);
     suite_add_tcase(s, tc);
 
