@@ -425,6 +425,9 @@ static void flush_locked(pool *p, worker *w) {
 
 static void pp_cancel(corio_future *f, void *arg);
 
+/* True on a collector thread (of any pool). */
+static _Thread_local int tls_collector;
+
 /* Write queued jobs to workers with room. Lock held. */
 static void dispatch_locked(pool *p, pp_job **done) {
     while (p->qh && !atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
@@ -486,8 +489,12 @@ static void dispatch_locked(pool *p, pp_job **done) {
             }
         }
     }
+    /* Writes are coalesced: a submitter writes only to a worker with
+     * nothing unanswered on its socket (idle, or about to be); a busy
+     * worker's new jobs go out with one write when the collector reads its
+     * next answer. */
     for (worker *w = p->workers; w; w = w->next) {
-        if (w->dirty || (p->shutdown && !p->qh)) {
+        if ((w->dirty && (tls_collector || w->tx == w->head)) || (p->shutdown && !p->qh)) {
             w->dirty = 0;
             flush_locked(p, w);
         }
@@ -926,6 +933,7 @@ static void control(pool *p) {
 
 static void *collector_main(void *arg) {
     pool *p = arg;
+    tls_collector = 1;
     struct epoll_event evs[64];
     for (;;) {
         int n = epoll_wait(p->ep, evs, 64, -1);
