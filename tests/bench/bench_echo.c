@@ -1,0 +1,405 @@
+/* bench_echo — loopback echo requests per second with 1000 connections:
+ * a corio server (one loop, one coroutine per connection, multishot
+ * acceptor) against an epoll server written here (one thread, level-
+ * triggered, non-blocking read/write), driven by the same client in the
+ * same run.
+ *
+ * The client is one plain thread with epoll: every connection keeps one
+ * request of REQ bytes in flight, checks every byte of the echo, and sends
+ * the next. The server (loop or thread) is pinned to CPU 0 and the client
+ * to CPU 1 when there are two CPUs. Each server gets `--rounds` rounds of
+ * `--seconds`, alternating, and its best round is reported.
+ *
+ *   bench_echo [--conns N] [--seconds S] [--rounds R] [--size B]
+ *   bench_echo --target PORT [--churn]   drive an external echo server
+ *                                         (examples/echo_server) on 127.0.0.1
+ * --churn measures connections per second instead (connect, one echo,
+ * close), which is what compares accept strategies. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "corio.h"
+
+static int nconn = 1000;
+static double seconds = 3.0;
+static int rounds = 3;
+static size_t req_size = 64;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int err) {
+    fprintf(stderr, "bench_echo: %s: %s\n", what, strerror(err < 0 ? -err : err));
+    exit(1);
+}
+
+static void pin(int cpu) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu % n, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static int listener(uint16_t *port) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 4096) < 0)
+        die("listen", errno);
+    socklen_t len = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+/* ---- the client: one epoll thread, one request in flight per connection ---- */
+
+typedef struct conn {
+    int fd;
+    size_t got;          /* bytes of the current echo received */
+    unsigned char seq;   /* request number (varies the bytes) */
+} conn;
+
+/* Byte i of request `seq` on connection `c`. */
+static unsigned char pat(int c, unsigned char seq, size_t i) {
+    return (unsigned char)(c * 7 + seq * 13 + (int)i);
+}
+
+static void send_req(conn *cs, int c) {
+    unsigned char buf[65536];
+    for (size_t i = 0; i < req_size; i++)
+        buf[i] = pat(c, cs[c].seq, i);
+    size_t off = 0;
+    while (off < req_size) {
+        ssize_t w = send(cs[c].fd, buf + off, req_size - off, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN)
+            die("client send", errno);
+        if (w > 0)
+            off += (size_t)w;
+    }
+}
+
+/* Connect n clients to port, run closed-loop for `secs`, return req/s. */
+static double run_client(uint16_t port, int n, double secs) {
+    conn *cs = calloc((size_t)n, sizeof *cs);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < n; i++) {
+        cs[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(cs[i].fd, (struct sockaddr *)&a, sizeof a) < 0)
+            die("client connect", errno);
+        int one = 1;
+        setsockopt(cs[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
+    }
+    for (int i = 0; i < n; i++)
+        send_req(cs, i);
+    unsigned char buf[65536];
+    long done = 0;
+    double t0 = now_s(), end = t0 + secs;
+    struct epoll_event evs[256];
+    while (now_s() < end) {
+        int k = epoll_wait(ep, evs, 256, 100);
+        for (int e = 0; e < k; e++) {
+            int c = (int)evs[e].data.u32;
+            ssize_t r = recv(cs[c].fd, buf, req_size - cs[c].got, MSG_DONTWAIT);
+            if (r <= 0) {
+                if (r < 0 && errno == EAGAIN)
+                    continue;
+                die("client recv", r < 0 ? errno : EPIPE);
+            }
+            for (ssize_t i = 0; i < r; i++)
+                if (buf[i] != pat(c, cs[c].seq, cs[c].got + (size_t)i))
+                    die("echo mismatch", EPROTO);
+            cs[c].got += (size_t)r;
+            if (cs[c].got == req_size) {
+                cs[c].got = 0;
+                cs[c].seq++;
+                done++;
+                send_req(cs, c);
+            }
+        }
+    }
+    double el = now_s() - t0;
+    for (int i = 0; i < n; i++)
+        close(cs[i].fd);
+    close(ep);
+    free(cs);
+    return (double)done / el;
+}
+
+/* Connections per second: connect, one echo, close; `par` at a time. */
+static double run_churn(uint16_t port, double secs) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    long done = 0;
+    double t0 = now_s(), end = t0 + secs;
+    char buf[64] = "churn";
+    while (now_s() < end) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* RST on close: no TIME_WAIT pile-up over a long run. */
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+            die("churn connect", errno);
+        if (send(fd, buf, sizeof buf, MSG_NOSIGNAL) != sizeof buf)
+            die("churn send", errno);
+        size_t got = 0;
+        while (got < sizeof buf) {
+            ssize_t r = recv(fd, buf + got, sizeof buf - got, 0);
+            if (r <= 0)
+                die("churn recv", r < 0 ? errno : EPIPE);
+            got += (size_t)r;
+        }
+        close(fd);
+        done++;
+    }
+    return (double)done / (now_s() - t0);
+}
+
+/* ---- the epoll baseline server ---- */
+
+typedef struct epoll_srv {
+    int lfd;
+    int n; /* connections to serve before exiting */
+} epoll_srv;
+
+static void *epoll_server(void *arg) {
+    epoll_srv *s = arg;
+    pin(0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->lfd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, s->lfd, &ev);
+    int accepted = 0, closed = 0;
+    unsigned char buf[65536];
+    struct epoll_event evs[256];
+    while (closed < s->n) {
+        int k = epoll_wait(ep, evs, 256, -1);
+        for (int e = 0; e < k; e++) {
+            int fd = evs[e].data.fd;
+            if (fd == s->lfd) {
+                while (accepted < s->n) {
+                    int c = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    if (c < 0)
+                        break;
+                    int one = 1;
+                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+                    accepted++;
+                }
+                continue;
+            }
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r <= 0) {
+                if (r < 0 && errno == EAGAIN)
+                    continue;
+                close(fd); /* also leaves the epoll set */
+                closed++;
+                continue;
+            }
+            /* The client has one small request in flight: the socket's
+             * send buffer always has room, so one write suffices (the loop
+             * only guards against the impossible). */
+            for (ssize_t off = 0; off < r;) {
+                ssize_t w = write(fd, buf + off, (size_t)(r - off));
+                if (w > 0)
+                    off += w;
+                else if (w < 0 && errno != EAGAIN)
+                    break;
+            }
+        }
+    }
+    close(ep);
+    return NULL;
+}
+
+static double bench_epoll(void) {
+    epoll_srv s = {.n = nconn};
+    uint16_t port;
+    s.lfd = listener(&port);
+    pthread_t t;
+    pthread_create(&t, NULL, epoll_server, &s);
+    double rps = run_client(port, nconn, seconds);
+    pthread_join(t, NULL);
+    close(s.lfd);
+    return rps;
+}
+
+/* ---- the corio server ---- */
+
+static int corio_conn(void *arg, corio_value *out) {
+    (void)out;
+    int fd = (int)(intptr_t)arg;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    unsigned char buf[4096];
+    for (;;) {
+        ssize_t r = corio_recv(fd, buf, sizeof buf, 0, CORIO_FOREVER);
+        if (r <= 0)
+            break;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = corio_send(fd, buf + off, (size_t)(r - off), 0, CORIO_FOREVER);
+            if (w <= 0)
+                goto out;
+            off += w;
+        }
+    }
+out:
+    corio_close(fd);
+    return 0;
+}
+
+typedef struct corio_srv {
+    int lfd;
+    int n;
+} corio_srv;
+
+static int corio_server(void *arg, corio_value *out) {
+    (void)out;
+    corio_srv *s = arg;
+    corio_acceptor *acc;
+    int r = corio_acceptor_create(s->lfd, 0, &acc);
+    if (r < 0)
+        return r;
+    corio_future **fs = calloc((size_t)s->n, sizeof *fs);
+    corio_spawn_options so = {.stack_size = 32 * 1024};
+    for (int i = 0; i < s->n; i++) {
+        int fd = corio_acceptor_next(acc, NULL, NULL, CORIO_FOREVER);
+        if (fd < 0)
+            die("corio accept", fd);
+        fs[i] = corio_spawn_on(corio_runtime_current(), -1, corio_conn, (void *)(intptr_t)fd, &so,
+                               &r);
+        if (!fs[i])
+            die("corio spawn", r);
+    }
+    corio_acceptor_destroy(acc);
+    for (int i = 0; i < s->n; i++) {
+        corio_future_result(fs[i], CORIO_FOREVER, NULL);
+        corio_future_unref(fs[i]);
+    }
+    free(fs);
+    return 0;
+}
+
+static double bench_corio(void) {
+    corio_srv s = {.n = nconn};
+    uint16_t port;
+    s.lfd = listener(&port);
+    corio_runtime_options o = {.loops = 1, .ring_entries = 1024};
+    corio_runtime *rt;
+    int r = corio_runtime_create(&o, &rt);
+    if (r < 0)
+        die("corio_runtime_create", r);
+    corio_future *f = corio_spawn_on(rt, 0, corio_server, &s, NULL, &r);
+    if (!f)
+        die("corio_spawn_on", r);
+    double rps = run_client(port, nconn, seconds);
+    corio_future_result(f, CORIO_FOREVER, NULL);
+    corio_future_unref(f);
+    corio_runtime_destroy(rt);
+    close(s.lfd);
+    return rps;
+}
+
+static void print_machine(void) {
+    char model[256] = "unknown CPU";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "model name", 10) == 0) {
+                char *p = strchr(line, ':');
+                if (p) {
+                    snprintf(model, sizeof model, "%s", p + 2);
+                    model[strcspn(model, "\n")] = '\0';
+                }
+                break;
+            }
+        }
+        fclose(f);
+    }
+    struct utsname u;
+    uname(&u);
+    printf("machine: %s, %ld CPUs, %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+           u.release);
+}
+
+int main(int argc, char **argv) {
+    int target = 0, churn = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--conns") && i + 1 < argc)
+            nconn = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc)
+            req_size = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--target") && i + 1 < argc)
+            target = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--churn"))
+            churn = 1;
+        else {
+            fprintf(stderr, "usage: %s [--conns N] [--seconds S] [--rounds R] [--size B] "
+                            "[--target PORT [--churn]]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (nconn < 1 || rounds < 1 || req_size < 1 || req_size > 65536)
+        return 2;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    pin(1); /* the client */
+    print_machine();
+    if (target) {
+        if (churn)
+            printf("external server :%d: %.0f connections/s (connect, %d-byte echo, close)\n",
+                   target, run_churn((uint16_t)target, seconds), 64);
+        else
+            printf("external server :%d: %.0f req/s (%d connections, %zu-byte requests)\n",
+                   target, run_client((uint16_t)target, nconn, seconds), nconn, req_size);
+        return 0;
+    }
+    printf("echo: %d connections, %zu-byte requests, 1 in flight per connection, "
+           "%d rounds of %.1f s per server (best shown); client: 1 epoll thread\n",
+           nconn, req_size, rounds, seconds);
+    double best_e = 0, best_c = 0;
+    for (int r = 0; r < rounds; r++) {
+        double e = bench_epoll();
+        double c = bench_corio();
+        printf("  round %d: epoll %.0f req/s, corio %.0f req/s\n", r + 1, e, c);
+        fflush(stdout);
+        if (e > best_e)
+            best_e = e;
+        if (c > best_c)
+            best_c = c;
+    }
+    printf("epoll baseline (1 thread, level-triggered): %.0f req/s\n", best_e);
+    printf("corio (1 loop, coroutine per connection):   %.0f req/s\n", best_c);
+    printf("ratio corio/epoll: %.2f\n", best_c / best_e);
+    return 0;
+}
