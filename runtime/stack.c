@@ -34,9 +34,10 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-/* 0: unknown yet, 1: MADV_GUARD_INSTALL works, -1: use mprotect. A loop
- * thread writes it at most once with the same outcome as any other: a
- * benign race, hence relaxed atomics. */
+/* 0: unknown yet, 1: MADV_GUARD_INSTALL works, -1: use mprotect. Pools
+ * on different loop threads may probe at the same time and all store the
+ * same outcome; an atomic keeps that race defined. Read only when a stack
+ * is mapped (not on the pooled path). */
 static _Atomic int guard_install_ok;
 
 static size_t page_size(void)
