@@ -1,0 +1,998 @@
+/* HTTP/1.1 request/response heads, bodies, safe paths: see http_parser.h.
+ *
+ * Heads are parsed by one byte-at-a-time state machine shared by requests and
+ * responses. State lives in corio_http_parser as offsets, never pointers, so
+ * the caller may move its buffer between calls; pointers are made only when
+ * a head completes, from the buffer of that call. Each byte is examined once
+ * across all calls (O(total bytes)), and every check happens on the byte that
+ * decides it, so a bad request is refused without waiting for the rest.
+ *
+ * Field lines are validated and interpreted (Content-Length, Transfer-
+ * Encoding, Connection, Host) as each one ends; the caller's header array is
+ * filled by a second, check-free walk over the finished head. That walk costs
+ * one more pass over at most max_header_bytes, and is what lets the state
+ * hold no pointers.
+ */
+#include "http_parser.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Head states. Request: START -> METHOD -> TARGET -> VERSION -> LINE1_LF.
+ * Response: START -> RVERSION -> STATUS -> STATUS_SP -> REASON -> LINE1_LF.
+ * Then both: HDR_START -> HDR_NAME -> HDR_OWS -> HDR_VALUE -> HDR_LF ->
+ * HDR_START ... and finally HDR_START -> END_LF. The *_LF states have seen a
+ * CR and accept only LF: a bare CR is always an error. */
+enum {
+    S_START,     /* before the start line; empty lines are skipped here */
+    S_START_LF,  /* CR of a skipped empty line seen */
+    S_METHOD,    /* in the method token */
+    S_TARGET,    /* in the request target */
+    S_VERSION,   /* in the request's HTTP-version */
+    S_RVERSION,  /* in the response's HTTP-version */
+    S_STATUS,    /* in the three status digits */
+    S_STATUS_SP, /* after the status digits */
+    S_REASON,    /* in the reason phrase */
+    S_LINE1_LF,  /* CR ending the start line seen */
+    S_HDR_START, /* at the start of a field line or the final empty line */
+    S_HDR_NAME,  /* in a field name */
+    S_HDR_OWS,   /* between the colon and the value */
+    S_HDR_VALUE, /* in a field value */
+    S_HDR_LF,    /* CR ending a field line seen */
+    S_END_LF,    /* CR of the empty line ending the head seen */
+};
+
+/* How many empty lines before a start line are ignored (RFC 9112 2.2 asks
+ * for "at least one"); more is a 400 rather than an unbounded skip. */
+#define MAX_LEADING_EMPTY 2u
+
+/* Longest HTTP-version token, "HTTP/1.1". */
+#define VERSION_LEN 8u
+
+static bool is_tchar(unsigned char c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-vchar = VCHAR / obs-text; SP and HTAB are handled by the callers. */
+static bool is_field_vchar(unsigned char c) {
+    return (c > 0x20 && c != 0x7f);
+}
+
+static bool is_ws(unsigned char c) {
+    return c == ' ' || c == '\t';
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static unsigned char lower(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* ASCII case-insensitive equality of s[0..n) with the NUL-terminated lit. */
+static bool ieq(const char *s, size_t n, const char *lit) {
+    size_t i = 0;
+    for (; i < n && lit[i]; i++)
+        if (lower((unsigned char)s[i]) != (unsigned char)lit[i])
+            return false;
+    return i == n && lit[i] == '\0';
+}
+
+void corio_http_limits_init(corio_http_limits *lim) {
+    lim->max_uri = CORIO_HTTP_DEFAULT_MAX_URI;
+    lim->max_header_bytes = CORIO_HTTP_DEFAULT_MAX_HEADER_BYTES;
+    lim->max_headers = CORIO_HTTP_DEFAULT_MAX_HEADERS;
+    lim->max_body = CORIO_HTTP_DEFAULT_MAX_BODY;
+}
+
+/* Clears per-message state; configuration (lim, hdrs, hdr_cap, allowed,
+ * is_response) is kept. */
+void corio_http_parser_reset(corio_http_parser *p) {
+    corio_http_parser keep = *p;
+    memset(p, 0, sizeof *p);
+    p->lim = keep.lim;
+    p->hdrs = keep.hdrs;
+    p->hdr_cap = keep.hdr_cap;
+    p->allowed = keep.allowed;
+    p->is_response = keep.is_response;
+    p->state = S_START;
+}
+
+static void parser_init(corio_http_parser *p, const corio_http_limits *lim,
+                        corio_http_header *headers, size_t max_headers) {
+    memset(p, 0, sizeof *p);
+    if (lim)
+        p->lim = *lim;
+    else
+        corio_http_limits_init(&p->lim);
+    p->hdrs = headers;
+    p->hdr_cap = headers ? max_headers : 0;
+    if (p->hdr_cap > p->lim.max_headers)
+        p->hdr_cap = p->lim.max_headers;
+}
+
+void corio_http_request_parser_init(corio_http_parser *p, const corio_http_limits *lim,
+                                    unsigned allowed_methods, corio_http_header *headers,
+                                    size_t max_headers) {
+    parser_init(p, lim, headers, max_headers);
+    p->allowed = allowed_methods;
+    p->is_response = 0;
+}
+
+void corio_http_response_parser_init(corio_http_parser *p, const corio_http_limits *lim,
+                                     corio_http_header *headers, size_t max_headers) {
+    parser_init(p, lim, headers, max_headers);
+    p->allowed = CORIO_HTTP_METHODS_ALL;
+    p->is_response = 1;
+}
+
+/* Method token -> bit, 0 when not one of ours. Case-sensitive (RFC 9110 9.1). */
+static unsigned method_bit(const char *s, size_t n) {
+    static const struct {
+        const char *name; /* token */
+        unsigned bit;     /* corio_http_method */
+    } methods[] = {
+        {"GET", CORIO_HTTP_GET},         {"HEAD", CORIO_HTTP_HEAD},
+        {"POST", CORIO_HTTP_POST},       {"PUT", CORIO_HTTP_PUT},
+        {"DELETE", CORIO_HTTP_DELETE},   {"CONNECT", CORIO_HTTP_CONNECT},
+        {"OPTIONS", CORIO_HTTP_OPTIONS}, {"TRACE", CORIO_HTTP_TRACE},
+        {"PATCH", CORIO_HTTP_PATCH},
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strlen(methods[i].name) == n && memcmp(methods[i].name, s, n) == 0)
+            return methods[i].bit;
+    return 0;
+}
+
+/* "HTTP/d.d" -> 0 and *minor; a well-formed version with a major other than
+ * 1 is -505, anything else -400. Multi-digit numbers are not HTTP/1.1
+ * syntax (RFC 9112 2.3), hence 400. */
+static int parse_version(const char *s, size_t n, int *minor) {
+    if (n != VERSION_LEN || memcmp(s, "HTTP/", 5) != 0 || s[6] != '.' || s[5] < '0' ||
+        s[5] > '9' || s[7] < '0' || s[7] > '9')
+        return -400;
+    if (s[5] != '1')
+        return -505;
+    *minor = s[7] - '0';
+    return 0;
+}
+
+/* Walks a comma-separated list in s[0..n), calling fn for each non-empty
+ * element with surrounding whitespace removed. Stops at fn's first error. */
+static int for_each_element(corio_http_parser *p, const char *s, size_t n,
+                            int (*fn)(corio_http_parser *, const char *, size_t)) {
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && s[j] != ',')
+            j++;
+        size_t a = i, b = j;
+        while (a < b && is_ws((unsigned char)s[a]))
+            a++;
+        while (b > a && is_ws((unsigned char)s[b - 1]))
+            b--;
+        if (b > a) {
+            int rc = fn(p, s + a, b - a);
+            if (rc < 0)
+                return rc;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int te_element(corio_http_parser *p, const char *s, size_t n) {
+    if (ieq(s, n, "chunked")) {
+        /* Chunked twice is a framing the RFC forbids (6.1); refuse it
+         * rather than guess which one a front end honoured. */
+        if (p->te_chunked)
+            return -400;
+        p->te_chunked = true;
+        p->te_last_chunked = true;
+    } else {
+        p->te_other = true;
+        p->te_last_chunked = false;
+    }
+    return 0;
+}
+
+static int conn_element(corio_http_parser *p, const char *s, size_t n) {
+    if (ieq(s, n, "close"))
+        p->conn_close = true;
+    else if (ieq(s, n, "keep-alive"))
+        p->conn_keep_alive = true;
+    return 0;
+}
+
+/* A field line ended: interpret the fields that decide framing and
+ * persistence. buf holds the whole line. */
+static int end_field(corio_http_parser *p, const char *buf) {
+    const char *name = buf + p->tok;
+    const char *val = buf + p->value_off;
+    size_t vlen = p->value_end - p->value_off;
+
+    if (ieq(name, p->name_len, "content-length")) {
+        /* Any second Content-Length is refused, even an equal one: two
+         * parsers disagreeing on which to use is how smuggling starts. */
+        if (p->has_cl || vlen == 0)
+            return -400;
+        uint64_t v = 0;
+        for (size_t i = 0; i < vlen; i++) {
+            unsigned char c = (unsigned char)val[i];
+            if (c < '0' || c > '9')
+                return -400;
+            /* Saturate instead of wrapping: a 20-digit length must read as
+             * huge (413), never as a small number. */
+            if (v > (UINT64_MAX - 9) / 10)
+                v = UINT64_MAX;
+            else
+                v = v * 10 + (uint64_t)(c - '0');
+        }
+        p->has_cl = true;
+        p->content_length = v;
+        if (v > p->lim.max_body)
+            return -413;
+    } else if (ieq(name, p->name_len, "transfer-encoding")) {
+        /* A 1.0 request cannot legitimately be chunked; one that says so is
+         * most likely aimed at a proxy that ignores the field. */
+        if (!p->is_response && p->minor == 0)
+            return -400;
+        p->te_seen = true;
+        return for_each_element(p, val, vlen, te_element);
+    } else if (ieq(name, p->name_len, "connection")) {
+        return for_each_element(p, val, vlen, conn_element);
+    } else if (!p->is_response && ieq(name, p->name_len, "host")) {
+        if (++p->host_count > 1)
+            return -400;
+        p->host_off = p->value_off;
+        p->host_len = vlen;
+    }
+    return 0;
+}
+
+/* The request line ended (its CR is at pos - 1). The version decides
+ * between 400 and 505 before the method is judged. */
+static int end_request_line(corio_http_parser *p, const char *buf, size_t pos) {
+    size_t vstart = p->target_off + p->target_len + 1;
+    int rc = parse_version(buf + vstart, pos - 1 - vstart, &p->minor);
+    if (rc < 0)
+        return rc;
+    p->method = method_bit(buf + p->start, p->method_len);
+    if (p->method == 0)
+        return -501;
+    if (!(p->method & p->allowed))
+        return -405;
+    return 0;
+}
+
+/* Final checks once the empty line ending the head is seen. */
+static int end_head(corio_http_parser *p) {
+    if (p->te_seen && p->has_cl)
+        return -400;
+    if (!p->is_response) {
+        /* RFC 9112 3.2: a 1.1 request without exactly one Host is a 400. */
+        if (p->minor >= 1 && p->host_count == 0)
+            return -400;
+        /* RFC 9112 6.3: a request whose final coding is not chunked has no
+         * determinable length. */
+        if (p->te_seen && !p->te_last_chunked)
+            return -400;
+    }
+    /* We decode chunked only; gzip & co. are the application's business,
+     * and a server is told to answer 501 (RFC 9112 6.1). */
+    if (p->te_seen && p->te_other)
+        return p->is_response && !p->te_chunked ? 0 : -501;
+    return 0;
+}
+
+/* Fills the caller's header array by walking the finished, validated head. */
+static size_t fill_headers(const corio_http_parser *p, const char *buf, size_t end) {
+    size_t n = 0, i = p->hdr_start;
+    while (i < end && buf[i] != '\r' && buf[i] != '\n' && n < p->hdr_cap) {
+        size_t name = i;
+        while (buf[i] != ':')
+            i++;
+        corio_http_header *h = &p->hdrs[n++];
+        h->name = buf + name;
+        h->name_len = i - name;
+        i++;
+        while (is_ws((unsigned char)buf[i]))
+            i++;
+        size_t v = i;
+        while (buf[i] != '\n')
+            i++;
+        size_t ve = i++;
+        while (ve > v && (buf[ve - 1] == '\r' || is_ws((unsigned char)buf[ve - 1])))
+            ve--;
+        h->value = buf + v;
+        h->value_len = ve - v;
+    }
+    return n;
+}
+
+/* Runs the head state machine over buf[p->pos..len). Returns DONE with
+ * p->pos just past the head, NEED_MORE, or -status (made sticky). */
+static int run(corio_http_parser *p, const char *buf, size_t len) {
+    const bool lenient = p->is_response;
+    size_t pos = p->pos;
+    int rc = 0;
+
+    if (p->error)
+        return p->error;
+    if (len < pos)
+        return -EINVAL;
+
+    for (; pos < len; pos++) {
+        unsigned char c = (unsigned char)buf[pos];
+        if (p->state >= S_HDR_START && pos - p->hdr_start >= p->lim.max_header_bytes) {
+            rc = -431;
+            goto fail;
+        }
+        switch (p->state) {
+        case S_START:
+            if (c == '\r' || c == '\n') {
+                if (p->start >= 2 * MAX_LEADING_EMPTY || (c == '\n' && !lenient))
+                    goto bad;
+                if (c == '\r') {
+                    p->state = S_START_LF;
+                } else {
+                    p->start = pos + 1;
+                }
+                break;
+            }
+            p->start = pos;
+            p->tok = pos;
+            if (p->is_response) {
+                p->state = S_RVERSION;
+            } else {
+                if (!is_tchar(c))
+                    goto bad;
+                p->state = S_METHOD;
+            }
+            break;
+        case S_START_LF:
+            if (c != '\n')
+                goto bad;
+            p->start = pos + 1;
+            p->state = S_START;
+            break;
+        case S_METHOD:
+            if (c == ' ') {
+                p->method_len = pos - p->start;
+                p->target_off = pos + 1;
+                p->state = S_TARGET;
+            } else if (!is_tchar(c)) {
+                goto bad;
+            } else if (pos - p->start >= CORIO_HTTP_MAX_METHOD) {
+                rc = -501;
+                goto fail;
+            }
+            break;
+        case S_TARGET:
+            if (c == ' ') {
+                p->target_len = pos - p->target_off;
+                if (p->target_len == 0)
+                    goto bad;
+                p->tok = pos + 1;
+                p->state = S_VERSION;
+            } else if (c <= 0x20 || c >= 0x7f) {
+                goto bad;
+            } else if (pos - p->target_off >= p->lim.max_uri) {
+                rc = -414;
+                goto fail;
+            }
+            break;
+        case S_VERSION:
+            if (c == '\r')
+                p->state = S_LINE1_LF;
+            else if (pos - p->tok >= VERSION_LEN || !is_field_vchar(c))
+                goto bad;
+            break;
+        case S_RVERSION:
+            if (c == ' ') {
+                rc = parse_version(buf + p->tok, pos - p->tok, &p->minor);
+                if (rc < 0)
+                    goto fail;
+                p->tok = pos + 1;
+                p->state = S_STATUS;
+            } else if (pos - p->tok >= VERSION_LEN) {
+                goto bad;
+            }
+            break;
+        case S_STATUS:
+            if (c < '0' || c > '9' || (pos == p->tok && c == '0'))
+                goto bad;
+            p->status = p->status * 10 + (c - '0');
+            if (pos - p->tok == 2)
+                p->state = S_STATUS_SP;
+            break;
+        case S_STATUS_SP:
+            /* RFC 9112 4 makes the SP mandatory, but "HTTP/1.1 200\r\n" is
+             * common enough that a client must take it. */
+            p->reason_off = pos + (c == ' ');
+            if (c == ' ') {
+                p->state = S_REASON;
+            } else if (c == '\r') {
+                p->state = S_LINE1_LF;
+            } else if (c == '\n') {
+                goto line1_done;
+            } else {
+                goto bad;
+            }
+            break;
+        case S_REASON:
+            if (c == '\r') {
+                p->reason_len = pos - p->reason_off;
+                p->state = S_LINE1_LF;
+            } else if (c == '\n') {
+                p->reason_len = pos - p->reason_off;
+                goto line1_done;
+            } else if (!is_field_vchar(c) && !is_ws(c)) {
+                goto bad;
+            } else if (pos - p->start >= p->lim.max_header_bytes) {
+                rc = -431;
+                goto fail;
+            }
+            break;
+        case S_LINE1_LF:
+            if (c != '\n')
+                goto bad;
+            if (!p->is_response && (rc = end_request_line(p, buf, pos)) < 0)
+                goto fail;
+        line1_done:
+            p->hdr_start = pos + 1;
+            p->state = S_HDR_START;
+            break;
+        case S_HDR_START:
+            if (c == '\r') {
+                p->state = S_END_LF;
+                break;
+            }
+            if (c == '\n') {
+                if (!lenient)
+                    goto bad;
+                goto head_done;
+            }
+            /* A leading SP/HTAB is obs-fold (RFC 9112 5.2): refused. */
+            if (!is_tchar(c))
+                goto bad;
+            if (++p->nheaders > p->hdr_cap) {
+                rc = -431;
+                goto fail;
+            }
+            p->tok = pos;
+            p->state = S_HDR_NAME;
+            break;
+        case S_HDR_NAME:
+            /* Whitespace before the colon is a 400 (RFC 9112 5.1). */
+            if (c == ':') {
+                p->name_len = pos - p->tok;
+                p->state = S_HDR_OWS;
+            } else if (!is_tchar(c)) {
+                goto bad;
+            }
+            break;
+        case S_HDR_OWS:
+            if (is_ws(c))
+                break;
+            p->value_off = p->value_end = pos;
+            if (c == '\r') {
+                p->state = S_HDR_LF;
+            } else if (c == '\n') {
+                if (!lenient)
+                    goto bad;
+                goto field_done;
+            } else if (!is_field_vchar(c)) {
+                goto bad;
+            } else {
+                p->value_end = pos + 1;
+                p->state = S_HDR_VALUE;
+            }
+            break;
+        case S_HDR_VALUE:
+            if (c == '\r') {
+                p->state = S_HDR_LF;
+            } else if (c == '\n') {
+                if (!lenient)
+                    goto bad;
+                goto field_done;
+            } else if (is_field_vchar(c)) {
+                p->value_end = pos + 1;
+            } else if (!is_ws(c)) {
+                goto bad;
+            }
+            break;
+        case S_HDR_LF:
+            if (c != '\n')
+                goto bad;
+        field_done:
+            if ((rc = end_field(p, buf)) < 0)
+                goto fail;
+            p->state = S_HDR_START;
+            break;
+        case S_END_LF:
+            if (c != '\n')
+                goto bad;
+        head_done:
+            if ((rc = end_head(p)) < 0)
+                goto fail;
+            p->pos = pos + 1;
+            return CORIO_HTTP_DONE;
+        default:
+            goto bad;
+        }
+    }
+    p->pos = pos;
+    return CORIO_HTTP_NEED_MORE;
+bad:
+    rc = -400;
+fail:
+    p->error = rc;
+    return rc;
+}
+
+int corio_http_request_parse(corio_http_parser *p, const char *buf, size_t len,
+                             corio_http_request *req) {
+    int rc = run(p, buf, len);
+    if (rc != CORIO_HTTP_DONE)
+        return rc;
+    req->method = (corio_http_method)p->method;
+    req->method_str = buf + p->start;
+    req->method_len = p->method_len;
+    req->target = buf + p->target_off;
+    req->target_len = p->target_len;
+    req->version_minor = p->minor;
+    req->host = p->host_count ? buf + p->host_off : NULL;
+    req->host_len = p->host_len;
+    req->headers = p->hdrs;
+    req->num_headers = fill_headers(p, buf, p->pos);
+    req->content_length = p->content_length;
+    req->has_content_length = p->has_cl;
+    req->chunked = p->te_chunked;
+    /* Close wins over keep-alive; 1.0 persists only when asked to. */
+    req->keep_alive = !p->conn_close && (p->minor >= 1 || p->conn_keep_alive);
+    if (p->te_chunked)
+        req->body = CORIO_HTTP_BODY_CHUNKED;
+    else if (p->content_length > 0)
+        req->body = CORIO_HTTP_BODY_LENGTH;
+    else
+        req->body = CORIO_HTTP_BODY_NONE;
+    req->head_len = p->pos;
+    corio_http_parser_reset(p);
+    return CORIO_HTTP_DONE;
+}
+
+int corio_http_response_parse(corio_http_parser *p, const char *buf, size_t len,
+                              corio_http_method request_method, corio_http_response *resp) {
+    int rc = run(p, buf, len);
+    if (rc != CORIO_HTTP_DONE)
+        return rc;
+    resp->version_minor = p->minor;
+    resp->status = p->status;
+    resp->reason = buf + p->reason_off;
+    resp->reason_len = p->reason_len;
+    resp->headers = p->hdrs;
+    resp->num_headers = fill_headers(p, buf, p->pos);
+    resp->content_length = p->content_length;
+    resp->has_content_length = p->has_cl;
+    resp->chunked = p->te_seen && p->te_last_chunked;
+    resp->keep_alive = !p->conn_close && (p->minor >= 1 || p->conn_keep_alive);
+    /* RFC 9112 6.3, in its order of precedence. */
+    if (request_method == CORIO_HTTP_HEAD || p->status < 200 || p->status == 204 ||
+        p->status == 304 || (request_method == CORIO_HTTP_CONNECT && p->status < 300)) {
+        resp->body = CORIO_HTTP_BODY_NONE;
+    } else if (p->te_seen) {
+        resp->body = resp->chunked ? CORIO_HTTP_BODY_CHUNKED : CORIO_HTTP_BODY_CLOSE;
+    } else if (p->has_cl) {
+        resp->body = CORIO_HTTP_BODY_LENGTH;
+    } else {
+        resp->body = CORIO_HTTP_BODY_CLOSE;
+    }
+    if (resp->body == CORIO_HTTP_BODY_CLOSE)
+        resp->keep_alive = false;
+    resp->head_len = p->pos;
+    corio_http_parser_reset(p);
+    return CORIO_HTTP_DONE;
+}
+
+/* ---- bodies ------------------------------------------------------------ */
+
+/* Chunked states (RFC 9112 7.1). Every CR must be followed by LF. */
+enum {
+    C_SIZE_START, /* expecting the first hex digit of a chunk size */
+    C_SIZE,       /* in the hex digits */
+    C_EXT_BWS,    /* after the digits: whitespace, then ';' or CR */
+    C_EXT,        /* after a ';': extension bytes up to CR */
+    C_SIZE_LF,    /* CR ending the size line seen */
+    C_DATA,       /* in chunk data */
+    C_DATA_CR,    /* chunk data done: expecting CR */
+    C_DATA_LF,    /* CR after chunk data seen */
+    C_TRL_START,  /* at a trailer field line or the final empty line */
+    C_TRL_NAME,   /* in a trailer field name */
+    C_TRL_VALUE,  /* in a trailer field value */
+    C_TRL_LF,     /* CR ending a trailer line seen */
+    C_FINAL_LF,   /* CR of the final empty line seen */
+};
+
+void corio_http_body_init(corio_http_body *b, corio_http_body_kind kind, uint64_t content_length,
+                          const corio_http_limits *lim, bool lenient) {
+    corio_http_limits def;
+    if (!lim) {
+        corio_http_limits_init(&def);
+        lim = &def;
+    }
+    memset(b, 0, sizeof *b);
+    b->kind = (uint8_t)kind;
+    b->state = C_SIZE_START;
+    b->lenient = lenient;
+    b->max_body = lim->max_body;
+    b->max_trailer_bytes = lim->max_header_bytes;
+    if (kind == CORIO_HTTP_BODY_LENGTH) {
+        b->remaining = content_length;
+        b->total = content_length;
+        if (content_length > lim->max_body)
+            b->error = -413;
+    }
+    b->done = kind == CORIO_HTTP_BODY_NONE ||
+              (kind == CORIO_HTTP_BODY_LENGTH && content_length == 0);
+}
+
+/* Moves n data bytes to the output (memmove: in-place decoding aliases). */
+static void emit(char *out, size_t *out_len, const char *src, size_t n) {
+    if (out && n)
+        memmove(out + *out_len, src, n);
+    *out_len += n;
+}
+
+static size_t min3(uint64_t a, size_t b, size_t c) {
+    size_t m = b < c ? b : c;
+    return a < m ? (size_t)a : m;
+}
+
+static int decode_chunked(corio_http_body *b, const char *in, size_t in_len, size_t *i,
+                          char *out, size_t out_cap, size_t *out_len) {
+    while (*i < in_len) {
+        unsigned char c = (unsigned char)in[*i];
+        if (b->state == C_DATA) {
+            size_t room = out ? out_cap - *out_len : SIZE_MAX;
+            size_t n = min3(b->remaining, in_len - *i, room);
+            if (n == 0)
+                return CORIO_HTTP_NEED_MORE; /* out is full */
+            emit(out, out_len, in + *i, n);
+            *i += n;
+            b->remaining -= n;
+            if (b->remaining == 0)
+                b->state = C_DATA_CR;
+            continue;
+        }
+        if (b->state <= C_SIZE_LF && ++b->line_bytes > CORIO_HTTP_MAX_CHUNK_LINE)
+            return -400;
+        if (b->state >= C_TRL_START && ++b->trailer_bytes > b->max_trailer_bytes)
+            return -431;
+        (*i)++;
+        switch (b->state) {
+        case C_SIZE_START:
+        case C_SIZE: {
+            int h = hexval(c);
+            if (h >= 0) {
+                /* Refuse a size that would not fit, instead of wrapping into
+                 * a small one that a peer could exploit. */
+                if (b->remaining > (UINT64_MAX >> 4))
+                    return -400;
+                b->remaining = (b->remaining << 4) | (uint64_t)h;
+                b->state = C_SIZE;
+                break;
+            }
+            if (b->state == C_SIZE_START)
+                return -400;
+            b->state = C_EXT_BWS;
+            goto ext_bws; /* the byte after the digits is judged there */
+        }
+        case C_EXT_BWS:
+        ext_bws:
+            if (is_ws(c))
+                break;
+            if (c == ';')
+                b->state = C_EXT;
+            else if (c == '\r')
+                b->state = C_SIZE_LF;
+            else if (c == '\n' && b->lenient)
+                goto size_line_done;
+            else
+                return -400;
+            break;
+        case C_EXT:
+            /* Extensions are dropped; only bytes that could hide a line
+             * break or a NUL from another parser are refused. */
+            if (c == '\r')
+                b->state = C_SIZE_LF;
+            else if (c == '\n' && b->lenient)
+                goto size_line_done;
+            else if (!is_field_vchar(c) && !is_ws(c))
+                return -400;
+            break;
+        case C_SIZE_LF:
+            if (c != '\n')
+                return -400;
+        size_line_done:
+            b->line_bytes = 0;
+            if (b->remaining == 0) {
+                b->state = C_TRL_START;
+                break;
+            }
+            if (b->remaining > b->max_body - b->total)
+                return -413;
+            b->total += b->remaining;
+            b->state = C_DATA;
+            break;
+        case C_DATA_CR:
+            if (c == '\r')
+                b->state = C_DATA_LF;
+            else if (c == '\n' && b->lenient)
+                b->state = C_SIZE_START;
+            else
+                return -400;
+            break;
+        case C_DATA_LF:
+            if (c != '\n')
+                return -400;
+            b->state = C_SIZE_START;
+            break;
+        case C_TRL_START:
+            if (c == '\r') {
+                b->state = C_FINAL_LF;
+            } else if (c == '\n' && b->lenient) {
+                return CORIO_HTTP_DONE;
+            } else if (is_tchar(c)) {
+                b->state = C_TRL_NAME;
+            } else {
+                return -400; /* includes obs-fold */
+            }
+            break;
+        case C_TRL_NAME:
+            if (c == ':')
+                b->state = C_TRL_VALUE;
+            else if (!is_tchar(c))
+                return -400;
+            break;
+        case C_TRL_VALUE:
+            if (c == '\r')
+                b->state = C_TRL_LF;
+            else if (c == '\n' && b->lenient)
+                b->state = C_TRL_START;
+            else if (!is_field_vchar(c) && !is_ws(c))
+                return -400;
+            break;
+        case C_TRL_LF:
+            if (c != '\n')
+                return -400;
+            b->state = C_TRL_START;
+            break;
+        case C_FINAL_LF:
+            if (c != '\n')
+                return -400;
+            return CORIO_HTTP_DONE;
+        default:
+            return -400;
+        }
+    }
+    return CORIO_HTTP_NEED_MORE;
+}
+
+int corio_http_body_decode(corio_http_body *b, const char *in, size_t in_len, size_t *in_used,
+                           char *out, size_t out_cap, size_t *out_len) {
+    size_t i = 0;
+    int rc = CORIO_HTTP_NEED_MORE;
+    *in_used = 0;
+    *out_len = 0;
+    if (b->error)
+        return b->error;
+    if (b->done)
+        return CORIO_HTTP_DONE;
+    switch (b->kind) {
+    case CORIO_HTTP_BODY_LENGTH: {
+        size_t n = min3(b->remaining, in_len, out ? out_cap : SIZE_MAX);
+        emit(out, out_len, in, n);
+        i = n;
+        b->remaining -= n;
+        if (b->remaining == 0)
+            rc = CORIO_HTTP_DONE;
+        break;
+    }
+    case CORIO_HTTP_BODY_CLOSE: {
+        size_t n = min3(UINT64_MAX, in_len, out ? out_cap : SIZE_MAX);
+        if (n > b->max_body - b->total) {
+            rc = -413;
+            break;
+        }
+        emit(out, out_len, in, n);
+        i = n;
+        b->total += n;
+        break;
+    }
+    case CORIO_HTTP_BODY_CHUNKED:
+        rc = decode_chunked(b, in, in_len, &i, out, out_cap, out_len);
+        break;
+    default:
+        rc = CORIO_HTTP_DONE;
+        break;
+    }
+    *in_used = i;
+    if (rc < 0)
+        b->error = rc;
+    else if (rc == CORIO_HTTP_DONE)
+        b->done = true;
+    return rc;
+}
+
+int corio_http_body_eof(const corio_http_body *b) {
+    if (b->error)
+        return b->error;
+    return (b->done || b->kind == CORIO_HTTP_BODY_CLOSE) ? CORIO_HTTP_DONE : -400;
+}
+
+/* ---- paths and types --------------------------------------------------- */
+
+int corio_http_path_normalize(const char *t, size_t len, char *out, size_t out_cap) {
+    size_t i = 0;
+    /* absolute-form (RFC 9112 3.2.2): drop scheme and authority. */
+    size_t skip = 0;
+    if (len >= 7 && ieq(t, 7, "http://"))
+        skip = 7;
+    else if (len >= 8 && ieq(t, 8, "https://"))
+        skip = 8;
+    if (skip) {
+        i = skip;
+        while (i < len && t[i] != '/' && t[i] != '?' && t[i] != '#')
+            i++;
+    } else if (len == 0 || t[0] != '/') {
+        return -400;
+    }
+    size_t end = i;
+    while (end < len && t[end] != '?' && t[end] != '#')
+        end++;
+
+    /* Segments are decoded straight into out after what is already kept;
+     * seg is where the current one begins (after its '/' separator). A
+     * segment is kept, or rolled back when empty or ".". */
+    size_t olen = 0, seg = 0;
+    if (out_cap < 2)
+        return -414;
+    for (;;) {
+        bool sep = i >= end;
+        unsigned char c = 0;
+        if (!sep) {
+            c = (unsigned char)t[i++];
+            if (c == '%') {
+                int hi = i + 1 < end ? hexval((unsigned char)t[i]) : -1;
+                int lo = i + 1 < end ? hexval((unsigned char)t[i + 1]) : -1;
+                if (hi < 0 || lo < 0)
+                    return -400;
+                c = (unsigned char)(hi << 4 | lo);
+                i += 2;
+            } else if (c >= 0x7f) {
+                return -400;
+            }
+            if (c < 0x20 || c == 0x7f || c == '\\')
+                return -400;
+            sep = c == '/';
+        }
+        if (sep) {
+            size_t n = olen - seg;
+            if (n == 2 && out[seg] == '.' && out[seg + 1] == '.')
+                return -400;
+            if (n == 0 || (n == 1 && out[seg] == '.'))
+                olen = seg > 0 ? seg - 1 : 0; /* drop it and its separator */
+            if (i >= end)
+                break;
+            if (olen > 0) {
+                if (olen + 1 >= out_cap)
+                    return -414;
+                out[olen++] = '/';
+            }
+            seg = olen;
+            continue;
+        }
+        if (olen + 1 >= out_cap)
+            return -414;
+        out[olen++] = (char)c;
+    }
+    if (olen == 0)
+        out[olen++] = '.';
+    out[olen] = '\0';
+    return (int)olen;
+}
+
+const char *corio_http_mime_type(const char *path, size_t len) {
+    static const struct {
+        const char *ext;  /* lower-case extension, no dot */
+        const char *type; /* Content-Type value */
+    } types[] = {
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"},
+        {"json", "application/json"},
+        {"txt", "text/plain; charset=utf-8"},
+        {"md", "text/markdown; charset=utf-8"},
+        {"csv", "text/csv; charset=utf-8"},
+        {"xml", "application/xml"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"ico", "image/vnd.microsoft.icon"},
+        {"pdf", "application/pdf"},
+        {"wasm", "application/wasm"},
+        {"zip", "application/zip"},
+        {"gz", "application/gzip"},
+        {"tar", "application/x-tar"},
+        {"mp3", "audio/mpeg"},
+        {"ogg", "audio/ogg"},
+        {"wav", "audio/wav"},
+        {"mp4", "video/mp4"},
+        {"webm", "video/webm"},
+        {"woff", "font/woff"},
+        {"woff2", "font/woff2"},
+        {"ttf", "font/ttf"},
+        {"otf", "font/otf"},
+    };
+    size_t dot = len;
+    for (size_t i = len; i > 0; i--) {
+        if (path[i - 1] == '/')
+            break;
+        if (path[i - 1] == '.') {
+            dot = i - 1;
+            break;
+        }
+    }
+    if (dot < len) {
+        const char *ext = path + dot + 1;
+        size_t n = len - dot - 1;
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (ieq(ext, n, types[i].ext))
+                return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+const char *corio_http_status_reason(int status) {
+    switch (status < 0 ? -status : status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
