@@ -3,7 +3,7 @@
  * Processes:
  *
  *   application ──fork (at create)──▶ fork server ──fork (per worker)──▶ worker
- *     │  collector thread                 │ reaps workers through pidfds
+ *     │  collector thread                 │ reaps workers (signalfd + waitid)
  *     │  ◀── SPAWNED / EXITED ────────────┘ (SOCK_SEQPACKET control socket)
  *     └── one AF_UNIX stream socket per worker: job frames down, results up
  *
@@ -34,7 +34,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,7 +76,6 @@ typedef struct worker {
     struct worker *next;   /* the pool's worker list */
     uint64_t token;        /* SPAWN request number */
     pid_t pid;             /* 0 until the fork server reports it */
-    int pidfd;             /* -1 until reported; for signals */
     int fd;                /* our end of the socket (non-blocking); -1 once closed */
     int epoll_out;         /* EPOLLOUT is armed */
     int in_closed;         /* we shut our writing side: it exits after its jobs */
@@ -153,12 +151,6 @@ static void reg_fd_locked(int fd) {
     fd_reg[fd_n++] = fd;
 }
 
-static void reg_fd(int fd) {
-    pthread_mutex_lock(&fd_lock);
-    reg_fd_locked(fd);
-    pthread_mutex_unlock(&fd_lock);
-}
-
 static void close_fd(int fd) {
     if (fd < 0)
         return;
@@ -202,11 +194,18 @@ static void epoll_set(pool *p, worker *w, int out) {
     w->epoll_out = out;
 }
 
-static void signal_worker(worker *w, int sig) {
-    if (w->pidfd >= 0)
-        syscall(SYS_pidfd_send_signal, w->pidfd, sig, NULL, 0);
-    else
+/* Signals go through the fork server: it is the worker's parent, so the
+ * pid cannot have been recycled while it has not reaped it. Lock held. */
+static void signal_worker(pool *p, worker *w, int sig) {
+    if (!w->pid) {
         w->kill_sig = sig; /* sent once the fork server reports the pid */
+        return;
+    }
+    if (p->fs_dead || p->ctl < 0)
+        return;
+    corio__fs_msg m = {.type = CORIO__FS_KILL, .pid = w->pid, .status = sig};
+    while (send(p->ctl, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
 }
 
 static void describe_exit(char *buf, size_t len, pid_t pid, int how, int status) {
@@ -333,7 +332,6 @@ static int spawn_worker_locked(pool *p) {
         return -ENOMEM;
     }
     w->in = in;
-    w->pidfd = -1;
     w->token = ++p->next_token;
     int sv[2];
     /* fd_lock across socketpair..close: the worker end must not leak into a
@@ -519,7 +517,7 @@ static void break_pool_locked(pool *p, const char *msg, pp_job **done) {
         w->tx = NULL;
         if (w->kill_reason != KILL_TERMINATE)
             w->kill_reason = KILL_BROKEN;
-        signal_worker(w, SIGKILL);
+        signal_worker(p, w, SIGKILL);
     }
 }
 
@@ -544,7 +542,7 @@ static void pp_cancel(corio_future *f, void *arg) {
         if (!j->w->kill_reason) {
             j->w->kill_reason = KILL_CANCEL;
             j->w->cancel_job = j;
-            signal_worker(j->w, SIGKILL);
+            signal_worker(p, j->w, SIGKILL);
         }
     } else if (!j->discard && !corio_future_done(f)) {
         /* Written ahead but not started, or re-queued: it will not run. */
@@ -573,7 +571,7 @@ static void protocol_fail_locked(pool *p, worker *w, const char *what, pp_job **
         epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
     if (!w->kill_reason) {
         w->kill_reason = KILL_PROTOCOL;
-        signal_worker(w, SIGKILL);
+        signal_worker(p, w, SIGKILL);
     }
 }
 
@@ -775,8 +773,6 @@ static void bury_locked(pool *p, worker *w) {
         close_fd(w->fd);
         w->fd = -1;
     }
-    close_fd(w->pidfd);
-    w->pidfd = -1;
     free(w->big);
     w->big = NULL;
     w->next = p->graveyard;
@@ -894,27 +890,24 @@ static void control(pool *p) {
         if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
             memcpy(&fd, CMSG_DATA(c), sizeof fd);
         if (fd >= 0)
-            reg_fd(fd);
+            close(fd); /* none is expected */
         pthread_mutex_lock(&p->lock);
         worker *w = find_worker(p, m.type == CORIO__FS_EXITED ? (pid_t)m.pid : 0,
                                 m.type == CORIO__FS_EXITED ? 0 : m.token);
         if (!w || (size_t)n != sizeof m) {
             pthread_mutex_unlock(&p->lock);
-            close_fd(fd);
             continue;
         }
         if (m.type == CORIO__FS_SPAWNED) {
             w->pid = (pid_t)m.pid;
-            w->pidfd = fd;
             if (w->kill_sig)
-                signal_worker(w, w->kill_sig);
+                signal_worker(p, w, w->kill_sig);
             pthread_mutex_unlock(&p->lock);
         } else if (m.type == CORIO__FS_SPAWN_FAILED) {
             pp_job *done = NULL;
             char msg[256];
             snprintf(msg, sizeof msg, "could not start a worker process: %s",
                      corio_strerror(m.err));
-            close_fd(fd);
             /* It never existed: no exit report will come. */
             requeue_outstanding(p, w, &done);
             bury_locked(p, w);
@@ -923,7 +916,6 @@ static void control(pool *p) {
             complete_all(done);
         } else {
             pthread_mutex_unlock(&p->lock);
-            close_fd(fd);
             worker_exited(p, w, m.how, m.status);
         }
     }
@@ -1155,7 +1147,7 @@ static void terminate_locked(pool *p, int sig, pp_job **done) {
     for (worker *w = p->workers; w; w = w->next) {
         if (!w->kill_reason || w->kill_reason == KILL_TERMINATE) {
             w->kill_reason = KILL_TERMINATE;
-            signal_worker(w, sig);
+            signal_worker(p, w, sig);
         }
     }
 }

@@ -3,8 +3,11 @@
  * corio_process_pool_create forks the fork server once. The fork server is
  * a single-threaded copy of the application at that moment: it owns no
  * loops, no io_uring, no other threads. It waits for SPAWN requests on its
- * control socket, forks a worker for each, watches every worker through a
- * pidfd, reaps it when it exits and reports the exit status. Workers are
+ * control socket, forks a worker for each, learns of their exits through a
+ * signalfd for SIGCHLD (blocked in itself only), reaps them with waitpid and
+ * reports each exit status. It also sends the signals the pool asks for:
+ * being the workers' parent, it cannot hit a recycled pid, because a pid
+ * stays reserved until its parent reaps it. Workers are
  * therefore children of the fork server, never of the application: the
  * application's SIGCHLD disposition and its waitpid(-1) calls are never
  * involved.
@@ -24,16 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
+#include <sys/signalfd.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "wire.h"
-
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 
 int corio__pp_worker_fd = -1;
 
@@ -285,11 +284,6 @@ static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
 
 /* ---- fork server ---------------------------------------------------------------- */
 
-typedef struct child {
-    pid_t pid; /* the worker */
-    int pidfd; /* its pidfd, polled for exit */
-} child;
-
 /* Close io_uring instances inherited from the application: a copy of a ring
  * fd would keep the ring (and its registered files) alive after the
  * application closes it. */
@@ -315,32 +309,53 @@ static void close_rings(int keep) {
     closedir(d);
 }
 
-static void send_msg(int ctl, const corio__fs_msg *m, int fd) {
-    struct iovec iov = {(void *)m, sizeof *m};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (fd >= 0) {
-        memset(&u, 0, sizeof u);
-        mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof u.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    while (sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+static void send_msg(int ctl, const corio__fs_msg *m) {
+    while (send(ctl, m, sizeof *m, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
+}
+
+/* Live workers: pids not yet reaped. */
+typedef struct kids {
+    pid_t *pid; /* array */
+    size_t n;   /* used */
+    size_t cap; /* allocated */
+} kids;
+
+static int kids_has(const kids *k, pid_t pid) {
+    for (size_t i = 0; i < k->n; i++)
+        if (k->pid[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* Reap every exited worker and report it (when the pool still listens). */
+static void reap(kids *k, int ctl) {
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+            return;
+        corio__fs_msg m = {.type = CORIO__FS_EXITED,
+                           .pid = si.si_pid,
+                           .how = si.si_code,
+                           .status = si.si_status};
+        if (ctl >= 0)
+            send_msg(ctl, &m);
+        for (size_t i = 0; i < k->n; i++) {
+            if (k->pid[i] == si.si_pid) {
+                k->pid[i] = k->pid[--k->n];
+                break;
+            }
+        }
+    }
 }
 
 _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
     /* A clean process: default signal handlers (the application's handlers
-     * are not ours to run), nothing blocked, and SIGCHLD at SIG_DFL so the
-     * workers' exit statuses are kept for waitid. The application's stdio
-     * buffers are discarded so a worker never writes them a second time. */
+     * are not ours to run), SIGCHLD at SIG_DFL so the workers' statuses are
+     * kept for waitid, every signal unblocked but SIGCHLD, which arrives
+     * through the signalfd. The application's stdio buffers are discarded
+     * so a worker never writes them a second time. */
     for (int s = 1; s < NSIG; s++) {
         struct sigaction sa;
         if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &sa) < 0)
@@ -351,57 +366,37 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
             sigaction(s, &sa, NULL);
         }
     }
-    sigset_t none;
+    sigset_t none, chld;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_SETMASK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        _exit(123);
     __fpurge(stdout);
     __fpurge(stderr);
     corio__pp_close_registered();
     close_rings(ctl);
 
-    child *kids = NULL;
-    size_t nkids = 0, cap = 0;
-    struct pollfd *pfds = NULL;
+    kids k = {0};
     int open = 1;
-    while (open || nkids) {
-        if (cap < nkids + 1) {
-            cap = cap ? cap * 2 : 16;
-            kids = realloc(kids, cap * sizeof *kids);
-            pfds = realloc(pfds, (cap + 1) * sizeof *pfds);
-            if (!kids || !pfds)
-                _exit(121);
-        }
-        pfds[0] = (struct pollfd){.fd = open ? ctl : -1, .events = POLLIN};
-        for (size_t i = 0; i < nkids; i++)
-            pfds[i + 1] = (struct pollfd){.fd = kids[i].pidfd, .events = POLLIN};
-        if (poll(pfds, nkids + 1, -1) < 0) {
+    while (open || k.n) {
+        struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
+                               {.fd = open ? ctl : -1, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             _exit(122);
         }
         /* Reap first, so an EXITED report always follows its SPAWNED one. */
-        for (size_t i = 0; i < nkids; i++) {
-            if (!pfds[i + 1].revents)
-                continue;
-            siginfo_t si;
-            memset(&si, 0, sizeof si);
-            if (waitid((idtype_t)P_PIDFD, (id_t)kids[i].pidfd, &si, WEXITED) < 0)
-                si.si_code = 0;
-            corio__fs_msg m = {.type = CORIO__FS_EXITED,
-                               .pid = kids[i].pid,
-                               .how = si.si_code,
-                               .status = si.si_status};
-            if (open)
-                send_msg(ctl, &m, -1);
-            close(kids[i].pidfd);
-            kids[i].pidfd = -1;
+        if (pf[0].revents) {
+            struct signalfd_siginfo ssi;
+            while (read(sfd, &ssi, sizeof ssi) > 0)
+                ;
+            reap(&k, open ? ctl : -1);
         }
-        size_t k = 0;
-        for (size_t i = 0; i < nkids; i++)
-            if (kids[i].pidfd >= 0)
-                kids[k++] = kids[i];
-        nkids = k;
-        if (!open || !pfds[0].revents)
+        if (!open || !pf[1].revents)
             continue;
 
         corio__fs_msg m;
@@ -420,47 +415,50 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
              * the workers that remain, reap them, and leave. */
             open = 0;
             close(ctl);
-            for (size_t i = 0; i < nkids; i++)
-                syscall(SYS_pidfd_send_signal, kids[i].pidfd, SIGKILL, NULL, 0);
+            for (size_t i = 0; i < k.n; i++)
+                kill(k.pid[i], SIGKILL);
             continue;
         }
         int wfd = -1;
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
             memcpy(&wfd, CMSG_DATA(c), sizeof wfd);
+        if ((size_t)n == sizeof m && m.type == CORIO__FS_KILL) {
+            /* Only a live, unreaped child: its pid cannot have been reused. */
+            if (kids_has(&k, (pid_t)m.pid))
+                kill((pid_t)m.pid, m.status);
+            continue;
+        }
         if ((size_t)n != sizeof m || m.type != CORIO__FS_SPAWN || wfd < 0) {
             if (wfd >= 0)
                 close(wfd);
             continue;
         }
+        if (k.n == k.cap) {
+            k.cap = k.cap ? 2 * k.cap : 16;
+            k.pid = realloc(k.pid, k.cap * sizeof *k.pid);
+            if (!k.pid)
+                _exit(121);
+        }
         pid_t pid = fork();
         if (pid == 0) {
             close(ctl);
-            for (size_t i = 0; i < nkids; i++)
-                close(kids[i].pidfd);
-            free(kids);
-            free(pfds);
+            close(sfd);
+            free(k.pid);
+            sigprocmask(SIG_SETMASK, &none, NULL);
             worker_main(wfd, cfg);
         }
+        int err = errno;
         close(wfd);
-        int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-        if (pid > 0 && pidfd < 0) {
-            /* Cannot watch it: do not let it run unwatched. */
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            errno = ENOSYS;
-            pid = -1;
-        }
         if (pid < 0) {
-            corio__fs_msg r = {.type = CORIO__FS_SPAWN_FAILED, .err = -errno, .token = m.token};
-            send_msg(ctl, &r, -1);
+            corio__fs_msg r = {.type = CORIO__FS_SPAWN_FAILED, .err = -err, .token = m.token};
+            send_msg(ctl, &r);
             continue;
         }
+        k.pid[k.n++] = pid;
         corio__fs_msg r = {.type = CORIO__FS_SPAWNED, .token = m.token, .pid = pid};
-        send_msg(ctl, &r, pidfd);
-        kids[nkids++] = (child){pid, pidfd};
+        send_msg(ctl, &r);
     }
-    free(kids);
-    free(pfds);
+    free(k.pid);
     _exit(0);
 }

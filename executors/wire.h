@@ -107,9 +107,10 @@ int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__b
 
 enum corio__fs_type {
     CORIO__FS_SPAWN = 1,        /* parent → fs: fork a worker on the passed socket */
-    CORIO__FS_SPAWNED = 2,      /* fs → parent: pid, with its pidfd attached */
+    CORIO__FS_SPAWNED = 2,      /* fs → parent: the worker's pid */
     CORIO__FS_SPAWN_FAILED = 3, /* fs → parent: err is the -errno of fork */
     CORIO__FS_EXITED = 4,       /* fs → parent: a worker was reaped */
+    CORIO__FS_KILL = 5,         /* parent → fs: send signal `status` to worker `pid` */
 };
 
 typedef struct corio__fs_msg {
@@ -118,7 +119,7 @@ typedef struct corio__fs_msg {
     uint64_t token;    /* SPAWN*: which request */
     int64_t pid;       /* SPAWNED, EXITED: the worker */
     int32_t how;       /* EXITED: CLD_EXITED, CLD_KILLED or CLD_DUMPED */
-    int32_t status;    /* EXITED: exit status or signal number */
+    int32_t status;    /* EXITED: exit status or signal number; KILL: the signal */
 } corio__fs_msg;
 
 /* What the fork server needs from the pool options. */
