@@ -446,7 +446,7 @@ int corio__loop_start(corio__loop *l) {
     pthread_mutex_init(&l->start_lock, NULL);
     pthread_cond_init(&l->start_cond, NULL);
     l->stop_msg.kind = CORIO__MSG_STOP;
-    int r = corio__stack_pool_init(&l->stacks, l->default_stack, 1024);
+    int r = corio__stack_pool_init(&l->stacks, l->default_stack, 256);
     if (r < 0)
         return r;
     r = pthread_create(&l->thread, NULL, loop_main, l);

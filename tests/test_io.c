@@ -457,9 +457,15 @@ START_TEST(test_timeout_each_op) {
     ck_assert_msg(b.res == -ETIMEDOUT, "%s (fallback %d): %zd", t_op_names[kind], _i % 2, b.res);
     ck_assert_int_eq(r, -ETIMEDOUT);
     ck_assert_msg(b.took >= 0.09 && b.took < 5, "%s took %.3f s", t_op_names[kind], b.took);
-    /* Zero timeout: only what can complete at once. */
+    /* Zero timeout: only what can complete at once. A sending op may find
+     * room after all (TCP grows its buffers while the first attempt was
+     * blocked), so for those a success is as right as a timeout. */
     b.timeout = 0;
-    ck_assert_int_eq(t_run(t_block_body, &b), -ETIMEDOUT);
+    r = t_run(t_block_body, &b);
+    if (kind == OP_SEND || kind == OP_WRITE || kind == OP_WRITEV)
+        ck_assert_msg(r == -ETIMEDOUT || r == 0, "%s: %d", t_op_names[kind], r);
+    else
+        ck_assert_int_eq(r, -ETIMEDOUT);
     t_block_teardown(&b);
 }
 END_TEST
