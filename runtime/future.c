@@ -312,9 +312,11 @@ static callback *complete_locked(corio_future *f, int state) {
     f->waiters = NULL;
     while (w) {
         corio__waiter *next = w->next;
-        w->linked = 0;
         w->next = w->prev = NULL;
         w->notify(w, f);
+        /* Last touch of w: once a remover sees 0 here (acquire) it may skip
+         * the lock and release w, since notify has returned. */
+        atomic_store_explicit(&w->linked, 0, memory_order_release);
         w = next;
     }
     return f->first_cb.fn ? &f->first_cb : NULL;
@@ -530,21 +532,26 @@ int corio__future_add_waiter(corio_future *f, corio__waiter *w) {
     if (f->waiters)
         f->waiters->prev = w;
     f->waiters = w;
-    w->linked = 1;
+    atomic_store_explicit(&w->linked, 1, memory_order_relaxed);
     future_unlock(f);
     return 1;
 }
 
 void corio__future_remove_waiter(corio_future *f, corio__waiter *w) {
+    /* Fast path: already notified and notify has returned (see
+     * complete_locked), so nothing can touch w any more. Only its owner
+     * sets linked to 1, so a 0 seen here is final. */
+    if (!atomic_load_explicit(&w->linked, memory_order_acquire))
+        return;
     future_lock(f);
-    if (w->linked) {
+    if (atomic_load_explicit(&w->linked, memory_order_relaxed)) {
         if (w->prev)
             w->prev->next = w->next;
         else
             f->waiters = w->next;
         if (w->next)
             w->next->prev = w->prev;
-        w->linked = 0;
+        atomic_store_explicit(&w->linked, 0, memory_order_relaxed);
         w->next = w->prev = NULL;
     }
     future_unlock(f);

@@ -88,7 +88,8 @@ struct corio__waiter {
     corio__waiter *next, *prev; /* links in the future's waiter list */
     corio__notify_fn notify;    /* what to do when the future is done */
     void *data;                 /* owner's context for notify */
-    int linked;                 /* 1 while in the list; guarded by the future's lock */
+    _Atomic int linked;         /* 1 while registered and not yet notified: set under the
+                                 * future's lock, cleared after notify returned (release) */
 };
 
 /* Register w; returns 1 if registered, 0 if the future is already done

@@ -446,7 +446,10 @@ int corio__loop_start(corio__loop *l) {
     pthread_mutex_init(&l->start_lock, NULL);
     pthread_cond_init(&l->start_cond, NULL);
     l->stop_msg.kind = CORIO__MSG_STOP;
-    int r = corio__stack_pool_init(&l->stacks, l->default_stack, 256);
+    /* Up to 1024 cached stacks: address space only (256 MiB at the default
+     * size); what stays resident is the few pages each one touched. A burst
+     * of spawns reuses them instead of paying mmap + munmap each. */
+    int r = corio__stack_pool_init(&l->stacks, l->default_stack, 1024);
     if (r < 0)
         return r;
     r = pthread_create(&l->thread, NULL, loop_main, l);

@@ -36,8 +36,8 @@ typedef struct corio_thread_pool_options {
  * with corio_executor_destroy), or -EINVAL / -ENOMEM. */
 CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, corio_executor **out);
 
-/** Options for corio_process_pool_create (see corio/process_pool.h for the
- * beyond-Python flags). Zero-initialise, then set fields. */
+/** Options for corio_process_pool_create (the last two fields are the
+ * beyond-Python flags; see docs/process-pool.md). Zero-initialise, then set fields. */
 typedef struct corio_process_pool_options {
     int max_workers;           /**< 0: number of online CPUs; negative: -EINVAL */
     corio_init_fn initializer; /**< run once in each worker process; may be NULL */
