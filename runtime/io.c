@@ -38,7 +38,9 @@
 /* 1 when the kernel has the opcode; filled by the first loop that asks. */
 static unsigned char op_ok[IORING_OP_LAST];
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-static corio__loop *probe_loop; /* the loop whose ring answers the probe */
+/* The loop whose ring answers the probe: the caller's own, per thread, read
+ * by probe() on the same thread inside pthread_once. */
+static _Thread_local corio__loop *probe_loop;
 
 int corio__io_force_fallback;
 
@@ -57,7 +59,7 @@ static corio__loop *ring_for(int opcode) {
     corio__loop *l = corio__tls_loop;
     if (!corio__tls_coro || !l)
         return NULL;
-    probe_loop = l; /* only read inside the once, by the thread that runs it */
+    probe_loop = l;
     pthread_once(&probe_once, probe);
     return op_ok[opcode] && !corio__io_force_fallback ? l : NULL;
 }
