@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# corio-httpd against nginx (one worker) on loopback, same machine, same run.
+#
+#   tests/bench/httpd_vs_nginx.sh [BUILD_DIR] [DURATION]
+#
+# Both servers answer GET /hello with the 13-byte body "Hello, world!"
+# (nginx: `return 200 "Hello, world!";` with default_type text/plain,
+# keep-alive, no access log). corio-httpd runs with --loops 1 so both use one
+# server thread. wrk (-t1) drives each with 100 and then 1000 keep-alive
+# connections; wrk and the server share the machine's cores. Prints req/s of
+# each and the ratio corio/nginx. Installs nginx-light and wrk through
+# tools/deps.sh when they are missing. Kills both servers on exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${1:-$top/build}
+dur=${2:-5s}
+httpd=$build/examples/corio-httpd
+
+"$top/tools/deps.sh" nginx-light wrk
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x $httpd ]] || { echo "no $httpd: build first (ninja -C $build)" >&2; exit 1; }
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+
+tmp=$(mktemp -d /tmp/httpd_vs_nginx.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free loopback port for nginx (corio-httpd picks its own with --port 0).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait until something answers /hello on port $1 (bounded).
+wait_up() {
+    for _ in $(seq 100); do
+        if exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null; then
+            exec 3>&-
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    return 1
+}
+
+nport=$(free_port)
+mkdir -p "$tmp/nginx"
+cat > "$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    server {
+        listen 127.0.0.1:$nport;
+        location / {
+            default_type text/plain;
+            return 200 "Hello, world!";
+        }
+    }
+}
+EOF
+"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
+pids+=($!)
+wait_up "$nport"
+
+"$httpd" --port 0 --loops 1 --quiet --root "$tmp" > "$tmp/httpd.out" &
+pids+=($!)
+for _ in $(seq 100); do
+    grep -q '^listening on ' "$tmp/httpd.out" && break
+    sleep 0.05
+done
+cport=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/httpd.out")
+[[ -n $cport ]] || { echo "corio-httpd did not start" >&2; exit 1; }
+
+# Both must answer the same body.
+for p in "$nport" "$cport"; do
+    body=$(python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$p/hello').read().decode())")
+    [[ $body == "Hello, world!" ]] || { echo "port $p answered '$body'" >&2; exit 1; }
+done
+
+rps() { # port connections -> req/s
+    wrk -t1 -c"$2" -d"$dur" "http://127.0.0.1:$1/hello" | awk '/^Requests\/sec:/ {print $2}'
+}
+
+echo "machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "nginx: $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), 1 worker; corio-httpd: --loops 1; wrk -t1 -d$dur"
+fail=0
+for c in 100 1000; do
+    n=$(rps "$nport" "$c")
+    h=$(rps "$cport" "$c")
+    ratio=$(awk -v h="$h" -v n="$n" 'BEGIN { printf "%.2f", h / n }')
+    printf 'c=%-5s nginx %10s req/s   corio-httpd %10s req/s   corio/nginx %sx\n' "$c" "$n" "$h" "$ratio"
+done
