@@ -709,6 +709,75 @@ START_TEST(test_create_with_running_threads) {
 }
 END_TEST
 
+/* A pool created from inside a running corio runtime (loop threads and an
+ * io_uring already exist): coroutines await process jobs, and while they
+ * are suspended the loop keeps running other coroutines. */
+typedef struct t_in_rt {
+    corio_executor *ex; /* the pool, created by the main coroutine */
+    _Atomic int ticks;  /* progress of the ticker coroutine */
+    _Atomic int done;   /* the awaiting coroutines have their results */
+} t_in_rt;
+
+static int t_ticker(void *arg, corio_value *out) {
+    (void)out;
+    t_in_rt *t = arg;
+    while (!atomic_load(&t->done)) {
+        atomic_fetch_add(&t->ticks, 1);
+        if (corio_yield() < 0)
+            break;
+    }
+    return 0;
+}
+
+static int t_await_job(void *arg, corio_value *out) {
+    t_in_rt *t = arg;
+    int err = 0;
+    corio_future *f = corio_executor_submit_bytes(t->ex, t_reverse, "coroutine", 9, &err);
+    if (!f)
+        return err;
+    corio_value v;
+    int r = corio_future_result_value(f, 60, &v);
+    if (r == 0)
+        r = v.len == 9 && memcmp(v.ptr, "enituoroc", 9) == 0 ? 0 : -EPROTO;
+    corio_future_unref(f);
+    out->ptr = (void *)(uintptr_t)1;
+    return r;
+}
+
+static int t_pool_in_runtime_main(void *arg, corio_value *out) {
+    (void)out;
+    t_in_rt *t = arg;
+    corio_process_pool_options o = {.max_workers = 2};
+    int r = corio_process_pool_create(&o, &t->ex);
+    if (r < 0)
+        return r;
+    int err = 0;
+    corio_future *ticker = corio_spawn(t_ticker, t, &err);
+    corio_future *fs[8];
+    for (int i = 0; i < 8; i++)
+        fs[i] = corio_spawn(t_await_job, t, &err);
+    size_t nd = 0;
+    r = corio_wait(fs, 8, 60, CORIO_ALL_COMPLETED, NULL, &nd, NULL, NULL);
+    atomic_store(&t->done, 1);
+    for (int i = 0; i < 8 && r == 0; i++)
+        r = corio_future_result(fs[i], 0, NULL);
+    for (int i = 0; i < 8; i++)
+        corio_future_unref(fs[i]);
+    corio_future_result(ticker, 60, NULL);
+    corio_future_unref(ticker);
+    corio_executor_destroy(t->ex);
+    return r;
+}
+
+START_TEST(test_pool_created_inside_runtime) {
+    t_in_rt t = {0};
+    corio_runtime_options o = {.loops = 1};
+    ck_assert_int_eq(corio_run_with(&o, t_pool_in_runtime_main, &t, NULL), 0);
+    /* The loop ran the ticker while the awaiting coroutines were suspended. */
+    ck_assert_int_gt(atomic_load(&t.ticks), 1);
+}
+END_TEST
+
 START_TEST(test_no_leaked_fds_or_zombies) {
     size_t before = t_count_fds();
     for (int round = 0; round < 3; round++) {
@@ -787,6 +856,7 @@ int main(void) {
     tcase_add_test(tc, test_shutdown_timeout_terminates);
     tcase_add_test(tc, test_corrupt_message_fails_job_only);
     tcase_add_test(tc, test_create_with_running_threads);
+    tcase_add_test(tc, test_pool_created_inside_runtime);
     tcase_add_test(tc, test_no_leaked_fds_or_zombies);
     tcase_add_test(tc, test_wire_checks);
     suite_add_tcase(s, tc);
