@@ -1,0 +1,124 @@
+/* corio-downloads — shared declarations.
+ *
+ * The tool downloads a list of URLs in one of four ways (seq, threads,
+ * procs, coro) and reports each URL as it completes. Every mode produces
+ * the same per-URL record (dl_result) and hands it to the reporter
+ * (report.c) in completion order.
+ *
+ * Files:
+ *   main.c        options, running the modes, exit status
+ *   modes.c       seq, threads (thread pool) and procs (process pool)
+ *   fetch_easy.c  one blocking libcurl easy transfer (seq/threads/procs)
+ *   coro.c        coro mode: coroutines, semaphore, as_completed
+ *   coro_native.c the native HTTP/1.1 client on the ring (http://)
+ *   coro_curl.c   libcurl's multi-socket API driven from the ring
+ *   report.c      progress bar, per-URL lines, table, JSON, plot
+ */
+#ifndef CORIO_DOWNLOADS_H
+#define CORIO_DOWNLOADS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corio.h"
+
+/* The modes, in the order `--mode all` runs them. */
+enum dl_mode { DL_SEQ = 0, DL_THREADS, DL_PROCS, DL_CORO, DL_NMODES };
+
+/* Which client coro mode uses for http:// URLs (https:// always goes to
+ * libcurl). */
+enum dl_coro_client { DL_CLIENT_NATIVE = 0, DL_CLIENT_CURL = 1 };
+
+/* Options shared by every mode; filled by main.c, read-only afterwards. */
+typedef struct dl_options {
+    const char *const *urls;   /* the URLs, in input order */
+    size_t n_urls;             /* number of URLs */
+    int concurrency;           /* transfers in flight at most (threads, procs, coro) */
+    double timeout;            /* seconds per URL for the whole transfer; <= 0: none */
+    const char *out_dir;       /* save bodies under this directory; NULL: discard */
+    int loops;                 /* coro mode: loops (0: one per CPU) */
+    enum dl_coro_client client; /* coro mode: client for http:// */
+    size_t bufsize;            /* receive buffer per transfer (native client) */
+    bool quiet;                /* no per-URL line for successful URLs */
+    bool json;                 /* one JSON document on stdout, nothing else there */
+    bool progress;             /* draw a progress bar on stderr (a TTY) */
+} dl_options;
+
+/* The outcome of one URL. */
+typedef struct dl_result {
+    size_t index;     /* position in dl_options.urls */
+    int code;         /* 0: success; else a negative error code */
+    int status;       /* HTTP status, 0 if no response head arrived */
+    uint64_t bytes;   /* body bytes received */
+    double ms;        /* wall time of this URL's transfer, milliseconds */
+    char error[192];  /* why it failed ("" on success) */
+} dl_result;
+
+/* One mode's totals, for the table and the JSON document. */
+typedef struct dl_run {
+    enum dl_mode mode; /* which mode */
+    const char *client; /* coro: "native" or "curl-multi"; else "curl-easy" */
+    size_t files;      /* URLs attempted */
+    size_t ok;         /* URLs that succeeded */
+    uint64_t bytes;    /* body bytes over every URL */
+    double seconds;    /* wall time of the whole mode */
+    dl_result *results; /* per URL, in completion order (owned; freed by dl_run_fini) */
+    size_t n_results;  /* entries filled */
+} dl_run;
+
+/* Mode names as printed and as given to --mode. */
+const char *dl_mode_name(enum dl_mode m);
+
+/* Monotonic clock in seconds. */
+double dl_now(void);
+
+/* Fill *r as a failure of URL `index` with `code` and a printf message. */
+void dl_fail(dl_result *r, int code, const char *fmt, ...) CORIO_PRINTF(3, 4);
+
+/* fetch_easy.c: one blocking transfer of `url` with libcurl's easy
+ * interface, using a handle from a process-wide stack (so consecutive
+ * transfers on a thread reuse connections). `out_path` (may be NULL)
+ * receives the body. Fills r (not r->index). Thread safe. */
+void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_result *r);
+/* Free the cached easy handles (call once, after every transfer). */
+void dl_fetch_easy_cleanup(void);
+
+/* The file name to save URL `index` under in `dir`: a malloc'd path (the
+ * caller frees it), or NULL when dir is NULL. */
+char *dl_out_path(const char *dir, const char *url, size_t index);
+
+/* modes.c / coro.c: run one mode over every URL. Each completed URL is
+ * handed to dl_report_result as soon as it is known; the run's totals go to
+ * *run. Returns 0, or a negative code when the mode could not run at all
+ * (the pool or runtime could not be created). */
+int dl_run_seq(const dl_options *o, dl_run *run);
+int dl_run_threads(const dl_options *o, dl_run *run);
+int dl_run_procs(const dl_options *o, dl_run *run);
+int dl_run_coro(const dl_options *o, dl_run *run);
+
+/* coro_native.c: transfer one http:// URL with the native client, from a
+ * coroutine. Connections are kept per loop and reused. */
+void dl_native_fetch(const dl_options *o, const char *url, const char *out_path, dl_result *r);
+/* Close the calling loop's idle connections and free its buffers (from a
+ * coroutine of that loop, after its last transfer). */
+void dl_native_loop_cleanup(void);
+
+/* coro_curl.c: transfer one URL with the calling loop's curl multi handle,
+ * from a coroutine: the coroutine suspends until curl is done. */
+void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_path,
+                         dl_result *r);
+/* Stop the calling loop's multi driver and free it (from a coroutine of
+ * that loop, after its last transfer). */
+void dl_curl_multi_loop_cleanup(void);
+
+/* report.c */
+void dl_report_begin(const dl_options *o, enum dl_mode m, const char *client);
+void dl_report_result(const dl_options *o, dl_run *run, const dl_result *r);
+void dl_report_end(const dl_options *o, const dl_run *run);
+void dl_report_table(const dl_options *o, const dl_run *runs, size_t n);
+void dl_report_json(const dl_options *o, const dl_run *runs, size_t n);
+int dl_report_plot(const dl_run *runs, size_t n, const char *png_path);
+void dl_run_fini(dl_run *run);
+
+#endif /* CORIO_DOWNLOADS_H */

@@ -1,0 +1,215 @@
+/* corio-downloads — one blocking transfer with libcurl's easy interface.
+ *
+ * Used by the seq, threads and procs modes: it is urllib.request.urlopen
+ * of the seeds' load_url. The easy handles live on a mutex-guarded stack:
+ * a transfer pops one (or creates one), uses it, and pushes it back, so a
+ * thread that downloads one URL after another reuses the handle and with it
+ * the kept-alive connection, and nothing leaks at exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "downloads.h"
+
+/* The stack of idle easy handles, shared by every thread of the process. */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL **handles;      /* idle handles (guarded by handles_lock) */
+static size_t n_handles;    /* entries used */
+static size_t cap_handles;  /* entries allocated */
+
+double dl_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void dl_fail(dl_result *r, int code, const char *fmt, ...) {
+    r->code = code < 0 ? code : CORIO_ETASK;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+}
+
+char *dl_out_path(const char *dir, const char *url, size_t index) {
+    if (!dir)
+        return NULL;
+    /* The last path segment, without query, restricted to a safe alphabet;
+     * prefixed with the index so two URLs never collide. */
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *slash = strchr(p, '/');
+    const char *base = "index";
+    size_t blen = 5;
+    if (slash) {
+        const char *end = slash + strcspn(slash, "?#");
+        const char *last = end;
+        while (last > slash && last[-1] != '/')
+            last--;
+        if (end > last) {
+            base = last;
+            blen = (size_t)(end - last);
+        }
+    }
+    char name[128];
+    size_t k = 0;
+    for (size_t i = 0; i < blen && k + 1 < sizeof name; i++) {
+        char c = base[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_';
+        name[k++] = ok ? c : '_';
+    }
+    name[k] = 0;
+    size_t n = strlen(dir) + k + 32;
+    char *path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s/%05zu-%s", dir, index, name);
+    return path;
+}
+
+static CURL *handle_get(void) {
+    CURL *h = NULL;
+    pthread_mutex_lock(&handles_lock);
+    if (n_handles > 0)
+        h = handles[--n_handles];
+    pthread_mutex_unlock(&handles_lock);
+    return h ? h : curl_easy_init();
+}
+
+static void handle_put(CURL *h) {
+    pthread_mutex_lock(&handles_lock);
+    if (n_handles == cap_handles) {
+        size_t cap = cap_handles ? cap_handles * 2 : 16;
+        CURL **a = realloc(handles, cap * sizeof *a);
+        if (!a) {
+            pthread_mutex_unlock(&handles_lock);
+            curl_easy_cleanup(h);
+            return;
+        }
+        handles = a;
+        cap_handles = cap;
+    }
+    handles[n_handles++] = h;
+    pthread_mutex_unlock(&handles_lock);
+}
+
+void dl_fetch_easy_cleanup(void) {
+    pthread_mutex_lock(&handles_lock);
+    for (size_t i = 0; i < n_handles; i++)
+        curl_easy_cleanup(handles[i]);
+    free(handles);
+    handles = NULL;
+    n_handles = cap_handles = 0;
+    pthread_mutex_unlock(&handles_lock);
+}
+
+/* What the write callback needs. */
+typedef struct sink {
+    uint64_t bytes; /* body bytes seen */
+    int fd;         /* output file, -1 to discard */
+    int werr;       /* first write error (-errno), 0 if none */
+    long status;    /* response code, read once the head is complete */
+    CURL *h;        /* the transfer, to read the status */
+} sink;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    sink *s = userdata;
+    size_t n = size * nmemb;
+    if (s->status == 0)
+        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+    /* A non-2xx body is not the document: stop at once (the caller reports
+     * the status, as urllib raises HTTPError). */
+    if (s->status < 200 || s->status > 299)
+        return CURL_WRITEFUNC_ERROR;
+    s->bytes += n;
+    if (s->fd >= 0) {
+        for (size_t off = 0; off < n;) {
+            ssize_t w = write(s->fd, ptr + off, n - off);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                s->werr = -errno;
+                return CURL_WRITEFUNC_ERROR;
+            }
+            off += (size_t)w;
+        }
+    }
+    return n;
+}
+
+/* Map a curl failure to a negative errno-style code. */
+static int curl_code(CURLcode c) {
+    switch (c) {
+    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
+    case CURLE_RECV_ERROR: return -ECONNRESET;
+    case CURLE_SEND_ERROR: return -EPIPE;
+    case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+    default: return -EIO;
+    }
+}
+
+void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_result *r) {
+    double t0 = dl_now();
+    r->code = 0;
+    r->status = 0;
+    r->bytes = 0;
+    r->error[0] = 0;
+    sink s = {.fd = -1};
+    if (out_path) {
+        s.fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (s.fd < 0) {
+            dl_fail(r, -errno, "cannot create %s: %s", out_path, strerror(errno));
+            r->ms = (dl_now() - t0) * 1e3;
+            return;
+        }
+    }
+    CURL *h = handle_get();
+    if (!h) {
+        dl_fail(r, -ENOMEM, "curl_easy_init failed");
+        goto out;
+    }
+    s.h = h;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "corio-downloads");
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024L);
+    if (timeout > 0)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout * 1e3));
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode c = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    r->status = (int)status;
+    if (status != 0 && (status < 200 || status > 299)) {
+        dl_fail(r, -EPROTO, "HTTP %ld", status);
+        r->bytes = 0;
+    } else if (c != CURLE_OK) {
+        if (s.werr)
+            dl_fail(r, s.werr, "write %s: %s", out_path, strerror(-s.werr));
+        else
+            dl_fail(r, curl_code(c), "%s", cerr[0] ? cerr : curl_easy_strerror(c));
+    } else {
+        r->bytes = s.bytes;
+    }
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    handle_put(h);
+out:
+    if (s.fd >= 0)
+        close(s.fd);
+    r->ms = (dl_now() - t0) * 1e3;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# corio-downloads against its peers, on the same files from the same nginx,
+# in one run:
+#
+#   tests/bench/downloads_vs_peers.sh [BUILD_DIR]      (default: build)
+#
+#   small set  1000 files x 64 KiB
+#   large set    64 files x 16 MiB
+#
+# Peers: corio-downloads --mode coro (native client and curl-multi client),
+# `curl --parallel --parallel-max 64`, `aria2c -j 64`, and the seeds'
+# Python program (ThreadPoolExecutor + urllib, /usr/bin/python3). Each is
+# timed from the outside (whole process, wall clock), best of $RUNS runs
+# (default 3), and printed with MB/s and its ratio to curl (> 1: faster than
+# curl). Installs nginx-light, curl and aria2 with tools/deps.sh when
+# missing. Everything lives in one temp dir (files under /dev/shm when it
+# exists), removed on exit together with the nginx it started.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-build}
+[[ $build = /* ]] || build=$here/$build
+RUNS=${RUNS:-3}
+CONC=${CONC:-64}
+dl=$build/examples/corio-downloads
+
+"$here/tools/deps.sh" nginx-light curl aria2 libcurl4-openssl-dev
+if [[ ! -x $dl ]]; then
+    echo "downloads_vs_peers: $dl not built (ninja -C $build)" >&2
+    exit 1
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+base=/tmp
+[[ -d /dev/shm && -w /dev/shm ]] && base=/dev/shm
+tmp=$(mktemp -d "$base/corio-dl-bench.XXXXXX")
+nginx_pid=
+cleanup() {
+    if [[ -n $nginx_pid ]]; then
+        kill "$nginx_pid" 2>/dev/null || true
+        wait "$nginx_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+chmod 755 "$tmp"
+
+# The files: one random file per size, copied (not linked: each URL is its
+# own page-cache file, as on a real server).
+mkdir -p "$tmp/www/small" "$tmp/www/large" "$tmp/aria" "$tmp/nginx"
+head -c $((64 * 1024)) /dev/urandom >"$tmp/www/small/0"
+for i in $(seq 1 999); do cp "$tmp/www/small/0" "$tmp/www/small/$i"; done
+head -c $((16 * 1024 * 1024)) /dev/urandom >"$tmp/www/large/0"
+for i in $(seq 1 63); do cp "$tmp/www/large/0" "$tmp/www/large/$i"; done
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+$( [[ $(id -u) -eq 0 ]] && echo "user root;" )
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 60;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    types { application/octet-stream bin; }
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        root $tmp/www;
+    }
+}
+EOF
+"$nginx_bin" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
+nginx_pid=$!
+for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/small/0" && break
+    sleep 0.05
+done
+
+for set in small large; do
+    n=1000
+    [[ $set = large ]] && n=64
+    : >"$tmp/$set.urls"
+    : >"$tmp/$set.curl"
+    for i in $(seq 0 $((n - 1))); do
+        echo "http://127.0.0.1:$port/$set/$i" >>"$tmp/$set.urls"
+        printf 'url = "http://127.0.0.1:%s/%s/%s"\noutput = "/dev/null"\n' "$port" "$set" "$i" \
+            >>"$tmp/$set.curl"
+    done
+done
+
+now() { date +%s.%N; }
+# best_of CMD...: run RUNS times, print the fastest wall time in seconds.
+best_of() {
+    local best= t0 t1 t
+    for _ in $(seq "$RUNS"); do
+        t0=$(now)
+        "$@" >"$tmp/out.log" 2>&1 || { echo "downloads_vs_peers: failed: $*" >&2; cat "$tmp/out.log" >&2; return 1; }
+        t1=$(now)
+        best=$(awk -v a="$t0" -v b="$t1" -v best="$best" \
+            'BEGIN { t = b - a; print (best == "" || t < best) ? t : best }')
+        rm -rf "$tmp/aria"/*
+    done
+    printf '%.4f\n' "$best"
+}
+
+peers=(corio-native corio-curl curl aria2c python-seeds)
+run_peer() { # PEER SET
+    local set=$2
+    case $1 in
+    corio-native) "$dl" --mode coro --coro-client native --concurrency "$CONC" --quiet \
+                    --no-progress --urls "$tmp/$set.urls" ;;
+    corio-curl) "$dl" --mode coro --coro-client curl --concurrency "$CONC" --quiet \
+                    --no-progress --urls "$tmp/$set.urls" ;;
+    curl) curl --parallel --parallel-max "$CONC" -s -S -f -K "$tmp/$set.curl" ;;
+    aria2c) aria2c -j "$CONC" -q -i "$tmp/$set.urls" -d "$tmp/aria" --allow-overwrite=true \
+                --auto-file-renaming=false --file-allocation=none --console-log-level=error \
+                --max-connection-per-server=16 --enable-http-keep-alive=true ;;
+    python-seeds) /usr/bin/python3 "$here/tests/bench/downloads_seeds.py" --workers "$CONC" \
+                    --quiet "$tmp/$set.urls" ;;
+    esac
+}
+
+echo "corio-downloads vs peers: nginx on 127.0.0.1:$port, files under $base, concurrency $CONC, best of $RUNS"
+for set in small large; do
+    if [[ $set = small ]]; then bytes=$((1000 * 64 * 1024)); label="1000 x 64 KiB"
+    else bytes=$((64 * 16 * 1024 * 1024)); label="64 x 16 MiB"; fi
+    declare -A secs=()
+    for p in "${peers[@]}"; do
+        # Warm-up run (page cache, nginx workers), not timed.
+        run_peer "$p" "$set" >/dev/null 2>&1 || true
+        rm -rf "$tmp/aria"/*
+        secs[$p]=$(best_of run_peer "$p" "$set")
+    done
+    echo
+    echo "== $set set: $label ($bytes bytes)"
+    printf '%-14s %10s %10s %10s\n' peer seconds MB/s vs-curl
+    for p in "${peers[@]}"; do
+        s=${secs[$p]}
+        awk -v p="$p" -v s="$s" -v b="$bytes" -v c="${secs[curl]}" \
+            'BEGIN { printf "%-14s %10.4f %10.1f %9.2fx\n", p, s, b / s / 1e6, c / s }'
+    done
+    unset secs
+done
