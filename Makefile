@@ -2,8 +2,11 @@
 # this file only checks dependencies, configures, builds and runs.
 #
 #   make demo            build and run the examples
-#   make test            test suite in the plain, asan+ubsan and tsan builds
+#   make test            test suite in the plain, asan+ubsan and tsan builds,
+#                        and the core suite under valgrind memcheck,
+#                        and the fault-injection suite
 #   make test-plain      ... one configuration only (also test-asan, test-tsan)
+#   make test-faults     allocation-failure sweeps (fault injection, asan+ubsan)
 #   make test-valgrind   the core suite under valgrind (plain build)
 #   make bench           build and run the benchmarks
 #   make install         meson install (PREFIX=/usr/local, DESTDIR honoured)
@@ -36,6 +39,9 @@ export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 
 ASAN_SETUP := -Db_sanitize=address,undefined -Db_lundef=false
 TSAN_SETUP := -Db_sanitize=thread
+# Fault injection: the library built with its failure hooks, under ASan so
+# that a leak on an error path fails the sweep.
+FAULTS_SETUP := -Dfault_injection=true $(ASAN_SETUP)
 # Valgrind runs the core suite on the plain build; Check's own per-test
 # timeouts and meson's are stretched for it.
 VALGRIND_SUITE ?= core
@@ -58,7 +64,7 @@ suite = echo "===== [$(1)] configure and build ($(2)) =====" \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
-.PHONY: all build deps test test-plain test-asan test-tsan test-valgrind demo bench install clean
+.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-valgrind demo bench install clean
 
 all: build
 
@@ -72,11 +78,12 @@ build:
 # status is non-zero if any failed. Each prints its own meson summary;
 # .ci/run adds them up.
 test:
-	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan
+	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan test-faults
 
 test-plain: ; @$(call suite,plain,build,,,)
 test-asan: ; @$(call suite,asan+ubsan,build-asan,$(ASAN_SETUP),,)
 test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),,)
+test-faults: ; @$(call suite,faults,build-faults,$(FAULTS_SETUP),--suite faults,)
 test-valgrind: ; @$(call suite,valgrind,build,,$(VALGRIND_TEST),valgrind)
 
 demo: build
@@ -90,4 +97,4 @@ install: build
 	$(MESON) install -C build
 
 clean:
-	rm -rf build build-asan build-tsan ci.log
+	rm -rf build build-asan build-tsan build-faults ci.log
