@@ -78,7 +78,7 @@ build:
 # status is non-zero if any failed. Each prints its own meson summary;
 # .ci/run adds them up.
 test:
-	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan test-faults
+	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan test-faults test-valgrind
 
 test-plain: ; @$(call suite,plain,build,,,)
 test-asan: ; @$(call suite,asan+ubsan,build-asan,$(ASAN_SETUP),,)
