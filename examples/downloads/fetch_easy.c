@@ -4,7 +4,8 @@
  * of the seeds' load_url. The easy handles live on a mutex-guarded stack:
  * a transfer pops one (or creates one), uses it, and pushes it back, so a
  * thread that downloads one URL after another reuses the handle and with it
- * the kept-alive connection, and nothing leaks at exit.
+ * the kept-alive connection, and nothing leaks at exit. A forked process
+ * starts with an empty stack (see handle_get).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@ static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static CURL **handles;      /* idle handles (guarded by handles_lock) */
 static size_t n_handles;    /* entries used */
 static size_t cap_handles;  /* entries allocated */
+static pid_t handles_pid;   /* the process the handles belong to */
 
 double dl_now(void) {
     struct timespec ts;
@@ -79,6 +81,15 @@ char *dl_out_path(const char *dir, const char *url, size_t index) {
 static CURL *handle_get(void) {
     CURL *h = NULL;
     pthread_mutex_lock(&handles_lock);
+    if (handles_pid != getpid()) {
+        /* A process-pool worker inherits the parent's idle handles, and
+         * with them the parent's connected sockets: a transfer on one
+         * would share a TCP connection with the parent and with every
+         * other worker, and read their responses. Forget them (they are
+         * this process's copies; the parent still owns the originals). */
+        n_handles = 0;
+        handles_pid = getpid();
+    }
     if (n_handles > 0)
         h = handles[--n_handles];
     pthread_mutex_unlock(&handles_lock);
