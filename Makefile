@@ -1,7 +1,7 @@
 # corio — convenience targets around meson. The build itself is meson's;
 # this file only checks dependencies, configures, builds and runs.
 #
-#   make demo            build and run the examples
+#   make demo            build and run the examples and the downloads demo
 #   make test            test suite in the plain, asan+ubsan and tsan builds,
 #                        and the core suite under valgrind memcheck,
 #                        and the fault-injection suite
@@ -29,6 +29,10 @@ MESON_SETUP_OPTS ?= -Dwerror=true --prefix=$(PREFIX)
 
 DEPS := tools/deps.sh
 BENCH_PACKAGES := libuv1-dev libboost-context-dev
+# corio-downloads (an example, its tests and the demo) needs libcurl; the
+# build skips it when libcurl is missing, so every target that runs it
+# installs it first.
+DOWNLOADS_PACKAGES := libcurl4-openssl-dev
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.
@@ -60,7 +64,7 @@ configure = if [ -f $(1)/meson-private/coredata.dat ]; then \
 # one test configuration, from dependency check to meson's summary. Adding a
 # configuration is one line below.
 suite = echo "===== [$(1)] configure and build ($(2)) =====" \
-	&& $(DEPS) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
+	&& $(DEPS) $(DOWNLOADS_PACKAGES) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
@@ -86,8 +90,13 @@ test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),,)
 test-faults: ; @$(call suite,faults,build-faults,$(FAULTS_SETUP),--suite faults,)
 test-valgrind: ; @$(call suite,valgrind,build,,$(VALGRIND_TEST),valgrind)
 
-demo: build
+# The examples, then tools/demo.sh: corio-httpd serving generated files,
+# corio-downloads fetching them in every mode, the table and a chart (the
+# script installs gnuplot-nox when missing).
+demo:
+	@$(DEPS) $(DOWNLOADS_PACKAGES) && $(call configure,build,) && $(NINJA) -C build
 	@tools/run_each.sh build/examples ex_
+	@tools/demo.sh build
 
 bench:
 	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=true) && $(NINJA) -C build

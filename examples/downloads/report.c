@@ -225,6 +225,7 @@ int dl_report_plot(const dl_run *runs, size_t n, const char *png_path) {
             "set boxwidth 0.7\n"
             "set ylabel 'MB/s'\n"
             "set yrange [0:*]\n"
+            "set offsets 0, 0, graph 0.15, 0\n"
             "set grid ytics\n"
             "unset key\n"
             "plot '%s' using 2:xtic(1) lc rgb '#3070b0', "
