@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "fault.h"
 
 CORIO_API corio_future *corio_executor_submit(corio_executor *ex, corio_fn fn, void *arg,
                                               int *err) {
@@ -68,7 +69,7 @@ void corio__batch_run(corio_fn fn, corio__batch *b) {
         if (r < 0) {
             it->code = r;
             const char *m = corio__task_msg();
-            it->message = *m ? strdup(m) : NULL;
+            it->message = *m ? corio__strdup(m) : NULL;
             if (it->value.dtor)
                 it->value.dtor(it->value.ptr);
             memset(&it->value, 0, sizeof it->value);
@@ -128,7 +129,7 @@ static void map_submit_chunk(corio_map *m, size_t c) {
         }
     } else {
         void *stack_items[64] = {0};
-        void **its = hi - lo <= 64 ? stack_items : calloc(hi - lo, sizeof *its);
+        void **its = hi - lo <= 64 ? stack_items : corio__calloc(hi - lo, sizeof *its);
         if (!its) {
             f = NULL;
             err = -ENOMEM;
@@ -171,7 +172,7 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
         o = *opts;
     if (o.timeout < 0)
         o.timeout = 0;
-    corio_map *m = calloc(1, sizeof *m);
+    corio_map *m = corio__calloc(1, sizeof *m);
     if (!m)
         return -ENOMEM;
     m->ex = ex;
@@ -187,7 +188,7 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
     if (w < 1)
         w = 1;
     m->window = w + 1;
-    m->futs = calloc(m->window, sizeof *m->futs);
+    m->futs = corio__calloc(m->window, sizeof *m->futs);
     if (!m->futs) {
         free(m);
         return -ENOMEM;

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "wire.h"
+#include "fault.h"
 
 /* Bytes of a worker's receive buffer; larger frames get their own buffer. */
 #define INBUF (64 * 1024)
@@ -142,7 +143,7 @@ static size_t fd_n, fd_cap;
 static void reg_fd_locked(int fd) {
     if (fd_n == fd_cap) {
         size_t cap = fd_cap ? fd_cap * 2 : 64;
-        int *n = realloc(fd_reg, cap * sizeof *n);
+        int *n = corio__realloc(fd_reg, cap * sizeof *n);
         if (!n)
             return; /* only hygiene is lost */
         fd_reg = n;
@@ -324,8 +325,8 @@ static void break_pool_locked(pool *p, const char *msg, pp_job **done);
 
 /* Ask the fork server for a new worker. Lock held. */
 static int spawn_worker_locked(pool *p) {
-    worker *w = calloc(1, sizeof *w);
-    unsigned char *in = malloc(INBUF);
+    worker *w = corio__calloc(1, sizeof *w);
+    unsigned char *in = corio__malloc(INBUF);
     if (!w || !in) {
         free(w);
         free(in);
@@ -337,7 +338,7 @@ static int spawn_worker_locked(pool *p) {
     /* fd_lock across socketpair..close: the worker end must not leak into a
      * fork server being forked by another pool's create meanwhile. */
     pthread_mutex_lock(&fd_lock);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (corio__socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         int e = -errno;
         pthread_mutex_unlock(&fd_lock);
         free(in);
@@ -563,7 +564,7 @@ static void protocol_fail_locked(pool *p, worker *w, const char *what, pp_job **
              what);
     pp_job *j = pop_head(w);
     if (j)
-        outcome(done, j, C_FAIL, CORIO_EPROTOCOL, strdup(msg), 1);
+        outcome(done, j, C_FAIL, CORIO_EPROTOCOL, corio__strdup(msg), 1);
     else
         corio__log("process pool: %s", msg);
     w->rx_done = 1;
@@ -607,7 +608,7 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
     const char *m = (const char *)body + h->len;
     if (h->code < 0) {
         char *msg = NULL;
-        if (h->msglen && (msg = malloc(h->msglen + 1))) {
+        if (h->msglen && (msg = corio__malloc(h->msglen + 1))) {
             memcpy(msg, m, h->msglen);
             msg[h->msglen] = '\0';
         }
@@ -624,7 +625,7 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
             w->nout++;
             protocol_fail_locked(p, w, err, done);
         } else if (r < 0) {
-            outcome(done, j, C_FAIL, r, strdup("out of memory decoding a map chunk"), 1);
+            outcome(done, j, C_FAIL, r, corio__strdup("out of memory decoding a map chunk"), 1);
         } else {
             j->c_value = (corio_value){b, 0, corio__batch_free};
             outcome(done, j, C_VALUE, 0, NULL, 0);
@@ -637,13 +638,13 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
         body = NULL;
         outcome(done, j, C_VALUE, 0, NULL, 0);
     } else {
-        void *v = malloc((size_t)h->len);
+        void *v = corio__malloc((size_t)h->len);
         if (v) {
             memcpy(v, body, (size_t)h->len);
             j->c_value = (corio_value){v, (size_t)h->len, free};
             outcome(done, j, C_VALUE, 0, NULL, 0);
         } else {
-            outcome(done, j, C_FAIL, -ENOMEM, strdup("out of memory for a result"), 1);
+            outcome(done, j, C_FAIL, -ENOMEM, corio__strdup("out of memory for a result"), 1);
         }
     }
     if (owned)
@@ -678,7 +679,7 @@ static void parse_locked(pool *p, worker *w, pp_job **done) {
         if (sizeof h + body > INBUF) {
             /* Too big for the buffer: receive the body into its own
              * allocation, which becomes the value (payload comes first). */
-            w->big = malloc(body);
+            w->big = corio__malloc(body);
             if (!w->big) {
                 protocol_fail_locked(p, w, "no memory for a large result", done);
                 break;
@@ -836,7 +837,7 @@ static void worker_exited(pool *p, worker *w, int how, int status) {
                  what);
         if (p->o.replace_crashed_workers) {
             if ((j = pop_head(w)))
-                outcome(&done, j, C_FAIL, CORIO_EBROKEN_PROCESS_POOL, strdup(msg), 1);
+                outcome(&done, j, C_FAIL, CORIO_EBROKEN_PROCESS_POOL, corio__strdup(msg), 1);
             requeue_outstanding(p, w, &done);
         } else {
             break_pool_locked(p, msg, &done);
@@ -1030,7 +1031,7 @@ static pp_job *job_new(pool *p, uint32_t kind, corio_fn fn, uint64_t arg, size_t
     if (inl) {
         j->frame = (unsigned char *)(j + 1);
     } else {
-        j->frame = malloc(flen);
+        j->frame = corio__malloc(flen);
         j->heap = 1;
         if (!j->frame) {
             corio_future_unref(f);
@@ -1243,7 +1244,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         o.max_workers = ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : (int)ncpu;
     }
-    pool *p = calloc(1, sizeof *p);
+    pool *p = corio__calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
     p->base.vt = &process_pool_vt;
@@ -1260,10 +1261,10 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     pthread_condattr_destroy(&ca);
 
     int e = 0, sv[2] = {-1, -1};
-    p->ep = epoll_create1(EPOLL_CLOEXEC);
-    p->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->ep = corio__epoll_create1(EPOLL_CLOEXEC);
+    p->wake = corio__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->ep < 0 || p->wake < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        corio__socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         e = -errno;
         goto fail;
     }
@@ -1307,7 +1308,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        e = -pthread_create(&p->collector, NULL, collector_main, p);
+        e = -corio__pthread_create(&p->collector, NULL, collector_main, p);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (e) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "fault.h"
 
 /* How long an idle worker polls for new work before sleeping. Long enough to
  * cover a submit/result round trip, short enough to cost nothing noticeable
@@ -255,7 +256,7 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
          * _adjust_thread_count). nthreads is bumped first so the new worker
          * reads its number from it. */
         p->nthreads++;
-        if (pthread_create(&p->threads[p->nthreads - 1], NULL, worker_main, p) != 0) {
+        if (corio__pthread_create(&p->threads[p->nthreads - 1], NULL, worker_main, p) != 0) {
             p->nthreads--;
             if (p->nthreads == 0) {
                 /* Nobody could ever run the job: take it back. */
@@ -311,7 +312,7 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
                                      int bytes, int *err) {
     (void)bytes; /* a thread job sees the caller's corio_value items directly */
     thread_pool *p = (thread_pool *)ex;
-    corio__batch *b = calloc(1, sizeof *b + n * sizeof b->items[0]);
+    corio__batch *b = corio__calloc(1, sizeof *b + n * sizeof b->items[0]);
     corio_future *f = b ? corio__future_create_ext(sizeof(job)) : NULL;
     if (!f) {
         free(b);
@@ -420,11 +421,11 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
             ncpu = 1;
         o.max_workers = ncpu + 4 < 32 ? (int)ncpu + 4 : 32;
     }
-    thread_pool *p = calloc(1, sizeof *p);
+    thread_pool *p = corio__calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
-    p->threads = calloc((size_t)o.max_workers, sizeof *p->threads);
-    p->joined = calloc((size_t)o.max_workers, 1);
+    p->threads = corio__calloc((size_t)o.max_workers, sizeof *p->threads);
+    p->joined = corio__calloc((size_t)o.max_workers, 1);
     if (!p->threads || !p->joined) {
         free(p->joined);
         free(p->threads);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "wire.h"
+#include "fault.h"
 
 int corio__wire_check_res(const corio__res_hdr *h, uint32_t seq, size_t nitems, char *err,
                           size_t errlen) {
@@ -94,7 +95,7 @@ int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__b
     /* One allocation: the batch, its items, then their data. The items'
      * values point into it and carry no destructor. */
     size_t head = sizeof(corio__batch) + n * sizeof(corio__batch_item);
-    corio__batch *b = malloc(head + data);
+    corio__batch *b = corio__malloc(head + data);
     if (!b)
         return -ENOMEM;
     b->n = n;
@@ -121,7 +122,7 @@ int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__b
         if (it.code < 0) {
             bi->value.ptr = NULL;
             if (it.msglen) {
-                bi->message = malloc(it.msglen + 1);
+                bi->message = corio__malloc(it.msglen + 1);
                 if (bi->message) {
                     memcpy(bi->message, q, it.msglen);
                     bi->message[it.msglen] = '\0';

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "internal.h"
+#include "fault.h"
 
 /* One registered done-callback. The first lives inside the future so the
  * common single-callback case allocates nothing. */
@@ -195,7 +196,7 @@ static int tcache_refill(void) {
         return 0;
     }
     pthread_mutex_unlock(&depot.lock);
-    chunk *c = aligned_alloc(64, sizeof(chunk) + SLAB_BATCH * SLOT_SIZE);
+    chunk *c = corio__aligned_alloc(64, sizeof(chunk) + SLAB_BATCH * SLOT_SIZE);
     if (!c)
         return -ENOMEM;
     for (size_t i = 0; i < SLAB_BATCH; i++) {
@@ -215,7 +216,7 @@ static int tcache_refill(void) {
 static void *future_mem_alloc(size_t size, int *pooled) {
     if (size > SLOT_SIZE || SLAB_BYPASS()) {
         *pooled = 0;
-        return aligned_alloc(16, (size + 15) & ~(size_t)15);
+        return corio__aligned_alloc(16, (size + 15) & ~(size_t)15);
     }
     if (!tcache.head && tcache_refill() < 0)
         return NULL;
@@ -465,7 +466,7 @@ int corio__future_fail(corio_future *f, int code, const char *message) {
         code = CORIO_ETASK;
     char *m = NULL;
     if (message && *message) {
-        m = strdup(message);
+        m = corio__strdup(message);
         if (!m) {
             int r = finish(f, NULL, code, NULL);
             return r ? r : -ENOMEM;
@@ -506,7 +507,7 @@ CORIO_API int corio_future_add_done_callback(corio_future *f, corio_done_fn fn, 
     if (!f->first_cb.fn) {
         c = &f->first_cb;
     } else {
-        c = malloc(sizeof *c);
+        c = corio__malloc(sizeof *c);
         if (!c) {
             future_unlock(f);
             return -ENOMEM;

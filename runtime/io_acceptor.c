@@ -24,6 +24,7 @@
 #include "corio/io.h"
 #include "io_internal.h"
 #include "loop.h"
+#include "fault.h"
 
 #define QUEUE_PAUSE 128
 
@@ -46,7 +47,7 @@ struct corio_acceptor {
 static int push(corio_acceptor *a, int fd) {
     if (a->qlen == a->qcap) {
         size_t cap = a->qcap ? 2 * a->qcap : 16;
-        int *q = malloc(cap * sizeof *q);
+        int *q = corio__malloc(cap * sizeof *q);
         if (!q)
             return -ENOMEM;
         for (size_t i = 0; i < a->qlen; i++)
@@ -114,7 +115,7 @@ CORIO_API int corio_acceptor_create(int fd, int flags, corio_acceptor **out) {
         return -EBADF;
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
         return -EINVAL;
-    corio_acceptor *a = calloc(1, sizeof *a);
+    corio_acceptor *a = corio__calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
     a->fd = fd;

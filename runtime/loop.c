@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "fault.h"
 
 _Thread_local corio__loop *corio__tls_loop;
 
@@ -70,7 +71,7 @@ static void heap_down(corio__loop *l, size_t i) {
 void corio__timer_add(corio__loop *l, corio__coro *c) {
     if (l->heap_len == l->heap_cap) {
         size_t cap = l->heap_cap ? 2 * l->heap_cap : 64;
-        corio__coro **h = realloc(l->heap, cap * sizeof *h);
+        corio__coro **h = corio__realloc(l->heap, cap * sizeof *h);
         if (!h) {
             c->deadline = 0;
             c->heap_idx = SIZE_MAX;
@@ -440,7 +441,7 @@ static void *loop_main(void *arg) {
 }
 
 int corio__loop_start(corio__loop *l) {
-    l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    l->efd = corio__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->efd < 0)
         return -errno;
     pthread_mutex_init(&l->start_lock, NULL);
@@ -452,7 +453,7 @@ int corio__loop_start(corio__loop *l) {
     int r = corio__stack_pool_init(&l->stacks, l->default_stack, 1024);
     if (r < 0)
         return r;
-    r = pthread_create(&l->thread, NULL, loop_main, l);
+    r = corio__pthread_create(&l->thread, NULL, loop_main, l);
     if (r != 0)
         return -r;
     pthread_mutex_lock(&l->start_lock);

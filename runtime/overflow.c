@@ -25,6 +25,7 @@
  * write, abort, sigaction and raise. errno is preserved for the chained
  * case. */
 #include "fiber.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -194,7 +195,7 @@ int corio__overflow_thread_init(void)
         return key_err;
     long sz = sysconf(_SC_SIGSTKSZ);
     size_t size = (size_t)64 * 1024 + (sz > 0 ? (size_t)sz : (size_t)SIGSTKSZ);
-    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+    void *mem = corio__mmap(NULL, size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (mem == MAP_FAILED)
         return -ENOMEM;

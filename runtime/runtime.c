@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "fault.h"
 
 CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runtime **out) {
     if (!out)
@@ -27,11 +28,11 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
     if (r < 0)
         return r;
     corio__sched_install();
-    corio_runtime *rt = calloc(1, sizeof *rt);
+    corio_runtime *rt = corio__calloc(1, sizeof *rt);
     if (!rt)
         return -ENOMEM;
     rt->opts = o;
-    rt->loops = calloc((size_t)o.loops, sizeof *rt->loops);
+    rt->loops = corio__calloc((size_t)o.loops, sizeof *rt->loops);
     if (!rt->loops) {
         free(rt);
         return -ENOMEM;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fault.h"
 
 #ifdef CORIO_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
@@ -78,14 +79,14 @@ static int make_guard(void *map)
 
 static int map_stack(size_t size, corio__stack **out)
 {
-    corio__stack *s = malloc(sizeof *s);
+    corio__stack *s = corio__malloc(sizeof *s);
     if (s == NULL)
         return -ENOMEM;
     size_t map_size = size + CORIO__STACK_GUARD;
     /* MAP_NORESERVE: no swap accounting for address space the coroutine
      * may never touch (ignored under overcommit_memory=2). MAP_STACK:
      * documents intent and, since Linux 6.7, also disables THP. */
-    void *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+    void *map = corio__mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                      -1, 0);
     if (map == MAP_FAILED) {

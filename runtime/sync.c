@@ -48,6 +48,7 @@
 
 #include "corio/sync.h"
 #include "internal.h"
+#include "fault.h"
 
 /* ---- wait queues ---------------------------------------------------------- */
 
@@ -158,10 +159,10 @@ CORIO_API int corio_channel_create(size_t capacity, corio_channel **out) {
     *out = NULL;
     if (capacity > SIZE_MAX / sizeof(void *))
         return -ENOMEM;
-    corio_channel *ch = calloc(1, sizeof *ch);
+    corio_channel *ch = corio__calloc(1, sizeof *ch);
     if (!ch)
         return -ENOMEM;
-    if (capacity && !(ch->buf = malloc(capacity * sizeof(void *)))) {
+    if (capacity && !(ch->buf = corio__malloc(capacity * sizeof(void *)))) {
         free(ch);
         return -ENOMEM;
     }
@@ -344,7 +345,7 @@ static const void *owner_token(void) {
 CORIO_API int corio_mutex_create(corio_mutex **out) {
     if (!out)
         return -EINVAL;
-    corio_mutex *m = calloc(1, sizeof *m);
+    corio_mutex *m = corio__calloc(1, sizeof *m);
     *out = m;
     if (!m)
         return -ENOMEM;
@@ -431,7 +432,7 @@ struct corio_semaphore {
 CORIO_API int corio_semaphore_create(unsigned value, corio_semaphore **out) {
     if (!out)
         return -EINVAL;
-    corio_semaphore *s = calloc(1, sizeof *s);
+    corio_semaphore *s = corio__calloc(1, sizeof *s);
     *out = s;
     if (!s)
         return -ENOMEM;
@@ -526,7 +527,7 @@ struct corio_event {
 CORIO_API int corio_event_create(corio_event **out) {
     if (!out)
         return -EINVAL;
-    corio_event *e = calloc(1, sizeof *e);
+    corio_event *e = corio__calloc(1, sizeof *e);
     *out = e;
     if (!e)
         return -ENOMEM;

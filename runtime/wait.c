@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "fault.h"
 
 /* ---- deduplication ------------------------------------------------------ */
 
@@ -34,8 +35,8 @@ static long dedup(corio_future *const *fs, size_t n, corio_future **uniq) {
             uniq[0] = fs[0];
         return (long)n;
     }
-    ptr_idx *v = malloc(n * sizeof *v);
-    unsigned char *keep = calloc(n, 1);
+    ptr_idx *v = corio__malloc(n * sizeof *v);
+    unsigned char *keep = corio__calloc(n, 1);
     if (!v || !keep) {
         free(v);
         free(keep);
@@ -92,8 +93,8 @@ CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
     int64_t deadline = corio__deadline(timeout);
     corio_future *stack_uniq[16];
     corio__waiter stack_w[16];
-    corio_future **uniq = n <= 16 ? stack_uniq : malloc(n * sizeof *uniq);
-    corio__waiter *ws = n <= 16 ? stack_w : malloc(n * sizeof *ws);
+    corio_future **uniq = n <= 16 ? stack_uniq : corio__malloc(n * sizeof *uniq);
+    corio__waiter *ws = n <= 16 ? stack_w : corio__malloc(n * sizeof *ws);
     int r = 0;
     if (!uniq || !ws) {
         r = -ENOMEM;
@@ -216,15 +217,15 @@ CORIO_API int corio_as_completed_create2(corio_future *const *fs, size_t n, doub
     if (!out || (!fs && n))
         return -EINVAL;
     *out = NULL;
-    corio_as_completed *it = calloc(1, sizeof *it);
+    corio_as_completed *it = corio__calloc(1, sizeof *it);
     if (!it)
         return -ENOMEM;
     it->deadline = corio__deadline(timeout);
     pthread_mutex_init(&it->lock, NULL);
     size_t cap = n ? n : 1;
-    it->fs = malloc(cap * sizeof *it->fs);
-    it->ws = calloc(cap, sizeof *it->ws);
-    it->ready = malloc(cap * sizeof *it->ready);
+    it->fs = corio__malloc(cap * sizeof *it->fs);
+    it->ws = corio__calloc(cap, sizeof *it->ws);
+    it->ready = corio__malloc(cap * sizeof *it->ready);
     if (!it->fs || !it->ws || !it->ready) {
         corio_as_completed_destroy(it);
         return -ENOMEM;
