@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "  --out DIR            save bodies under DIR (default: count and discard)\n"
             "  --coro-client C      coro mode, http:// URLs: native | curl (default native)\n"
             "  --loops N            coro mode: io_uring loops (default: one per CPU)\n"
-            "  --bufsize BYTES      coro native client: receive buffer (default 1 MiB)\n"
+            "  --bufsize BYTES      coro native client: receive buffer (default 256 KiB)\n"
             "  --json               one JSON document on stdout\n"
             "  --plot FILE.png      chart the modes' MB/s with gnuplot\n"
             "  --quiet              no line for URLs that succeeded\n"
@@ -85,7 +85,7 @@ static bool parse_int(const char *s, long lo, long hi, long *out) {
 }
 
 int main(int argc, char **argv) {
-    dl_options o = {.concurrency = 16, .timeout = 30, .bufsize = 1u << 20};
+    dl_options o = {.concurrency = 16, .timeout = 30, .bufsize = 256u * 1024u};
     const char *mode = "coro", *plot = NULL;
     bool no_progress = false;
     char **urls = NULL;
