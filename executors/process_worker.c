@@ -38,11 +38,6 @@ int corio__pp_worker_fd = -1;
 
 /* Receive buffer of a worker; a larger frame gets a buffer of its own size. */
 #define WORKER_RBUF (64 * 1024)
-/* Results are sent when this much is buffered... */
-#define WORKER_FLUSH_BYTES (32 * 1024)
-/* ...or when a job ran longer than this, so a slow job never holds back
- * the answers to the quick ones before it. */
-#define WORKER_FLUSH_NS 20000
 /* Payloads above this are written straight from the job's buffer. */
 #define WORKER_DIRECT_BYTES (64 * 1024)
 
@@ -242,10 +237,13 @@ static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
                 _exit(4); /* cannot happen: the parent wrote it */
             if (len - pos - sizeof h < h.len)
                 break;
-            int64_t dt = run_frame(fd, &h, rb + pos + sizeof h, &ob);
+            /* Send the answers of the jobs already run before starting
+             * another: this one may run long (or wait for something the
+             * parent does once it sees those answers), and a finished job
+             * must not look unfinished meanwhile. */
+            ob_flush(fd, &ob);
+            run_frame(fd, &h, rb + pos + sizeof h, &ob);
             pos += sizeof h + (size_t)h.len;
-            if (ob.len >= WORKER_FLUSH_BYTES || dt > WORKER_FLUSH_NS)
-                ob_flush(fd, &ob);
         }
         memmove(rb, rb + pos, len - pos);
         len -= pos;
