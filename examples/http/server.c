@@ -73,6 +73,8 @@ struct corio_httpd {
     size_t path_cap;         /* bytes of conn->path */
     corio_http_limits lim;   /* parser limits */
     char *pattern;           /* PATTERN_LEN + 26 bytes of a..z repeated */
+    struct conn **watch;     /* per loop: the connections it serves, a
+                              * list only that loop's thread touches */
     _Atomic int64_t active;  /* connections being served (not rejects) */
     _Atomic int rejecting;   /* 503 answers in flight */
     _Atomic uint64_t accepted, rejected, accept_errors, requests; /* stats */
@@ -84,6 +86,12 @@ enum route { R_HELLO, R_BYTES, R_FILE };
 
 typedef struct conn {
     corio_httpd *srv;        /* the server (outlives every conn) */
+    struct conn *next, *prev; /* in srv->watch[loop] while serve() runs */
+    corio_future *future;    /* serve()'s future (borrowed: valid while
+                              * serve runs; the watchdog cancels it) */
+    double deadline;         /* waiting for the peer until then (monotonic
+                              * seconds); 0: not waiting on the peer */
+    bool timed_out;          /* the watchdog cancelled us for silence */
     int fd;                  /* the connection; closed by conn_done */
     bool started;            /* serve() ran (else conn_done cleans up alone) */
     bool reject;             /* answer 503 and close: over max_conns */
@@ -117,6 +125,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A cheap clock for deadlines (a few ms of resolution is plenty). */
+static double coarse_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* The Date field value, formatted at most once a second per loop thread. */
 static const char *http_date(void) {
     static _Thread_local time_t last;
@@ -131,12 +146,16 @@ static const char *http_date(void) {
     return buf;
 }
 
-/* Send all of buf[0..len), or fail (-errno, -ETIMEDOUT, -ECANCELED). */
+/* Send all of buf[0..len), or fail (-errno, -ECANCELED; -ETIMEDOUT when
+ * the peer has not taken a byte for the idle timeout). The timeout is the
+ * watchdog's (see watchdog()), not the ring's: no timer per send. */
 static int send_all(conn *c, const char *buf, size_t len) {
     while (len > 0) {
-        ssize_t w = corio_send(c->fd, buf, len, 0, c->srv->idle);
+        c->deadline = coarse_s() + c->srv->idle;
+        ssize_t w = corio_send(c->fd, buf, len, 0, CORIO_FOREVER);
+        c->deadline = 0;
         if (w < 0)
-            return (int)w;
+            return c->timed_out ? -ETIMEDOUT : (int)w;
         buf += w;
         len -= (size_t)w;
     }
@@ -450,10 +469,11 @@ static bool grow(conn *c) {
  * answer each in order (batched in out), then read again. Ends on EOF, an
  * error, a Connection: close, the idle timeout or cancellation. conn_done
  * closes the socket and frees c. */
+static void serve_conn(conn *c);
+
 static int serve(void *arg, corio_value *out) {
     (void)out;
     conn *c = arg;
-    corio_httpd *s = c->srv;
     c->started = true;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -461,6 +481,40 @@ static int serve(void *arg, corio_value *out) {
         fail(c, 503);
         return 0;
     }
+    conn **head = &c->srv->watch[corio_loop_id()];
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+    serve_conn(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    return 0;
+}
+
+/* The idle timeout struck while waiting for a request: the coroutine is
+ * cancelled (every corio call now returns -ECANCELED), so the 408 goes out
+ * with one non-blocking send(2): the connection is idle and its send buffer
+ * empty, so it fits. Then the write side is shut; conn_done closes. */
+static void timed_out_408(conn *c) {
+    c->is_head = false;
+    c->outlen = 0;
+    static const char body[] = "408 Request Timeout\n";
+    if (put_head(c, 408, "text/plain", sizeof body - 1, "", true) < 0)
+        return;
+    memcpy(c->out + c->outlen, body, sizeof body - 1);
+    c->outlen += sizeof body - 1;
+    if (send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+        atomic_fetch_add_explicit(&c->srv->requests, 1, memory_order_relaxed);
+    shutdown(c->fd, SHUT_WR);
+}
+
+static void serve_conn(conn *c) {
+    corio_httpd *s = c->srv;
     for (;;) {
         int r;
         if (c->in_body) {
@@ -470,12 +524,12 @@ static int serve(void *arg, corio_value *out) {
             c->start += used;
             if (r < 0) {
                 fail(c, -r);
-                return 0;
+                return;
             }
             if (r == CORIO_HTTP_DONE) {
                 c->in_body = false;
                 if (respond(c) < 0)
-                    return 0;
+                    return;
                 if (!c->keep_alive)
                     goto close;
                 continue;
@@ -485,13 +539,13 @@ static int serve(void *arg, corio_value *out) {
             if (r < 0) {
                 c->is_head = false;
                 fail(c, -r);
-                return 0;
+                return;
             }
             if (r == CORIO_HTTP_DONE) {
                 c->start += c->req.head_len;
                 if ((r = route(c)) > 0) {
                     fail(c, r);
-                    return 0;
+                    return;
                 }
                 if (c->req.body != CORIO_HTTP_BODY_NONE) {
                     corio_http_body_init(&c->body, c->req.body, c->req.content_length, &s->lim,
@@ -500,7 +554,7 @@ static int serve(void *arg, corio_value *out) {
                     continue;
                 }
                 if (respond(c) < 0)
-                    return 0;
+                    return;
                 if (!c->keep_alive)
                     goto close;
                 continue;
@@ -509,7 +563,7 @@ static int serve(void *arg, corio_value *out) {
         /* Everything buffered is consumed (or is an incomplete head): send
          * the batched responses, then wait for more. */
         if (c->outlen && out_flush(c) < 0)
-            return 0;
+            return;
         if (c->start > 0) {
             memmove(c->in, c->in + c->start, c->len - c->start);
             c->len -= c->start;
@@ -518,27 +572,26 @@ static int serve(void *arg, corio_value *out) {
         if (c->len == c->in_cap && !grow(c)) {
             c->is_head = false;
             fail(c, 431); /* the parser's limits should have caught it first */
-            return 0;
+            return;
         }
-        ssize_t n = corio_recv(c->fd, c->in + c->len, c->in_cap - c->len, 0, s->idle);
-        if (n == -ETIMEDOUT) {
+        c->deadline = coarse_s() + s->idle;
+        ssize_t n = corio_recv(c->fd, c->in + c->len, c->in_cap - c->len, 0, CORIO_FOREVER);
+        c->deadline = 0;
+        if (n < 0 && c->timed_out) {
             /* Silent for the idle timeout: 408 when a request was due (a
              * new connection, or one in the middle of a request); an idle
              * keep-alive connection between requests is just closed. */
-            if (c->nreq == 0 || c->len > 0 || c->in_body) {
-                c->is_head = false;
-                fail(c, 408);
-            }
-            return 0;
+            if (c->nreq == 0 || c->len > 0 || c->in_body)
+                timed_out_408(c);
+            return;
         }
         if (n <= 0)
-            return 0; /* EOF, reset, or -ECANCELED: the server is stopping */
+            return; /* EOF, reset, or -ECANCELED: the server is stopping */
         c->len += (size_t)n;
     }
 close:
     if (out_flush(c) == 0)
         linger(c);
-    return 0;
 }
 
 /* Runs when the connection's future completes: after serve() returned, or
@@ -602,12 +655,37 @@ static void start_conn(corio_httpd *s, int fd, bool reject) {
      * is in place before it ends. If registering fails (no memory), the
      * connection is cancelled: conn_done is then called directly once the
      * future is done, which corio_future_result waits for. */
+    c->future = f; /* the loop's own reference keeps it while serve() runs */
     if (corio_future_add_done_callback(f, conn_done, c) < 0) {
         corio_future_cancel(f);
         corio_future_result(f, CORIO_FOREVER, NULL);
         conn_done(f, c);
     }
     corio_future_unref(f);
+}
+
+/* One per loop: the idle timeout of every connection of this loop. A
+ * connection sets its deadline before it waits for its peer (recv, send)
+ * and clears it after; every quarter of the timeout the watchdog cancels
+ * the connections past their deadline. So a silent connection is noticed
+ * between idle_timeout and 1.25 * idle_timeout, and no I/O call carries a
+ * ring timeout (each would cost a linked timeout SQE, a kernel timer armed
+ * and disarmed, and a second CQE, per call). O(connections) per round. */
+static int watchdog(void *arg, corio_value *out) {
+    (void)out;
+    corio_httpd *s = arg;
+    conn **head = &s->watch[corio_loop_id()];
+    double period = s->idle / 4 < 1.0 ? s->idle / 4 : 1.0;
+    while (corio_sleep(period) == 0) {
+        double now = coarse_s();
+        for (conn *c = *head; c; c = c->next) {
+            if (c->deadline != 0 && now >= c->deadline && !c->timed_out) {
+                c->timed_out = true;
+                corio_future_cancel(c->future);
+            }
+        }
+    }
+    return 0;
 }
 
 /* One per loop: accept from the shared listening socket and start a
@@ -737,9 +815,16 @@ int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
     if ((r = corio_runtime_create(&ro, &s->rt)) < 0)
         goto fail;
     s->nloops = corio_runtime_loops(s->rt);
+    if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch))) {
+        r = -ENOMEM;
+        goto fail;
+    }
     for (int k = 0; k < s->nloops; k++) {
         corio_future *f = corio_spawn_on(s->rt, k, acceptor_main, s, NULL, &r);
         if (!f)
+            goto fail;
+        corio_future_unref(f);
+        if (!(f = corio_spawn_on(s->rt, k, watchdog, s, NULL, &r)))
             goto fail;
         corio_future_unref(f);
     }
@@ -775,5 +860,6 @@ void corio_httpd_destroy(corio_httpd *srv) {
         close(srv->rootfd);
     free(srv->root_real);
     free(srv->pattern);
+    free(srv->watch);
     free(srv);
 }

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # corio-httpd against nginx (one worker) on loopback, same machine, same run.
 #
-#   tests/bench/httpd_vs_nginx.sh [BUILD_DIR] [DURATION]
+#   tests/bench/httpd_vs_nginx.sh [BUILD_DIR] [DURATION] [ROUNDS]
 #
 # Both servers answer GET /hello with the 13-byte body "Hello, world!"
 # (nginx: `return 200 "Hello, world!";` with default_type text/plain,
 # keep-alive, no access log). corio-httpd runs with --loops 1 so both use one
 # server thread. wrk (-t1) drives each with 100 and then 1000 keep-alive
-# connections; wrk and the server share the machine's cores. Prints req/s of
-# each and the ratio corio/nginx. Installs nginx-light and wrk through
-# tools/deps.sh when they are missing. Kills both servers on exit.
+# connections; wrk and the server share the machine's cores. The two servers
+# take turns, ROUNDS times (default 3) per connection count, so that a load
+# change on the machine hits both; each round prints req/s and the server's
+# CPU time per request (user + system, all its threads, from /proc), then a
+# summary line gives the median req/s of each and the ratio corio/nginx.
+# Installs nginx-light and wrk through tools/deps.sh when they are missing.
+# Kills both servers on exit.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 dur=${2:-5s}
+rounds=${3:-3}
 httpd=$build/examples/corio-httpd
 
 "$top/tools/deps.sh" nginx-light wrk
@@ -46,8 +51,7 @@ free_port() {
 # Wait until something answers /hello on port $1 (bounded).
 wait_up() {
     for _ in $(seq 100); do
-        if exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null; then
-            exec 3>&-
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
             return 0
         fi
         sleep 0.05
@@ -101,16 +105,43 @@ for p in "$nport" "$cport"; do
     [[ $body == "Hello, world!" ]] || { echo "port $p answered '$body'" >&2; exit 1; }
 done
 
-rps() { # port connections -> req/s
-    wrk -t1 -c"$2" -d"$dur" "http://127.0.0.1:$1/hello" | awk '/^Requests\/sec:/ {print $2}'
+# Server CPU time so far in clock ticks (utime + stime of every thread).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# One wrk run: port connections pid -> "req/s cpu-us-per-request"
+run() {
+    local t0 t1 out
+    t0=$(cpu_ticks "$3")
+    out=$(wrk -t1 -c"$2" -d"$dur" "http://127.0.0.1:$1/hello")
+    t1=$(cpu_ticks "$3")
+    awk -v dt=$((t1 - t0)) -v hz="$hz" '
+        /requests in/ { n = $1 }
+        /^Requests\/sec:/ { r = $2 }
+        END { printf "%s %.2f\n", r, n ? dt * 1e6 / hz / n : 0 }' <<<"$out"
 }
 
-echo "machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-echo "nginx: $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), 1 worker; corio-httpd: --loops 1; wrk -t1 -d$dur"
-fail=0
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# nginx's worker (the master only supervises).
+nworker=$(pgrep -P "${pids[0]}" | head -1)
+[[ -n $nworker ]] || nworker=${pids[0]}
+hpid=${pids[1]}
+
+echo "machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "nginx: $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), 1 worker; corio-httpd: --loops 1; wrk -t1 -d$dur; $rounds rounds, servers alternating"
 for c in 100 1000; do
-    n=$(rps "$nport" "$c")
-    h=$(rps "$cport" "$c")
+    nr=() hr=()
+    for ((k = 1; k <= rounds; k++)); do
+        read -r n ncpu < <(run "$nport" "$c" "$nworker")
+        read -r h hcpu < <(run "$cport" "$c" "$hpid")
+        nr+=("$n") hr+=("$h")
+        printf 'c=%-5s round %d: nginx %10s req/s (%s us CPU/req)   corio-httpd %10s req/s (%s us CPU/req)\n' \
+            "$c" "$k" "$n" "$ncpu" "$h" "$hcpu"
+    done
+    n=$(printf '%s\n' "${nr[@]}" | median)
+    h=$(printf '%s\n' "${hr[@]}" | median)
     ratio=$(awk -v h="$h" -v n="$n" 'BEGIN { printf "%.2f", h / n }')
-    printf 'c=%-5s nginx %10s req/s   corio-httpd %10s req/s   corio/nginx %sx\n' "$c" "$n" "$h" "$ratio"
+    printf 'c=%-5s median: nginx %10s req/s   corio-httpd %10s req/s   corio/nginx %sx\n' \
+        "$c" "$n" "$h" "$ratio"
 done
