@@ -219,21 +219,27 @@ CORIO_API int corio_map_next(corio_map *m, corio_value *out) {
         return 0;
     size_t c = m->read / m->chunk;
     corio_future *f = m->futs[c % m->window];
-    if (!f)
-        return -ENOMEM;
-    double left = -1.0;
-    if (m->deadline != INT64_MAX) {
-        int64_t d = m->deadline - corio__now_ns();
-        left = d > 0 ? (double)d / 1e9 : 0.0;
-    }
     corio_value v;
-    int r = corio_future_result_value(f, left, &v);
-    if (r == -ETIMEDOUT && !corio_future_done(f)) {
-        /* Python: on timeout every remaining future is cancelled. */
-        for (size_t k = c; k < m->submitted; k++)
-            corio_future_cancel(m->futs[k % m->window]);
-        m->stop = -ETIMEDOUT;
-        return r;
+    int r = -ENOMEM;
+    /* No future: neither the chunk's job nor its failed stand-in could be
+     * allocated (map_submit_chunk). Each of the chunk's items then fails
+     * with -ENOMEM and the iteration moves on, as after any failed item;
+     * returning without advancing made a caller that goes on after a
+     * failure call this forever. */
+    if (f) {
+        double left = -1.0;
+        if (m->deadline != INT64_MAX) {
+            int64_t d = m->deadline - corio__now_ns();
+            left = d > 0 ? (double)d / 1e9 : 0.0;
+        }
+        r = corio_future_result_value(f, left, &v);
+        if (r == -ETIMEDOUT && !corio_future_done(f)) {
+            /* Python: on timeout every remaining future is cancelled. */
+            for (size_t k = c; k < m->submitted; k++)
+                corio_future_cancel(m->futs[k % m->window]);
+            m->stop = -ETIMEDOUT;
+            return r;
+        }
     }
     size_t idx = m->read - c * m->chunk;
     m->read++;
