@@ -144,23 +144,36 @@ CORIO_API int corio_run(corio_fn fn, void *arg, corio_value *result) {
 }
 
 /* The process-wide blocking pool for corio_to_thread outside coroutines. */
-static corio_executor *default_blocking;
-static pthread_once_t default_blocking_once = PTHREAD_ONCE_INIT;
+static corio_executor *_Atomic default_blocking;
+static pthread_mutex_t default_blocking_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void default_blocking_destroy(void) { corio_executor_destroy(default_blocking); }
 
-static void default_blocking_init(void) {
-    corio_thread_pool_options o = {.thread_name_prefix = "corio-blk"};
-    if (corio_thread_pool_create(&o, &default_blocking) == 0)
-        atexit(default_blocking_destroy);
+/* Create the pool on first use. A failed creation is retried by the next
+ * call: with pthread_once, one transient ENOMEM left the process without a
+ * blocking pool for good. */
+static corio_executor *default_blocking_get(void) {
+    corio_executor *ex = atomic_load_explicit(&default_blocking, memory_order_acquire);
+    if (ex)
+        return ex;
+    pthread_mutex_lock(&default_blocking_lock);
+    ex = atomic_load_explicit(&default_blocking, memory_order_relaxed);
+    if (!ex) {
+        corio_thread_pool_options o = {.thread_name_prefix = "corio-blk"};
+        if (corio_thread_pool_create(&o, &ex) == 0) {
+            atomic_store_explicit(&default_blocking, ex, memory_order_release);
+            atexit(default_blocking_destroy);
+        }
+    }
+    pthread_mutex_unlock(&default_blocking_lock);
+    return ex;
 }
 
 CORIO_API corio_future *corio_to_thread(corio_fn fn, void *arg, int *err) {
     corio_runtime *rt = corio_runtime_current();
     corio_executor *ex = rt ? rt->blocking : NULL;
     if (!ex) {
-        pthread_once(&default_blocking_once, default_blocking_init);
-        ex = default_blocking;
+        ex = default_blocking_get();
     }
     if (!ex) {
         if (err)
