@@ -14,7 +14,10 @@
  * point fails per arming, so a sweep over n = 1, 2, ... exercises each error
  * path on its own. corio__fault_count() says how many points were reached
  * since arming: an operation that finishes with count < n never met the
- * fault, which ends the sweep. A forked child (the process pool's fork
+ * fault, which ends the sweep. corio__fault_arm_from(n) makes the n-th point
+ * and every later one fail (memory exhausted for good rather than a passing
+ * shortage): that finds the paths whose recovery itself allocates. A
+ * forked child (the process pool's fork
  * server and workers) starts disarmed.
  *
  * With fault injection off the wrappers are macros for the plain calls: the
@@ -38,11 +41,13 @@
 
 /* Arm: the n-th fault point from now fails (n >= 1); resets the count. */
 void corio__fault_arm(unsigned long n);
+/* Arm: the n-th fault point from now and every later one fail. */
+void corio__fault_arm_from(unsigned long n);
 /* Disarm: no point fails; the count keeps running. */
 void corio__fault_disarm(void);
 /* Fault points reached since the last arm. */
 unsigned long corio__fault_count(void);
-/* Did the armed point fail already? */
+/* Did a point fail since arming? */
 int corio__fault_fired(void);
 /* Count one fault point; 1 if it must fail (errno is then set to err). */
 int corio__fault_hit(int err);
