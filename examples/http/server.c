@@ -16,6 +16,10 @@
  * time a connection streams a file larger than what fits in its output
  * buffer (kept until the connection ends).
  *
+ * Timeouts: the idle timeout is kept by one watchdog coroutine per loop
+ * (watchdog()), which cancels connections past their deadline; the I/O
+ * calls themselves carry no timeout.
+ *
  * Blocking: everything waits through corio calls (the loop keeps running),
  * except opening a static file (openat2 + fstat), done directly on the loop
  * thread as nginx does: on a local file system it does not wait on I/O for
@@ -667,8 +671,9 @@ static void start_conn(corio_httpd *s, int fd, bool reject) {
 /* One per loop: the idle timeout of every connection of this loop. A
  * connection sets its deadline before it waits for its peer (recv, send)
  * and clears it after; every quarter of the timeout the watchdog cancels
- * the connections past their deadline. So a silent connection is noticed
- * between idle_timeout and 1.25 * idle_timeout, and no I/O call carries a
+ * the connections past their deadline (every second at most, for long
+ * timeouts). So a silent connection is noticed between T and
+ * T + min(T/4, 1 s), T the idle timeout, and no I/O call carries a
  * ring timeout (each would cost a linked timeout SQE, a kernel timer armed
  * and disarmed, and a second CQE, per call). O(connections) per round. */
 static int watchdog(void *arg, corio_value *out) {
