@@ -2,10 +2,14 @@
  *
  * Every URL has a future, created up front; the main thread reads them
  * with corio_as_completed, exactly as the threads mode reads the thread
- * pool's. A feeder coroutine takes a unit of a corio_semaphore per URL (so
- * at most --concurrency transfers are in flight, over every loop) and
- * spawns that URL's transfer coroutine, round-robin over the loops; the
- * transfer completes its future and gives the unit back. A transfer uses:
+ * pool's. The --concurrency window is split over the loops, one
+ * corio_semaphore per loop: each loop's feeder coroutine takes a unit of
+ * its loop's semaphore, then the next URL nobody has started (a shared
+ * atomic counter, so a loop whose transfers finish sooner takes more), and
+ * spawns that URL's transfer coroutine on its own loop; the transfer
+ * completes its future and gives the unit back. So nothing crosses between
+ * loops: no cross-thread spawn, no cross-loop semaphore hand-off, and each
+ * loop's kept-alive connections serve its own transfers. A transfer uses:
  *   - http:// with the native client (coro_native.c) by default, or with
  *     libcurl's multi-socket API (coro_curl.c) under --coro-client curl;
  *   - https:// (and anything else) always with libcurl.
@@ -14,6 +18,7 @@
  * loop closes that loop's kept-alive connections and curl state.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +29,23 @@
 typedef struct coro_job {
     const dl_options *o;  /* the run's options */
     size_t index;         /* the URL's index */
-    corio_semaphore *sem; /* bounds transfers in flight */
+    corio_semaphore *sem; /* its loop's window, given back when done */
     corio_future *done;   /* the transfer's future, awaited by the main thread */
     dl_result res;        /* filled by the coroutine */
 } coro_job;
 
-/* The feeder's view of the whole run. */
+/* What every feeder shares. */
 typedef struct feed {
     coro_job *jobs;       /* one per URL */
     size_t n;             /* URLs */
-    corio_semaphore *sem; /* bounds transfers in flight */
-    int loops;            /* loops to spread transfers over */
+    _Atomic size_t next;  /* next URL to start, taken by any loop's feeder */
 } feed;
+
+/* One loop's feeder. */
+typedef struct feeder {
+    feed *shared;         /* the run */
+    corio_semaphore *sem; /* this loop's share of the window */
+} feeder;
 
 static const corio_spawn_options job_stack = {.stack_size = 128 * 1024};
 
@@ -56,23 +66,31 @@ static int fetch_coro(void *arg, corio_value *out) {
     return 0;
 }
 
-/* Starts one transfer coroutine per URL, each after taking a unit of the
- * semaphore: at most --concurrency coroutines (and stacks) exist at once,
- * instead of one per URL waiting for its turn. */
+/* A loop's feeder: take a unit of the loop's semaphore, then the next URL
+ * nobody has started, and spawn its transfer on this same loop. At most
+ * the window's coroutines (and stacks) exist at once, whatever the number
+ * of URLs; a loop whose transfers finish sooner simply takes more URLs. */
 static int feeder_coro(void *arg, corio_value *out) {
     (void)out;
-    feed *fd = arg;
-    corio_runtime *rt = corio_runtime_current();
-    for (size_t i = 0; i < fd->n; i++) {
+    feeder *fe = arg;
+    feed *fd = fe->shared;
+    for (;;) {
+        int rc = corio_semaphore_acquire(fe->sem, CORIO_FOREVER);
+        size_t i = atomic_fetch_add_explicit(&fd->next, 1, memory_order_relaxed);
+        if (i >= fd->n) {
+            if (rc == 0)
+                corio_semaphore_release(fe->sem, 1);
+            break;
+        }
         coro_job *j = &fd->jobs[i];
-        int rc = corio_semaphore_acquire(fd->sem, CORIO_FOREVER);
+        j->sem = fe->sem;
         corio_future *f = NULL;
         int err = rc;
         if (rc == 0)
-            f = corio_spawn_on(rt, (int)(i % (size_t)fd->loops), fetch_coro, j, &job_stack, &err);
+            f = corio_spawn_on(corio_runtime_current(), -1, fetch_coro, j, &job_stack, &err);
         if (!f) {
             if (rc == 0)
-                corio_semaphore_release(fd->sem, 1);
+                corio_semaphore_release(fe->sem, 1);
             corio_future_set_exception(j->done, err, "cannot start: %s", corio_strerror(err));
             continue;
         }
@@ -92,49 +110,54 @@ static int cleanup_coro(void *arg, corio_value *out) {
 
 int dl_run_coro(const dl_options *o, dl_run *run) {
     size_t n = o->n_urls;
-    corio_runtime_options ro = {.loops = o->loops, .ring_entries = 1024};
+    int loops_wanted = o->loops;
+    corio_runtime_options ro = {.loops = loops_wanted, .ring_entries = 1024, .no_pin = !o->pin};
     corio_runtime *rt;
     int rc = corio_runtime_create(&ro, &rt);
     if (rc < 0)
         return rc;
-    corio_semaphore *sem;
-    rc = corio_semaphore_create((unsigned)o->concurrency, &sem);
-    if (rc < 0) {
-        corio_runtime_destroy(rt);
-        return rc;
-    }
+    int loops = corio_runtime_loops(rt);
+    /* The window is split over the loops that get a share of it. */
+    int feeders = o->concurrency < loops ? o->concurrency : loops;
+    corio_semaphore *sems[256] = {0};
+    if (feeders > 256)
+        feeders = 256;
     coro_job *jobs = calloc(n ? n : 1, sizeof *jobs);
     corio_future **futs = calloc(n ? n : 1, sizeof *futs);
-    if (!jobs || !futs) {
-        free(jobs), free(futs);
-        corio_semaphore_destroy(sem);
-        corio_runtime_destroy(rt);
-        return -ENOMEM;
+    for (int k = 0; k < feeders && rc == 0; k++) {
+        unsigned share = (unsigned)(o->concurrency / feeders + (k < o->concurrency % feeders));
+        rc = corio_semaphore_create(share, &sems[k]);
     }
-    int loops = corio_runtime_loops(rt);
+    if (!jobs || !futs || rc < 0) {
+        free(jobs), free(futs);
+        for (int k = 0; k < feeders; k++)
+            corio_semaphore_destroy(sems[k]);
+        corio_runtime_destroy(rt);
+        return rc < 0 ? rc : -ENOMEM;
+    }
     double t0 = dl_now();
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        jobs[i] = (coro_job){.o = o, .index = i, .sem = sem, .res = {.index = i}};
-        jobs[i].done = corio_future_create();
-        if (!jobs[i].done) {
+        coro_job j = {.o = o, .index = i, .res = {.index = i}, .done = corio_future_create()};
+        if (!j.done) {
             dl_result r = {.index = i};
             dl_fail(&r, -ENOMEM, "out of memory");
             dl_report_result(o, run, &r);
             continue;
         }
-        futs[m++] = jobs[i].done;
+        jobs[m] = j;
+        futs[m++] = j.done;
     }
-    /* The feeder only runs jobs whose future exists: compact the list. */
-    coro_job *live = calloc(m ? m : 1, sizeof *live);
-    size_t k = 0;
-    for (size_t i = 0; live && i < n; i++)
-        if (jobs[i].done)
-            live[k++] = jobs[i];
-    feed fd = {.jobs = live, .n = m, .sem = sem, .loops = loops};
-    corio_future *feeder = live ? corio_spawn_on(rt, 0, feeder_coro, &fd, &job_stack, &rc) : NULL;
-    if (!feeder) {
-        for (size_t i = 0; i < m; i++)
+    feed fd = {.jobs = jobs, .n = m};
+    feeder fe[256];
+    corio_future *ff[256] = {0};
+    for (int k = 0; k < feeders; k++) {
+        fe[k] = (feeder){.shared = &fd, .sem = sems[k]};
+        ff[k] = corio_spawn_on(rt, k, feeder_coro, &fe[k], &job_stack, &rc);
+    }
+    if (feeders > 0 && !ff[0]) {
+        /* Not even one feeder: fail what nobody will start. */
+        for (size_t i = atomic_exchange(&fd.next, m); i < m; i++)
             corio_future_set_exception(futs[i], rc < 0 ? rc : -ENOMEM, "cannot start");
     }
     corio_as_completed *it;
@@ -152,19 +175,20 @@ int dl_run_coro(const dl_options *o, dl_run *run) {
             /* A transfer that could not start: find its URL. */
             corio_future_exception(f, 0, &msg);
             for (size_t i = 0; i < m; i++)
-                if (live && live[i].done == f) {
-                    dl_fail(&live[i].res, r, "%s", msg);
-                    dl_report_result(o, run, &live[i].res);
+                if (jobs[i].done == f) {
+                    dl_fail(&jobs[i].res, r, "%s", msg);
+                    dl_report_result(o, run, &jobs[i].res);
                     break;
                 }
         }
         corio_as_completed_destroy(it);
     }
     run->seconds = dl_now() - t0;
-    if (feeder) {
-        corio_future_result(feeder, CORIO_FOREVER, NULL);
-        corio_future_unref(feeder);
-    }
+    for (int k = 0; k < feeders; k++)
+        if (ff[k]) {
+            corio_future_result(ff[k], CORIO_FOREVER, NULL);
+            corio_future_unref(ff[k]);
+        }
     for (int l = 0; l < loops; l++) {
         int err;
         corio_future *f = corio_spawn_on(rt, l, cleanup_coro, NULL, &job_stack, &err);
@@ -174,9 +198,10 @@ int dl_run_coro(const dl_options *o, dl_run *run) {
         }
     }
     corio_runtime_destroy(rt);
-    corio_semaphore_destroy(sem);
+    for (int k = 0; k < feeders; k++)
+        corio_semaphore_destroy(sems[k]);
     for (size_t i = 0; i < m; i++)
         corio_future_unref(futs[i]);
-    free(live), free(jobs), free(futs);
+    free(jobs), free(futs);
     return 0;
 }

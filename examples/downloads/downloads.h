@@ -38,6 +38,7 @@ typedef struct dl_options {
     double timeout;            /* seconds per URL for the whole transfer; <= 0: none */
     const char *out_dir;       /* save bodies under this directory; NULL: discard */
     int loops;                 /* coro mode: loops (0: one per CPU) */
+    bool pin;                  /* coro mode: pin loop k to CPU k */
     enum dl_coro_client client; /* coro mode: client for http:// */
     size_t bufsize;            /* receive buffer per transfer (native client) */
     bool quiet;                /* no per-URL line for successful URLs */

@@ -25,6 +25,7 @@ static void usage(FILE *f) {
             "  --out DIR            save bodies under DIR (default: count and discard)\n"
             "  --coro-client C      coro mode, http:// URLs: native | curl (default native)\n"
             "  --loops N            coro mode: io_uring loops (default: one per CPU)\n"
+            "  --pin                coro mode: pin loop k to CPU k (default: let them move)\n"
             "  --bufsize BYTES      coro native client: receive buffer (default 256 KiB)\n"
             "  --json               one JSON document on stdout\n"
             "  --plot FILE.png      chart the modes' MB/s with gnuplot\n"
@@ -101,6 +102,8 @@ int main(int argc, char **argv) {
             o.json = true;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o.quiet = true;
+        } else if (!strcmp(a, "--pin")) {
+            o.pin = true;
         } else if (!strcmp(a, "--no-progress")) {
             no_progress = true;
         } else if (a[0] == '-' && a[1] == '-' && !v) {

@@ -7,7 +7,8 @@
 #   small set  1000 files x 64 KiB
 #   large set    64 files x 16 MiB
 #
-# Peers: corio-downloads --mode coro (native client and curl-multi client),
+# Peers: corio-downloads --mode coro (native client and curl-multi client at
+# the tool's default window of 16, and the native client at 64),
 # `curl --parallel --parallel-max 64`, `aria2c -j 64`, and the seeds'
 # Python program (ThreadPoolExecutor + urllib, /usr/bin/python3). Each is
 # timed from the outside (whole process, wall clock), best of $RUNS runs
@@ -21,7 +22,8 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
 [[ $build = /* ]] || build=$here/$build
 RUNS=${RUNS:-3}
-CONC=${CONC:-64}
+CONC=${CONC:-64}               # the peers' window (curl, aria2c, Python)
+CORIO_CONC=${CORIO_CONC:-16}   # corio-downloads' default window
 dl=$build/examples/corio-downloads
 
 "$here/tools/deps.sh" nginx-light curl aria2 libcurl4-openssl-dev
@@ -114,13 +116,15 @@ best_of() {
     printf '%.4f\n' "$best"
 }
 
-peers=(corio-native corio-curl curl aria2c python-seeds)
+peers=(corio-native corio-curl corio-native-64 curl aria2c python-seeds)
 run_peer() { # PEER SET
     local set=$2
     case $1 in
-    corio-native) "$dl" --mode coro --coro-client native --concurrency "$CONC" --quiet \
+    corio-native) "$dl" --mode coro --coro-client native --concurrency "$CORIO_CONC" --quiet \
                     --no-progress --urls "$tmp/$set.urls" ;;
-    corio-curl) "$dl" --mode coro --coro-client curl --concurrency "$CONC" --quiet \
+    corio-curl) "$dl" --mode coro --coro-client curl --concurrency "$CORIO_CONC" --quiet \
+                    --no-progress --urls "$tmp/$set.urls" ;;
+    corio-native-64) "$dl" --mode coro --coro-client native --concurrency "$CONC" --quiet \
                     --no-progress --urls "$tmp/$set.urls" ;;
     curl) curl --parallel --parallel-max "$CONC" -s -S -f -K "$tmp/$set.curl" ;;
     aria2c) aria2c -j "$CONC" -q -i "$tmp/$set.urls" -d "$tmp/aria" --allow-overwrite=true \
@@ -131,7 +135,8 @@ run_peer() { # PEER SET
     esac
 }
 
-echo "corio-downloads vs peers: nginx on 127.0.0.1:$port, files under $base, concurrency $CONC, best of $RUNS"
+echo "corio-downloads vs peers: nginx on 127.0.0.1:$port, files under $base, best of $RUNS"
+echo "windows: corio-native/corio-curl $CORIO_CONC (the tool's default), corio-native-64 and the peers $CONC"
 for set in small large; do
     if [[ $set = small ]]; then bytes=$((1000 * 64 * 1024)); label="1000 x 64 KiB"
     else bytes=$((64 * 16 * 1024 * 1024)); label="64 x 16 MiB"; fi
