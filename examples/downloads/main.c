@@ -85,11 +85,14 @@ static bool parse_int(const char *s, long lo, long hi, long *out) {
     return true;
 }
 
+/* The URL list; static so that the early exits on bad usage leave it
+ * reachable rather than leaked (the normal exit frees it). */
+static char **urls;
+
 int main(int argc, char **argv) {
     dl_options o = {.concurrency = 16, .timeout = 30, .bufsize = 256u * 1024u};
     const char *mode = "coro", *plot = NULL;
     bool no_progress = false;
-    char **urls = NULL;
     size_t n = 0, cap = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
