@@ -11,7 +11,10 @@
 # take turns, ROUNDS times (default 3) per connection count, so that a load
 # change on the machine hits both; each round prints req/s and the server's
 # CPU time per request (user + system, all its threads, from /proc), then a
-# summary line gives the median req/s of each and the ratio corio/nginx.
+# summary line gives the median req/s of each and the ratio corio/nginx,
+# and another the median CPU time per request and the ratio nginx/corio
+# (how much less CPU corio spends per request: on a machine shared with
+# other work the req/s ratio mostly measures who got the CPU).
 # Installs nginx-light and wrk through tools/deps.sh when they are missing.
 # Kills both servers on exit.
 set -euo pipefail
@@ -131,11 +134,11 @@ hpid=${pids[1]}
 echo "machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "nginx: $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), 1 worker; corio-httpd: --loops 1; wrk -t1 -d$dur; $rounds rounds, servers alternating"
 for c in 100 1000; do
-    nr=() hr=()
+    nr=() hr=() nc=() hc=()
     for ((k = 1; k <= rounds; k++)); do
         read -r n ncpu < <(run "$nport" "$c" "$nworker")
         read -r h hcpu < <(run "$cport" "$c" "$hpid")
-        nr+=("$n") hr+=("$h")
+        nr+=("$n") hr+=("$h") nc+=("$ncpu") hc+=("$hcpu")
         printf 'c=%-5s round %d: nginx %10s req/s (%s us CPU/req)   corio-httpd %10s req/s (%s us CPU/req)\n' \
             "$c" "$k" "$n" "$ncpu" "$h" "$hcpu"
     done
@@ -144,4 +147,8 @@ for c in 100 1000; do
     ratio=$(awk -v h="$h" -v n="$n" 'BEGIN { printf "%.2f", h / n }')
     printf 'c=%-5s median: nginx %10s req/s   corio-httpd %10s req/s   corio/nginx %sx\n' \
         "$c" "$n" "$h" "$ratio"
+    ncm=$(printf '%s\n' "${nc[@]}" | median)
+    hcm=$(printf '%s\n' "${hc[@]}" | median)
+    printf 'c=%-5s median CPU per request: nginx %s us   corio-httpd %s us   nginx/corio %sx\n' \
+        "$c" "$ncm" "$hcm" "$(awk -v a="$ncm" -v b="$hcm" 'BEGIN { printf "%.2f", a / b }')"
 done
