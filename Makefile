@@ -9,6 +9,7 @@
 #   make test-faults     allocation-failure sweeps (fault injection, asan+ubsan)
 #   make test-valgrind   the core suite under valgrind (plain build)
 #   make bench           build and run the benchmarks
+#   make soak            corio-httpd under wrk for SOAK_SECONDS (300), RSS/fds checked
 #   make install         meson install (PREFIX=/usr/local, DESTDIR honoured)
 #   make clean           remove every build directory
 #
@@ -68,7 +69,7 @@ suite = echo "===== [$(1)] configure and build ($(2)) =====" \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
-.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-valgrind demo bench install clean
+.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-valgrind demo bench soak install clean
 
 all: build
 
@@ -97,6 +98,12 @@ demo:
 	@$(DEPS) $(DOWNLOADS_PACKAGES) && $(call configure,build,) && $(NINJA) -C build
 	@tools/run_each.sh build/examples ex_
 	@tools/demo.sh build
+
+# corio-httpd under wrk with 1000 connections for SOAK_SECONDS (default 300),
+# RSS and descriptors sampled; fails on drift or on any wrong response.
+SOAK_SECONDS ?= 300
+soak: build
+	@tools/soak.sh build $(SOAK_SECONDS)
 
 bench:
 	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=true) && $(NINJA) -C build
