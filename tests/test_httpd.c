@@ -74,9 +74,7 @@ static corio_httpd *t_start(t_dir *d, corio_httpd_options *o) {
         o = &def;
     o->port = 0;
     o->quiet = true;
-    o->root = d ? d->root : "/nonexistent-is-refused";
-    if (!d)
-        o->root = "/tmp";
+    o->root = d ? d->root : "/tmp";
     corio_httpd *s = NULL;
     int r = corio_httpd_create(o, &s);
     ck_assert_msg(r == 0, "corio_httpd_create: %s", corio_strerror(r));
@@ -927,6 +925,103 @@ START_TEST(test_create_errors) {
 }
 END_TEST
 
+/* ---- the command line (run with --cli PATH-TO-corio-httpd) ---- */
+
+static const char *cli_path;
+
+/* Start the binary with `args` (NULL-terminated, after argv[0]), its
+ * stdout on a pipe; returns the pid, *out the pipe's read end. */
+static pid_t t_spawn(const char *const *args, int *out) {
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        const char *argv[16] = {cli_path};
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execv(cli_path, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+/* The contract the downloads tool relies on: with --port 0, exactly one
+ * line "listening on 127.0.0.1:PORT" on stdout, the routes answer, and
+ * SIGTERM (or SIGINT) ends it with status 0. */
+START_TEST(test_cli) {
+    static const int sigs[] = {SIGTERM, SIGINT};
+    const char *args[] = {"--port", "0", "--root", "/tmp", "--loops", "1", "--quiet", NULL};
+    int fd;
+    pid_t pid = t_spawn(args, &fd);
+    char line[128];
+    size_t n = 0;
+    while (n < sizeof line - 1) {
+        ssize_t r = corio_read(fd, line + n, 1, -1, T_IO_TIMEOUT);
+        ck_assert_int_eq(r, 1);
+        if (line[n++] == '\n')
+            break;
+    }
+    line[n] = 0;
+    int port = 0;
+    char nl = 0;
+    ck_assert_msg(sscanf(line, "listening on 127.0.0.1:%d%c", &port, &nl) == 2 && nl == '\n',
+                  "first line: %s", line);
+    ck_assert_int_gt(port, 0);
+    t_client c;
+    t_resp r;
+    ck_assert_int_eq(t_connect(&c, port), 0);
+    t_roundtrip(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
+    ck_assert_str_eq(r.body, "Hello, world!");
+    t_resp_free(&r);
+    t_roundtrip(&c, "GET /bytes/100000 HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
+    ck_assert(t_is_pattern(r.body, 100000));
+    t_resp_free(&r);
+    ck_assert_int_eq(kill(pid, sigs[_i]), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+    /* Nothing more on stdout; the connection was closed by the server. */
+    ck_assert_int_eq(corio_read(fd, line, sizeof line, -1, T_IO_TIMEOUT), 0);
+    ck_assert(t_at_eof(&c));
+    t_close(&c);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_cli_usage) {
+    static const char *const bad[][4] = {
+        {"--port", "70000", NULL}, {"--bogus", NULL}, {"--loops", NULL}, {"--max-conns", "x", NULL},
+    };
+    int fd;
+    pid_t pid = t_spawn(bad[_i], &fd);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %#x", status);
+    close(fd);
+    const char *missing[] = {"--port", "0", "--root", "/nonexistent/dir", NULL};
+    pid = t_spawn(missing, &fd);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %#x", status);
+    close(fd);
+}
+END_TEST
+
+static Suite *cli_suite(void) {
+    Suite *s = suite_create("httpd-cli");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_cli, 0, 2);
+    tcase_add_loop_test(tc, test_cli_usage, 0, 4);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 static Suite *httpd_suite(void) {
     Suite *s = suite_create("httpd");
     TCase *tc = tcase_create("routes");
@@ -956,9 +1051,13 @@ static Suite *httpd_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(httpd_suite());
+    /* `--cli PATH`: test the corio-httpd binary at PATH instead (the binary
+     * is built under examples/, whose meson.build registers that run). */
+    if (argc == 3 && !strcmp(argv[1], "--cli"))
+        cli_path = argv[2];
+    SRunner *sr = srunner_create(cli_path ? cli_suite() : httpd_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
