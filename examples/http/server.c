@@ -681,6 +681,8 @@ static int watchdog(void *arg, corio_value *out) {
     corio_httpd *s = arg;
     conn **head = &s->watch[corio_loop_id()];
     double period = s->idle / 4 < 1.0 ? s->idle / 4 : 1.0;
+    if (period < 0.01)
+        period = 0.01; /* a tiny timeout must not make the watchdog spin */
     while (corio_sleep(period) == 0) {
         double now = coarse_s();
         for (conn *c = *head; c; c = c->next) {
