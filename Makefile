@@ -9,6 +9,7 @@
 #   make test-faults     allocation-failure sweeps (fault injection, asan+ubsan)
 #   make test-valgrind   the core suite under valgrind (plain build)
 #   make bench           build and run the benchmarks
+#   make fuzz            each libFuzzer target for FUZZ_SECONDS (120)
 #   make soak            corio-httpd under wrk for SOAK_SECONDS (300), RSS/fds checked
 #   make install         meson install (PREFIX=/usr/local, DESTDIR honoured)
 #   make clean           remove every build directory
@@ -30,6 +31,10 @@ MESON_SETUP_OPTS ?= -Dwerror=true --prefix=$(PREFIX)
 
 DEPS := tools/deps.sh
 BENCH_PACKAGES := libuv1-dev libboost-context-dev
+# libFuzzer needs clang and its runtime (libclang_rt.fuzzer).
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_TESTS := fuzz_http_parser fuzz_wire
+FUZZ_SECONDS ?= 120
 # corio-downloads (an example, its tests and the demo) needs libcurl; the
 # build skips it when libcurl is missing, so every target that runs it
 # installs it first.
@@ -69,7 +74,7 @@ suite = echo "===== [$(1)] configure and build ($(2)) =====" \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
-.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-valgrind demo bench soak install clean
+.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-fuzz test-valgrind demo bench soak fuzz install clean
 
 all: build
 
@@ -83,13 +88,16 @@ build:
 # status is non-zero if any failed. Each prints its own meson summary;
 # .ci/run adds them up.
 test:
-	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan test-faults test-valgrind
+	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan test-faults test-fuzz test-valgrind
 
 test-plain: ; @$(call suite,plain,build,,,)
 test-asan: ; @$(call suite,asan+ubsan,build-asan,$(ASAN_SETUP),,)
 test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),,)
 test-faults: ; @$(call suite,faults,build-faults,$(FAULTS_SETUP),--suite faults,)
 test-valgrind: ; @$(call suite,valgrind,build,,$(VALGRIND_TEST),valgrind)
+# The libFuzzer targets (clang), each run briefly from its seed corpus.
+test-fuzz: export CC = clang
+test-fuzz: ; @$(call suite,fuzz,build-fuzz,,$(FUZZ_TESTS),$(FUZZ_PACKAGES))
 
 # The examples, then tools/demo.sh: corio-httpd serving generated files,
 # corio-downloads fetching them in every mode, the table and a chart (the
@@ -105,6 +113,21 @@ SOAK_SECONDS ?= 300
 soak: build
 	@tools/soak.sh build $(SOAK_SECONDS)
 
+# Each libFuzzer target for FUZZ_SECONDS (default 120) on a scratch copy of
+# its seed corpus; crashes are left as crash-* files in build-fuzz/.
+fuzz: export CC = clang
+fuzz:
+	@$(DEPS) $(FUZZ_PACKAGES) && $(call configure,build-fuzz,) && $(NINJA) -C build-fuzz
+	@for t in http_parser:fuzz_http_parser wire:fuzz_wire; do \
+	  corpus=$${t%%:*}; exe=$${t##*:}; dir=$$(mktemp -d); \
+	  cp tests/fuzz/corpus/$$corpus/* "$$dir"/; \
+	  echo "===== $$exe for $(FUZZ_SECONDS) s ====="; \
+	  build-fuzz/tests/fuzz/$$exe -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=build-fuzz/ "$$dir" 2>&1 | grep -E '^(#[0-9]+.*(INITED|DONE)|Done|stat::|==)' ; \
+	  rc=$${PIPESTATUS[0]}; rm -rf "$$dir"; [ "$$rc" -eq 0 ] || exit "$$rc"; \
+	done
+
+
 bench:
 	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=true) && $(NINJA) -C build
 	@tools/run_each.sh build/tests/bench bench_
@@ -113,4 +136,4 @@ install: build
 	$(MESON) install -C build
 
 clean:
-	rm -rf build build-asan build-tsan build-faults ci.log
+	rm -rf build build-asan build-tsan build-faults build-fuzz ci.log
