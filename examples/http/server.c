@@ -362,6 +362,12 @@ static int open_file(conn *c, struct stat *st, const char **name, size_t *name_l
     }
     if (!S_ISREG(st->st_mode))
         goto no;
+    /* O_NONBLOCK was for the open only: on a regular file it would make a
+     * ring read that misses the page cache fail with EAGAIN (and corio
+     * retry it at once) instead of waiting for the disk. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        goto no;
     return fd;
 no:
     close(fd);
