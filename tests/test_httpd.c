@@ -338,6 +338,8 @@ START_TEST(test_static_files) {
     t_write_file(sub, "index.html", "<p>index</p>\n", 13);
     snprintf(sub, sizeof sub, "%s/bare", d.root);
     ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(sub, sizeof sub, "%s/fifo", d.root);
+    ck_assert_int_eq(mkfifo(sub, 0644), 0); /* must not stall the loop */
 
     corio_httpd *s = t_start(&d, NULL);
     t_client c;
@@ -378,6 +380,8 @@ START_TEST(test_static_files) {
     ck_assert_str_eq(t_header(&r, "Content-Type", v, sizeof v), "text/html; charset=utf-8");
     t_resp_free(&r);
     t_roundtrip(&c, "GET /bare HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 404, &r);
+    t_resp_free(&r);
+    t_roundtrip(&c, "GET /fifo HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 404, &r);
     t_resp_free(&r);
     t_roundtrip(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 404, &r);
     t_resp_free(&r);
