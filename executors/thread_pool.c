@@ -1,18 +1,38 @@
 /* corio — the thread pool (Python's ThreadPoolExecutor).
  *
  * Jobs live in the extra storage of their own future (one allocation per
- * submit) and wait in a FIFO protected by the pool mutex. Workers start
- * lazily: a submit starts a new worker only when no idle worker can take the
- * job, up to max_workers.
+ * submit) and wait in a FIFO. Workers start lazily: a submit starts a new
+ * worker only when no idle worker can take the job, up to max_workers.
+ *
+ * The FIFO is an intrusive multi-producer queue (Vyukov's MPSC list):
+ * a submit links its job with one atomic exchange and takes no lock;
+ * workers pop one job at a time under `pop_lock`, which only workers (and
+ * the drains at shutdown and breakage) take. Submitters and workers meet in
+ * one atomic word, `state`: the number of jobs queued or being queued, plus
+ * the SHUTDOWN and BROKEN flags. A submit reserves its place with one
+ * fetch-add on it before linking the job, so
+ *   - a submit that got in before shutdown() or breakage set its flag is
+ *     counted, and whoever drains or exits waits until its job is linked;
+ *   - a submit that finds a flag set takes its reservation back and fails.
+ * A worker exits when the count is 0 and SHUTDOWN is set (or at BROKEN).
  *
  * Wake-ups cost a futex call, so they are avoided where possible: a worker
  * that runs out of work first spins for a short while (SPIN_NS) polling the
- * queue length, and a submit signals the condition variable only when more
- * jobs are queued than workers are spinning. `spinning` and `sleeping` change
- * only under the mutex, so a submit (also under the mutex) never misses a
- * worker that is about to sleep.
+ * count, and a submit wakes a sleeper only when more jobs are queued than
+ * spinning and finishing workers can take. Sleeping is a semaphore:
+ * a worker announces itself in `sleeping`, re-reads `state` and sleeps
+ * until it gets a token from `tokens` only if it still shows no job; a
+ * submit increments the count, then reads `sleeping`. All four accesses are
+ * seq_cst, so at least one side sees the other and no wake-up is lost. A
+ * waker claims one sleeper (decrements `sleeping`) before it posts a token,
+ * so a burst of submits wakes each sleeper once, not once per submit while
+ * the sleeper is still on its way back.
+ *
+ * The pool mutex is left to the slow path: starting workers (while fewer
+ * than max_workers run), the shutdown bookkeeping and joining.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +46,40 @@
  * when the pool goes quiet. */
 #define SPIN_NS 50000
 
+/* `state`: jobs queued (or reserved by a submit not yet linked) and flags. */
+#define ST_SHUTDOWN ((uint64_t)1 << 62) /* no new submits; exit when the count is 0 */
+#define ST_BROKEN ((uint64_t)1 << 63)   /* an initializer failed: no new submits, exit */
+#define ST_FLAGS (ST_SHUTDOWN | ST_BROKEN)
+#define ST_COUNT (ST_SHUTDOWN - 1)
+
 typedef struct job {
-    struct job *next;    /* FIFO link */
-    corio_fn fn;         /* the task */
-    void *arg;           /* its argument (or &bytes, or the batch) */
-    corio_future *f;     /* the job's future (the queue's reference) */
-    corio__batch *batch; /* a map chunk, or NULL */
-    corio_value bytes;   /* argument bytes for submit_bytes (copied after the job) */
+    struct job *_Atomic next; /* queue link; after the pop, a private list link */
+    corio_fn fn;              /* the task */
+    void *arg;                /* its argument (or &bytes, or the batch) */
+    corio_future *f;          /* the job's future (the queue's reference) */
+    corio__batch *batch;      /* a map chunk, or NULL */
+    corio_value bytes;        /* argument bytes for submit_bytes (copied after the job) */
 } job;
 
 typedef struct thread_pool {
     corio_executor base;        /* common executor head (must be first) */
-    pthread_mutex_t lock;       /* guards everything below */
-    pthread_cond_t work;        /* signalled when a job is queued or at shutdown */
-    job *head, *tail;           /* the FIFO of queued jobs */
-    _Atomic size_t queued;      /* FIFO length, also read lock-free by spinners */
-    int nthreads;               /* workers started (alive or exited, not joined) */
-    int spinning;               /* idle workers polling the queue */
-    int sleeping;               /* idle workers blocked on `work` */
-    _Atomic int finishing;      /* workers completing a job's future, not yet back under the lock */
-    int shutdown;               /* no new submits; workers exit when the queue is empty */
+    /* The pads keep the submit side, the worker side and the rest on
+     * separate cache lines (the pool comes from calloc: no 64-byte
+     * alignment to rely on, so separation is by distance). */
+    char pad0[64];              /* see above */
+    _Atomic uint64_t state; /* queued count | ST_SHUTDOWN | ST_BROKEN */
+    job *_Atomic tail;          /* last linked job (or the stub); submits exchange it */
+    char pad1[64];              /* see above */
+    _Atomic int pop_lock;       /* spin lock serialising consumers of the queue (see pop_lock) */ /* serialises consumers of the queue */
+    job *head;                  /* next to pop (or the stub); under pop_lock */
+    job stub;                   /* the queue's placeholder node (Vyukov) */
+    _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
+    _Atomic int sleeping;       /* idle workers committed to sleep, not yet claimed by a waker */
+    _Atomic int finishing;      /* workers completing a job's future, not yet back at the queue */
+    _Atomic uint32_t tokens;    /* futex word: wake-ups posted for claimed sleepers */
+    char pad2[64];              /* see above */
+    pthread_mutex_t lock; /* guards starting workers, threads[], broken_msg */
+    _Atomic int nthreads;       /* workers started (alive or exited, not joined); written under lock */
     pthread_t *threads;         /* max_workers slots, first nthreads used */
     unsigned char *joined;      /* joined[i]: threads[i] was joined; guarded by join_lock */
     pthread_mutex_t join_lock;  /* serialises joining in shutdown(wait) */
@@ -106,17 +140,161 @@ static void run_job(thread_pool *p, job *j) {
     corio_future_unref(f);
 }
 
-/* Fail every queued job with the broken error; lock held, jobs returned. */
-static job *take_all_locked(thread_pool *p) {
-    job *j = p->head;
-    p->head = p->tail = NULL;
-    atomic_store_explicit(&p->queued, 0, memory_order_relaxed);
+/* ---- the queue ---------------------------------------------------------------
+ *
+ * Vyukov's intrusive MPSC list: producers exchange `tail` and then link the
+ * previous node to theirs; the single consumer (whoever holds pop_lock)
+ * walks from `head`. The stub node stands in when the list is empty, so
+ * neither side ever sees a NULL tail. Between a producer's exchange and its
+ * link the consumer finds the list cut short and pops nothing, though the
+ * count says a job is there: it retries (see pause_for_producer). */
+
+static void q_push(thread_pool *p, job *j) {
+    atomic_store_explicit(&j->next, NULL, memory_order_relaxed);
+    /* acq_rel: orders the job's contents before its link becomes visible;
+     * the release store below publishes them to the consumer. */
+    job *prev = atomic_exchange_explicit(&p->tail, j, memory_order_acq_rel);
+    atomic_store_explicit(&prev->next, j, memory_order_release);
+}
+
+/* pop_lock held. The oldest job, or NULL when none is linked yet. A job is
+ * returned only once its successor is linked (or the stub replaced it), so
+ * no producer touches it afterwards and its `next` is free for other uses. */
+static job *q_pop(thread_pool *p) {
+    job *head = p->head;
+    job *next = atomic_load_explicit(&head->next, memory_order_acquire);
+    if (head == &p->stub) {
+        if (!next)
+            return NULL;
+        p->head = head = next;
+        next = atomic_load_explicit(&next->next, memory_order_acquire);
+    }
+    if (next) {
+        p->head = next;
+        return head;
+    }
+    if (atomic_load_explicit(&p->tail, memory_order_acquire) != head)
+        return NULL; /* a producer is linking after head */
+    q_push(p, &p->stub);
+    next = atomic_load_explicit(&head->next, memory_order_acquire);
+    if (next) {
+        p->head = next;
+        return head;
+    }
+    return NULL;
+}
+
+/* The count says a job is queued but it is not linked yet: its producer is
+ * between its reservation and its link, a few instructions, unless it was
+ * preempted; after a while, give it the CPU. */
+static void pause_for_producer(unsigned *spins) {
+    if (++*spins % 64 == 0) {
+        sched_yield();
+        return;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* The consumers' lock. Held for a pop (a dozen instructions) or a drain,
+ * so a spin lock: one exchange to take, a plain release store to release
+ * (a mutex's unlock is a locked instruction). A holder preempted on a busy
+ * machine is given the CPU by the yield. */
+static void pop_lock(thread_pool *p) {
+    unsigned spins = 0;
+    while (atomic_exchange_explicit(&p->pop_lock, 1, memory_order_acquire))
+        while (atomic_load_explicit(&p->pop_lock, memory_order_relaxed))
+            pause_for_producer(&spins);
+}
+
+static void pop_unlock(thread_pool *p) {
+    atomic_store_explicit(&p->pop_lock, 0, memory_order_release);
+}
+
+/* Pop one job and take it off the count; NULL if none is linked yet. */
+static job *take_one(thread_pool *p) {
+    pop_lock(p);
+    job *j = q_pop(p);
+    if (j)
+        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+    pop_unlock(p);
     return j;
+}
+
+/* Pop every job until the count reaches 0 (after SHUTDOWN or BROKEN was
+ * set, so the count only falls): waits for reserved jobs to be linked.
+ * Returns them in FIFO order, linked through `next`. */
+static job *take_all(thread_pool *p) {
+    job *list = NULL, *last = NULL;
+    unsigned spins = 0;
+    pop_lock(p);
+    while (atomic_load_explicit(&p->state, memory_order_acquire) & ST_COUNT) {
+        job *j = q_pop(p);
+        if (!j) {
+            pause_for_producer(&spins);
+            continue;
+        }
+        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+        atomic_store_explicit(&j->next, NULL, memory_order_relaxed);
+        if (last)
+            atomic_store_explicit(&last->next, j, memory_order_relaxed);
+        else
+            list = j;
+        last = j;
+    }
+    pop_unlock(p);
+    return list;
+}
+
+/* Wake one sleeping worker, if any; all of them with `all`. */
+static void wake_workers(thread_pool *p, int all) {
+    int n;
+    if (all) {
+        n = atomic_exchange_explicit(&p->sleeping, 0, memory_order_seq_cst);
+    } else {
+        n = atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
+        while (n > 0 && !atomic_compare_exchange_weak_explicit(&p->sleeping, &n, n - 1,
+                                                               memory_order_seq_cst,
+                                                               memory_order_seq_cst)) {
+        }
+        n = n > 0;
+    }
+    if (n == 0)
+        return;
+    atomic_fetch_add_explicit(&p->tokens, (uint32_t)n, memory_order_release);
+    corio__futex_wake(&p->tokens, n);
+}
+
+/* Sleep until a token is posted for us (we were claimed), and take it. */
+static void wait_token(thread_pool *p) {
+    for (;;) {
+        uint32_t t = atomic_load_explicit(&p->tokens, memory_order_acquire);
+        if (t == 0) {
+            corio__futex_wait(&p->tokens, 0, INT64_MAX);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&p->tokens, &t, t - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+/* Withdraw from `sleeping` without sleeping; if a waker claimed us
+ * meanwhile (sleeping went to 0 for our share), its token is ours. */
+static void leave_sleep(thread_pool *p) {
+    int n = atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak_explicit(&p->sleeping, &n, n - 1, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return;
+    }
+    wait_token(p);
 }
 
 static void fail_jobs(job *j, int code, const char *msg, int cancel) {
     while (j) {
-        job *n = j->next;
+        job *n = atomic_load_explicit(&j->next, memory_order_relaxed);
         if (cancel)
             corio__future_finish_cancelled(j->f, 1);
         else
@@ -128,6 +306,19 @@ static void fail_jobs(job *j, int code, const char *msg, int cancel) {
     }
 }
 
+/* What an idle worker counts as (see worker_main). */
+enum { W_BUSY, W_FINISHING, W_SPINNING, W_SLEEPING };
+
+/* Leave the idle count the worker is in. */
+static void leave(thread_pool *p, int me) {
+    if (me == W_FINISHING)
+        atomic_fetch_sub_explicit(&p->finishing, 1, memory_order_seq_cst);
+    else if (me == W_SPINNING)
+        atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
+    else if (me == W_SLEEPING)
+        leave_sleep(p);
+}
+
 static void *worker_main(void *arg) {
     thread_pool *p = arg;
     tls_pool = p;
@@ -135,7 +326,8 @@ static void *worker_main(void *arg) {
      * pthread_create, so once we hold it our slot is filled in. */
     pthread_mutex_lock(&p->lock);
     int id = 1;
-    for (int i = 0; i < p->nthreads; i++)
+    int nthreads = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
+    for (int i = 0; i < nthreads; i++)
         if (pthread_equal(p->threads[i], pthread_self()))
             id = i + 1;
     pthread_mutex_unlock(&p->lock);
@@ -158,56 +350,66 @@ static void *worker_main(void *arg) {
                          "a thread initializer failed, the thread pool is not usable anymore: %s%s%s",
                          corio_error_name(r), *corio__task_msg() ? ": " : "", corio__task_msg());
             atomic_store_explicit(&p->base.broken, 1, memory_order_release);
-            job *j = take_all_locked(p);
-            pthread_cond_broadcast(&p->work);
+            atomic_fetch_or_explicit(&p->state, ST_BROKEN, memory_order_seq_cst);
             pthread_mutex_unlock(&p->lock);
+            job *j = take_all(p);
+            wake_workers(p, 1);
             fail_jobs(j, CORIO_EBROKEN_THREAD_POOL, p->broken_msg, 0);
             return NULL;
         }
     }
 
-    pthread_mutex_lock(&p->lock);
+    /* An idle worker counts in exactly one of finishing, spinning, sleeping
+     * (`me` says which), enters the next before it leaves the previous, and
+     * leaves the last only once it has taken a job off the count. A submit
+     * reads those three before the count, so it never finds a worker in
+     * none of them while the job that worker is taking still counts: it
+     * would start a needless worker (Python's test_idle_thread_reuse). */
+    int me = W_BUSY;
+    int spun = 0; /* this idle period already had its spin */
+    unsigned spins = 0;
     for (;;) {
-        if (atomic_load_explicit(&p->base.broken, memory_order_relaxed))
+        uint64_t s = atomic_load_explicit(&p->state, memory_order_seq_cst);
+        if (s & ST_BROKEN)
             break;
-        if (p->head) {
+        if (s & ST_COUNT) {
             /* Take one job at a time, as Python's workers do. Taking a
              * share of the queue into a private list let shutdown
              * (cancel_futures) miss those pending jobs, and held them
              * hostage behind a blocked job while other workers sat idle. */
-            size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed);
-            size_t take = 1;
-            job *first = p->head, *last = first;
-            for (size_t i = 1; i < take && last->next; i++)
-                last = last->next;
-            p->head = last->next;
-            if (!p->head)
-                p->tail = NULL;
-            last->next = NULL;
-            size_t n = 0;
-            for (job *j = first; j; j = j->next)
-                n++;
-            atomic_store_explicit(&p->queued, q - n, memory_order_relaxed);
-            pthread_mutex_unlock(&p->lock);
-            while (first) {
-                job *n2 = first->next;
-                run_job(p, first);
-                first = n2;
+            job *j = take_one(p);
+            if (!j) {
+                pause_for_producer(&spins);
+                continue;
             }
-            pthread_mutex_lock(&p->lock);
-            atomic_fetch_sub_explicit(&p->finishing, (int)n, memory_order_relaxed);
+            leave(p, me);
+            run_job(p, j);
+            me = W_FINISHING; /* run_job counted us */
+            spun = 0;
             continue;
         }
-        if (p->shutdown)
+        if (s & ST_SHUTDOWN)
             break;
-        /* Idle: spin briefly without the lock, then sleep. Only one worker
-         * spins at a time, and only on a multi-core machine: a second
-         * spinner would take a core from the thread that submits. */
-        if (p->spinning == 0 && ncpu() > 1) {
-            p->spinning++;
-            pthread_mutex_unlock(&p->lock);
+        if (me == W_SLEEPING) {
+            /* Counted in sleeping before we read the count above (the Dekker
+             * pair with submit): sleep until a waker claims us. */
+            wait_token(p);
+            me = W_BUSY;
+            spun = 0;
+            continue;
+        }
+        /* Idle: spin briefly, then sleep. Only one worker spins at a time,
+         * and only on a multi-core machine: a second spinner would take a
+         * core from the thread that submits. */
+        int zero = 0;
+        if (!spun && ncpu() > 1 &&
+            atomic_compare_exchange_strong_explicit(&p->spinning, &zero, 1, memory_order_seq_cst,
+                                                    memory_order_relaxed)) {
+            leave(p, me);
+            me = W_SPINNING;
+            spun = 1;
             int64_t until = corio__now_ns() + SPIN_NS;
-            for (unsigned i = 1; atomic_load_explicit(&p->queued, memory_order_relaxed) == 0; i++) {
+            for (unsigned i = 1; atomic_load_explicit(&p->state, memory_order_relaxed) == 0; i++) {
 #if defined(__x86_64__) || defined(__i386__)
                 __builtin_ia32_pause();
 #endif
@@ -215,67 +417,98 @@ static void *worker_main(void *arg) {
                 if (i % 64 == 0 && corio__now_ns() >= until)
                     break;
             }
-            pthread_mutex_lock(&p->lock);
-            p->spinning--;
-            if (p->head || p->shutdown)
-                continue;
+            continue; /* still counted as spinning */
         }
-        p->sleeping++;
-        while (!p->head && !p->shutdown && !atomic_load_explicit(&p->base.broken, memory_order_relaxed))
-            pthread_cond_wait(&p->work, &p->lock);
-        p->sleeping--;
+        atomic_fetch_add_explicit(&p->sleeping, 1, memory_order_seq_cst);
+        leave(p, me);
+        me = W_SLEEPING; /* the loop's next read of the count decides */
     }
-    pthread_mutex_unlock(&p->lock);
+    leave(p, me);
     return NULL;
 }
 
-static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
+/* Slow path of a submit while fewer than max_workers run: start a worker
+ * unless an idle one can take the job (Python's _adjust_thread_count).
+ * Returns 0, or -EAGAIN when no worker runs and none could be started. */
+static int start_worker_if_needed(thread_pool *p) {
     pthread_mutex_lock(&p->lock);
-    if (atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
-        pthread_mutex_unlock(&p->lock);
-        *err = CORIO_EBROKEN_THREAD_POOL;
+    int n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
+    /* The idle counts first, then the count (see worker_main). */
+    uint64_t idle = (uint64_t)atomic_load_explicit(&p->finishing, memory_order_seq_cst) +
+                    (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst) +
+                    (uint64_t)atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
+    uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
+    int r = 0;
+    if (q > idle && n < p->base.max_workers) {
+        /* nthreads is bumped first so the new worker reads its number
+         * from it. */
+        atomic_store_explicit(&p->nthreads, n + 1, memory_order_relaxed);
+        if (corio__pthread_create(&p->threads[n], NULL, worker_main, p) != 0) {
+            atomic_store_explicit(&p->nthreads, n, memory_order_relaxed);
+            if (n == 0)
+                r = -EAGAIN;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
+    /* Reserve a place (see the top of the file); seq_cst for the Dekker
+     * pair with a worker going to sleep. */
+    uint64_t s = atomic_fetch_add_explicit(&p->state, 1, memory_order_seq_cst);
+    /* The future was created with two references: the queue's (dropped by
+     * the worker) and the caller's, returned here. */
+    corio_future *f = j->f;
+    if (s & ST_FLAGS) {
+        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+        corio_future_unref(f); /* the caller's; the submit drops the other */
+        *err = s & ST_BROKEN ? CORIO_EBROKEN_THREAD_POOL : CORIO_ESHUTDOWN;
         return NULL;
     }
-    if (p->shutdown) {
-        pthread_mutex_unlock(&p->lock);
-        *err = CORIO_ESHUTDOWN;
-        return NULL;
-    }
-    j->next = NULL;
-    if (p->tail)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
-    size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed) + 1;
-    atomic_store_explicit(&p->queued, q, memory_order_relaxed);
-    size_t finishing = (size_t)atomic_load_explicit(&p->finishing, memory_order_relaxed);
-    size_t idle = (size_t)p->spinning + (size_t)p->sleeping + finishing;
-    if (q > idle && p->nthreads < p->base.max_workers) {
-        /* No idle worker for this job: start one (Python's
-         * _adjust_thread_count). nthreads is bumped first so the new worker
-         * reads its number from it. */
-        p->nthreads++;
-        if (corio__pthread_create(&p->threads[p->nthreads - 1], NULL, worker_main, p) != 0) {
-            p->nthreads--;
-            if (p->nthreads == 0) {
-                /* Nobody could ever run the job: take it back. */
-                p->head = p->tail = NULL;
-                atomic_store_explicit(&p->queued, 0, memory_order_relaxed);
-                pthread_mutex_unlock(&p->lock);
-                *err = -EAGAIN;
-                return NULL;
+    q_push(p, j);
+    if (atomic_load_explicit(&p->nthreads, memory_order_relaxed) < p->base.max_workers) {
+        if (start_worker_if_needed(p) < 0) {
+            /* No worker runs and none could start: nobody could ever run
+             * the queued jobs. Fail them all (ours is returned to the
+             * caller as the error, the others carry it in their future),
+             * unless a worker appeared meanwhile. */
+            pthread_mutex_lock(&p->lock);
+            int none = atomic_load_explicit(&p->nthreads, memory_order_relaxed) == 0;
+            pthread_mutex_unlock(&p->lock);
+            if (none) {
+                int found = 0;
+                for (job *k = take_all(p), *n; k; k = n) {
+                    n = atomic_load_explicit(&k->next, memory_order_relaxed);
+                    if (k == j) {
+                        found = 1;
+                        continue;
+                    }
+                    corio__future_fail(k->f, -EAGAIN, "cannot start a worker thread");
+                    if (k->batch)
+                        corio__batch_free(k->batch);
+                    corio_future_unref(k->f);
+                }
+                if (found) {
+                    /* Taken back: the caller drops the creation reference. */
+                    corio_future_unref(f);
+                    *err = -EAGAIN;
+                    return NULL;
+                }
+                /* Another submit drained it: its future carries the error. */
             }
         }
-    } else if (p->sleeping > 0 && q > (size_t)p->spinning + finishing) {
-        /* Spinning and finishing workers look at the queue again without
-         * being woken (a finishing one once it is back under the lock), so
-         * wake a sleeper only for the jobs they cannot take. */
-        pthread_cond_signal(&p->work);
     }
-    /* The caller's reference; the queue keeps the creation reference. */
-    corio_future *f = corio_future_ref(j->f);
-    pthread_mutex_unlock(&p->lock);
+    if (atomic_load_explicit(&p->sleeping, memory_order_seq_cst) > 0) {
+        /* Spinning and finishing workers look at the count again without
+         * being woken, so wake a sleeper only for the jobs they cannot
+         * take. */
+        uint64_t busy_soon = (uint64_t)atomic_load_explicit(&p->finishing, memory_order_seq_cst) +
+                             (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst);
+        uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
+        if (q > busy_soon)
+            wake_workers(p, 0);
+    }
     return f;
 }
 
@@ -283,7 +516,7 @@ static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const
                                size_t len, int bytes, int *err) {
     thread_pool *p = (thread_pool *)ex;
     size_t extra = sizeof(job) + (bytes ? len : 0);
-    corio_future *f = corio__future_create_ext(extra);
+    corio_future *f = corio__future_create_ext_refs(extra, 2);
     if (!f) {
         *err = -ENOMEM;
         return NULL;
@@ -313,7 +546,7 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
     (void)bytes; /* a thread job sees the caller's corio_value items directly */
     thread_pool *p = (thread_pool *)ex;
     corio__batch *b = corio__calloc(1, sizeof *b + n * sizeof b->items[0]);
-    corio_future *f = b ? corio__future_create_ext(sizeof(job)) : NULL;
+    corio_future *f = b ? corio__future_create_ext_refs(sizeof(job), 2) : NULL;
     if (!f) {
         free(b);
         *err = -ENOMEM;
@@ -337,11 +570,11 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
 
 static int tp_shutdown(corio_executor *ex, int wait, int cancel_futures, double timeout) {
     thread_pool *p = (thread_pool *)ex;
-    pthread_mutex_lock(&p->lock);
-    p->shutdown = 1;
-    job *cancelled = cancel_futures ? take_all_locked(p) : NULL;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->lock);
+    /* From here no submit gets in; those that already reserved a place
+     * finish linking their job, which take_all waits for. */
+    atomic_fetch_or_explicit(&p->state, ST_SHUTDOWN, memory_order_seq_cst);
+    job *cancelled = cancel_futures ? take_all(p) : NULL;
+    wake_workers(p, 1);
     fail_jobs(cancelled, 0, NULL, 1);
     if (!wait)
         return 0;
@@ -351,7 +584,7 @@ static int tp_shutdown(corio_executor *ex, int wait, int cancel_futures, double 
      * is joined exactly once (joined[] records it). */
     pthread_mutex_lock(&p->join_lock);
     pthread_mutex_lock(&p->lock);
-    int n = p->nthreads;
+    int n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < n; i++) {
         if (p->joined[i] || pthread_equal(p->threads[i], pthread_self()))
@@ -394,7 +627,6 @@ static void tp_destroy(corio_executor *ex) {
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->join_lock);
     free(p->joined);
-    pthread_cond_destroy(&p->work);
     free(p->threads);
     free(p);
 }
@@ -435,11 +667,18 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->base.vt = &thread_pool_vt;
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);
-    atomic_init(&p->queued, 0);
+    atomic_init(&p->state, 0);
+    atomic_init(&p->stub.next, NULL);
+    atomic_init(&p->tail, &p->stub);
+    p->head = &p->stub;
+    atomic_init(&p->spinning, 0);
+    atomic_init(&p->sleeping, 0);
     atomic_init(&p->finishing, 0);
+    atomic_init(&p->tokens, 0);
+    atomic_init(&p->nthreads, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->join_lock, NULL);
-    pthread_cond_init(&p->work, NULL);
+    atomic_init(&p->pop_lock, 0);
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
     p->initializer = o.initializer;

@@ -79,10 +79,43 @@ static int sched_cancelled(void) {
     return c && c->cancelled;
 }
 
+/* Join `coro` from the current coroutine when both live on this loop: the
+ * joiner and joining links are touched only by this loop's thread, so no
+ * atomic is needed, and the child's end (wake_joiner) resumes us. Every
+ * coroutine of a loop reaches its end on that loop (also when it is
+ * cancelled before it starts, or cannot get a stack), so the join always
+ * ends. The caller holds a reference to the child's future, which keeps the
+ * child's record valid. */
+static int sched_join(void *coro) {
+    corio__coro *me = corio__tls_coro, *c = coro;
+    if (c == me || c->loop != me->loop || c->joiner)
+        return -EAGAIN;
+    if (me->cancelled)
+        return -ECANCELED;
+    c->joiner = me;
+    me->joining = c;
+    me->park_res = 0;
+    corio__coro_suspend(me);
+    /* Resumed by wake_joiner (0) or corio__coro_cancel_now (-ECANCELED),
+     * which both unlinked us. */
+    return me->park_res;
+}
+
+/* Resume the coroutine joined on c, if any (c could not start). */
+static void wake_joiner(corio__coro *c) {
+    corio__coro *j = c->joiner;
+    if (!j)
+        return;
+    c->joiner = NULL;
+    j->joining = NULL;
+    corio__loop_make_ready(c->loop, j);
+}
+
 static const corio__sched_ops sched_ops = {
     .park = sched_park,
     .unpark = sched_unpark,
     .cancelled = sched_cancelled,
+    .join = sched_join,
 };
 
 void corio__sched_install(void) {
@@ -114,6 +147,11 @@ void corio__coro_cancel_now(corio__coro *c) {
         struct io_uring_sqe *sqe = corio__loop_sqe(l);
         io_uring_prep_cancel(sqe, c->op, 0);
         io_uring_sqe_set_data64(sqe, 0);
+    } else if (c->joining) {
+        c->joining->joiner = NULL;
+        c->joining = NULL;
+        c->park_res = -ECANCELED;
+        corio__loop_make_ready(l, c);
     }
     /* A coroutine that is ready or running sees `cancelled` at its next
      * blocking call. */
@@ -140,18 +178,42 @@ static void coro_entry(void *arg) {
         }
     }
     c->finished = 1;
-    corio__fiber_exit(&c->fiber, &c->loop->sched);
+    /* Our stack is still in use until we switch away: the scheduler frees
+     * us when it next runs (run_ready). */
+    corio__loop *l = c->loop;
+    c->next = l->zombies;
+    l->zombies = c;
+    corio__coro *j = c->joiner;
+    if (j) {
+        /* Hand the thread straight to the coroutine joined on us (same
+         * loop): no trip through the scheduler and its run queue. It runs
+         * now, ahead of what else is ready, as the continuation of our end;
+         * when it suspends, the scheduler carries on where it left us. */
+        c->joiner = NULL;
+        j->joining = NULL;
+        l->current = j;
+        corio__tls_coro = j;
+        corio__fiber_exit(&c->fiber, &j->fiber);
+    }
+    corio__fiber_exit(&c->fiber, &l->sched);
 }
 
-corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size) {
+/* Its future comes from the recycled slabs (see future.c). */
+_Static_assert(sizeof(corio__coro) <= CORIO__FUTURE_EXT_LARGE, "coroutine record too large");
+
+corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size,
+                             int refs) {
     /* The coroutine lives in its future's extra storage: one allocation,
-     * and it stays valid for as long as the coroutine holds its reference. */
-    corio_future *f = corio__future_create_ext(sizeof(corio__coro));
+     * and it stays valid for as long as the coroutine holds its reference.
+     * refs - 1 more references are taken at once for the spawner. */
+    corio_future *f = corio__future_create_ext_refs(sizeof(corio__coro), refs);
     if (!f)
         return NULL;
     corio__coro *c = corio__future_ext(f);
-    memset(c, 0, sizeof *c);
+    _Static_assert(sizeof *c % 8 == 0, "corio__zero needs whole words");
+    corio__zero(c, sizeof *c);
     c->future = f;
+    corio__future_set_coro(f, c);
     c->loop = l;
     c->fn = fn;
     c->arg = arg;
@@ -187,6 +249,7 @@ int corio__coro_launch(corio__coro *c) {
         if (c->stack)
             corio__stack_free(&l->stacks, c->stack);
         corio__future_fail(c->future, r, "cannot start coroutine: no stack");
+        wake_joiner(c); /* a joiner holds a reference: c is still valid */
         corio_future_unref(c->future); /* c is gone with it, unless referenced */
         return r;
     }
@@ -230,12 +293,12 @@ CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn,
     if (loop == -1)
         loop = here && here->rt == rt ? here->id : 0;
     corio__loop *l = &rt->loops[loop];
-    corio__coro *c = corio__coro_new(l, fn, arg, opts ? opts->stack_size : 0);
+    corio__coro *c = corio__coro_new(l, fn, arg, opts ? opts->stack_size : 0, 2);
     if (!c) {
         *err = -ENOMEM;
         return NULL;
     }
-    corio_future *f = corio_future_ref(c->future);
+    corio_future *f = c->future; /* the second reference, ours to return */
     if (here == l) {
         int r = corio__coro_launch(c);
         if (r < 0) {

@@ -2,11 +2,15 @@
  * the waiter list.
  *
  * Locking: each future has one lock (a futex word, see future_lock) guarding
- * its state transitions, its callback list and its waiter list. `state` is
- * also an atomic so that the read-only queries (done, cancelled, ...) and
- * the fast path of result() need no lock: it is stored with release ordering
- * after the outcome fields are written, and loaded with acquire ordering
- * before they are read.
+ * its transitions to a done state, its callback list and its waiter list.
+ * `state` is also an atomic so that the read-only queries (done, cancelled,
+ * ...) and the fast path of result() need no lock: it is stored with release
+ * ordering after the outcome fields are written, and loaded with acquire
+ * ordering before they are read. The one transition made without the lock
+ * is PENDING -> RUNNING (set_running_or_notify_cancel, start): a single CAS,
+ * since it touches nothing the lock guards. Every transition out of PENDING
+ * is therefore a CAS (see set_state_locked), so a cancel can never overwrite
+ * a RUNNING that raced in after it read PENDING.
  *
  * Completion protocol (complete_locked + finish): under the lock, the
  * outcome is stored, the state published, and every waiter is unlinked and
@@ -49,7 +53,8 @@ struct corio_future {
     corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
     void *canceller_arg;       /* its argument */
-    int pooled;                /* memory comes from the slab cache (see future_mem_alloc) */
+    int pooled;                /* 0: malloc'd; else 1 + its slab size class (see future_mem_alloc) */
+    void *coro;                /* the coroutine whose outcome this is, or NULL (set before sharing) */
 };
 
 /* The future's lock: a futex word, 0 free, 1 held, 2 held with (possibly)
@@ -97,8 +102,9 @@ static inline void future_unlock(corio_future *f) {
  * Every executor job allocates a future, so allocation is on the hot path.
  * With glibc, a burst of jobs followed by their release makes free() trim
  * the heap and the next burst page-faults it back in, which costs far more
- * than the job itself. Futures of the common sizes (a future alone, or with
- * a thread-pool job record) are therefore carved from slabs and recycled:
+ * than the job itself. Futures of the common sizes (a future alone or with
+ * a thread-pool job record; a future with a coroutine record) are therefore
+ * carved from slabs and recycled, one set of caches per size class:
  *
  *   thread cache (TLS, no atomics)  <-- batches of SLAB_BATCH slots -->  depot
  *   (allocs and frees of this thread)      (under depot.lock)     (all threads)
@@ -111,12 +117,17 @@ static inline void future_unlock(corio_future *f) {
  * the thread exits.
  *
  * Memory is kept for reuse, never returned to the system: a process keeps
- * SLOT_SIZE bytes per future of its peak number of live futures. Chunks stay
+ * one slot (192 or 384 bytes on x86-64) per future of its peak number of
+ * live futures of that class. Chunks stay
  * reachable from depot.chunks, so leak checkers do not report them. Under
  * AddressSanitizer or valgrind the slabs are bypassed (plain malloc/free),
  * so use-after-free of a future is still caught there. */
-#define SLOT_SIZE ((FUTURE_SIZE + 64 + 63) & ~(size_t)63) /* room for a 64-byte job record */
+#define SLOT_SMALL ((FUTURE_SIZE + 64 + 63) & ~(size_t)63) /* room for a 64-byte job record */
+#define SLOT_LARGE ((FUTURE_SIZE + CORIO__FUTURE_EXT_LARGE + 63) & ~(size_t)63) /* a coroutine */
+#define NCLASS 2       /* slab size classes */
 #define SLAB_BATCH 128 /* slots per batch moved between a thread cache and the depot */
+
+static const size_t slot_size[NCLASS] = {SLOT_SMALL, SLOT_LARGE};
 
 typedef struct slot {
     struct slot *next;       /* next free slot of the same batch or cache */
@@ -127,22 +138,22 @@ typedef struct slot {
 /* One chunk of SLAB_BATCH slots; the header keeps every chunk reachable. */
 typedef struct chunk {
     struct chunk *next; /* all chunks ever carved */
-    _Alignas(64) unsigned char slots[]; /* SLAB_BATCH * SLOT_SIZE bytes */
+    _Alignas(64) unsigned char slots[]; /* SLAB_BATCH slots of one class */
 } chunk;
 
 static struct {
     pthread_mutex_t lock;    /* guards the fields below */
-    slot *batches;           /* stack of free batches (linked by next_batch) */
+    slot *batches[NCLASS];   /* per class, a stack of free batches (linked by next_batch) */
     chunk *chunks;           /* every chunk, for reachability */
-    pthread_key_t key;       /* its destructor returns a thread's cache */
+    pthread_key_t key;       /* its destructor returns a thread's caches */
     pthread_once_t once;     /* creates key */
-} depot = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, PTHREAD_ONCE_INIT};
+} depot = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL}, NULL, 0, PTHREAD_ONCE_INIT};
 
 static _Thread_local struct {
     slot *head;     /* free slots of this thread */
     size_t n;       /* how many */
-    int registered; /* the exit destructor is armed for this thread */
-} tcache;
+} tcache[NCLASS];
+static _Thread_local int tcache_registered; /* the exit destructor is armed for this thread */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SLAB_BYPASS() 1
@@ -159,52 +170,56 @@ static _Thread_local struct {
 #define SLAB_BYPASS() 0
 #endif
 
-/* Give a whole list of free slots to the depot as one batch. */
-static void depot_put(slot *head, size_t n) {
+/* Give a whole list of free slots of class cls to the depot as one batch. */
+static void depot_put(int cls, slot *head, size_t n) {
     head->len = n;
     pthread_mutex_lock(&depot.lock);
-    head->next_batch = depot.batches;
-    depot.batches = head;
+    head->next_batch = depot.batches[cls];
+    depot.batches[cls] = head;
     pthread_mutex_unlock(&depot.lock);
 }
 
 static void tcache_flush(void *unused) {
     (void)unused;
-    if (tcache.head)
-        depot_put(tcache.head, tcache.n);
-    tcache.head = NULL;
-    tcache.n = 0;
+    for (int cls = 0; cls < NCLASS; cls++) {
+        if (tcache[cls].head)
+            depot_put(cls, tcache[cls].head, tcache[cls].n);
+        tcache[cls].head = NULL;
+        tcache[cls].n = 0;
+    }
 }
 
 static void depot_key_create(void) { pthread_key_create(&depot.key, tcache_flush); }
 
-/* Refill the empty thread cache: a batch from the depot, or a new chunk. */
-static int tcache_refill(void) {
-    if (!tcache.registered) {
+/* Refill the empty thread cache of class cls: a batch from the depot, or a
+ * new chunk. */
+static int tcache_refill(int cls) {
+    if (!tcache_registered) {
         pthread_once(&depot.once, depot_key_create);
         /* Any non-NULL value arms the destructor at thread exit. */
         pthread_setspecific(depot.key, &tcache);
-        tcache.registered = 1;
+        tcache_registered = 1;
     }
     pthread_mutex_lock(&depot.lock);
-    slot *b = depot.batches;
+    slot *b = depot.batches[cls];
     if (b) {
-        depot.batches = b->next_batch;
+        depot.batches[cls] = b->next_batch;
         pthread_mutex_unlock(&depot.lock);
-        tcache.head = b;
-        tcache.n = b->len;
+        tcache[cls].head = b;
+        tcache[cls].n = b->len;
         return 0;
     }
     pthread_mutex_unlock(&depot.lock);
-    chunk *c = corio__aligned_alloc(64, sizeof(chunk) + SLAB_BATCH * SLOT_SIZE);
+    size_t size = slot_size[cls];
+    chunk *c = corio__aligned_alloc(64, sizeof(chunk) + SLAB_BATCH * size);
     if (!c)
         return -ENOMEM;
     for (size_t i = 0; i < SLAB_BATCH; i++) {
-        slot *s = (slot *)(c->slots + i * SLOT_SIZE);
-        s->next = i + 1 < SLAB_BATCH ? (slot *)(c->slots + (i + 1) * SLOT_SIZE) : NULL;
+        slot *s = (slot *)(c->slots + i * size);
+        s->next = i + 1 < SLAB_BATCH ? (slot *)(c->slots + (i + 1) * size) : NULL;
     }
-    tcache.head = (slot *)c->slots;
-    tcache.n = SLAB_BATCH;
+    tcache[cls].head = (slot *)c->slots;
+    tcache[cls].n = SLAB_BATCH;
     pthread_mutex_lock(&depot.lock);
     c->next = depot.chunks;
     depot.chunks = c;
@@ -214,16 +229,17 @@ static int tcache_refill(void) {
 
 /* Memory for a future with `size` bytes in all; sets *pooled. */
 static void *future_mem_alloc(size_t size, int *pooled) {
-    if (size > SLOT_SIZE || SLAB_BYPASS()) {
+    if (size > SLOT_LARGE || SLAB_BYPASS()) {
         *pooled = 0;
         return corio__aligned_alloc(16, (size + 15) & ~(size_t)15);
     }
-    if (!tcache.head && tcache_refill() < 0)
+    int cls = size > SLOT_SMALL;
+    if (!tcache[cls].head && tcache_refill(cls) < 0)
         return NULL;
-    slot *s = tcache.head;
-    tcache.head = s->next;
-    tcache.n--;
-    *pooled = 1;
+    slot *s = tcache[cls].head;
+    tcache[cls].head = s->next;
+    tcache[cls].n--;
+    *pooled = 1 + cls;
     return s;
 }
 
@@ -232,10 +248,11 @@ static void future_mem_free(void *p, int pooled) {
         free(p);
         return;
     }
+    int cls = pooled - 1;
     slot *s = p;
-    s->next = tcache.head;
-    tcache.head = s;
-    if (++tcache.n < 2 * SLAB_BATCH)
+    s->next = tcache[cls].head;
+    tcache[cls].head = s;
+    if (++tcache[cls].n < 2 * SLAB_BATCH)
         return;
     /* Keep SLAB_BATCH slots, give the next SLAB_BATCH to the depot. */
     slot *last = s;
@@ -243,23 +260,29 @@ static void future_mem_free(void *p, int pooled) {
         last = last->next;
     slot *batch = last->next;
     last->next = NULL;
-    tcache.n = SLAB_BATCH;
-    depot_put(batch, SLAB_BATCH);
+    tcache[cls].n = SLAB_BATCH;
+    depot_put(cls, batch, SLAB_BATCH);
 }
 
 corio_future *corio__future_create_ext(size_t extra) {
+    return corio__future_create_ext_refs(extra, 1);
+}
+
+corio_future *corio__future_create_ext_refs(size_t extra, int refs) {
     int pooled;
     corio_future *f = future_mem_alloc(FUTURE_SIZE + extra, &pooled);
     if (!f)
         return NULL;
-    memset(f, 0, FUTURE_SIZE);
+    corio__zero(f, FUTURE_SIZE);
     f->pooled = pooled;
     atomic_init(&f->state, CORIO_PENDING);
-    atomic_init(&f->refs, 1);
+    atomic_init(&f->refs, refs);
     return f;
 }
 
 void *corio__future_ext(corio_future *f) { return (char *)f + FUTURE_SIZE; }
+
+void corio__future_set_coro(corio_future *f, void *coro) { f->coro = coro; }
 
 CORIO_API corio_future *corio_future_create(void) { return corio__future_create_ext(0); }
 
@@ -305,10 +328,33 @@ CORIO_API bool corio_future_done(const corio_future *f) {
     return f && load_state(f) >= CORIO_CANCELLED;
 }
 
-/* Publish the done state and notify the waiters; lock held. Returns the
+/* Move a not-done future to the done `state`; lock held. A PENDING future may
+ * turn RUNNING under our feet (the only lock-free transition), hence the
+ * CAS. Returns 0, or CORIO_EINVALID_STATE if it is done already. With
+ * pending_only, only PENDING -> state is allowed (cancel): returns 1 when
+ * the future is RUNNING instead. */
+static int set_state_locked(corio_future *f, int state, int pending_only) {
+    int s = atomic_load_explicit(&f->state, memory_order_acquire);
+    if (s == CORIO_RUNNING && !pending_only) {
+        /* Only lock holders move a RUNNING future: a plain store will do. */
+        atomic_store_explicit(&f->state, state, memory_order_release);
+        return 0;
+    }
+    for (;;) {
+        if (s >= CORIO_CANCELLED)
+            return CORIO_EINVALID_STATE;
+        if (pending_only && s != CORIO_PENDING)
+            return 1;
+        /* release: publishes the outcome fields stored before. */
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, state, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return 0;
+    }
+}
+
+/* Notify the waiters of a future just made done; lock held. Returns the
  * callback list to run after unlocking. */
-static callback *complete_locked(corio_future *f, int state) {
-    atomic_store_explicit(&f->state, state, memory_order_release);
+static callback *complete_locked(corio_future *f) {
     corio__waiter *w = f->waiters;
     f->waiters = NULL;
     while (w) {
@@ -351,7 +397,14 @@ CORIO_API bool corio_future_cancel(corio_future *f) {
     if (!f)
         return false;
     future_lock(f);
-    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (set_state_locked(f, CORIO_CANCELLED, 1) == 0) {
+        callback *cbs = complete_locked(f);
+        future_unlock(f);
+        run_callbacks(f, cbs);
+        return true;
+    }
+    /* acquire: a RUNNING stored lock-free by start published the canceller. */
+    int s = atomic_load_explicit(&f->state, memory_order_acquire);
     if (s == CORIO_CANCELLED) {
         future_unlock(f);
         return true;
@@ -369,14 +422,8 @@ CORIO_API bool corio_future_cancel(corio_future *f) {
         future_unlock(f);
         return true;
     }
-    if (s != CORIO_PENDING) {
-        future_unlock(f);
-        return false;
-    }
-    callback *cbs = complete_locked(f, CORIO_CANCELLED);
     future_unlock(f);
-    run_callbacks(f, cbs);
-    return true;
+    return false;
 }
 
 int corio__future_finish_cancelled(corio_future *f, int by_executor) {
@@ -387,7 +434,8 @@ int corio__future_finish_cancelled(corio_future *f, int by_executor) {
         return CORIO_EINVALID_STATE;
     }
     f->by_executor = by_executor;
-    callback *cbs = complete_locked(f, CORIO_CANCELLED);
+    set_state_locked(f, CORIO_CANCELLED, 0); /* not done: cannot fail under the lock */
+    callback *cbs = complete_locked(f);
     future_unlock(f);
     run_callbacks(f, cbs);
     return 0;
@@ -411,21 +459,15 @@ int corio__future_cancel_requested(const corio_future *f) {
 CORIO_API int corio_future_set_running_or_notify_cancel(corio_future *f) {
     if (!f)
         return -EINVAL;
-    future_lock(f);
-    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    int r;
-    if (s == CORIO_PENDING) {
-        atomic_store_explicit(&f->state, CORIO_RUNNING, memory_order_release);
-        r = 1;
-    } else if (s == CORIO_CANCELLED) {
-        /* Waiters were already woken by cancel(); Python's notify of
-         * waiters here is for its cancel-then-notify split. */
-        r = 0;
-    } else {
-        r = CORIO_EINVALID_STATE;
-    }
-    future_unlock(f);
-    return r;
+    /* Lock-free: PENDING -> RUNNING touches nothing the lock guards, and
+     * every other way out of PENDING is a CAS too (set_state_locked). */
+    int s = CORIO_PENDING;
+    if (atomic_compare_exchange_strong_explicit(&f->state, &s, CORIO_RUNNING,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return 1;
+    /* CANCELLED: waiters were already woken by cancel(); Python's notify of
+     * waiters here is for its cancel-then-notify split. */
+    return s == CORIO_CANCELLED ? 0 : CORIO_EINVALID_STATE;
 }
 
 /* Store an outcome unless done. Takes ownership of message only on success. */
@@ -440,7 +482,8 @@ static int finish(corio_future *f, const corio_value *v, int code, char *message
         f->value = *v;
     f->code = code;
     f->message = message;
-    callback *cbs = complete_locked(f, CORIO_FINISHED);
+    set_state_locked(f, CORIO_FINISHED, 0); /* not done: cannot fail under the lock */
+    callback *cbs = complete_locked(f);
     future_unlock(f);
     run_callbacks(f, cbs);
     return 0;
@@ -608,6 +651,14 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         return -ETIMEDOUT;
     if (!corio__tls_coro && online_cpus() > 1 && spin_until_done(f, deadline_ns))
         return 0;
+    if (corio__tls_coro && f->coro && deadline_ns == INT64_MAX) {
+        /* A coroutine awaiting a coroutine: join it when both share a loop
+         * (no lock, no waiter, no parker), else fall through. */
+        const corio__sched_ops *ops = atomic_load_explicit(&corio__sched, memory_order_acquire);
+        int r = ops->join(f->coro);
+        if (r != -EAGAIN)
+            return load_state(f) >= CORIO_CANCELLED ? 0 : r;
+    }
     corio__parker p;
     corio__parker_init(&p);
     corio__waiter w = {.notify = notify_parker, .data = &p};
@@ -671,17 +722,17 @@ void corio__future_release_value(corio_future *f) {
 }
 
 int corio__future_start(corio_future *f, corio__cancel_fn fn, void *arg) {
-    future_lock(f);
-    int s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    int r;
-    if (s == CORIO_PENDING) {
+    /* Lock-free like set_running_or_notify_cancel. The canceller is read
+     * only by cancel() once it saw RUNNING (acquire), so storing it before
+     * the releasing CAS publishes it; a future that turns out done meanwhile
+     * never reads it. */
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) == CORIO_PENDING) {
         f->canceller = fn;
         f->canceller_arg = arg;
-        atomic_store_explicit(&f->state, CORIO_RUNNING, memory_order_release);
-        r = 1;
-    } else {
-        r = s == CORIO_CANCELLED ? 0 : CORIO_EINVALID_STATE;
     }
-    future_unlock(f);
-    return r;
+    int s = CORIO_PENDING;
+    if (atomic_compare_exchange_strong_explicit(&f->state, &s, CORIO_RUNNING,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return 1;
+    return s == CORIO_CANCELLED ? 0 : CORIO_EINVALID_STATE;
 }

@@ -14,6 +14,22 @@
 
 #define CORIO__HIDDEN __attribute__((visibility("hidden")))
 
+/* Zero n bytes at p (both multiples of 8) with plain 8-byte stores. For a
+ * record of a few hundred bytes on the hot path (a future, a coroutine),
+ * memset of a constant size compiles to `rep stos`, whose start-up costs
+ * more than the stores themselves; the empty asm keeps the compiler from
+ * turning the loop back into that memset. */
+static inline void corio__zero(void *p, size_t n) {
+    uint64_t *w = p;
+    for (size_t i = 0; i + 2 <= n / 8; i += 2) {
+        w[i] = 0;
+        w[i + 1] = 0;
+        __asm__ volatile("" ::: "memory");
+    }
+    if (n / 8 % 2)
+        w[n / 8 - 1] = 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Time                                                                       */
 
@@ -57,6 +73,13 @@ typedef struct corio__sched_ops {
     void (*unpark)(corio__parker *p);
     /* Is the current coroutine's cancellation requested? */
     int (*cancelled)(void);
+    /* Wait, in the current coroutine, until the coroutine `coro` (the owner
+     * of a future, see corio__future_set_coro) has ended, without a waiter
+     * on its future: possible when both run on the same loop, so the child
+     * wakes its joiner directly. Returns 0 once it ended (its future is then
+     * done), -ECANCELED if the caller was cancelled, -EAGAIN when it cannot
+     * join (other loop, another joiner): use a waiter then. */
+    int (*join)(void *coro);
 } corio__sched_ops;
 
 /* The current coroutine of this thread, NULL on a plain thread. */
@@ -121,7 +144,17 @@ int corio__future_finish_cancelled(corio_future *f, int by_executor);
  * allocation (16-byte aligned), e.g. for an executor's job record; the
  * storage lives as long as the future. */
 corio_future *corio__future_create_ext(size_t extra);
+/* Extra storage up to this size comes from recycled slabs (see future.c);
+ * larger sizes are malloc'd. A coroutine record must fit. */
+#define CORIO__FUTURE_EXT_LARGE 256
+/* The same with `refs` references at once (one per owner), saving the
+ * atomic increments of corio_future_ref while nobody else can see it. */
+corio_future *corio__future_create_ext_refs(size_t extra, int refs);
 void *corio__future_ext(corio_future *f);
+/* Mark f as the outcome of coroutine `coro` (the scheduler's record), whose
+ * end implies f is done: waiting for f in a coroutine may then join it (see
+ * corio__sched_ops.join). Set before f is shared. */
+void corio__future_set_coro(corio_future *f, void *coro);
 
 /* The failure code of a done future (0 for success or cancelled). Lock-free:
  * valid once corio_future_done() returned true (acquire on the state). */

@@ -364,8 +364,15 @@ static void run_ready(corio__loop *l) {
         corio__fiber_switch(&l->sched, &c->fiber);
         corio__tls_coro = NULL;
         l->current = NULL;
-        if (c->finished && !atomic_load_explicit(&c->cancel_posted, memory_order_acquire))
-            corio__coro_free(c);
+        /* c, or the coroutines it handed the thread to at their end (see
+         * coro_entry), may have finished: free them, except those whose
+         * free waits for a cancel message in flight. */
+        while (l->zombies) {
+            corio__coro *z = l->zombies;
+            l->zombies = z->next;
+            if (!atomic_load_explicit(&z->cancel_posted, memory_order_acquire))
+                corio__coro_free(z);
+        }
         c = next;
     }
 }

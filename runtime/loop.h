@@ -70,6 +70,8 @@ struct corio__coro {
     int park_res;            /* what park() returns: 0, -ETIMEDOUT, -ECANCELED */
     corio__parker *parker;   /* set while parked through a parker */
     corio__op *op;           /* set while waiting for a ring operation */
+    corio__coro *joiner;     /* a coroutine of this loop joined on us (see sched_join), or NULL */
+    corio__coro *joining;    /* while we are joined on that coroutine, it; else NULL */
     int64_t deadline;        /* parked with a deadline (timer heap key) */
     size_t heap_idx;         /* position in the timer heap, SIZE_MAX if absent */
 };
@@ -88,6 +90,8 @@ struct corio__loop {
     corio__fiber sched;             /* the scheduler's own (thread-stack) context */
     corio__coro *current;           /* running coroutine, NULL in the scheduler */
     corio__coro *rq_head, *rq_tail; /* run queue (FIFO), loop thread only */
+    corio__coro *zombies;           /* finished coroutines whose stacks the scheduler
+                                     * frees when it next runs (linked by `next`) */
     size_t inflight;                /* ring operations awaited by coroutines */
     corio__coro *live;              /* all live coroutines (for shutdown) */
     size_t nlive;                   /* their number */
@@ -139,7 +143,9 @@ void corio__timer_add(corio__loop *l, corio__coro *c);
 void corio__timer_del(corio__loop *l, corio__coro *c);
 
 /* --- coro.c --- */
-corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size);
+/* A coroutine whose future has `refs` references: its own, plus the
+ * spawner's. */
+corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size, int refs);
 int corio__coro_launch(corio__coro *c); /* loop thread: stack + fiber, make ready */
 void corio__coro_free(corio__coro *c);  /* loop thread, after it finished */
 void corio__coro_cancel_now(corio__coro *c); /* loop thread: act on a cancel */
