@@ -61,24 +61,33 @@ typedef struct job {
     corio_value bytes;        /* argument bytes for submit_bytes (copied after the job) */
 } job;
 
+/* A worker's flag "completing a job's future, not yet back at the queue",
+ * on a cache line of its own: set and cleared once per job, so a shared
+ * counter would bounce between the workers on every job. */
+typedef struct finishing_flag {
+    _Atomic int on;     /* 1 while finishing */
+    char pad[60];       /* the rest of the line */
+} finishing_flag;
+
 typedef struct thread_pool {
     corio_executor base;        /* common executor head (must be first) */
     /* The pads keep the submit side, the worker side and the rest on
      * separate cache lines (the pool comes from calloc: no 64-byte
      * alignment to rely on, so separation is by distance). */
     char pad0[64];              /* see above */
-    _Atomic uint64_t state; /* queued count | ST_SHUTDOWN | ST_BROKEN */
+    _Atomic uint64_t state;     /* queued count | ST_SHUTDOWN | ST_BROKEN */
     job *_Atomic tail;          /* last linked job (or the stub); submits exchange it */
     char pad1[64];              /* see above */
-    _Atomic int pop_lock;       /* spin lock serialising consumers of the queue (see pop_lock) */ /* serialises consumers of the queue */
+    _Atomic int pop_lock;       /* spin lock serialising consumers of the queue (see pop_lock) */
     job *head;                  /* next to pop (or the stub); under pop_lock */
     job stub;                   /* the queue's placeholder node (Vyukov) */
+    char pad2[64];              /* see above */
     _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
     _Atomic int sleeping;       /* idle workers committed to sleep, not yet claimed by a waker */
-    _Atomic int finishing;      /* workers completing a job's future, not yet back at the queue */
     _Atomic uint32_t tokens;    /* futex word: wake-ups posted for claimed sleepers */
-    char pad2[64];              /* see above */
-    pthread_mutex_t lock; /* guards starting workers, threads[], broken_msg */
+    finishing_flag *finishing;  /* max_workers flags, worker i uses finishing[i] */
+    char pad3[64];              /* see above */
+    pthread_mutex_t lock;       /* guards starting workers, threads[], broken_msg */
     _Atomic int nthreads;       /* workers started (alive or exited, not joined); written under lock */
     pthread_t *threads;         /* max_workers slots, first nthreads used */
     unsigned char *joined;      /* joined[i]: threads[i] was joined; guarded by join_lock */
@@ -105,12 +114,12 @@ static long ncpu(void) {
 /* The pool whose worker is running on this thread, if any. */
 static _Thread_local thread_pool *tls_pool;
 
-/* Run one job. The worker counts itself in `finishing` (until it is back
- * under the pool lock) before it completes the future: whoever sees the
- * result and submits again at once must find this worker idle rather than
- * start another (Python's test_idle_thread_reuse). The cost is that a job
+/* Run one job. The worker raises its finishing flag (until it is back at
+ * the queue) before it completes the future: whoever sees the result and
+ * submits again at once must find this worker idle rather than start
+ * another (Python's test_idle_thread_reuse). The cost is that a job
  * submitted from a done-callback waits for the callbacks to return. */
-static void run_job(thread_pool *p, job *j) {
+static void run_job(finishing_flag *fin, job *j) {
     corio_future *f = j->f;
     if (corio_future_set_running_or_notify_cancel(f) == 1) {
         corio_value out = {0};
@@ -125,13 +134,13 @@ static void run_job(thread_pool *p, job *j) {
             if (r < 0 && out.dtor)
                 out.dtor(out.ptr);
         }
-        atomic_fetch_add_explicit(&p->finishing, 1, memory_order_relaxed);
+        atomic_store_explicit(&fin->on, 1, memory_order_relaxed);
         if (r < 0)
             corio__future_fail(f, r, corio__task_msg());
         else
             corio_future_set_value(f, &out);
     } else {
-        atomic_fetch_add_explicit(&p->finishing, 1, memory_order_relaxed);
+        atomic_store_explicit(&fin->on, 1, memory_order_relaxed);
     }
     if (j->batch) { /* cancelled before it ran */
         corio__batch_free(j->batch);
@@ -309,10 +318,19 @@ static void fail_jobs(job *j, int code, const char *msg, int cancel) {
 /* What an idle worker counts as (see worker_main). */
 enum { W_BUSY, W_FINISHING, W_SPINNING, W_SLEEPING };
 
+/* Workers finishing a job (see run_job). O(workers started). */
+static uint64_t count_finishing(thread_pool *p) {
+    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
+    uint64_t c = 0;
+    for (int i = 0; i < n; i++)
+        c += (uint64_t)atomic_load_explicit(&p->finishing[i].on, memory_order_seq_cst);
+    return c;
+}
+
 /* Leave the idle count the worker is in. */
-static void leave(thread_pool *p, int me) {
+static void leave(thread_pool *p, finishing_flag *fin, int me) {
     if (me == W_FINISHING)
-        atomic_fetch_sub_explicit(&p->finishing, 1, memory_order_seq_cst);
+        atomic_store_explicit(&fin->on, 0, memory_order_seq_cst);
     else if (me == W_SPINNING)
         atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
     else if (me == W_SLEEPING)
@@ -333,6 +351,7 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&p->lock);
     char name[48];
     snprintf(name, sizeof name, "%s_%d", p->prefix, id - 1);
+    finishing_flag *fin = &p->finishing[id - 1];
     name[15] = '\0'; /* the kernel's limit for a thread name */
     pthread_setname_np(pthread_self(), name);
 
@@ -382,8 +401,8 @@ static void *worker_main(void *arg) {
                 pause_for_producer(&spins);
                 continue;
             }
-            leave(p, me);
-            run_job(p, j);
+            leave(p, fin, me);
+            run_job(fin, j);
             me = W_FINISHING; /* run_job counted us */
             spun = 0;
             continue;
@@ -405,7 +424,7 @@ static void *worker_main(void *arg) {
         if (!spun && ncpu() > 1 &&
             atomic_compare_exchange_strong_explicit(&p->spinning, &zero, 1, memory_order_seq_cst,
                                                     memory_order_relaxed)) {
-            leave(p, me);
+            leave(p, fin, me);
             me = W_SPINNING;
             spun = 1;
             int64_t until = corio__now_ns() + SPIN_NS;
@@ -420,10 +439,10 @@ static void *worker_main(void *arg) {
             continue; /* still counted as spinning */
         }
         atomic_fetch_add_explicit(&p->sleeping, 1, memory_order_seq_cst);
-        leave(p, me);
+        leave(p, fin, me);
         me = W_SLEEPING; /* the loop's next read of the count decides */
     }
-    leave(p, me);
+    leave(p, fin, me);
     return NULL;
 }
 
@@ -434,7 +453,7 @@ static int start_worker_if_needed(thread_pool *p) {
     pthread_mutex_lock(&p->lock);
     int n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
     /* The idle counts first, then the count (see worker_main). */
-    uint64_t idle = (uint64_t)atomic_load_explicit(&p->finishing, memory_order_seq_cst) +
+    uint64_t idle = count_finishing(p) +
                     (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst) +
                     (uint64_t)atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
     uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
@@ -503,7 +522,7 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
         /* Spinning and finishing workers look at the count again without
          * being woken, so wake a sleeper only for the jobs they cannot
          * take. */
-        uint64_t busy_soon = (uint64_t)atomic_load_explicit(&p->finishing, memory_order_seq_cst) +
+        uint64_t busy_soon = count_finishing(p) +
                              (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst);
         uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
         if (q > busy_soon)
@@ -626,6 +645,7 @@ static void tp_destroy(corio_executor *ex) {
     }
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->join_lock);
+    free(p->finishing);
     free(p->joined);
     free(p->threads);
     free(p);
@@ -658,7 +678,9 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
         return -ENOMEM;
     p->threads = corio__calloc((size_t)o.max_workers, sizeof *p->threads);
     p->joined = corio__calloc((size_t)o.max_workers, 1);
-    if (!p->threads || !p->joined) {
+    p->finishing = corio__calloc((size_t)o.max_workers, sizeof *p->finishing);
+    if (!p->threads || !p->joined || !p->finishing) {
+        free(p->finishing);
         free(p->joined);
         free(p->threads);
         free(p);
@@ -673,7 +695,8 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->head = &p->stub;
     atomic_init(&p->spinning, 0);
     atomic_init(&p->sleeping, 0);
-    atomic_init(&p->finishing, 0);
+    for (int i = 0; i < o.max_workers; i++)
+        atomic_init(&p->finishing[i].on, 0);
     atomic_init(&p->tokens, 0);
     atomic_init(&p->nthreads, 0);
     pthread_mutex_init(&p->lock, NULL);
