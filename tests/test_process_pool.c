@@ -19,8 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "corio.h"
 #include "internal.h"
+#ifdef CORIO_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 #include "../executors/wire.h"
 
 /* Shared with the workers: [0] pid of the job that wants to be killed. */
@@ -770,6 +776,12 @@ static int t_pool_in_runtime_main(void *arg, corio_value *out) {
 }
 
 START_TEST(test_pool_created_inside_runtime) {
+    if (RUNNING_ON_VALGRIND) {
+        /* valgrind 3.19 cannot run io_uring loops: the runtime is covered
+         * by the ASan and TSan configurations instead. */
+        fprintf(stderr, "skipped under valgrind: needs io_uring\n");
+        return;
+    }
     t_in_rt t = {0};
     corio_runtime_options o = {.loops = 1};
     ck_assert_int_eq(corio_run_with(&o, t_pool_in_runtime_main, &t, NULL), 0);
