@@ -21,6 +21,8 @@
 
 #include "corio.h"
 
+#include "bench_common.h"
+
 #ifndef CORIO_BENCH_PY
 #define CORIO_BENCH_PY "tests/bench/bench_process_pool.py"
 #endif
@@ -42,30 +44,6 @@ static double now_s(void) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
-}
-
-static void print_machine(void) {
-    struct utsname u;
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    c += 1 + (c[1] == ' ');
-                    c[strcspn(c, "\n")] = '\0';
-                    snprintf(model, sizeof model, "%s", c);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    uname(&u);
-    printf("machine: %s, %s, %ld online CPUs (kernel %s)\n", u.machine, model,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
 static void die(const char *what, int code) {
@@ -142,7 +120,7 @@ int main(int argc, char **argv) {
         py_map1 /= 10;
         py_map1k /= 10;
     }
-    print_machine();
+    bench_print_machine();
     corio_process_pool_options o = {.max_workers = WORKERS};
     corio_executor *ex;
     int r = corio_process_pool_create(&o, &ex);

@@ -33,6 +33,8 @@
 
 #include "corio.h"
 
+#include "bench_common.h"
+
 static size_t spawn_iters = 1000000; /* coroutines per spawn run */
 static size_t thread_iters = 20000;  /* threads for the baseline */
 static size_t wake_iters = 100000;   /* round trips per wake run */
@@ -42,30 +44,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_machine(void) {
-    struct utsname u;
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    c += 1 + (c[1] == ' ');
-                    c[strcspn(c, "\n")] = '\0';
-                    snprintf(model, sizeof model, "%s", c);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    uname(&u);
-    printf("machine: %s, %s, %ld online CPUs (kernel %s)\n", u.machine, model,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
 static void die(const char *what, int code) {
@@ -347,7 +325,7 @@ int main(int argc, char **argv) {
         wake_iters /= 10;
         idle_coros /= 10;
     }
-    print_machine();
+    bench_print_machine();
     bench_spawn();
     bench_wake();
     bench_memory();

@@ -22,6 +22,8 @@
 
 #include "corio.h"
 
+#include "bench_common.h"
+
 #ifdef HAVE_LIBUV
 #include <uv.h>
 #endif
@@ -54,30 +56,6 @@ static lat_stats summarise(double *v, size_t n) {
         sum += v[i];
     qsort(v, n, sizeof *v, cmp_double);
     return (lat_stats){sum / (double)n * 1e6, v[n / 2] * 1e6, v[n * 99 / 100] * 1e6};
-}
-
-static void print_machine(void) {
-    struct utsname u;
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    c += 1 + (c[1] == ' ');
-                    c[strcspn(c, "\n")] = '\0';
-                    snprintf(model, sizeof model, "%s", c);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    uname(&u);
-    printf("machine: %s, %s, %ld online CPUs (kernel %s)\n", u.machine, model,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
 static void die(const char *what, int code) {
@@ -187,7 +165,7 @@ int main(int argc, char **argv) {
     /* libuv reads it once, at its first uv_queue_work. */
     setenv("UV_THREADPOOL_SIZE", "2", 1);
 
-    print_machine();
+    bench_print_machine();
     printf("corio %s, %d workers each\n", corio_version(), WORKERS);
 
     double *samples = malloc(lat_iters * sizeof *samples);
