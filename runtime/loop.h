@@ -122,8 +122,6 @@ struct corio_runtime {
 /* The loop running on this thread, NULL elsewhere. */
 extern _Thread_local corio__loop *corio__tls_loop;
 
-/* The current coroutine (NULL outside one). */
-static inline corio__coro *corio__coro_current(void) { return corio__tls_coro; }
 
 /* --- loop.c --- */
 int corio__loop_start(corio__loop *l);       /* start the thread; waits for the ring */
