@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -92,6 +93,8 @@ typedef struct worker {
     uint32_t seq;          /* seq of the next job written */
     unsigned assigned;     /* jobs written (for max_tasks_per_child) */
     int dirty;             /* has jobs to write (during one dispatch) */
+    int nhelp;             /* waiting threads reading this socket (EPOLLIN off while > 0) */
+    int creading;          /* the collector is reading the socket without the lock */
     unsigned char *in;     /* receive buffer (INBUF bytes) */
     size_t in_len;         /* bytes in it */
     unsigned char *big;    /* body of a frame too large for `in`, or NULL */
@@ -123,6 +126,9 @@ typedef struct pool {
     int ep;                     /* the collector's epoll */
     int wake;                   /* eventfd: shutdown and terminate requests */
     pthread_t collector;        /* the collector thread */
+    int ncpu;                   /* online CPUs at create */
+    int nhelpers;               /* threads in pp_help (destroy waits for 0; graveyard kept) */
+    corio__pp_shared *shm;      /* page shared with the workers (see wire.h) */
     char broken_msg[512];       /* why the pool broke */
 } pool;
 
@@ -189,9 +195,14 @@ static void wake_collector(pool *p) {
     (void)r; /* a full counter already means "wake" */
 }
 
+/* The collector's interest in w: EPOLLOUT while frames wait to be written;
+ * EPOLLIN unless a waiting thread is reading the socket itself (pp_help), so
+ * that its answers do not also wake the collector. Lock held. */
 static void epoll_set(pool *p, worker *w, int out) {
-    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = w};
-    epoll_ctl(p->ep, EPOLL_CTL_MOD, w->fd, &ev);
+    struct epoll_event ev = {.events = (w->nhelp ? 0u : EPOLLIN) | (out ? EPOLLOUT : 0u),
+                             .data.ptr = w};
+    if (w->fd >= 0 && !w->rx_done)
+        epoll_ctl(p->ep, EPOLL_CTL_MOD, w->fd, &ev);
     w->epoll_out = out;
 }
 
@@ -522,22 +533,28 @@ static void break_pool_locked(pool *p, const char *msg, pp_job **done) {
     }
 }
 
+/* Lock p if it is still the live pool j was submitted to (a job's future
+ * may outlive its pool): 1 with p->lock held, 0 if it is gone. The live
+ * list's lock is taken first, so destroy cannot free p in between. */
+static int lock_live_pool(pool *p, const pp_job *j) {
+    pthread_mutex_lock(&live_lock);
+    pool *q = live_pools;
+    while (q && !(q == p && q->id == j->pool_id))
+        q = q->live_next;
+    if (q)
+        pthread_mutex_lock(&p->lock);
+    pthread_mutex_unlock(&live_lock);
+    return q != NULL;
+}
+
 /* Cancel of a RUNNING job (cancel_kills_running): kill the worker running
  * it, or drop it if it has not started. Runs on the cancelling thread,
  * without the future's lock; the pool may already be gone. */
 static void pp_cancel(corio_future *f, void *arg) {
     pool *p = arg;
     pp_job *j = corio__future_ext(f);
-    pthread_mutex_lock(&live_lock);
-    pool *q = live_pools;
-    while (q && !(q == p && q->id == j->pool_id))
-        q = q->live_next;
-    if (!q) {
-        pthread_mutex_unlock(&live_lock);
+    if (!lock_live_pool(p, j))
         return;
-    }
-    pthread_mutex_lock(&p->lock);
-    pthread_mutex_unlock(&live_lock);
     int finish_now = 0;
     if (j->w && j->w->head == j) {
         if (!j->w->kill_reason) {
@@ -698,50 +715,41 @@ static void parse_locked(pool *p, worker *w, pp_job **done) {
     w->in_len -= pos;
 }
 
-/* Read what w has sent. Returns 1 on EOF or error. */
+/* One read from w's socket into its buffers. The reader is either the
+ * collector, which marks w->creading under the lock and reads without it
+ * (a large read copies for a while), or a helping waiter, which reads under
+ * the lock and only when creading is clear: so one reader at a time. */
+static ssize_t read_worker(worker *w) {
+    if (w->big)
+        return read(w->fd, w->big + w->big_got, w->big_need - w->big_got);
+    return read(w->fd, w->in + w->in_len, INBUF - w->in_len);
+}
+
+/* Account for n bytes (or EOF / error) just read from w. Lock held. */
+static void received_locked(pool *p, worker *w, ssize_t n, pp_job **done);
+
+/* Read what w has sent. Returns 1 on EOF or error. Collector only. */
 static int receive(pool *p, worker *w) {
     for (int rounds = 0; rounds < 64; rounds++) {
-        if (w->rx_done || w->fd < 0)
+        pthread_mutex_lock(&p->lock);
+        if (w->rx_done || w->fd < 0) {
+            pthread_mutex_unlock(&p->lock);
             return 1;
-        ssize_t n;
-        if (w->big)
-            n = read(w->fd, w->big + w->big_got, w->big_need - w->big_got);
-        else
-            n = read(w->fd, w->in + w->in_len, INBUF - w->in_len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 0;
+        }
+        w->creading = 1;
+        pthread_mutex_unlock(&p->lock);
+        ssize_t n = read_worker(w);
+        int e = errno;
         pp_job *done = NULL;
         pthread_mutex_lock(&p->lock);
-        if (n <= 0) {
-            if (w->big || w->in_len) {
-                char what[128];
-                if (w->big)
-                    snprintf(what, sizeof what, "got %zu of %zu bytes of a frame before end of stream",
-                             w->big_got, w->big_need);
-                else
-                    snprintf(what, sizeof what, "%zu stray bytes before end of stream", w->in_len);
-                free(w->big);
-                w->big = NULL;
-                w->in_len = 0;
-                protocol_fail_locked(p, w, what, &done);
-            }
-            if (!w->rx_done) {
-                w->rx_done = 1;
-                epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
-            }
-        } else if (w->big) {
-            w->big_got += (size_t)n;
-            if (w->big_got == w->big_need) {
-                unsigned char *b = w->big;
-                w->big = NULL;
-                frame_locked(p, w, &w->big_hdr, b, 1, &done);
-            }
-        } else {
-            w->in_len += (size_t)n;
-            parse_locked(p, w, &done);
+        w->creading = 0;
+        if (n < 0 && (e == EINTR || e == EAGAIN)) {
+            pthread_mutex_unlock(&p->lock);
+            if (e == EAGAIN)
+                return 0;
+            continue;
         }
+        received_locked(p, w, n, &done);
         dispatch_locked(p, &done);
         pthread_mutex_unlock(&p->lock);
         complete_all(done);
@@ -749,6 +757,135 @@ static int receive(pool *p, worker *w) {
             return 1;
     }
     return 0;
+}
+
+static void received_locked(pool *p, worker *w, ssize_t n, pp_job **done) {
+    if (n <= 0) {
+        if (w->big || w->in_len) {
+            char what[128];
+            if (w->big)
+                snprintf(what, sizeof what, "got %zu of %zu bytes of a frame before end of stream",
+                         w->big_got, w->big_need);
+            else
+                snprintf(what, sizeof what, "%zu stray bytes before end of stream", w->in_len);
+            free(w->big);
+            w->big = NULL;
+            w->in_len = 0;
+            protocol_fail_locked(p, w, what, done);
+        }
+        if (!w->rx_done) {
+            w->rx_done = 1;
+            epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
+        }
+    } else if (w->big) {
+        w->big_got += (size_t)n;
+        if (w->big_got == w->big_need) {
+            unsigned char *b = w->big;
+            w->big = NULL;
+            frame_locked(p, w, &w->big_hdr, b, 1, done);
+        }
+    } else {
+        w->in_len += (size_t)n;
+        parse_locked(p, w, done);
+    }
+}
+
+/* ---- waiting threads help ------------------------------------------------ */
+
+/* How long a thread waiting for a job reads the answers itself before it
+ * parks: a short job's round trip through an awake worker is a few µs. */
+#define HELP_NS 50000
+/* Jobs that run longer than this on average are not worth polling for. */
+#define HELP_MAX_JOB_NS 50000
+
+/* Drop a helper's claim on w (which may be buried meanwhile: its memory is
+ * kept while nhelpers > 0). Lock held. */
+static void help_release_locked(pool *p, worker *w) {
+    if (--w->nhelp == 0)
+        epoll_set(p, w, w->epoll_out);
+}
+
+/* The future helper (corio__future_set_helper) of every job: instead of the
+ * collector reading the worker's answer and waking this thread (two
+ * wake-ups per round trip, with the worker's), the waiting thread reads the
+ * socket of the worker running its job itself, while the collector's
+ * EPOLLIN interest in that socket is off (so the answer does not wake it
+ * either). Reads happen under the pool lock and only while the collector is
+ * not reading that socket (read_worker). Whatever it reads it processes as
+ * the collector would, completing other futures too. When it gives up or
+ * the job is done it turns EPOLLIN back on; epoll is level-triggered, so an
+ * answer that arrived meanwhile is seen by the collector then. */
+static int pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
+    pool *p = arg;
+    pp_job *j = corio__future_ext(f);
+    /* The pool may be gone if the job finished meanwhile; destroy waits
+     * for nhelpers to be 0. */
+    if (!lock_live_pool(p, j))
+        return corio_future_done(f);
+    /* Polling pays only with a CPU to spare: not when every CPU has a
+     * worker with jobs (a map over CPU-bound items), nor for long jobs. */
+    int busy = 0;
+    for (worker *w = p->workers; w && busy < p->ncpu; w = w->next)
+        busy += w->nout > 0;
+    if (busy >= p->ncpu || p->avg_ns > HELP_MAX_JOB_NS) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    p->nhelpers++;
+    int64_t until = corio__now_ns() + HELP_NS;
+    if (until > deadline_ns)
+        until = deadline_ns;
+    worker *hw = NULL;
+    int ok;
+    for (;;) {
+        if ((ok = corio_future_done(f)) || corio__now_ns() >= until)
+            break;
+        /* j->w is the worker the job was written to (NULL while queued or
+         * once finished); valid under the lock. */
+        worker *w = j->w;
+        if (w != hw) {
+            if (hw)
+                help_release_locked(p, hw);
+            hw = NULL;
+            if (w && !w->rx_done && w->fd >= 0) {
+                hw = w;
+                if (hw->nhelp++ == 0)
+                    epoll_set(p, hw, hw->epoll_out);
+            }
+        }
+        if (hw && !hw->creading && !hw->rx_done && hw->fd >= 0) {
+            ssize_t n = read_worker(hw);
+            if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+                pp_job *done = NULL;
+                received_locked(p, hw, n, &done);
+                dispatch_locked(p, &done);
+                if (done) {
+                    pthread_mutex_unlock(&p->lock);
+                    complete_all(done);
+                    pthread_mutex_lock(&p->lock);
+                }
+                continue;
+            }
+        }
+        pthread_mutex_unlock(&p->lock);
+        for (int i = 0; i < 32 && !corio_future_done(f); i++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ volatile("yield");
+#endif
+        }
+        pthread_mutex_lock(&p->lock);
+    }
+    if (hw)
+        help_release_locked(p, hw);
+    if (--p->nhelpers == 0) {
+        if (p->graveyard)
+            wake_collector(p); /* to free what it kept for us */
+        pthread_cond_broadcast(&p->done_cv); /* a destroy may wait */
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ok;
 }
 
 /* ---- worker exits -------------------------------------------------------- */
@@ -798,6 +935,11 @@ static void replace_locked(pool *p, pp_job **done) {
 }
 
 static void worker_exited(pool *p, worker *w, int how, int status) {
+    if (p->shm && w->pid) {
+        /* It may have died holding the polling turn. */
+        int32_t pid = (int32_t)w->pid;
+        atomic_compare_exchange_strong(&p->shm->spinner, &pid, 0);
+    }
     /* First take whatever it wrote before dying. */
     if (!w->rx_done)
         receive(p, w);
@@ -962,8 +1104,11 @@ static void *collector_main(void *arg) {
             }
         }
         pthread_mutex_lock(&p->lock);
-        worker *g = p->graveyard;
-        p->graveyard = NULL;
+        /* Helpers may still point at a buried worker: keep them until the
+         * last helper leaves (it wakes us). */
+        worker *g = p->nhelpers ? NULL : p->graveyard;
+        if (g)
+            p->graveyard = NULL;
         int finished = (p->shutdown || atomic_load_explicit(&p->base.broken, memory_order_relaxed)) &&
                        p->nlive == 0 && (!p->qh || p->fs_dead);
         pthread_mutex_unlock(&p->lock);
@@ -1044,6 +1189,7 @@ static pp_job *job_new(pool *p, uint32_t kind, corio_fn fn, uint64_t arg, size_t
                         .arg = arg,
                         .len = payload};
     memcpy(j->frame, &h, sizeof h);
+    corio__future_set_helper(f, pp_help, p);
     return j;
 }
 
@@ -1212,8 +1358,18 @@ static void pp_destroy(corio_executor *ex) {
         *pp = p->live_next;
     pthread_mutex_unlock(&live_lock);
     pthread_mutex_lock(&p->lock);
+    while (p->nhelpers) /* threads that found the pool live before */
+        pthread_cond_wait(&p->done_cv, &p->lock);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->collector, NULL);
+    while (p->graveyard) { /* kept for helpers after the collector's last batch */
+        worker *g = p->graveyard;
+        p->graveyard = g->next;
+        free(g->in);
+        free(g);
+    }
+    if (p->shm)
+        munmap(p->shm, sizeof *p->shm);
     close_fd(p->ep);
     close_fd(p->wake);
     pthread_mutex_destroy(&p->lock);
@@ -1268,7 +1424,17 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         e = -errno;
         goto fail;
     }
-    corio__fs_config cfg = {o.initializer, o.initargs};
+    /* Workers poll for their next job only where another CPU can run the
+     * application meanwhile. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    p->ncpu = ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : (int)ncpu;
+    if (p->ncpu > 1) {
+        p->shm = mmap(NULL, sizeof *p->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+        if (p->shm == MAP_FAILED)
+            p->shm = NULL; /* only the polling is lost */
+    }
+    corio__fs_config cfg = {o.initializer, o.initargs, p->shm};
     /* fd_lock across the fork: the child closes every registered descriptor
      * and must see a consistent list. The fork server is forked from this
      * thread alone; glibc's fork keeps malloc usable in the child. */
@@ -1333,6 +1499,8 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     *out = &p->base;
     return 0;
 fail:
+    if (p->shm)
+        munmap(p->shm, sizeof *p->shm);
     close_fd(p->ep);
     close_fd(p->wake);
     pthread_mutex_destroy(&p->lock);

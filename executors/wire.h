@@ -122,10 +122,22 @@ typedef struct corio__fs_msg {
     int32_t status;    /* EXITED: exit status or signal number; KILL: the signal */
 } corio__fs_msg;
 
+/* A page the pool maps MAP_SHARED before forking its fork server, so that
+ * the application and every worker see it. */
+typedef struct corio__pp_shared {
+    /* pid of the one worker polling its socket for the next job (0: none).
+     * One poller at a time: on a small machine a second one would take the
+     * CPU the application (or the poller itself) needs. A worker that dies
+     * while polling is cleared by the application when it learns of the
+     * exit. Only CAS 0 → pid and stores of 0: seq_cst is ample. */
+    _Atomic int32_t spinner;
+} corio__pp_shared;
+
 /* What the fork server needs from the pool options. */
 typedef struct corio__fs_config {
     corio_init_fn initializer; /* run once in each worker, or NULL */
     void *initargs;            /* its argument */
+    corio__pp_shared *shm;     /* the shared page, or NULL: workers never poll */
 } corio__fs_config;
 
 /* The fork server's body, run in the child forked by

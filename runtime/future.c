@@ -53,6 +53,8 @@ struct corio_future {
     corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
     void *canceller_arg;       /* its argument */
+    corio__help_fn helper;     /* work a waiting thread may do itself, or NULL (set before sharing) */
+    void *helper_arg;          /* its argument */
     int pooled;                /* 0: malloc'd; else 1 + its slab size class (see future_mem_alloc) */
     void *coro;                /* the coroutine whose outcome this is, or NULL (set before sharing) */
 };
@@ -649,7 +651,8 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         return 0;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
-    if (!corio__tls_coro && online_cpus() > 1 && spin_until_done(f, deadline_ns))
+    if (!corio__tls_coro && online_cpus() > 1 &&
+        (f->helper ? f->helper(f, f->helper_arg, deadline_ns) : spin_until_done(f, deadline_ns)))
         return 0;
     if (corio__tls_coro && f->coro && deadline_ns == INT64_MAX) {
         /* A coroutine awaiting a coroutine: join it when both share a loop
@@ -719,6 +722,12 @@ void corio__future_release_value(corio_future *f) {
     future_lock(f);
     f->value.dtor = NULL;
     future_unlock(f);
+}
+
+void corio__future_set_helper(corio_future *f, corio__help_fn fn, void *arg) {
+    /* Before the future is shared: plain stores, published with it. */
+    f->helper = fn;
+    f->helper_arg = arg;
 }
 
 int corio__future_start(corio_future *f, corio__cancel_fn fn, void *arg) {

@@ -790,6 +790,62 @@ START_TEST(test_pool_created_inside_runtime) {
 }
 END_TEST
 
+/* Waiting threads read their workers' answers themselves (pp_help) while
+ * the collector's interest in those sockets is off. Several threads doing
+ * sequential round trips at once share workers and helpers; afterwards,
+ * jobs nobody calls result() on must still be completed by the collector
+ * (its interest turned back on), as seen through corio_wait. */
+typedef struct {
+    corio_executor *ex;
+    uintptr_t base;
+    int bad;
+} t_rt_arg;
+
+static void *t_round_trips(void *arg) {
+    t_rt_arg *a = arg;
+    for (uintptr_t i = 0; i < 3000; i++) {
+        corio_future *f = corio_executor_submit(a->ex, t_add_one, (void *)(a->base + i), NULL);
+        void *v = NULL;
+        if (!f || corio_future_result(f, 30, &v) != 0 || (uintptr_t)v != a->base + i + 1)
+            a->bad++;
+        corio_future_unref(f);
+    }
+    return NULL;
+}
+
+START_TEST(test_waiting_threads_read_answers) {
+    corio_executor *ex = t_pool(2);
+    t_rt_arg one = {ex, 7000000, 0};
+    t_round_trips(&one); /* alone: the waiter reads (multi-core machines) */
+    ck_assert_int_eq(one.bad, 0);
+    pthread_t th[4];
+    t_rt_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (t_rt_arg){ex, (uintptr_t)i * 1000000, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, t_round_trips, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(args[i].bad, 0);
+    }
+    corio_future *fs[200];
+    for (uintptr_t i = 0; i < 200; i++)
+        ck_assert_ptr_nonnull(fs[i] = corio_executor_submit(ex, t_add_one, (void *)i, NULL));
+    ck_assert_int_eq(corio_wait(fs, 200, 20, CORIO_ALL_COMPLETED, NULL, NULL, NULL, NULL), 0);
+    for (uintptr_t i = 0; i < 200; i++) {
+        ck_assert_uint_eq(t_result_int(fs[i]), i + 1);
+        corio_future_unref(fs[i]);
+    }
+    /* A worker dying while its answer is being waited for (and read) by
+     * the waiting thread: the pool breaks, nothing hangs. */
+    corio_future *f = corio_executor_submit(ex, t_self_kill, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), CORIO_EBROKEN_PROCESS_POOL);
+    corio_future_unref(f);
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
 START_TEST(test_no_leaked_fds_or_zombies) {
     size_t before = t_count_fds();
     for (int round = 0; round < 3; round++) {
@@ -869,6 +925,7 @@ int main(void) {
     tcase_add_test(tc, test_corrupt_message_fails_job_only);
     tcase_add_test(tc, test_create_with_running_threads);
     tcase_add_test(tc, test_pool_created_inside_runtime);
+    tcase_add_test(tc, test_waiting_threads_read_answers);
     tcase_add_test(tc, test_no_leaked_fds_or_zombies);
     tcase_add_test(tc, test_wire_checks);
     suite_add_tcase(s, tc);
