@@ -307,5 +307,23 @@ for m in coro coro-curl; do
         && ok "$m: 300 URLs through 8 slots" || bad "$m: 300 URLs"
 done
 
+# 8. libcurl is loaded only when needed (examples/downloads/curl_lazy.c):
+#    with it missing, coro + native still serves http:// and fails https://
+#    per URL with the loader's message; a mode that needs it stops, exit 2.
+export_missing=(env CORIO_DOWNLOADS_LIBCURL=libcurl-missing.so.9)
+"${export_missing[@]}" "$dl" --mode coro --json "https://127.0.0.1:$main/hello" \
+    "http://127.0.0.1:$main/hello" >"$tmp/nocurl.json" 2>"$tmp/nocurl.err"
+rc=$?
+expect="r['ok'] == 1 and res['http://127.0.0.1:$main/hello']['bytes'] == 13"
+expect+=" and 'libcurl could not be loaded' in res['https://127.0.0.1:$main/hello']['error']"
+[[ $rc -eq 1 ]] && json_check "$tmp/nocurl.json" "$expect" \
+    && ok "no libcurl: native client works, https fails with the loader's message" \
+    || bad "no libcurl, coro native (exit $rc): $(cat "$tmp/nocurl.err")"
+"${export_missing[@]}" "$dl" --mode threads "http://127.0.0.1:$main/hello" >/dev/null 2>"$tmp/nocurl.err"
+rc=$?
+[[ $rc -eq 2 ]] && grep -q 'libcurl could not be loaded' "$tmp/nocurl.err" \
+    && ok "no libcurl: threads mode stops with exit 2 and says why" \
+    || bad "no libcurl, threads mode (exit $rc): $(cat "$tmp/nocurl.err")"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -285,7 +285,10 @@ void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_p
     char cerr[CURL_ERROR_SIZE] = "";
     mctx *m = ctx_get();
     if (!m) {
-        dl_fail(r, -ENOMEM, "cannot set up curl on this loop");
+        if (*dl_curl_error())
+            dl_fail(r, -ENOSYS, "%s", dl_curl_error());
+        else
+            dl_fail(r, -ENOMEM, "cannot set up curl on this loop");
         goto out;
     }
     if (out_path) {
@@ -298,7 +301,7 @@ void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_p
     x.done = corio_future_create();
     x.h = curl_easy_init();
     if (!x.done || !x.h) {
-        dl_fail(r, -ENOMEM, "out of memory");
+        dl_fail(r, -ENOMEM, "%s", x.done && *dl_curl_error() ? dl_curl_error() : "out of memory");
         goto out;
     }
     curl_easy_setopt(x.h, CURLOPT_URL, url);

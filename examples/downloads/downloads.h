@@ -85,6 +85,15 @@ void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_res
 /* Free the cached easy handles (call once, after every transfer). */
 void dl_fetch_easy_cleanup(void);
 
+/* curl_lazy.c: libcurl is loaded with dlopen on first use (the native
+ * client never needs it, and linking it costs every run ~7 ms at start).
+ * dl_curl_load loads it now (0, or -1 when it cannot be loaded);
+ * dl_curl_error says why it could not be ("" when loaded); dl_curl_unload
+ * runs curl_global_cleanup if it was loaded. */
+int dl_curl_load(void);
+const char *dl_curl_error(void);
+void dl_curl_unload(void);
+
 /* The file name to save URL `index` under in `dir`: a malloc'd path (the
  * caller frees it), or NULL when dir is NULL. */
 char *dl_out_path(const char *dir, const char *url, size_t index);

@@ -187,7 +187,8 @@ void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_res
     }
     CURL *h = handle_get();
     if (!h) {
-        dl_fail(r, -ENOMEM, "curl_easy_init failed");
+        dl_fail(r, -ENOMEM, "curl_easy_init failed%s%s", *dl_curl_error() ? ": " : "",
+                dl_curl_error());
         goto out;
     }
     s.h = h;

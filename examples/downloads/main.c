@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "downloads.h"
 
@@ -197,7 +196,21 @@ int main(int argc, char **argv) {
     o.n_urls = n;
     o.progress = !no_progress && !o.json && isatty(STDERR_FILENO);
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* libcurl is loaded only if something will use it (curl_lazy.c): the
+     * easy modes, the curl-multi client, or a URL the native client does
+     * not serve. Loading it here, before any pool forks its workers, means
+     * workers inherit it and no transfer pays for the load. */
+    bool need_curl = run_mode[DL_SEQ] || run_mode[DL_THREADS] || run_mode[DL_PROCS] ||
+                     (run_mode[DL_CORO] && o.client != DL_CLIENT_NATIVE);
+    for (size_t i = 0; i < n && !need_curl; i++)
+        need_curl = strncmp(urls[i], "http://", 7) != 0;
+    if (need_curl && dl_curl_load() < 0) {
+        fprintf(stderr, "corio-downloads: %s\n", dl_curl_error());
+        if (run_mode[DL_SEQ] || run_mode[DL_THREADS] || run_mode[DL_PROCS] ||
+            (run_mode[DL_CORO] && o.client != DL_CLIENT_NATIVE))
+            return 2;
+        /* coro + native: http:// URLs still work; the others fail one by one. */
+    }
     dl_run runs[DL_NMODES];
     size_t nruns = 0;
     bool any_failed = false, setup_failed = false;
@@ -240,7 +253,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nruns; i++)
         dl_run_fini(&runs[i]);
     dl_fetch_easy_cleanup();
-    curl_global_cleanup();
+    dl_curl_unload();
     for (size_t i = 0; i < n; i++)
         free(urls[i]);
     free(urls);
