@@ -16,6 +16,9 @@
 # curl). Installs nginx-light, curl and aria2 with tools/deps.sh when
 # missing. Everything lives in one temp dir (files under /dev/shm when it
 # exists), removed on exit together with the nginx it started.
+#
+# PLOT=FILE.png also draws both sets' MB/s as bar charts with gnuplot
+# (gnuplot-nox, installed when missing).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +30,8 @@ CORIO_CONC=${CORIO_CONC:-16}   # corio-downloads' default window
 dl=$build/examples/corio-downloads
 
 "$here/tools/deps.sh" nginx-light curl aria2 libcurl4-openssl-dev
+PLOT=${PLOT:-}
+[[ -z $PLOT ]] || "$here/tools/deps.sh" gnuplot-nox
 if [[ ! -x $dl ]]; then
     echo "downloads_vs_peers: $dl not built (ninja -C $build)" >&2
     exit 1
@@ -154,6 +159,30 @@ for set in small large; do
         s=${secs[$p]}
         awk -v p="$p" -v s="$s" -v b="$bytes" -v c="${secs[curl]}" \
             'BEGIN { printf "%-14s %10.4f %10.1f %9.2fx\n", p, s, b / s / 1e6, c / s }'
+        awk -v p="$p" -v s="$s" -v b="$bytes" \
+            'BEGIN { printf "%s %.1f %.4f\n", p, b / s / 1e6, s }' >>"$tmp/$set.dat"
     done
     unset secs
 done
+
+if [[ -n $PLOT ]]; then
+    gnuplot <<EOF
+set terminal pngcairo size 1100,460 font ",10"
+set output "$PLOT"
+set multiplot layout 1,2 title "corio-downloads vs peers, nginx on loopback (best of $RUNS, MB/s)"
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set yrange [0:*]
+set grid ytics
+set xtics rotate by -30
+unset key
+set title "1000 x 64 KiB"
+plot "$tmp/small.dat" using 0:2:xtic(1) with boxes lc rgb "#4682b4", \\
+     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.7
+set title "64 x 16 MiB"
+plot "$tmp/large.dat" using 0:2:xtic(1) with boxes lc rgb "#4682b4", \\
+     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.7
+unset multiplot
+EOF
+    echo "plot written to $PLOT"
+fi

@@ -112,16 +112,21 @@ done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# One wrk run: port connections pid -> "req/s cpu-us-per-request"
+# One wrk run: port connections pid -> "req/s cpu-us-per-request wrk-cpu-%"
+# wrk's own CPU use (user + system, from the shell's `times` for its
+# children) says whether the client was the bottleneck: near 100 %, the
+# req/s measure wrk more than the server.
 run() {
     local t0 t1 out
     t0=$(cpu_ticks "$3")
-    out=$(wrk -t1 -c"$2" -d"$dur" "http://127.0.0.1:$1/hello")
+    out=$(wrk -t1 -c"$2" -d"$dur" "http://127.0.0.1:$1/hello"; times)
     t1=$(cpu_ticks "$3")
-    awk -v dt=$((t1 - t0)) -v hz="$hz" '
+    awk -v dt=$((t1 - t0)) -v hz="$hz" -v dur="${dur%s}" '
+        function secs(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
         /requests in/ { n = $1 }
         /^Requests\/sec:/ { r = $2 }
-        END { printf "%s %.2f\n", r, n ? dt * 1e6 / hz / n : 0 }' <<<"$out"
+        /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ { w = secs($1) + secs($2) }
+        END { printf "%s %.2f %.0f\n", r, n ? dt * 1e6 / hz / n : 0, w * 100 / dur }' <<<"$out"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -136,11 +141,11 @@ echo "nginx: $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), 1 worker; corio-httpd: --
 for c in 100 1000; do
     nr=() hr=() nc=() hc=()
     for ((k = 1; k <= rounds; k++)); do
-        read -r n ncpu < <(run "$nport" "$c" "$nworker")
-        read -r h hcpu < <(run "$cport" "$c" "$hpid")
+        read -r n ncpu nw < <(run "$nport" "$c" "$nworker")
+        read -r h hcpu hw < <(run "$cport" "$c" "$hpid")
         nr+=("$n") hr+=("$h") nc+=("$ncpu") hc+=("$hcpu")
-        printf 'c=%-5s round %d: nginx %10s req/s (%s us CPU/req)   corio-httpd %10s req/s (%s us CPU/req)\n' \
-            "$c" "$k" "$n" "$ncpu" "$h" "$hcpu"
+        printf 'c=%-5s round %d: nginx %10s req/s (%s us CPU/req, wrk %s%%)   corio-httpd %10s req/s (%s us CPU/req, wrk %s%%)\n' \
+            "$c" "$k" "$n" "$ncpu" "$nw" "$h" "$hcpu" "$hw"
     done
     n=$(printf '%s\n' "${nr[@]}" | median)
     h=$(printf '%s\n' "${hr[@]}" | median)
