@@ -432,9 +432,16 @@ static void *worker_main(void *arg) {
 #if defined(__x86_64__) || defined(__i386__)
                 __builtin_ia32_pause();
 #endif
-                /* Reading the clock costs more than a poll: read it rarely. */
-                if (i % 64 == 0 && corio__now_ns() >= until)
-                    break;
+                /* Reading the clock costs more than a poll: read it rarely.
+                 * Then yield, in case the thread we wait for is queued on
+                 * this CPU (a pinned loop whose coroutine woke us here):
+                 * sched_yield returns at once when nothing else is
+                 * runnable on it. */
+                if (i % 64 == 0) {
+                    if (corio__now_ns() >= until)
+                        break;
+                    sched_yield();
+                }
             }
             continue; /* still counted as spinning */
         }
