@@ -3,7 +3,9 @@
  *
  * Three figures, each with 2 workers, for corio and for CPython:
  *  - round trip: submit one job, wait for its result, repeated sequentially
- *    (mean per job, and percentiles for corio);
+ *    (mean per job, and percentiles for corio); for corio also from a
+ *    coroutine (one loop), where the result reaches the loop through its
+ *    inbox and eventfd;
  *  - map, chunksize 1: map over N items, one message per item (wall / N);
  *  - map, chunksize 1000: the same with 1000 items per message.
  * The job adds one to an integer (CPython: `x + 1`), so the figures are the
@@ -81,6 +83,35 @@ static double round_trip(corio_executor *ex, double *p50, double *p99) {
     return total / (double)rt_iters * 1e6;
 }
 
+/* The round trip from a coroutine: the same calls, suspending it. */
+typedef struct coro_rt {
+    corio_executor *ex;
+    double mean, p50, p99;
+} coro_rt;
+
+static int coro_round_trip(void *arg, corio_value *out) {
+    (void)out;
+    coro_rt *c = arg;
+    c->mean = round_trip(c->ex, &c->p50, &c->p99);
+    return 0;
+}
+
+static void coro_round_trip_on(corio_executor *ex, coro_rt *c) {
+    corio_runtime_options ro = {.loops = 1};
+    corio_runtime *rt;
+    int r = corio_runtime_create(&ro, &rt);
+    if (r < 0)
+        die("runtime", r);
+    c->ex = ex;
+    corio_future *f = corio_spawn_on(rt, 0, coro_round_trip, c, NULL, &r);
+    if (!f)
+        die("spawn", r);
+    if ((r = corio_future_result(f, CORIO_FOREVER, NULL)) < 0)
+        die("coroutine", r);
+    corio_future_unref(f);
+    corio_runtime_destroy(rt);
+}
+
 /* µs per item of a map over n items. */
 static double map_cost(corio_executor *ex, size_t n, size_t chunk) {
     void **items = malloc(n * sizeof *items);
@@ -129,6 +160,8 @@ int main(int argc, char **argv) {
     map_cost(ex, 10000, 1); /* warm up */
     double p50, p99;
     double rt = round_trip(ex, &p50, &p99);
+    coro_rt crt;
+    coro_round_trip_on(ex, &crt);
     double m1 = map_cost(ex, map1_items, 1);
     double m1k = map_cost(ex, map1k_items, 1000);
     corio_executor_destroy(ex);
@@ -136,6 +169,8 @@ int main(int argc, char **argv) {
     printf("corio   process pool (%d workers):\n", WORKERS);
     printf("  round trip (submit + result), %zu jobs: %8.2f us/job (p50 %.2f, p99 %.2f)\n",
            rt_iters, rt, p50, p99);
+    printf("  the same from a coroutine (1 loop):         %8.2f us/job (p50 %.2f, p99 %.2f)\n",
+           crt.mean, crt.p50, crt.p99);
     printf("  map, chunksize 1,    %8zu items:   %8.3f us/item\n", map1_items, m1);
     printf("  map, chunksize 1000, %8zu items:   %8.4f us/item\n", map1k_items, m1k);
 
