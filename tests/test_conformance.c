@@ -27,6 +27,7 @@
 #include "corio.h"
 #include "internal.h"
 #include "t_helpers.h"
+#include "t_tasks.h"
 #include "../executors/wire.h"
 
 /* Bound for every wait that should end quickly. */
@@ -410,39 +411,7 @@ static int t_wait(corio_future *const *fs, size_t n, double timeout, corio_retur
     return corio_wait(fs, n, timeout, rw, p->done, &p->nd, p->not_done, &p->nn);
 }
 
-/* Tasks of the thread-pool cases. */
-typedef struct t_ctl {
-    sem_t started; /* posted as each gated task begins */
-    sem_t gate;    /* passed once by each gated task before it returns */
-    atomic_int ran;
-} t_ctl;
-
-static void t_ctl_init(t_ctl *c) {
-    t_gate_init(&c->started);
-    t_gate_init(&c->gate);
-    atomic_init(&c->ran, 0);
-}
-
-static void t_ctl_fini(t_ctl *c) {
-    sem_destroy(&c->started);
-    sem_destroy(&c->gate);
-}
-
-static int t_gated(void *arg, corio_value *out) {
-    t_ctl *c = arg;
-    atomic_fetch_add(&c->ran, 1);
-    sem_post(&c->started);
-    if (!t_gate_pass_within(&c->gate, 60.0))
-        return corio_task_fail(-ETIMEDOUT, "gate never opened");
-    out->ptr = (void *)1;
-    return 0;
-}
-
-static int t_inc(void *arg, corio_value *out) {
-    out->ptr = (void *)((uintptr_t)arg + 1);
-    return 0;
-}
-
+/* Tasks of the thread-pool cases (t_ctl, t_gated and t_inc: t_tasks.h). */
 static int t_mul21(void *arg, corio_value *out) {
     out->ptr = (void *)((uintptr_t)arg * 21);
     return 0;

@@ -17,49 +17,15 @@
 #include "corio.h"
 #include "internal.h"
 #include "t_helpers.h"
+#include "t_tasks.h"
 
 /* ---- helpers --------------------------------------------------------------- */
-
-/* Shared control block for gated tasks. */
-typedef struct t_ctl {
-    sem_t started;  /* posted by each gated task as it begins */
-    sem_t gate;     /* each gated task passes it once before returning */
-    atomic_int ran; /* how many tasks (of any kind using this block) ran */
-} t_ctl;
-
-static void t_ctl_init(t_ctl *c) {
-    t_gate_init(&c->started);
-    t_gate_init(&c->gate);
-    atomic_init(&c->ran, 0);
-}
-static void t_ctl_fini(t_ctl *c) {
-    sem_destroy(&c->started);
-    sem_destroy(&c->gate);
-}
-
-/* Signals `started`, waits at `gate` (at most 60 s, so a broken test fails
- * instead of hanging), returns the thread it ran on as its value. */
-static int t_gated(void *arg, corio_value *out) {
-    t_ctl *c = arg;
-    atomic_fetch_add(&c->ran, 1);
-    sem_post(&c->started);
-    if (!t_gate_pass_within(&c->gate, 60.0))
-        return corio_task_fail(-ETIMEDOUT, "gate never opened");
-    out->ptr = (void *)(uintptr_t)pthread_self();
-    return 0;
-}
 
 /* Counts a run in the t_ctl and returns at once. */
 static int t_count(void *arg, corio_value *out) {
     t_ctl *c = arg;
     atomic_fetch_add(&c->ran, 1);
     out->ptr = (void *)0x600d;
-    return 0;
-}
-
-/* Returns arg + 1. */
-static int t_inc(void *arg, corio_value *out) {
-    out->ptr = (void *)((uintptr_t)arg + 1);
     return 0;
 }
 
