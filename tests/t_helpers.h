@@ -78,14 +78,12 @@ static inline int t_count_threads(void) {
     return n;
 }
 
-/* How many threads of this process are named exactly `name`, or, with
- * `prefix_only`, named `name` followed by "_" and anything (a pool's
- * workers). Counting by name ignores helper threads a sanitizer runtime
- * starts on its own (TSan's background thread appears lazily). */
-static inline int t_count_named_ex(const char *name, int prefix_only) {
+/* Calls fn(tid, comm, ctx) for each thread of this process (tid as a string,
+ * comm its name) until fn returns nonzero. */
+static inline void t_each_thread(int (*fn)(const char *tid, const char *comm, void *ctx),
+                                 void *ctx) {
     DIR *d = opendir("/proc/self/task");
     ck_assert_ptr_nonnull(d);
-    int n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
@@ -95,18 +93,42 @@ static inline int t_count_named_ex(const char *name, int prefix_only) {
         FILE *f = fopen(path, "r");
         if (!f)
             continue; /* the thread exited meanwhile */
-        if (fgets(comm, sizeof comm, f)) {
-            comm[strcspn(comm, "\n")] = '\0';
-            size_t l = strlen(name);
-            if (prefix_only)
-                n += strncmp(comm, name, l) == 0 && comm[l] == '_';
-            else
-                n += strcmp(comm, name) == 0;
-        }
+        int got = fgets(comm, sizeof comm, f) != NULL;
         fclose(f);
+        if (!got)
+            continue;
+        comm[strcspn(comm, "\n")] = '\0';
+        if (fn(e->d_name, comm, ctx))
+            break;
     }
     closedir(d);
-    return n;
+}
+
+typedef struct t_named {
+    const char *name;
+    int prefix_only;
+    int n;
+} t_named;
+
+static inline int t_named_match(const char *tid, const char *comm, void *ctx) {
+    (void)tid;
+    t_named *c = ctx;
+    size_t l = strlen(c->name);
+    if (c->prefix_only)
+        c->n += strncmp(comm, c->name, l) == 0 && comm[l] == '_';
+    else
+        c->n += strcmp(comm, c->name) == 0;
+    return 0;
+}
+
+/* How many threads of this process are named exactly `name`, or, with
+ * `prefix_only`, named `name` followed by "_" and anything (a pool's
+ * workers). Counting by name ignores helper threads a sanitizer runtime
+ * starts on its own (TSan's background thread appears lazily). */
+static inline int t_count_named_ex(const char *name, int prefix_only) {
+    t_named c = {name, prefix_only, 0};
+    t_each_thread(t_named_match, &c);
+    return c.n;
 }
 
 static inline int t_count_named(const char *name) { return t_count_named_ex(name, 0); }

@@ -548,6 +548,91 @@ START_TEST(test_await_thread_pool_job) {
 }
 END_TEST
 
+/* CPU time (user + system, in clock ticks) of this process's thread named
+ * `name`, or -1 if there is none. */
+typedef struct t_ticks {
+    const char *name;
+    long ticks;
+} t_ticks;
+
+static int t_ticks_of(const char *tid, const char *comm, void *ctx) {
+    t_ticks *c = ctx;
+    if (strcmp(comm, c->name) != 0)
+        return 0;
+    char path[300], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    /* Fields 14 and 15 (utime, stime) follow the ")" that ends comm. */
+    unsigned long ut = 0, st = 0;
+    ck_assert_int_eq(sscanf(strrchr(buf, ')') + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st),
+                     2);
+    c->ticks = (long)(ut + st);
+    return 1;
+}
+
+static long t_thread_ticks(const char *name) {
+    t_ticks c = {name, -1};
+    t_each_thread(t_ticks_of, &c);
+    return c.ticks;
+}
+
+typedef struct t_pingpong {
+    corio_executor *ex;
+    corio_future *idle; /* awaited after the round trips */
+    sem_t done;         /* posted when the round trips are over */
+} t_pingpong;
+
+static int t_pingpong_then_idle(void *arg, corio_value *out) {
+    (void)out;
+    t_pingpong *a = arg;
+    for (intptr_t i = 0; i < 2000; i++) {
+        corio_future *f = corio_executor_submit(a->ex, t_square, (void *)i, NULL);
+        void *v = NULL;
+        if (!f || corio_future_result(f, 30, &v) != 0 || (intptr_t)v != i * i)
+            return corio_task_fail(-EIO, "round trip %ld failed", (long)i);
+        corio_future_unref(f);
+    }
+    sem_post(&a->done);
+    return corio_future_result(a->idle, 60, NULL);
+}
+
+/* A loop polls its inbox before sleeping while its coroutines await short
+ * jobs of other threads (loop.c, poll_inbox), and only then: once its
+ * coroutine waits for something that does not come, the loop must sleep,
+ * not poll. Its thread's CPU time over a quiet 300 ms says which. */
+START_TEST(test_idle_loop_stops_polling) {
+    corio_thread_pool_options po = {.max_workers = 1};
+    corio_executor *ex = NULL;
+    ck_assert_int_eq(corio_thread_pool_create(&po, &ex), 0);
+    corio_runtime_options o = {.loops = 1};
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    t_pingpong a = {.ex = ex, .idle = corio_future_create()};
+    t_gate_init(&a.done);
+    corio_future *f = t_spawn(rt, 0, t_pingpong_then_idle, &a);
+    ck_assert(t_gate_pass_within(&a.done, 60.0));
+    t_sleep(0.05); /* let the loop's last poll, if any, run out */
+    long t0 = t_thread_ticks("corio-loop0");
+    ck_assert_int_ge(t0, 0);
+    t_sleep(0.3); /* proving that nothing spins: no event to wait for */
+    long t1 = t_thread_ticks("corio-loop0");
+    long hz = sysconf(_SC_CLK_TCK);
+    /* Polling throughout would be ~0.3 s; asleep, 0. Allow 0.1 s. */
+    ck_assert_msg((t1 - t0) * 10 < hz, "idle loop used %ld of %ld ticks/s", t1 - t0, hz);
+    corio_future_set_result(a.idle, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(f, 60, NULL), 0);
+    corio_future_unref(f);
+    corio_future_unref(a.idle);
+    sem_destroy(&a.done);
+    corio_runtime_destroy(rt);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
 /* A plain thread awaits a coroutine that itself waits on the thread. */
 static int t_wait_then_return(void *arg, corio_value *out) {
     void *v = NULL;
@@ -1256,6 +1341,7 @@ static Suite *runtime_suite(void) {
     tcase_add_test(tc, test_as_completed_suspends);
     tcase_add_test(tc, test_map_next_suspends);
     tcase_add_test(tc, test_await_thread_pool_job);
+    tcase_add_test(tc, test_idle_loop_stops_polling);
     tcase_add_test(tc, test_thread_awaits_coroutine);
     tcase_add_test(tc, test_await_coroutine_other_loop);
     tcase_add_test(tc, test_await_pool_coroutine_and_io);
