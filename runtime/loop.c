@@ -460,9 +460,9 @@ static void *loop_main(void *arg) {
             if (io_uring_sq_ready(&l->ring) || l->inflight)
                 io_uring_submit_and_get_events(&l->ring);
         } else if (poll_inbox(l, now)) {
-            /* A message while polling: take it at the top. The eventfd
-             * read armed above is submitted by the next kernel entry. */
-            continue;
+            /* A message while polling: drained at the top of the next
+             * iteration. The eventfd read armed above is submitted by the
+             * next kernel entry; CQEs already posted are reaped below. */
         } else {
             atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
             if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) {
