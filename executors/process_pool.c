@@ -869,11 +869,7 @@ static int pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
         }
         pthread_mutex_unlock(&p->lock);
         for (int i = 0; i < 32 && !corio_future_done(f); i++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#elif defined(__aarch64__)
-            __asm__ volatile("yield");
-#endif
+            corio__cpu_relax();
         }
         pthread_mutex_lock(&p->lock);
     }
@@ -1426,8 +1422,8 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     }
     /* Workers poll for their next job only where another CPU can run the
      * application meanwhile. */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    p->ncpu = ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : (int)ncpu;
+    long ncpu = corio__online_cpus();
+    p->ncpu = ncpu > 1024 ? 1024 : (int)ncpu;
     if (p->ncpu > 1) {
         p->shm = mmap(NULL, sizeof *p->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                       -1, 0);

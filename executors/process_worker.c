@@ -231,11 +231,7 @@ static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm
         if (n >= 0 || errno != EAGAIN || mono_ns() >= until)
             break;
         for (int i = 0; i < 32; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#elif defined(__aarch64__)
-            __asm__ volatile("yield");
-#endif
+            corio__cpu_relax();
         }
     }
     int e = errno;

@@ -98,19 +98,6 @@ typedef struct thread_pool {
     char broken_msg[256];       /* why the pool broke */
 } thread_pool;
 
-/* Online CPUs, read once (a spinning waiter only helps with two or more). */
-static long ncpu(void) {
-    static _Atomic long cached;
-    long n = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (n == 0) {
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-        if (n < 1)
-            n = 1;
-        atomic_store_explicit(&cached, n, memory_order_relaxed);
-    }
-    return n;
-}
-
 /* The pool whose worker is running on this thread, if any. */
 static _Thread_local thread_pool *tls_pool;
 
@@ -201,9 +188,7 @@ static void pause_for_producer(unsigned *spins) {
         sched_yield();
         return;
     }
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    corio__cpu_relax();
 }
 
 /* The consumers' lock. Held for a pop (a dozen instructions) or a drain,
@@ -421,7 +406,7 @@ static void *worker_main(void *arg) {
          * and only on a multi-core machine: a second spinner would take a
          * core from the thread that submits. */
         int zero = 0;
-        if (!spun && ncpu() > 1 &&
+        if (!spun && corio__online_cpus() > 1 &&
             atomic_compare_exchange_strong_explicit(&p->spinning, &zero, 1, memory_order_seq_cst,
                                                     memory_order_relaxed)) {
             leave(p, fin, me);
@@ -429,9 +414,7 @@ static void *worker_main(void *arg) {
             spun = 1;
             int64_t until = corio__now_ns() + SPIN_NS;
             for (unsigned i = 1; atomic_load_explicit(&p->state, memory_order_relaxed) == 0; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
+                corio__cpu_relax();
                 /* Reading the clock costs more than a poll: read it rarely.
                  * Then yield, in case the thread we wait for is queued on
                  * this CPU (a pinned loop whose coroutine woke us here):

@@ -68,9 +68,7 @@ struct corio_future {
  * ordering of a mutex. */
 static void lock_slow(_Atomic uint32_t *l) {
     for (int i = 0; i < 64; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        corio__cpu_relax();
         uint32_t c = 0;
         if (atomic_load_explicit(l, memory_order_relaxed) == 0 &&
             atomic_compare_exchange_weak_explicit(l, &c, 1, memory_order_acquire,
@@ -616,7 +614,7 @@ static void notify_parker(corio__waiter *w, corio_future *f) {
  * keep running. */
 #define WAIT_SPIN_NS 4000
 
-static long online_cpus(void) {
+long corio__online_cpus(void) {
     static _Atomic long cached;
     long n = atomic_load_explicit(&cached, memory_order_relaxed);
     if (n == 0) {
@@ -635,9 +633,7 @@ static int spin_until_done(corio_future *f, int64_t deadline_ns) {
     if (until > deadline_ns)
         until = deadline_ns;
     for (unsigned i = 1;; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        corio__cpu_relax();
         if (load_state(f) >= CORIO_CANCELLED)
             return 1;
         /* The clock costs more than a poll: read it every 32nd round. */
@@ -651,7 +647,7 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         return 0;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
-    if (!corio__tls_coro && online_cpus() > 1 &&
+    if (!corio__tls_coro && corio__online_cpus() > 1 &&
         (f->helper ? f->helper(f, f->helper_arg, deadline_ns) : spin_until_done(f, deadline_ns)))
         return 0;
     if (corio__tls_coro && f->coro && deadline_ns == INT64_MAX) {

@@ -31,6 +31,21 @@ static inline void corio__zero(void *p, size_t n) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Polling                                                                    */
+
+/* The CPU's spin-wait hint, once per round of every polling loop. */
+static inline void corio__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Online CPUs, read once (at least 1): polling only pays with two or more. */
+long corio__online_cpus(void);
+
+/* ------------------------------------------------------------------------ */
 /* Time                                                                       */
 
 /* Nanoseconds on CLOCK_MONOTONIC. */

@@ -399,9 +399,7 @@ static int poll_inbox(corio__loop *l, int64_t now) {
     if (l->heap_len && l->heap[0]->deadline < until)
         until = l->heap[0]->deadline;
     for (unsigned i = 1;; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        corio__cpu_relax();
         if (atomic_load_explicit(&l->inbox, memory_order_relaxed))
             return 1;
         if (i % 32 == 0) {
@@ -443,7 +441,7 @@ static void *loop_main(void *arg) {
     pthread_mutex_unlock(&l->start_lock);
     if (r < 0)
         return NULL;
-    l->spin_ok = sysconf(_SC_NPROCESSORS_ONLN) > 1;
+    l->spin_ok = corio__online_cpus() > 1;
 
     for (;;) {
         drain_inbox(l);
