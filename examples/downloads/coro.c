@@ -2,8 +2,9 @@
  *
  * Every URL has a future, created up front; a reporter coroutine on loop 0
  * reads them with corio_as_completed, exactly as the threads mode's main
- * thread reads the thread pool's (the same calls suspend a coroutine). The --concurrency window is split over the loops, one
- * corio_semaphore per loop: each loop's feeder coroutine takes a unit of
+ * thread reads the thread pool's (the same calls suspend a coroutine).
+ * The --concurrency window is split over the loops, one corio_semaphore per
+ * loop: each loop's feeder coroutine takes a unit of
  * its loop's semaphore, then the next URL nobody has started (a shared
  * atomic counter, so a loop whose transfers finish sooner takes more), and
  * spawns that URL's transfer coroutine on its own loop; the transfer

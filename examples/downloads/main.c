@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "downloads.h"
 
 static void usage(FILE *f) {
@@ -200,14 +199,14 @@ int main(int argc, char **argv) {
      * easy modes, the curl-multi client, or a URL the native client does
      * not serve. Loading it here, before any pool forks its workers, means
      * workers inherit it and no transfer pays for the load. */
-    bool need_curl = run_mode[DL_SEQ] || run_mode[DL_THREADS] || run_mode[DL_PROCS] ||
-                     (run_mode[DL_CORO] && o.client != DL_CLIENT_NATIVE);
+    bool modes_need_curl = run_mode[DL_SEQ] || run_mode[DL_THREADS] || run_mode[DL_PROCS] ||
+                           (run_mode[DL_CORO] && o.client != DL_CLIENT_NATIVE);
+    bool need_curl = modes_need_curl;
     for (size_t i = 0; i < n && !need_curl; i++)
         need_curl = strncmp(urls[i], "http://", 7) != 0;
     if (need_curl && dl_curl_load() < 0) {
         fprintf(stderr, "corio-downloads: %s\n", dl_curl_error());
-        if (run_mode[DL_SEQ] || run_mode[DL_THREADS] || run_mode[DL_PROCS] ||
-            (run_mode[DL_CORO] && o.client != DL_CLIENT_NATIVE))
+        if (modes_need_curl)
             return 2;
         /* coro + native: http:// URLs still work; the others fail one by one. */
     }

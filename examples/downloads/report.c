@@ -1,8 +1,10 @@
 /* corio-downloads — what the user sees: per-URL lines or a progress bar,
  * the summary table, the JSON document and the gnuplot chart.
  *
- * Every call here runs on the main thread (the modes hand results over in
- * as_completed order), so nothing is locked.
+ * Every call here runs on one thread at a time: the main thread, or in coro
+ * mode the reporter coroutine on loop 0 while the main thread waits for it
+ * (the modes hand results over in as_completed order), so nothing is
+ * locked.
  */
 #include <errno.h>
 #include <stdio.h>
