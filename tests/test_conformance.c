@@ -1449,16 +1449,16 @@ END_TEST
 
 /* ---- test_deadlock.ExecutorDeadlockTest (process pool) ---------------------------- */
 
+/* Both wait for the release flag first (t_wait_release), so that the test
+ * has queued its next job before the pool breaks. */
 static int t_crash_segv(void *arg, corio_value *out) {
-    (void)arg;
-    (void)out;
+    t_wait_release(arg, out);
     raise(SIGSEGV);
     return 0;
 }
 
 static int t_exit1(void *arg, corio_value *out) {
-    (void)arg;
-    (void)out;
+    t_wait_release(arg, out);
     _exit(1);
 }
 
@@ -1511,11 +1511,15 @@ static void t_expect_broken(corio_future *f, const char *want) {
 }
 
 /* Submit fn on a fresh 1-worker pool with a job queued behind it; the
- * crash must fail both (pool broken), never hang. */
+ * crash must fail both (pool broken), never hang. fn waits for the release
+ * flag, set once `behind` is queued: a worker that picks the job up at once
+ * (an idle worker polls for it) could otherwise break the pool before the
+ * second submit, which would then be refused instead of queued. */
 static void t_check_crash(corio_fn fn, void *arg, const char *want) {
     corio_executor *ex = t_ppool(1);
     corio_future *f = t_sub(ex, fn, arg);
     corio_future *behind = t_sub(ex, t_inc, NULL);
+    atomic_store(&t_shm[1], 1);
     t_expect_broken(f, want);
     int r = corio_future_result(behind, T_LONG, NULL);
     ck_assert_int_eq(r, CORIO_EBROKEN_PROCESS_POOL);
