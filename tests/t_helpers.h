@@ -134,6 +134,20 @@ static inline int t_count_named_ex(const char *name, int prefix_only) {
 static inline int t_count_named(const char *name) { return t_count_named_ex(name, 0); }
 /* Workers of pools using thread name prefix `prefix`. */
 static inline int t_count_workers(const char *prefix) { return t_count_named_ex(prefix, 1); }
+/* t_count_workers(prefix) once it equals `want`, or its value after 10 s.
+ * For counts right after a pool joined its workers: pthread_join returns
+ * when the kernel clears the thread's tid, which comes before the task
+ * leaves /proc/self/task, so for a moment a joined worker is still listed.
+ * There is no event to wait for, hence the polling. */
+static inline int t_count_workers_settled(const char *prefix, int want) {
+    int n = t_count_workers(prefix);
+    for (int i = 0; i < 10000 && n != want; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        n = t_count_workers(prefix);
+    }
+    return n;
+}
 
 /* Gate helpers: a semaphore starting at 0. */
 static inline void t_gate_init(sem_t *s) { ck_assert_int_eq(sem_init(s, 0, 0), 0); }

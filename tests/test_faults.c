@@ -282,7 +282,7 @@ START_TEST(test_initializer_fails_mid_run) {
     corio_future_unref(g1);
     corio_future_unref(g2);
     ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
-    ck_assert_int_eq(t_count_workers("fault-init"), 0);
+    ck_assert_int_eq(t_count_workers_settled("fault-init", 0), 0);
     corio_executor_destroy(ex);
     t_ctl_fini(&c);
 }
