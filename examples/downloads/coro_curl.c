@@ -109,6 +109,8 @@ static int poller_main(void *arg, corio_value *out) {
         if (r < 0)
             mask = CURL_CSELECT_ERR;
         else {
+            if (r & POLLIN)
+                dl_quickack(p->fd); /* see downloads.h */
             if (r & (POLLIN | POLLHUP))
                 mask |= CURL_CSELECT_IN;
             if (r & POLLOUT)

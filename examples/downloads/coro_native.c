@@ -256,6 +256,7 @@ static enum attempt exchange(const dl_options *o, int fd, bool reused, const url
         }
         off += (int)w;
     }
+    dl_quickack(fd); /* no delayed ACKs while the response comes in */
     /* The head. */
     corio_http_limits lim;
     corio_http_limits_init(&lim);

@@ -74,6 +74,17 @@ const char *dl_mode_name(enum dl_mode m);
 /* Monotonic clock in seconds. */
 double dl_now(void);
 
+/* Make the TCP socket `fd` acknowledge what it receives at once, until it
+ * next sends. A keep-alive client that sends a request after each response
+ * looks interactive to Linux, which then delays its ACKs (up to 40 ms)
+ * hoping to piggyback them on the next request. A server writing a response
+ * larger than its send buffer waits for those ACKs, so a 64 KiB response
+ * from nginx (sendfile) could stall for 40 ms. TCP_QUICKACK is not sticky:
+ * the kernel re-enters delayed-ACK mode when the socket sends, so the
+ * clients call this after each request (native) or whenever data arrives
+ * (libcurl). Ignores errors (a socket that is not TCP). */
+void dl_quickack(int fd);
+
 /* Fill *r as a failure of URL `index` with `code` and a printf message. */
 void dl_fail(dl_result *r, int code, const char *fmt, ...) CORIO_PRINTF(3, 4);
 

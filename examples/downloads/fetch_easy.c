@@ -9,11 +9,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +26,14 @@
 
 /* The stack of idle easy handles, shared by every thread of the process. */
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-static CURL **handles;      /* idle handles (guarded by handles_lock) */
+/* An easy handle and the socket of the connection it opened last (see
+ * on_sockopt): the connection a kept-alive transfer reuses. */
+typedef struct easy {
+    CURL *h;
+    int sock; /* -1: none yet */
+} easy;
+
+static easy **handles;      /* idle handles (guarded by handles_lock) */
 static size_t n_handles;    /* entries used */
 static size_t cap_handles;  /* entries allocated */
 static pid_t handles_pid;   /* the process the handles belong to */
@@ -32,6 +42,11 @@ double dl_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void dl_quickack(int fd) {
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one); /* not TCP: no-op */
 }
 
 void dl_fail(dl_result *r, int code, const char *fmt, ...) {
@@ -78,8 +93,8 @@ char *dl_out_path(const char *dir, const char *url, size_t index) {
     return path;
 }
 
-static CURL *handle_get(void) {
-    CURL *h = NULL;
+static easy *handle_get(void) {
+    easy *e = NULL;
     pthread_mutex_lock(&handles_lock);
     if (handles_pid != getpid()) {
         /* A process-pool worker inherits the parent's idle handles, and
@@ -91,32 +106,47 @@ static CURL *handle_get(void) {
         handles_pid = getpid();
     }
     if (n_handles > 0)
-        h = handles[--n_handles];
+        e = handles[--n_handles];
     pthread_mutex_unlock(&handles_lock);
-    return h ? h : curl_easy_init();
+    if (e)
+        return e;
+    e = malloc(sizeof *e);
+    if (!e)
+        return NULL;
+    *e = (easy){.h = curl_easy_init(), .sock = -1};
+    if (!e->h) {
+        free(e);
+        return NULL;
+    }
+    return e;
 }
 
-static void handle_put(CURL *h) {
+static void handle_free(easy *e) {
+    curl_easy_cleanup(e->h); /* closes its connections first */
+    free(e);
+}
+
+static void handle_put(easy *e) {
     pthread_mutex_lock(&handles_lock);
     if (n_handles == cap_handles) {
         size_t cap = cap_handles ? cap_handles * 2 : 16;
-        CURL **a = realloc(handles, cap * sizeof *a);
+        easy **a = realloc(handles, cap * sizeof *a);
         if (!a) {
             pthread_mutex_unlock(&handles_lock);
-            curl_easy_cleanup(h);
+            handle_free(e);
             return;
         }
         handles = a;
         cap_handles = cap;
     }
-    handles[n_handles++] = h;
+    handles[n_handles++] = e;
     pthread_mutex_unlock(&handles_lock);
 }
 
 void dl_fetch_easy_cleanup(void) {
     pthread_mutex_lock(&handles_lock);
     for (size_t i = 0; i < n_handles; i++)
-        curl_easy_cleanup(handles[i]);
+        handle_free(handles[i]);
     free(handles);
     handles = NULL;
     n_handles = cap_handles = 0;
@@ -129,14 +159,31 @@ typedef struct sink {
     int fd;         /* output file, -1 to discard */
     int werr;       /* first write error (-errno), 0 if none */
     long status;    /* response code, read once the head is complete */
-    CURL *h;        /* the transfer, to read the status */
+    easy *e;        /* the transfer, to read the status */
+    bool quick;     /* dl_quickack done */
 } sink;
+
+/* curl calls this for each socket it opens, a kept-alive connection's only
+ * when it is opened: remember it for this handle's later transfers. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose) {
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        ((easy *)clientp)->sock = (int)fd;
+    return CURL_SOCKOPT_OK;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
     sink *s = userdata;
     size_t n = size * nmemb;
+    /* No delayed ACKs while the rest of the response comes in (see
+     * downloads.h): once per transfer, as curl sends nothing meanwhile. The
+     * socket is the one this handle opened last: with one connection per
+     * handle, the one in use. (CURLINFO_ACTIVESOCKET only knows it once
+     * the transfer is over.) */
+    if (!s->quick && s->e->sock >= 0)
+        dl_quickack(s->e->sock);
+    s->quick = true;
     if (s->status == 0)
-        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+        curl_easy_getinfo(s->e->h, CURLINFO_RESPONSE_CODE, &s->status);
     /* A non-2xx body is not the document: stop at once (the caller reports
      * the status, as urllib raises HTTPError). */
     if (s->status < 200 || s->status > 299)
@@ -185,14 +232,17 @@ void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_res
             return;
         }
     }
-    CURL *h = handle_get();
-    if (!h) {
+    easy *e = handle_get();
+    if (!e) {
         dl_fail(r, -ENOMEM, "curl_easy_init failed%s%s", *dl_curl_error() ? ": " : "",
                 dl_curl_error());
         goto out;
     }
-    s.h = h;
+    s.e = e;
+    CURL *h = e->h;
     curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, e);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
@@ -219,7 +269,7 @@ void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_res
         r->bytes = s.bytes;
     }
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    handle_put(h);
+    handle_put(e);
 out:
     if (s.fd >= 0)
         close(s.fd);
