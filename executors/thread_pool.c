@@ -99,7 +99,7 @@ typedef struct thread_pool {
 } thread_pool;
 
 /* The pool whose worker is running on this thread, if any. */
-static _Thread_local thread_pool *tls_pool;
+static CORIO__TLS_HOT thread_pool *tls_pool;
 
 /* Run one job. The worker raises its finishing flag (until it is back at
  * the queue) before it completes the future: whoever sees the result and

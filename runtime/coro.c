@@ -28,7 +28,7 @@ static _Atomic uint64_t next_id = 1;
  * costs no locked instruction for its id: unique per process, increasing
  * per thread, not globally ordered. */
 #define ID_BLOCK 1024
-static _Thread_local uint64_t id_next, id_end;
+static CORIO__TLS_HOT uint64_t id_next, id_end;
 
 static uint64_t new_id(void) {
     if (id_next == id_end) {

@@ -149,11 +149,11 @@ static struct {
     pthread_once_t once;     /* creates key */
 } depot = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL}, NULL, 0, PTHREAD_ONCE_INIT};
 
-static _Thread_local struct {
+static CORIO__TLS_HOT struct {
     slot *head;     /* free slots of this thread */
     size_t n;       /* how many */
 } tcache[NCLASS];
-static _Thread_local int tcache_registered; /* the exit destructor is armed for this thread */
+static CORIO__TLS_HOT int tcache_registered; /* the exit destructor is armed for this thread */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SLAB_BYPASS() 1

@@ -40,7 +40,7 @@ static unsigned char op_ok[IORING_OP_LAST];
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 /* The loop whose ring answers the probe: the caller's own, per thread, read
  * by probe() on the same thread inside pthread_once. */
-static _Thread_local corio__loop *probe_loop;
+static CORIO__TLS_HOT corio__loop *probe_loop;
 
 int corio__io_force_fallback;
 

@@ -24,7 +24,7 @@
 #include "loop.h"
 #include "fault.h"
 
-_Thread_local corio__loop *corio__tls_loop;
+CORIO__TLS_HOT corio__loop *corio__tls_loop;
 
 /* user_data tags: an op pointer (aligned, low bits 0), the op's linked
  * timeout (low bit 1), the eventfd read, and CQEs to ignore (0). */

@@ -123,7 +123,7 @@ struct corio_runtime {
 };
 
 /* The loop running on this thread, NULL elsewhere. */
-extern _Thread_local corio__loop *corio__tls_loop;
+extern CORIO__TLS_HOT corio__loop *corio__tls_loop;
 
 
 /* --- loop.c --- */

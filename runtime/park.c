@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-_Thread_local void *corio__tls_coro;
+CORIO__TLS_HOT void *corio__tls_coro;
 const corio__sched_ops *_Atomic corio__sched;
 
 int corio__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns) {

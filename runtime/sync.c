@@ -336,7 +336,7 @@ struct corio_mutex {
     sync_queue waiters;   /* lockers waiting, oldest first */
 };
 
-static _Thread_local char thread_token; /* its address names this thread */
+static CORIO__TLS_HOT char thread_token; /* its address names this thread */
 
 static const void *owner_token(void) {
     return corio__tls_coro ? corio__tls_coro : (const void *)&thread_token;
