@@ -8,13 +8,11 @@
  * suite is the one that does not link corio: it loads build's libcorio.so
  * (CORIO_SO_PATH) and drives coroutines, joins and a thread pool through
  * it, from the loop threads and the main thread, then unloads it. */
-#include <check.h>
 #include <dlfcn.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "corio.h"
+#include "t_helpers.h"
 
 /* The library's functions, looked up with dlsym. */
 static struct {
@@ -66,37 +64,29 @@ static int job(void *arg, corio_value *out) {
     return 0;
 }
 
+/* Wait for f, drop it and add its result to *sum; 0 or the failure. */
+static int take(corio_future *f, int err, uint64_t *sum) {
+    if (!f)
+        return err;
+    void *v = NULL;
+    int r = lib.result(f, 10.0, &v);
+    lib.unref(f);
+    *sum += (uint64_t)(uintptr_t)v;
+    return r;
+}
+
 /* On a loop: spawn and join 1000 children one by one, then await 100
  * thread-pool jobs; returns the sum of what they gave. */
 static int parent(void *arg, corio_value *out) {
     corio_executor *pool = arg;
     uint64_t sum = 0;
-    for (uintptr_t i = 0; i < 1000; i++) {
-        int err = 0;
-        corio_future *f = lib.spawn(child, (void *)i, &err);
-        if (!f)
-            return err;
-        void *v = NULL;
-        int r = lib.result(f, 10.0, &v);
-        lib.unref(f);
-        if (r < 0)
-            return r;
-        sum += (uint64_t)(uintptr_t)v;
-    }
-    for (uintptr_t i = 0; i < 100; i++) {
-        int err = 0;
-        corio_future *f = lib.submit(pool, job, (void *)i, &err);
-        if (!f)
-            return err;
-        void *v = NULL;
-        int r = lib.result(f, 10.0, &v);
-        lib.unref(f);
-        if (r < 0)
-            return r;
-        sum += (uint64_t)(uintptr_t)v;
-    }
+    int r = 0, err = 0;
+    for (uintptr_t i = 0; i < 1000 && r == 0; i++)
+        r = take(lib.spawn(child, (void *)i, &err), err, &sum);
+    for (uintptr_t i = 0; i < 100 && r == 0; i++)
+        r = take(lib.submit(pool, job, (void *)i, &err), err, &sum);
     out->ptr = (void *)(uintptr_t)sum;
-    return 0;
+    return r;
 }
 
 START_TEST(test_dlopen_runs_coroutines_and_pools) {
@@ -141,9 +131,5 @@ int main(void) {
     TCase *tc = tcase_create("dlopen");
     tcase_add_test(tc, test_dlopen_runs_coroutines_and_pools);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return t_run_suite(s);
 }
