@@ -8,6 +8,7 @@
 #   make test-plain      ... one configuration only (also test-asan, test-tsan)
 #   make test-faults     allocation-failure sweeps (fault injection, asan+ubsan)
 #   make test-valgrind   the core suite under valgrind (plain build)
+#   make test-arch       the context switch alone, x86-64 and AArch64 (qemu)
 #   make bench           build and run the benchmarks
 #   make fuzz            each libFuzzer target for FUZZ_SECONDS (120)
 #   make soak            corio-httpd under wrk for SOAK_SECONDS (300), RSS/fds checked
@@ -74,7 +75,7 @@ suite = echo "===== [$(1)] configure and build ($(2)) =====" \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
-.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-fuzz test-valgrind demo bench soak fuzz install clean
+.PHONY: all build deps test test-plain test-asan test-tsan test-faults test-fuzz test-valgrind test-arch demo bench soak fuzz install clean
 
 all: build
 
@@ -96,6 +97,14 @@ test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),,)
 test-faults: ; @$(call suite,faults,build-faults,$(FAULTS_SETUP),--suite faults,)
 test-valgrind: ; @$(call suite,valgrind,build,,$(VALGRIND_TEST),valgrind)
 # The libFuzzer targets (clang), each run briefly from its seed corpus.
+# The context switch alone (tests/arch/test_ctx.c) against each runtime/arch
+# implementation: natively, and for AArch64 cross-compiled and run under
+# qemu-user (tools/test-arch.sh installs gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross and qemu-user through deps.sh). Opt-in: not part of
+# `make test`.
+test-arch:
+	@tools/test-arch.sh
+
 test-fuzz: export CC = clang
 test-fuzz: ; @$(call suite,fuzz,build-fuzz,,$(FUZZ_TESTS),$(FUZZ_PACKAGES))
 
@@ -136,4 +145,4 @@ install: build
 	$(MESON) install -C build
 
 clean:
-	rm -rf build build-asan build-tsan build-faults build-fuzz ci.log
+	rm -rf build build-asan build-tsan build-faults build-fuzz build-arch ci.log

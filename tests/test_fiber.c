@@ -118,8 +118,10 @@ static int t_run_child(void (*fn)(void), char *out, size_t cap)
  * in assembly because C cannot pin values in callee-saved registers
  * across a call. */
 __asm__(
-    ".text\n"
+    ".pushsection .text\n"
     ".p2align 4\n"
+    ".globl t_switch_regs\n"
+    ".hidden t_switch_regs\n"
     ".type t_switch_regs, @function\n"
     "t_switch_regs:\n"
     "    pushq %rbx\n"
@@ -150,14 +152,17 @@ __asm__(
     "    popq %rbp\n"
     "    popq %rbx\n"
     "    ret\n"
-    ".size t_switch_regs, .-t_switch_regs\n");
+    ".size t_switch_regs, .-t_switch_regs\n"
+    ".popsection\n");
 #define T_NREGS 6
 #define T_HAVE_REGS 1
 #elif defined(__aarch64__)
 /* Same for x19-x28 and d8-d15 (the low 64 bits of v8-v15). */
 __asm__(
-    ".text\n"
+    ".pushsection .text\n"
     ".p2align 4\n"
+    ".globl t_switch_regs\n"
+    ".hidden t_switch_regs\n"
     ".type t_switch_regs, %function\n"
     "t_switch_regs:\n"
     "    sub sp, sp, #192\n"
@@ -204,7 +209,8 @@ __asm__(
     "    ldp x29, x30, [sp, #144]\n"
     "    add sp, sp, #192\n"
     "    ret\n"
-    ".size t_switch_regs, .-t_switch_regs\n");
+    ".size t_switch_regs, .-t_switch_regs\n"
+    ".popsection\n");
 #define T_NREGS 18
 #define T_HAVE_REGS 1
 #endif
@@ -395,39 +401,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Stack alignment at entry                                                   */
 
-/* Written by the assembly below: global, so the compiler keeps it. */
-extern uintptr_t t_entry_sp;
-uintptr_t t_entry_sp;
-
-#if defined(__x86_64__)
-/* Record rsp at the first instruction of the entry function, then go on
- * in C. At a function's entry the psABI wants rsp + 8 to be 16-aligned. */
-void t_align_entry(void *arg);
-void t_align_body(void *arg);
-__asm__(
-    ".text\n"
-    ".p2align 4\n"
-    ".type t_align_entry, @function\n"
-    "t_align_entry:\n"
-    "    movq %rsp, t_entry_sp(%rip)\n"
-    "    jmp t_align_body\n"
-    ".size t_align_entry, .-t_align_entry\n");
-#define T_ENTRY_SP_OK(sp) ((((sp) + 8) & 15) == 0)
-#elif defined(__aarch64__)
-void t_align_entry(void *arg);
-void t_align_body(void *arg);
-__asm__(
-    ".text\n"
-    ".p2align 4\n"
-    ".type t_align_entry, %function\n"
-    "t_align_entry:\n"
-    "    mov x9, sp\n"
-    "    adrp x10, t_entry_sp\n"
-    "    str x9, [x10, #:lo12:t_entry_sp]\n"
-    "    b t_align_body\n"
-    ".size t_align_entry, .-t_align_entry\n");
-#define T_ENTRY_SP_OK(sp) (((sp) & 15) == 0)
-#endif
+#include "arch/t_align_entry.h"
 
 struct t_align_arg {
     corio__fiber *self, *main;

@@ -60,7 +60,7 @@
 #endif
 
 /* Indirect-branch tracking landing pad (CET IBT): a NOP on CPUs without
- * it. We do not mark the object shadow-stack compatible (see below). */
+ * it. The object claims no CET feature (see the end of the file). */
 #if defined(__CET__) && (__CET__ & 1)
 #define ENDBR endbr64
 #else
@@ -134,14 +134,15 @@ corio__ctx_make:
     .cfi_endproc
     .size corio__ctx_make, .-corio__ctx_make
 
-/* First code of every new context, entered by corio__ctx_switch's `ret`
- * with rsp 16-byte aligned, r12 = entry, r13 = arg. Not callable. */
+/* First code of every new context, entered by corio__ctx_switch's
+ * `jmp *%r8` with rsp 16-byte aligned, r12 = entry, r13 = arg. Not
+ * callable. */
     .type corio__ctx_trampoline, @function
     .p2align 4
 corio__ctx_trampoline:
     .cfi_startproc
     .cfi_undefined rip                       /* outermost frame: unwinders stop here */
-    ENDBR                                    /* harmless; reached by ret, not by jmp/call */
+    ENDBR                                    /* the landing pad of that indirect jmp */
     movq %r13, %rdi                          /* first argument = arg */
     callq *%r12                              /* entry(arg); rsp+8 is 16-aligned inside */
     callq corio__ctx_entry_returned          /* entry must not return: report and abort */
@@ -149,23 +150,14 @@ corio__ctx_trampoline:
     .cfi_endproc
     .size corio__ctx_trampoline, .-corio__ctx_trampoline
 
-/* IBT-only property note when built with -fcf-protection=branch|full. We
- * deliberately do not claim SHSTK: switching stacks without switching the
- * shadow stack would fault, so a binary containing this file must not run
- * with CET shadow stacks enabled, and leaving the bit out makes the linker
- * clear it for the whole binary. */
-#if defined(__CET__) && (__CET__ & 1)
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4                                  /* n_namesz: "GNU\0" */
-    .long 16                                 /* n_descsz: one property, padded to 8 */
-    .long 5                                  /* n_type: NT_GNU_PROPERTY_TYPE_0 */
-    .asciz "GNU"                             /* n_name */
-    .long 0xc0000002                         /* pr_type: GNU_PROPERTY_X86_FEATURE_1_AND */
-    .long 4                                  /* pr_datasz */
-    .long 1                                  /* GNU_PROPERTY_X86_FEATURE_1_IBT */
-    .long 0                                  /* padding to 8 bytes */
-#endif
+/* No CET property note, on purpose. Shadow stacks: switching stacks
+ * without switching the shadow stack would fault. Indirect branch tracking:
+ * a switch resumes a suspended context with an indirect `jmp` to the
+ * return address of its call to corio__ctx_switch, which has no ENDBR, so
+ * enforced IBT would fault there too. An object without the note makes
+ * the linker clear both features for the whole binary, which is the
+ * truth. (The ENDBRs above cost nothing and keep the calls through
+ * pointers valid if this ever changes.) */
 
 /* The stack of this object need not be executable. */
     .section .note.GNU-stack, "", %progbits

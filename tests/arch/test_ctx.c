@@ -654,51 +654,7 @@ static void check_fpctl(void)
 /* ------------------------------------------------------------------------ */
 /* align: stack pointer at the first instruction of the entry                */
 
-/* Written by the assembly below: global, so it keeps its name. The
- * stub is a global (hidden) symbol because C refers to it as one: a GOT
- * reference to a local label becomes one to its section, and the linker
- * drops the offset (at -O0 with PIE the entry pointer pointed at the
- * start of .text). The assembly restores the section it found
- * (.pushsection/.popsection): at -O0 GCC emits top-level asm in source
- * order between its own data and assumes the section is unchanged after
- * it. */
-extern uintptr_t t_entry_sp;
-uintptr_t t_entry_sp;
-void t_align_entry(void *arg);
-void t_align_body(void *arg);
-
-#if defined(__x86_64__)
-/* Record rsp at the entry's first instruction, then go on in C. The
- * psABI wants rsp + 8 16-aligned there (as right after a call). */
-__asm__(".pushsection .text\n"
-        ".p2align 4\n"
-        ".globl t_align_entry\n"
-        ".hidden t_align_entry\n"
-        ".type t_align_entry, @function\n"
-        "t_align_entry:\n"
-        "    movq %rsp, t_entry_sp(%rip)\n"
-        "    jmp t_align_body\n"
-        ".size t_align_entry, .-t_align_entry\n"
-        ".popsection\n");
-#define T_ENTRY_SP_OK(sp) ((((sp) + 8) & 15) == 0)
-#define T_ENTRY_SP_RULE "rsp + 8 a multiple of 16"
-#elif defined(__aarch64__)
-/* AArch64: sp a multiple of 16 at all times. */
-__asm__(".pushsection .text\n"
-        ".p2align 4\n"
-        ".globl t_align_entry\n"
-        ".hidden t_align_entry\n"
-        ".type t_align_entry, %function\n"
-        "t_align_entry:\n"
-        "    mov x9, sp\n"
-        "    adrp x10, t_entry_sp\n"
-        "    str x9, [x10, #:lo12:t_entry_sp]\n"
-        "    b t_align_body\n"
-        ".size t_align_entry, .-t_align_entry\n"
-        ".popsection\n");
-#define T_ENTRY_SP_OK(sp) (((sp) & 15) == 0)
-#define T_ENTRY_SP_RULE "sp a multiple of 16"
-#endif
+#include "t_align_entry.h"
 
 struct t_align {
     corio__ctx ctx;        /* the context */
