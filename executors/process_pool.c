@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "corio/runtime.h"
 #include "wire.h"
 #include "fault.h"
 
@@ -814,7 +816,14 @@ static void help_release_locked(pool *p, worker *w) {
  * not reading that socket (read_worker). Whatever it reads it processes as
  * the collector would, completing other futures too. When it gives up or
  * the job is done it turns EPOLLIN back on; epoll is level-triggered, so an
- * answer that arrived meanwhile is seen by the collector then. */
+ * answer that arrived meanwhile is seen by the collector then.
+ *
+ * In a coroutine it does the same, but between two reads it yields to the
+ * loop's other coroutines (and, every few rounds, the CPU to other threads:
+ * a pinned loop must not keep the worker that will answer off its CPU)
+ * instead of spinning: the answer then reaches the coroutine without
+ * waking the collector, or the loop. A coroutine cancelled meanwhile stops
+ * helping; the wait that follows reports the cancel. */
 static int pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
     pool *p = arg;
     pp_job *j = corio__future_ext(f);
@@ -837,6 +846,7 @@ static int pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
         until = deadline_ns;
     worker *hw = NULL;
     int ok;
+    unsigned rounds = 0;
     for (;;) {
         if ((ok = corio_future_done(f)) || corio__now_ns() >= until)
             break;
@@ -868,6 +878,15 @@ static int pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
             }
         }
         pthread_mutex_unlock(&p->lock);
+        if (corio__tls_coro) {
+            if (++rounds % 8 == 0)
+                sched_yield();
+            int cancelled = corio_yield() < 0;
+            pthread_mutex_lock(&p->lock);
+            if (cancelled)
+                break;
+            continue;
+        }
         for (int i = 0; i < 32 && !corio_future_done(f); i++) {
             corio__cpu_relax();
         }

@@ -647,8 +647,9 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         return 0;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
-    if (!corio__tls_coro && corio__online_cpus() > 1 &&
-        (f->helper ? f->helper(f, f->helper_arg, deadline_ns) : spin_until_done(f, deadline_ns)))
+    if (f->helper ? (corio__tls_coro || corio__online_cpus() > 1) &&
+                        f->helper(f, f->helper_arg, deadline_ns)
+                  : !corio__tls_coro && corio__online_cpus() > 1 && spin_until_done(f, deadline_ns))
         return 0;
     if (corio__tls_coro && f->coro && deadline_ns == INT64_MAX) {
         /* A coroutine awaiting a coroutine: join it when both share a loop

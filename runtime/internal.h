@@ -159,13 +159,16 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns);
  * only post a request (never block, never call the future's API). */
 typedef void (*corio__cancel_fn)(corio_future *f, void *arg);
 void corio__future_set_canceller(corio_future *f, corio__cancel_fn fn, void *arg);
-/* Helper: work a plain thread waiting for f may do itself, on a multi-core
- * machine, instead of polling f's state before it parks: an executor whose
- * completions normally pass through another thread (the process pool's
- * collector) lends the waiter that thread's work, saving a wake-up on each
- * side. Called at most once per wait, without any lock held, never in a
- * coroutine; it returns 1 once f is done, 0 to park as usual (it gave up, or
- * deadline_ns passed). Set before f is shared. */
+/* Helper: work a waiter of f may do itself instead of polling f's state
+ * before it parks: an executor whose completions normally pass through
+ * another thread (the process pool's collector) lends the waiter that
+ * thread's work, saving a wake-up on each side. Called at most once per
+ * wait, without any lock held: on a plain thread only on a multi-core
+ * machine (it may spin), in a coroutine always (it must not hold up the
+ * loop: between attempts it lets the loop's other coroutines run with
+ * corio_yield, and gives up when that returns -ECANCELED). It returns 1
+ * once f is done, 0 to park as usual (it gave up, or deadline_ns passed).
+ * Set before f is shared. */
 typedef int (*corio__help_fn)(corio_future *f, void *arg, int64_t deadline_ns);
 void corio__future_set_helper(corio_future *f, corio__help_fn fn, void *arg);
 /* set_running_or_notify_cancel and set_canceller in one lock hold. */

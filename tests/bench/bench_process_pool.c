@@ -4,8 +4,8 @@
  * Three figures, each with 2 workers, for corio and for CPython:
  *  - round trip: submit one job, wait for its result, repeated sequentially
  *    (mean per job, and percentiles for corio); for corio also from a
- *    coroutine (one loop), where the result reaches the loop through its
- *    inbox and eventfd;
+ *    coroutine (one loop), which reads the answer itself between yields to
+ *    its loop, or is resumed through the loop's inbox (docs/process-pool.md);
  *  - map, chunksize 1: map over N items, one message per item (wall / N);
  *  - map, chunksize 1000: the same with 1000 items per message.
  * The job adds one to an integer (CPython: `x + 1`), so the figures are the
