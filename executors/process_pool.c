@@ -1456,6 +1456,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     pthread_mutex_lock(&fd_lock);
     pid_t pid = fork();
     if (pid == 0) {
+        corio__unpin_forked_child();
         close(sv[0]);
         corio__fork_server_main(sv[1], &cfg);
     }
@@ -1489,7 +1490,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        e = -corio__pthread_create(&p->collector, NULL, collector_main, p);
+        e = -corio__thread_create(&p->collector, collector_main, p);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (e) {

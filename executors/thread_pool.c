@@ -404,9 +404,11 @@ static void *worker_main(void *arg) {
         }
         /* Idle: spin briefly, then sleep. Only one worker spins at a time,
          * and only on a multi-core machine: a second spinner would take a
-         * core from the thread that submits. */
+         * core from the thread that submits. Never on the CPU of an awake
+         * pinned loop (corio__pinned_loop_awake_here): sleeping lets the
+         * next wake-up put this worker on another CPU. */
         int zero = 0;
-        if (!spun && corio__online_cpus() > 1 &&
+        if (!spun && corio__online_cpus() > 1 && !corio__pinned_loop_awake_here() &&
             atomic_compare_exchange_strong_explicit(&p->spinning, &zero, 1, memory_order_seq_cst,
                                                     memory_order_relaxed)) {
             leave(p, fin, me);
@@ -421,7 +423,7 @@ static void *worker_main(void *arg) {
                  * sched_yield returns at once when nothing else is
                  * runnable on it. */
                 if (i % 64 == 0) {
-                    if (corio__now_ns() >= until)
+                    if (corio__now_ns() >= until || corio__pinned_loop_awake_here())
                         break;
                     sched_yield();
                 }
@@ -452,7 +454,7 @@ static int start_worker_if_needed(thread_pool *p) {
         /* nthreads is bumped first so the new worker reads its number
          * from it. */
         atomic_store_explicit(&p->nthreads, n + 1, memory_order_relaxed);
-        if (corio__pthread_create(&p->threads[n], NULL, worker_main, p) != 0) {
+        if (corio__thread_create(&p->threads[n], worker_main, p) != 0) {
             atomic_store_explicit(&p->nthreads, n, memory_order_relaxed);
             if (n == 0)
                 r = -EAGAIN;

@@ -57,6 +57,25 @@ static inline void corio__cpu_relax(void) {
 /* Online CPUs, read once (at least 1): polling only pays with two or more. */
 long corio__online_cpus(void);
 
+/* Whether a loop pinned to the CPU this thread runs on is awake (running
+ * coroutines or polling its inbox). A thread about to poll for work (an
+ * idle thread-pool worker) should sleep instead: polling there only takes
+ * the CPU from the loop, which typically waits for that very work, and
+ * Linux does not move a thread off a busy CPU while it keeps running. Once
+ * asleep, its next wake-up places it on an idle CPU. A heuristic: read
+ * without ordering. */
+bool corio__pinned_loop_awake_here(void);
+
+/* Create a library thread (loop, pool worker, collector). Threads inherit
+ * their creator's CPU affinity, and a pool created or grown from a
+ * coroutine would pin its workers to that loop's one CPU, beside the loop:
+ * a thread created from a pinned loop gets the CPUs the loop had before it
+ * pinned itself instead. Returns an error number, like pthread_create. */
+int corio__thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+/* The same for a process just forked from a pinned loop's thread (the
+ * process pool's fork server); call it in the child. */
+void corio__unpin_forked_child(void);
+
 /* ------------------------------------------------------------------------ */
 /* Time                                                                       */
 

@@ -26,6 +26,51 @@
 
 CORIO__TLS_HOT corio__loop *corio__tls_loop;
 
+/* Per CPU, how many loops pinned to it are awake (corio__pinned_loop_awake_here).
+ * Relaxed counters: a stale read only makes a worker poll or sleep once
+ * more than it should. */
+#define PIN_CPUS 1024
+static _Atomic unsigned short pinned_awake[PIN_CPUS];
+
+static void pinned_awake_add(corio__loop *l, int d) {
+    if (l->pin_cpu >= 0)
+        atomic_fetch_add_explicit(&pinned_awake[l->pin_cpu], (unsigned short)d,
+                                  memory_order_relaxed);
+}
+
+/* The CPUs a pinned loop had before pinning itself, if this thread is one. */
+static const cpu_set_t *unpinned_cpus(void) {
+    corio__loop *l = corio__tls_loop;
+    return l && l->pin_cpu >= 0 ? &l->free_cpus : NULL;
+}
+
+int corio__thread_create(pthread_t *t, void *(*fn)(void *), void *arg) {
+    const cpu_set_t *cpus = unpinned_cpus();
+    if (!cpus)
+        return corio__pthread_create(t, NULL, fn, arg);
+    pthread_attr_t a;
+    int r = pthread_attr_init(&a);
+    if (r != 0)
+        return r;
+    r = pthread_attr_setaffinity_np(&a, sizeof *cpus, cpus);
+    if (r == 0)
+        r = corio__pthread_create(t, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    return r;
+}
+
+void corio__unpin_forked_child(void) {
+    const cpu_set_t *cpus = unpinned_cpus();
+    if (cpus)
+        (void)sched_setaffinity(0, sizeof *cpus, cpus); /* best effort */
+}
+
+bool corio__pinned_loop_awake_here(void) {
+    int cpu = sched_getcpu();
+    return cpu >= 0 && cpu < PIN_CPUS &&
+           atomic_load_explicit(&pinned_awake[cpu], memory_order_relaxed) != 0;
+}
+
 /* user_data tags: an op pointer (aligned, low bits 0), the op's linked
  * timeout (low bit 1), the eventfd read, and CQEs to ignore (0). */
 #define UD_IGNORE 0u
@@ -419,13 +464,18 @@ static void *loop_main(void *arg) {
     char name[16];
     snprintf(name, sizeof name, "corio-loop%d", l->id % 10000);
     pthread_setname_np(pthread_self(), name);
-    if (!l->rt->opts.no_pin) {
+    l->pin_cpu = -1;
+    if (!l->rt->opts.no_pin &&
+        pthread_getaffinity_np(pthread_self(), sizeof l->free_cpus, &l->free_cpus) == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         if (ncpu > 0) {
             cpu_set_t set;
             CPU_ZERO(&set);
             CPU_SET(l->id % ncpu, &set);
-            pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
+            /* best effort */
+            if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 &&
+                l->id % ncpu < PIN_CPUS)
+                l->pin_cpu = (int)(l->id % ncpu);
         }
     }
     int r = ring_setup(l);
@@ -442,6 +492,7 @@ static void *loop_main(void *arg) {
     if (r < 0)
         return NULL;
     l->spin_ok = corio__online_cpus() > 1;
+    pinned_awake_add(l, 1);
 
     for (;;) {
         drain_inbox(l);
@@ -467,6 +518,7 @@ static void *loop_main(void *arg) {
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
                 io_uring_submit_and_get_events(&l->ring);
             } else {
+                pinned_awake_add(l, -1);
                 struct io_uring_cqe *cqe;
                 int64_t slept = l->spin_ok ? corio__now_ns() : 0;
                 if (l->heap_len) {
@@ -480,6 +532,7 @@ static void *loop_main(void *arg) {
                     io_uring_submit_and_wait(&l->ring, 1);
                 }
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+                pinned_awake_add(l, 1);
                 if (l->spin_ok) {
                     slept = corio__now_ns() - slept;
                     l->spin = slept < LOOP_SPIN_WINDOW_NS &&
@@ -489,6 +542,7 @@ static void *loop_main(void *arg) {
         }
         reap(l);
     }
+    pinned_awake_add(l, -1);
     corio__fiber_fini(&l->sched);
     corio__overflow_thread_fini();
     return NULL;
@@ -507,7 +561,7 @@ int corio__loop_start(corio__loop *l) {
     int r = corio__stack_pool_init(&l->stacks, l->default_stack, 1024);
     if (r < 0)
         return r;
-    r = corio__pthread_create(&l->thread, NULL, loop_main, l);
+    r = corio__thread_create(&l->thread, loop_main, l);
     if (r != 0)
         return -r;
     pthread_mutex_lock(&l->start_lock);

@@ -9,6 +9,7 @@
 #define CORIO_LOOP_H
 
 #include <liburing.h>
+#include <sched.h>
 
 #include "corio/runtime.h"
 #include "fiber.h"
@@ -97,6 +98,8 @@ struct corio__loop {
     size_t nlive;                   /* their number */
     corio__msg *_Atomic inbox;      /* MPSC stack of messages from any thread */
     _Atomic int sleeping;           /* loop is (about to be) blocked in the ring */
+    int pin_cpu;                    /* the CPU it is pinned to, -1 if not pinned (loop thread) */
+    cpu_set_t free_cpus;            /* its CPUs before pinning (if pinned; loop thread) */
     int efd;                        /* eventfd other threads write to wake the loop */
     uint64_t efd_buf;               /* target of the ring's read on efd */
     int efd_armed;                  /* that read is in flight */

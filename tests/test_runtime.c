@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -652,6 +653,58 @@ START_TEST(test_await_process_pool_job) {
     corio_runtime_destroy(rt);
     corio_executor_shutdown(ex, true, true);
     corio_executor_destroy(ex);
+}
+END_TEST
+
+/* Threads and processes a pinned loop creates are not pinned with it. */
+static int t_cpu_count(void *arg, corio_value *out) {
+    (void)arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    out->ptr = (void *)(uintptr_t)(sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                                                : 0);
+    return 0;
+}
+
+static int t_pools_from_pinned_loop(void *arg, corio_value *out) {
+    int *counts = arg; /* this loop's, a thread-pool worker's, a process worker's */
+    (void)out;
+    corio_value v = {0};
+    t_cpu_count(NULL, &v);
+    counts[0] = (int)(uintptr_t)v.ptr;
+    corio_executor *tp = NULL, *pp = NULL;
+    ck_assert_int_eq(corio_thread_pool_create(NULL, &tp), 0);
+    corio_process_pool_options po = {.max_workers = 1};
+    ck_assert_int_eq(corio_process_pool_create(&po, &pp), 0);
+    corio_executor *ex[2] = {tp, pp};
+    for (int k = 0; k < 2; k++) {
+        corio_future *f = corio_executor_submit(ex[k], t_cpu_count, NULL, NULL);
+        ck_assert_ptr_nonnull(f);
+        void *n = NULL;
+        ck_assert_int_eq(corio_future_result(f, 30, &n), 0);
+        counts[k + 1] = (int)(uintptr_t)n;
+        corio_future_unref(f);
+        corio_executor_shutdown(ex[k], true, false);
+        corio_executor_destroy(ex[k]);
+    }
+    return 0;
+}
+
+START_TEST(test_pinned_loop_children_unpinned) {
+    corio_value v = {0};
+    t_cpu_count(NULL, &v);
+    int mine = (int)(uintptr_t)v.ptr;
+    if (mine < 2)
+        return; /* one CPU: nothing to tell apart */
+    corio_runtime_options o = {.loops = 1}; /* pinned: the default */
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    int counts[3] = {0, 0, 0};
+    t_join(t_spawn(rt, 0, t_pools_from_pinned_loop, counts));
+    corio_runtime_destroy(rt);
+    ck_assert_int_eq(counts[0], 1);     /* the loop is pinned */
+    ck_assert_int_eq(counts[1], mine);  /* its pool's worker thread is not */
+    ck_assert_int_eq(counts[2], mine);  /* nor its pool's worker process */
 }
 END_TEST
 
@@ -1449,6 +1502,7 @@ static Suite *runtime_suite(void) {
     tcase_add_test(tc, test_map_next_suspends);
     tcase_add_test(tc, test_await_thread_pool_job);
     tcase_add_test(tc, test_await_process_pool_job);
+    tcase_add_test(tc, test_pinned_loop_children_unpinned);
     tcase_add_test(tc, test_idle_loop_stops_polling);
     tcase_add_test(tc, test_thread_awaits_coroutine);
     tcase_add_test(tc, test_await_coroutine_other_loop);
