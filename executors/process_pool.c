@@ -932,6 +932,16 @@ static void bury_locked(pool *p, worker *w) {
     p->graveyard = w;
 }
 
+/* Free a list of buried workers (linked by next). */
+static void free_workers(worker *g) {
+    while (g) {
+        worker *nx = g->next;
+        free(g->in);
+        free(g);
+        g = nx;
+    }
+}
+
 /* Start a replacement if the pool still needs one. Lock held. */
 static void replace_locked(pool *p, pp_job **done) {
     if (atomic_load_explicit(&p->base.broken, memory_order_relaxed) || p->fs_dead)
@@ -1127,12 +1137,7 @@ static void *collector_main(void *arg) {
         int finished = (p->shutdown || atomic_load_explicit(&p->base.broken, memory_order_relaxed)) &&
                        p->nlive == 0 && (!p->qh || p->fs_dead);
         pthread_mutex_unlock(&p->lock);
-        while (g) {
-            worker *nx = g->next;
-            free(g->in);
-            free(g);
-            g = nx;
-        }
+        free_workers(g);
         if (finished)
             break;
     }
@@ -1377,12 +1382,8 @@ static void pp_destroy(corio_executor *ex) {
         pthread_cond_wait(&p->done_cv, &p->lock);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->collector, NULL);
-    while (p->graveyard) { /* kept for helpers after the collector's last batch */
-        worker *g = p->graveyard;
-        p->graveyard = g->next;
-        free(g->in);
-        free(g);
-    }
+    free_workers(p->graveyard); /* kept for helpers after the collector's last batch */
+    p->graveyard = NULL;
     if (p->shm)
         munmap(p->shm, sizeof *p->shm);
     close_fd(p->ep);
@@ -1412,8 +1413,8 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     if (o.max_workers < 0 || o.max_tasks_per_child < 0)
         return -EINVAL;
     if (o.max_workers == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        o.max_workers = ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : (int)ncpu;
+        long ncpu = corio__online_cpus();
+        o.max_workers = ncpu > 1024 ? 1024 : (int)ncpu;
     }
     pool *p = corio__calloc(1, sizeof *p);
     if (!p)

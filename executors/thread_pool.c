@@ -660,9 +660,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     if (o.max_workers < 0)
         return -EINVAL;
     if (o.max_workers == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        if (ncpu < 1)
-            ncpu = 1;
+        long ncpu = corio__online_cpus();
         o.max_workers = ncpu + 4 < 32 ? (int)ncpu + 4 : 32;
     }
     thread_pool *p = corio__calloc(1, sizeof *p);

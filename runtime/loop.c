@@ -467,16 +467,13 @@ static void *loop_main(void *arg) {
     l->pin_cpu = -1;
     if (!l->rt->opts.no_pin &&
         pthread_getaffinity_np(pthread_self(), sizeof l->free_cpus, &l->free_cpus) == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        if (ncpu > 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(l->id % ncpu, &set);
-            /* best effort */
-            if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 &&
-                l->id % ncpu < PIN_CPUS)
-                l->pin_cpu = (int)(l->id % ncpu);
-        }
+        int cpu = (int)(l->id % corio__online_cpus());
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        /* best effort */
+        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 && cpu < PIN_CPUS)
+            l->pin_cpu = cpu;
     }
     int r = ring_setup(l);
     if (r == 0) {

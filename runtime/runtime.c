@@ -17,8 +17,7 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
     if (o.loops < 0 || o.blocking_workers < 0)
         return -EINVAL;
     if (o.loops == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o.loops = n > 0 ? (int)n : 1;
+        o.loops = (int)corio__online_cpus();
     }
     if (o.ring_entries == 0)
         o.ring_entries = 256;
