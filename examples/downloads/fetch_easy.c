@@ -160,7 +160,6 @@ typedef struct sink {
     int werr;       /* first write error (-errno), 0 if none */
     long status;    /* response code, read once the head is complete */
     easy *e;        /* the transfer, to read the status */
-    bool quick;     /* dl_quickack done */
 } sink;
 
 /* curl calls this for each socket it opens, a kept-alive connection's only
@@ -174,16 +173,16 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose) {
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
     sink *s = userdata;
     size_t n = size * nmemb;
-    /* No delayed ACKs while the rest of the response comes in (see
-     * downloads.h): once per transfer, as curl sends nothing meanwhile. The
-     * socket is the one this handle opened last: with one connection per
-     * handle, the one in use. (CURLINFO_ACTIVESOCKET only knows it once
-     * the transfer is over.) */
-    if (!s->quick && s->e->sock >= 0)
-        dl_quickack(s->e->sock);
-    s->quick = true;
-    if (s->status == 0)
+    if (s->status == 0) { /* the transfer's first data */
+        /* No delayed ACKs while the rest of the response comes in (see
+         * downloads.h): once per transfer, as curl sends nothing meanwhile.
+         * The socket is the one this handle opened last: with one
+         * connection per handle, the one in use. (CURLINFO_ACTIVESOCKET
+         * only knows it once the transfer is over.) */
+        if (s->e->sock >= 0)
+            dl_quickack(s->e->sock);
         curl_easy_getinfo(s->e->h, CURLINFO_RESPONSE_CODE, &s->status);
+    }
     /* A non-2xx body is not the document: stop at once (the caller reports
      * the status, as urllib raises HTTPError). */
     if (s->status < 200 || s->status > 299)
