@@ -558,7 +558,8 @@ static int t_pp_add_one(void *arg, corio_value *out) {
 
 static int t_pp_nap(void *arg, corio_value *out) {
     /* The job's own work is to take a while (not synchronisation). */
-    struct timespec ts = {0, (long)(uintptr_t)arg * 1000000L};
+    uintptr_t ms = (uintptr_t)arg;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
     out->ptr = (void *)(uintptr_t)7;
@@ -657,21 +658,23 @@ START_TEST(test_await_process_pool_job) {
 END_TEST
 
 /* Threads and processes a pinned loop creates are not pinned with it. */
-static int t_cpu_count(void *arg, corio_value *out) {
-    (void)arg;
+/* How many CPUs the calling thread may run on (0 if unknown). */
+static int t_cpus_allowed(void) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    out->ptr = (void *)(uintptr_t)(sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                                                : 0);
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
+static int t_cpu_count(void *arg, corio_value *out) {
+    (void)arg;
+    out->ptr = (void *)(uintptr_t)t_cpus_allowed();
     return 0;
 }
 
 static int t_pools_from_pinned_loop(void *arg, corio_value *out) {
     int *counts = arg; /* this loop's, a thread-pool worker's, a process worker's */
     (void)out;
-    corio_value v = {0};
-    t_cpu_count(NULL, &v);
-    counts[0] = (int)(uintptr_t)v.ptr;
+    counts[0] = t_cpus_allowed();
     corio_executor *tp = NULL, *pp = NULL;
     ck_assert_int_eq(corio_thread_pool_create(NULL, &tp), 0);
     corio_process_pool_options po = {.max_workers = 1};
@@ -691,9 +694,7 @@ static int t_pools_from_pinned_loop(void *arg, corio_value *out) {
 }
 
 START_TEST(test_pinned_loop_children_unpinned) {
-    corio_value v = {0};
-    t_cpu_count(NULL, &v);
-    int mine = (int)(uintptr_t)v.ptr;
+    int mine = t_cpus_allowed();
     if (mine < 2)
         return; /* one CPU: nothing to tell apart */
     corio_runtime_options o = {.loops = 1}; /* pinned: the default */
