@@ -790,6 +790,101 @@ START_TEST(test_pool_created_inside_runtime) {
 }
 END_TEST
 
+/* Round trips, one by one, from coroutines on two loops at once (sharing
+ * the pool's workers), then a batch through corio_wait, then a job that
+ * outlives a short timeout; a coroutine cancelled while it awaits; a
+ * worker dying under a coroutine's wait. */
+static int t_await_round_trips(void *arg, corio_value *out) {
+    corio_executor *ex = arg;
+    (void)out;
+    for (uintptr_t i = 0; i < 3000; i++) {
+        corio_future *f = corio_executor_submit(ex, t_add_one, (void *)i, NULL);
+        ck_assert_ptr_nonnull(f);
+        void *v = NULL;
+        int r = corio_future_result(f, 30, &v);
+        ck_assert_msg(r == 0, "round trip %zu: %s", (size_t)i, corio_error_name(r));
+        ck_assert_uint_eq((uintptr_t)v, i + 1);
+        corio_future_unref(f);
+    }
+    enum { B = 100 };
+    corio_future *fs[B];
+    for (uintptr_t i = 0; i < B; i++)
+        ck_assert_ptr_nonnull(fs[i] = corio_executor_submit(ex, t_add_one, (void *)i, NULL));
+    ck_assert_int_eq(corio_wait(fs, B, 30, CORIO_ALL_COMPLETED, NULL, NULL, NULL, NULL), 0);
+    for (uintptr_t i = 0; i < B; i++) {
+        void *v = NULL;
+        ck_assert_int_eq(corio_future_result(fs[i], 0, &v), 0);
+        ck_assert_uint_eq((uintptr_t)v, i + 1);
+        corio_future_unref(fs[i]);
+    }
+    corio_future *f = corio_executor_submit(ex, t_sleep_ms, (void *)(uintptr_t)300, NULL);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(corio_future_result(f, 0.02, NULL), -ETIMEDOUT);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    corio_future_unref(f);
+    return 0;
+}
+
+/* Awaits a job that takes 10 s; the test cancels this coroutine first. */
+static int t_await_long(void *arg, corio_value *out) {
+    (void)out;
+    corio_future *f = corio_executor_submit(arg, t_sleep_ms, (void *)(uintptr_t)10000, NULL);
+    ck_assert_ptr_nonnull(f);
+    int r = corio_future_result(f, 60, NULL);
+    corio_future_cancel(f); /* the job: dropped if still queued */
+    corio_future_unref(f);
+    return r;
+}
+
+static int t_await_crash(void *arg, corio_value *out) {
+    (void)out;
+    corio_future *f = corio_executor_submit(arg, t_self_kill, NULL, NULL);
+    ck_assert_ptr_nonnull(f);
+    int r = corio_future_result(f, 30, NULL);
+    corio_future_unref(f);
+    return r;
+}
+
+static corio_future *t_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg) {
+    int err = 1;
+    corio_future *f = corio_spawn_on(rt, loop, fn, arg, NULL, &err);
+    ck_assert_msg(f != NULL, "spawn failed: %s", corio_strerror(err));
+    return f;
+}
+
+START_TEST(test_coroutines_await_jobs) {
+    if (RUNNING_ON_VALGRIND) {
+        fprintf(stderr, "skipped under valgrind: needs io_uring\n");
+        return;
+    }
+    corio_executor *ex = t_pool(2);
+    corio_runtime_options ro = {.loops = 2, .no_pin = true};
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&ro, &rt), 0);
+    corio_future *a = t_spawn_on(rt, 0, t_await_round_trips, ex);
+    corio_future *b = t_spawn_on(rt, 1, t_await_round_trips, ex);
+    ck_assert_int_eq(corio_future_result(a, 60, NULL), 0);
+    ck_assert_int_eq(corio_future_result(b, 60, NULL), 0);
+    corio_future_unref(a);
+    corio_future_unref(b);
+    /* A coroutine cancelled while it awaits a long job ends with
+     * -ECANCELED, wherever the cancel finds it. */
+    corio_future *c = t_spawn_on(rt, 0, t_await_long, ex);
+    corio_future_cancel(c);
+    ck_assert_int_eq(corio_future_result(c, 30, NULL), -ECANCELED);
+    corio_future_unref(c);
+    /* A worker dying under a coroutine's wait breaks the pool; the
+     * coroutine gets the error, nothing hangs. */
+    corio_future *d = t_spawn_on(rt, 1, t_await_crash, ex);
+    ck_assert_int_eq(corio_future_result(d, 60, NULL), CORIO_EBROKEN_PROCESS_POOL);
+    corio_future_unref(d);
+    corio_runtime_destroy(rt);
+    corio_executor_shutdown(ex, true, true);
+    corio_executor_destroy(ex);
+    t_no_children();
+}
+END_TEST
+
 /* Waiting threads read their workers' answers themselves (pp_help) while
  * the collector's interest in those sockets is off. Several threads doing
  * sequential round trips at once share workers and helpers; afterwards,
@@ -927,6 +1022,7 @@ int main(void) {
     tcase_add_test(tc, test_create_with_running_threads);
     tcase_add_test(tc, test_pool_created_inside_runtime);
     tcase_add_test(tc, test_waiting_threads_read_answers);
+    tcase_add_test(tc, test_coroutines_await_jobs);
     tcase_add_test(tc, test_no_leaked_fds_or_zombies);
     tcase_add_test(tc, test_wire_checks);
     suite_add_tcase(s, tc);

@@ -549,114 +549,6 @@ START_TEST(test_await_thread_pool_job) {
 }
 END_TEST
 
-/* Process-pool jobs awaited by coroutines. The jobs run in forked
- * workers: plain functions of this program. */
-static int t_pp_add_one(void *arg, corio_value *out) {
-    out->ptr = (void *)((uintptr_t)arg + 1);
-    return 0;
-}
-
-static int t_pp_nap(void *arg, corio_value *out) {
-    /* The job's own work is to take a while (not synchronisation). */
-    uintptr_t ms = (uintptr_t)arg;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-    out->ptr = (void *)(uintptr_t)7;
-    return 0;
-}
-
-static int t_pp_self_kill(void *arg, corio_value *out) {
-    (void)arg;
-    (void)out;
-    raise(SIGKILL);
-    return 0;
-}
-
-/* Round trips one by one, then a batch through corio_wait, then a job
- * outliving a short timeout; all from one coroutine. Returns 0 or fails
- * the test. */
-static int t_await_pp(void *arg, corio_value *out) {
-    corio_executor *ex = arg;
-    (void)out;
-    size_t n = t_scale(3000, 100);
-    for (uintptr_t i = 0; i < n; i++) {
-        corio_future *f = corio_executor_submit(ex, t_pp_add_one, (void *)i, NULL);
-        ck_assert_ptr_nonnull(f);
-        void *v = NULL;
-        int r = corio_future_result(f, 30, &v);
-        ck_assert_msg(r == 0, "round trip %zu: %s", (size_t)i, corio_error_name(r));
-        ck_assert_uint_eq((uintptr_t)v, i + 1);
-        corio_future_unref(f);
-    }
-    enum { B = 100 };
-    corio_future *fs[B];
-    for (uintptr_t i = 0; i < B; i++)
-        ck_assert_ptr_nonnull(fs[i] = corio_executor_submit(ex, t_pp_add_one, (void *)i, NULL));
-    ck_assert_int_eq(corio_wait(fs, B, 30, CORIO_ALL_COMPLETED, NULL, NULL, NULL, NULL), 0);
-    for (uintptr_t i = 0; i < B; i++) {
-        void *v = NULL;
-        ck_assert_int_eq(corio_future_result(fs[i], 0, &v), 0);
-        ck_assert_uint_eq((uintptr_t)v, i + 1);
-        corio_future_unref(fs[i]);
-    }
-    corio_future *f = corio_executor_submit(ex, t_pp_nap, (void *)(uintptr_t)300, NULL);
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(corio_future_result(f, 0.02, NULL), -ETIMEDOUT);
-    void *v = NULL;
-    ck_assert_int_eq(corio_future_result(f, 30, &v), 0);
-    ck_assert_uint_eq((uintptr_t)v, 7);
-    corio_future_unref(f);
-    return 0;
-}
-
-/* Awaits a job that takes 10 s; the test cancels this coroutine first. */
-static int t_await_pp_long(void *arg, corio_value *out) {
-    (void)out;
-    corio_future *f = corio_executor_submit(arg, t_pp_nap, (void *)(uintptr_t)10000, NULL);
-    ck_assert_ptr_nonnull(f);
-    int r = corio_future_result(f, 60, NULL);
-    corio_future_cancel(f); /* the job: dropped if still queued */
-    corio_future_unref(f);
-    return r;
-}
-
-static int t_await_pp_crash(void *arg, corio_value *out) {
-    (void)out;
-    corio_future *f = corio_executor_submit(arg, t_pp_self_kill, NULL, NULL);
-    ck_assert_ptr_nonnull(f);
-    int r = corio_future_result(f, 30, NULL);
-    corio_future_unref(f);
-    return r;
-}
-
-START_TEST(test_await_process_pool_job) {
-    corio_process_pool_options po = {.max_workers = 2};
-    corio_executor *ex = NULL;
-    ck_assert_int_eq(corio_process_pool_create(&po, &ex), 0);
-    corio_runtime *rt = t_rt(2);
-    /* Two loops at once, each awaiting jobs that may share a worker. */
-    corio_future *a = t_spawn(rt, 0, t_await_pp, ex);
-    corio_future *b = t_spawn(rt, 1, t_await_pp, ex);
-    t_join(a);
-    t_join(b);
-    /* A coroutine cancelled while it awaits a long job ends with
-     * -ECANCELED, wherever the cancel finds it. */
-    corio_future *c = t_spawn(rt, 0, t_await_pp_long, ex);
-    corio_future_cancel(c);
-    ck_assert_int_eq(corio_future_result(c, 30, NULL), -ECANCELED);
-    corio_future_unref(c);
-    /* A worker dying under a coroutine's wait breaks the pool; the
-     * coroutine gets the error, nothing hangs. */
-    corio_future *d = t_spawn(rt, 1, t_await_pp_crash, ex);
-    ck_assert_int_eq(corio_future_result(d, 60, NULL), CORIO_EBROKEN_PROCESS_POOL);
-    corio_future_unref(d);
-    corio_runtime_destroy(rt);
-    corio_executor_shutdown(ex, true, true);
-    corio_executor_destroy(ex);
-}
-END_TEST
-
 /* Threads and processes a pinned loop creates are not pinned with it. */
 /* How many CPUs the calling thread may run on (0 if unknown). */
 static int t_cpus_allowed(void) {
@@ -1502,7 +1394,6 @@ static Suite *runtime_suite(void) {
     tcase_add_test(tc, test_as_completed_suspends);
     tcase_add_test(tc, test_map_next_suspends);
     tcase_add_test(tc, test_await_thread_pool_job);
-    tcase_add_test(tc, test_await_process_pool_job);
     tcase_add_test(tc, test_pinned_loop_children_unpinned);
     tcase_add_test(tc, test_idle_loop_stops_polling);
     tcase_add_test(tc, test_thread_awaits_coroutine);
