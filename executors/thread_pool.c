@@ -19,14 +19,23 @@
  * Wake-ups cost a futex call, so they are avoided where possible: a worker
  * that runs out of work first spins for a short while (SPIN_NS) polling the
  * count, and a submit wakes a sleeper only when more jobs are queued than
- * spinning and finishing workers can take. Sleeping is a semaphore:
- * a worker announces itself in `sleeping`, re-reads `state` and sleeps
- * until it gets a token from `tokens` only if it still shows no job; a
- * submit increments the count, then reads `sleeping`. All four accesses are
- * seq_cst, so at least one side sees the other and no wake-up is lost. A
- * waker claims one sleeper (decrements `sleeping`) before it posts a token,
- * so a burst of submits wakes each sleeper once, not once per submit while
- * the sleeper is still on its way back.
+ * spinning and finishing workers can take. Sleeping is a semaphore in one
+ * word, `sleepers`: the workers committed to sleep and not yet claimed by
+ * a waker (high half), and the wake-up tokens posted for claimed ones (low
+ * half, the futex word). A worker announces itself in the high half,
+ * re-reads `state` and sleeps until it gets a token only if it still shows
+ * no job; a submit increments the count, then reads the high half. All
+ * four accesses are seq_cst, so at least one side sees the other and no
+ * wake-up is lost. A waker claims one sleeper and posts its token in one
+ * step, so a burst of submits wakes each sleeper once, not once per submit
+ * while the sleeper is still on its way back. Tokens are anonymous: any
+ * sleeper may take one. So a sleeper that finds a job itself leaves in one
+ * step too: it takes back one unclaimed count if there is one, else a
+ * token (there is then one for it: the two halves always add up to the
+ * workers between announcing themselves and leaving). Deciding between
+ * the two from one read and acting on the other, as two separate words
+ * did, lost wake-ups: a worker back asleep could take the token meant for
+ * it, or its stale count remain for a waker to claim in vain.
  *
  * The pool mutex is left to the slow path: starting workers (while fewer
  * than max_workers run), the shutdown bookkeeping and joining.
@@ -51,6 +60,11 @@
 #define ST_BROKEN ((uint64_t)1 << 63)   /* an initializer failed: no new submits, exit */
 #define ST_FLAGS (ST_SHUTDOWN | ST_BROKEN)
 #define ST_COUNT (ST_SHUTDOWN - 1)
+
+/* `sleepers`: one unclaimed sleeper is SL_ONE, one token is 1. */
+#define SL_ONE ((uint64_t)1 << 32)
+#define SL_SLEEPING(w) ((uint32_t)((w) >> 32))
+#define SL_TOKENS(w) ((uint32_t)(w))
 
 typedef struct job {
     struct job *_Atomic next; /* queue link; after the pop, a private list link */
@@ -83,8 +97,7 @@ typedef struct thread_pool {
     job stub;                   /* the queue's placeholder node (Vyukov) */
     char pad2[64];              /* see above */
     _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
-    _Atomic int sleeping;       /* idle workers committed to sleep, not yet claimed by a waker */
-    _Atomic uint32_t tokens;    /* futex word: wake-ups posted for claimed sleepers */
+    _Atomic uint64_t sleepers;  /* SL_*: unclaimed sleepers (high half), tokens (low half, futex) */
     finishing_flag *finishing;  /* max_workers flags, worker i uses finishing[i] */
     char pad3[64];              /* see above */
     pthread_mutex_t lock;       /* guards starting workers, threads[], broken_msg */
@@ -241,49 +254,62 @@ static job *take_all(thread_pool *p) {
     return list;
 }
 
-/* Wake one sleeping worker, if any; all of them with `all`. */
-static void wake_workers(thread_pool *p, int all) {
-    int n;
-    if (all) {
-        n = atomic_exchange_explicit(&p->sleeping, 0, memory_order_seq_cst);
-    } else {
-        n = atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
-        while (n > 0 && !atomic_compare_exchange_weak_explicit(&p->sleeping, &n, n - 1,
-                                                               memory_order_seq_cst,
-                                                               memory_order_seq_cst)) {
-        }
-        n = n > 0;
-    }
-    if (n == 0)
-        return;
-    atomic_fetch_add_explicit(&p->tokens, (uint32_t)n, memory_order_release);
-    corio__futex_wake(&p->tokens, n);
+/* The futex word: the tokens half of `sleepers`. Only the kernel reads it
+ * as 32 bits; the code reads and writes the whole word. */
+static _Atomic uint32_t *tokens_word(thread_pool *p) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (_Atomic uint32_t *)&p->sleepers;
+#else
+    return (_Atomic uint32_t *)&p->sleepers + 1;
+#endif
 }
 
-/* Sleep until a token is posted for us (we were claimed), and take it. */
+/* Wake one sleeping worker, if any; all of them with `all`: claim them and
+ * post their tokens in one step. */
+static void wake_workers(thread_pool *p, int all) {
+    uint64_t w = atomic_load_explicit(&p->sleepers, memory_order_seq_cst);
+    uint32_t n;
+    do {
+        uint32_t s = SL_SLEEPING(w);
+        if (s == 0)
+            return;
+        n = all ? s : 1;
+    } while (!atomic_compare_exchange_weak_explicit(&p->sleepers, &w, w - n * SL_ONE + n,
+                                                    memory_order_seq_cst, memory_order_seq_cst));
+    corio__futex_wake(tokens_word(p), (int)n);
+}
+
+/* Sleep until a token is posted, and take it. */
 static void wait_token(thread_pool *p) {
     for (;;) {
-        uint32_t t = atomic_load_explicit(&p->tokens, memory_order_acquire);
-        if (t == 0) {
-            corio__futex_wait(&p->tokens, 0, INT64_MAX);
+        uint64_t w = atomic_load_explicit(&p->sleepers, memory_order_acquire);
+        if (SL_TOKENS(w) == 0) {
+            corio__futex_wait(tokens_word(p), 0, INT64_MAX);
             continue;
         }
-        if (atomic_compare_exchange_weak_explicit(&p->tokens, &t, t - 1, memory_order_acquire,
+        if (atomic_compare_exchange_weak_explicit(&p->sleepers, &w, w - 1, memory_order_acquire,
                                                   memory_order_relaxed))
             return;
     }
 }
 
-/* Withdraw from `sleeping` without sleeping; if a waker claimed us
- * meanwhile (sleeping went to 0 for our share), its token is ours. */
+/* Leave the sleepers without sleeping (a job was found, or the pool is
+ * ending): take back an unclaimed count, or if wakers claimed every
+ * sleeper meanwhile, one of their tokens, posted with the claim. Never
+ * waits: this worker may hold the job everyone waits for. */
 static void leave_sleep(thread_pool *p) {
-    int n = atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
-    while (n > 0) {
-        if (atomic_compare_exchange_weak_explicit(&p->sleeping, &n, n - 1, memory_order_seq_cst,
+    uint64_t w = atomic_load_explicit(&p->sleepers, memory_order_seq_cst);
+    for (;;) {
+        if (SL_SLEEPING(w) == 0 && SL_TOKENS(w) == 0) {
+            /* Cannot happen while the halves add up (see the top). */
+            wait_token(p);
+            return;
+        }
+        uint64_t nw = SL_SLEEPING(w) ? w - SL_ONE : w - 1;
+        if (atomic_compare_exchange_weak_explicit(&p->sleepers, &w, nw, memory_order_seq_cst,
                                                   memory_order_seq_cst))
             return;
     }
-    wait_token(p);
 }
 
 static void fail_jobs(job *j, int code, const char *msg, int cancel) {
@@ -430,7 +456,7 @@ static void *worker_main(void *arg) {
             }
             continue; /* still counted as spinning */
         }
-        atomic_fetch_add_explicit(&p->sleeping, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&p->sleepers, SL_ONE, memory_order_seq_cst);
         leave(p, fin, me);
         me = W_SLEEPING; /* the loop's next read of the count decides */
     }
@@ -447,7 +473,7 @@ static int start_worker_if_needed(thread_pool *p) {
     /* The idle counts first, then the count (see worker_main). */
     uint64_t idle = count_finishing(p) +
                     (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst) +
-                    (uint64_t)atomic_load_explicit(&p->sleeping, memory_order_seq_cst);
+                    SL_SLEEPING(atomic_load_explicit(&p->sleepers, memory_order_seq_cst));
     uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
     int r = 0;
     if (q > idle && n < p->base.max_workers) {
@@ -510,7 +536,7 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
             }
         }
     }
-    if (atomic_load_explicit(&p->sleeping, memory_order_seq_cst) > 0) {
+    if (SL_SLEEPING(atomic_load_explicit(&p->sleepers, memory_order_seq_cst)) > 0) {
         /* Spinning and finishing workers look at the count again without
          * being woken, so wake a sleeper only for the jobs they cannot
          * take. */
@@ -684,10 +710,9 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     atomic_init(&p->tail, &p->stub);
     p->head = &p->stub;
     atomic_init(&p->spinning, 0);
-    atomic_init(&p->sleeping, 0);
+    atomic_init(&p->sleepers, 0);
     for (int i = 0; i < o.max_workers; i++)
         atomic_init(&p->finishing[i].on, 0);
-    atomic_init(&p->tokens, 0);
     atomic_init(&p->nthreads, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->join_lock, NULL);
