@@ -435,8 +435,8 @@ START_TEST(test_initializer_failure_breaks_pool) {
         ck_assert_ptr_nonnull(strstr(msg, "no access to the test resource"));
         corio_future_unref(f);
     }
-    for (int i = 0; i < 3000 && !corio_executor_broken(ex); i++)
-        usleep(1000);
+    /* Broken now: the pool is marked broken before it fails its futures,
+     * and a refused submit means it already was. */
     ck_assert(corio_executor_broken(ex));
     ck_assert_ptr_null(corio_executor_submit(ex, t_add_one, NULL, &err));
     ck_assert_int_eq(err, CORIO_EBROKEN_PROCESS_POOL);
