@@ -92,8 +92,9 @@ test:
 	@$(MAKE) --no-print-directory -k test-plain test-asan test-tsan test-faults test-fuzz test-valgrind
 
 test-plain: ; @$(call suite,plain,build,,,)
-test-asan: ; @$(call suite,asan+ubsan,build-asan,$(ASAN_SETUP),,)
-test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),,)
+# The model suite (tests/model) does not depend on the build: run it once.
+test-asan: ; @$(call suite,asan+ubsan,build-asan,$(ASAN_SETUP),--no-suite model,)
+test-tsan: ; @$(call suite,tsan,build-tsan,$(TSAN_SETUP),--no-suite model,)
 test-faults: ; @$(call suite,faults,build-faults,$(FAULTS_SETUP),--suite faults,)
 test-valgrind: ; @$(call suite,valgrind,build,,$(VALGRIND_TEST),valgrind)
 # The libFuzzer targets (clang), each run briefly from its seed corpus.

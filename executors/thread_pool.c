@@ -36,6 +36,8 @@
  * the two from one read and acting on the other, as two separate words
  * did, lost wake-ups: a worker back asleep could take the token meant for
  * it, or its stale count remain for a waker to claim in vain.
+ * tests/model/thread_pool_sleep.py checks this protocol (and shows those
+ * two losing wake-ups) over every interleaving of a few workers.
  *
  * The pool mutex is left to the slow path: starting workers (while fewer
  * than max_workers run), the shutdown bookkeeping and joining.
