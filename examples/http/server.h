@@ -50,7 +50,8 @@ typedef struct corio_httpd_stats {
     uint64_t accepted;      /* connections accepted */
     uint64_t rejected;      /* connections answered 503 (over max_conns) */
     uint64_t accept_errors; /* accept failures (EMFILE, ENFILE, ...) */
-    uint64_t requests;      /* requests answered (any status) */
+    uint64_t requests;      /* requests answered (any status), counted as the answer
+                             * starts: a client that has its answer finds it counted */
     int64_t active;         /* connections open now */
 } corio_httpd_stats;
 
