@@ -302,12 +302,10 @@ static void wait_token(thread_pool *p) {
 static void leave_sleep(thread_pool *p) {
     uint64_t w = atomic_load_explicit(&p->sleepers, memory_order_seq_cst);
     for (;;) {
-        if (SL_SLEEPING(w) == 0 && SL_TOKENS(w) == 0) {
-            /* Cannot happen while the halves add up (see the top). */
-            wait_token(p);
-            return;
-        }
-        uint64_t nw = SL_SLEEPING(w) ? w - SL_ONE : w - 1;
+        /* Both halves at 0 cannot happen: this worker is still counted in
+         * one of them (see the top); the word is then left alone rather
+         * than wrapped. */
+        uint64_t nw = SL_SLEEPING(w) ? w - SL_ONE : SL_TOKENS(w) ? w - 1 : w;
         if (atomic_compare_exchange_weak_explicit(&p->sleepers, &w, nw, memory_order_seq_cst,
                                                   memory_order_seq_cst))
             return;
