@@ -1,4 +1,4 @@
-/* Helpers shared by the core test suites (futures, wait, thread pool, map).
+/* Helpers shared by the test suites.
  *
  * Everything here is static: each suite is one translation unit. Helpers are
  * prefixed t_ (see STYLE.md). Gates are POSIX semaphores: a test orders
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "corio.h"
 #ifdef CORIO_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif
@@ -147,6 +148,14 @@ static inline int t_count_workers_settled(const char *prefix, int want) {
         n = t_count_workers(prefix);
     }
     return n;
+}
+
+/* Spawn fn(arg) as a coroutine on loop `loop` of rt, or fail the test. */
+static inline corio_future *t_spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg) {
+    int err = 1;
+    corio_future *f = corio_spawn_on(rt, loop, fn, arg, NULL, &err);
+    ck_assert_msg(f != NULL, "spawn failed: %s", corio_strerror(err));
+    return f;
 }
 
 /* Gate helpers: a semaphore starting at 0. */

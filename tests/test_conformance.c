@@ -97,7 +97,7 @@ static int t_raise(corio_future *f, void *arg) {
 }
 
 /* Run fn(arg) on a new thread. */
-static pthread_t t_spawn(void *(*fn)(void *), void *arg) {
+static pthread_t t_start_thread(void *(*fn)(void *), void *arg) {
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, fn, arg), 0);
     return th;
@@ -197,7 +197,7 @@ static void *t_setter_main(void *arg) {
 START_TEST(test_result_with_success) {
     corio_future *f = t_state_future(S_PENDING);
     t_setter s = {f, 0};
-    pthread_t th = t_spawn(t_setter_main, &s);
+    pthread_t th = t_start_thread(t_setter_main, &s);
     void *v = NULL;
     ck_assert_int_eq(corio_future_result(f, T_LONG, &v), 0);
     ck_assert_ptr_eq(v, (void *)42);
@@ -210,7 +210,7 @@ END_TEST
 START_TEST(test_result_with_cancel) {
     corio_future *f = t_state_future(S_PENDING);
     t_setter s = {f, 1};
-    pthread_t th = t_spawn(t_setter_main, &s);
+    pthread_t th = t_start_thread(t_setter_main, &s);
     ck_assert_int_eq(corio_future_result(f, T_LONG, NULL), -ECANCELED);
     pthread_join(th, NULL);
     corio_future_unref(f);
@@ -222,7 +222,7 @@ END_TEST
 START_TEST(test_exception_with_success) {
     corio_future *f = t_state_future(S_PENDING);
     t_setter s = {f, 2};
-    pthread_t th = t_spawn(t_setter_main, &s);
+    pthread_t th = t_start_thread(t_setter_main, &s);
     const char *msg = NULL;
     ck_assert_int_eq(corio_future_exception(f, T_LONG, &msg), -EIO);
     ck_assert_str_eq(msg, "set from a thread");
@@ -565,7 +565,7 @@ START_TEST(test_wait_first_exception_with_cancelled) {
     ck_assert_int_eq(t_wait(fs, 2, 0.02, CORIO_FIRST_EXCEPTION, &p), -ETIMEDOUT);
     /* Cancelling the other one completes the wait (ALL_COMPLETED reached). */
     t_setter s = {pending, 1};
-    pthread_t th = t_spawn(t_setter_main, &s);
+    pthread_t th = t_start_thread(t_setter_main, &s);
     ck_assert_int_eq(t_wait(fs, 2, T_LONG, CORIO_FIRST_EXCEPTION, &p), 0);
     ck_assert_uint_eq(p.nd, 2);
     ck_assert_uint_eq(p.nn, 0);
@@ -1035,7 +1035,7 @@ static void t_shutdown_race(corio_executor *ex) {
     pthread_t th[T];
     for (int i = 0; i < T; i++) {
         r[i] = (t_racer){.ex = ex, .started = &started};
-        th[i] = t_spawn(t_racer_main, &r[i]);
+        th[i] = t_start_thread(t_racer_main, &r[i]);
     }
     for (int i = 0; i < T; i++)
         ck_assert(t_gate_pass_within(&started, T_LONG));

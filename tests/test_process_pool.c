@@ -22,6 +22,7 @@
 #include "config.h"
 #include "corio.h"
 #include "internal.h"
+#include "t_helpers.h"
 #ifdef CORIO_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
@@ -845,13 +846,6 @@ static int t_await_crash(void *arg, corio_value *out) {
     return r;
 }
 
-static corio_future *t_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg) {
-    int err = 1;
-    corio_future *f = corio_spawn_on(rt, loop, fn, arg, NULL, &err);
-    ck_assert_msg(f != NULL, "spawn failed: %s", corio_strerror(err));
-    return f;
-}
-
 START_TEST(test_coroutines_await_jobs) {
     if (RUNNING_ON_VALGRIND) {
         fprintf(stderr, "skipped under valgrind: needs io_uring\n");
@@ -861,21 +855,21 @@ START_TEST(test_coroutines_await_jobs) {
     corio_runtime_options ro = {.loops = 2, .no_pin = true};
     corio_runtime *rt = NULL;
     ck_assert_int_eq(corio_runtime_create(&ro, &rt), 0);
-    corio_future *a = t_spawn_on(rt, 0, t_await_round_trips, ex);
-    corio_future *b = t_spawn_on(rt, 1, t_await_round_trips, ex);
+    corio_future *a = t_spawn(rt, 0, t_await_round_trips, ex);
+    corio_future *b = t_spawn(rt, 1, t_await_round_trips, ex);
     ck_assert_int_eq(corio_future_result(a, 60, NULL), 0);
     ck_assert_int_eq(corio_future_result(b, 60, NULL), 0);
     corio_future_unref(a);
     corio_future_unref(b);
     /* A coroutine cancelled while it awaits a long job ends with
      * -ECANCELED, wherever the cancel finds it. */
-    corio_future *c = t_spawn_on(rt, 0, t_await_long, ex);
+    corio_future *c = t_spawn(rt, 0, t_await_long, ex);
     corio_future_cancel(c);
     ck_assert_int_eq(corio_future_result(c, 30, NULL), -ECANCELED);
     corio_future_unref(c);
     /* A worker dying under a coroutine's wait breaks the pool; the
      * coroutine gets the error, nothing hangs. */
-    corio_future *d = t_spawn_on(rt, 1, t_await_crash, ex);
+    corio_future *d = t_spawn(rt, 1, t_await_crash, ex);
     ck_assert_int_eq(corio_future_result(d, 60, NULL), CORIO_EBROKEN_PROCESS_POOL);
     corio_future_unref(d);
     corio_runtime_destroy(rt);

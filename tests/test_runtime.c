@@ -40,13 +40,6 @@ static corio_runtime *t_rt(int loops) {
     return rt;
 }
 
-static corio_future *t_spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg) {
-    int err = 1;
-    corio_future *f = corio_spawn_on(rt, loop, fn, arg, NULL, &err);
-    ck_assert_msg(f != NULL, "spawn failed: %s", corio_strerror(err));
-    return f;
-}
-
 /* Wait (from a plain thread) for a coroutine, expect success, return its
  * result pointer, and drop the reference. */
 static void *t_join(corio_future *f) {

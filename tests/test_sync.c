@@ -30,13 +30,6 @@ static corio_runtime *t_rt(int loops) {
     return rt;
 }
 
-static corio_future *t_spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg) {
-    int err = 0;
-    corio_future *f = corio_spawn_on(rt, loop, fn, arg, NULL, &err);
-    ck_assert_ptr_nonnull(f);
-    return f;
-}
-
 /* Wait for f, drop it, and return its result code. */
 static int t_join(corio_future *f) {
     int r = corio_future_result(f, CORIO_FOREVER, NULL);
