@@ -1412,10 +1412,10 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         o = *opts;
     if (o.max_workers < 0 || o.max_tasks_per_child < 0)
         return -EINVAL;
-    if (o.max_workers == 0) {
-        long ncpu = corio__online_cpus();
-        o.max_workers = ncpu > 1024 ? 1024 : (int)ncpu;
-    }
+    long online = corio__online_cpus();
+    int ncpu = online > 1024 ? 1024 : (int)online;
+    if (o.max_workers == 0)
+        o.max_workers = ncpu;
     pool *p = corio__calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -1442,8 +1442,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     }
     /* Workers poll for their next job only where another CPU can run the
      * application meanwhile. */
-    long ncpu = corio__online_cpus();
-    p->ncpu = ncpu > 1024 ? 1024 : (int)ncpu;
+    p->ncpu = ncpu;
     if (p->ncpu > 1) {
         p->shm = mmap(NULL, sizeof *p->shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                       -1, 0);
