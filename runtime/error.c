@@ -45,6 +45,15 @@ static const struct {
     {CORIO_EPROTOCOL, "CORIO_EPROTOCOL", "corrupt or truncated message from a worker"},
     {CORIO_ECANCELLED_BY_EXECUTOR, "CORIO_ECANCELLED_BY_EXECUTOR",
      "cancelled by executor shutdown"},
+    {CORIO_EAI_NONAME, "CORIO_EAI_NONAME", "name or service not known"},
+    {CORIO_EAI_AGAIN, "CORIO_EAI_AGAIN", "temporary failure in name resolution"},
+    {CORIO_EAI_FAIL, "CORIO_EAI_FAIL", "non-recoverable failure in name resolution"},
+    {CORIO_EAI_SERVICE, "CORIO_EAI_SERVICE", "service not supported for this socket type"},
+    {CORIO_EAI_FAMILY, "CORIO_EAI_FAMILY", "address family not supported"},
+    {CORIO_EAI_SOCKTYPE, "CORIO_EAI_SOCKTYPE", "socket type not supported"},
+    {CORIO_EAI_BADFLAGS, "CORIO_EAI_BADFLAGS", "bad value for resolver flags"},
+    {CORIO_EAI_NODATA, "CORIO_EAI_NODATA", "no address associated with the name"},
+    {CORIO_EAI_OVERFLOW, "CORIO_EAI_OVERFLOW", "result too large for the buffer"},
 };
 
 CORIO_API const char *corio_strerror(int code) {

@@ -540,6 +540,11 @@ static void *loop_main(void *arg) {
         reap(l);
     }
     pinned_awake_add(l, -1);
+    while (l->exit_hooks) {
+        corio__loop_hook *h = l->exit_hooks;
+        l->exit_hooks = h->next;
+        h->fn(l, h);
+    }
     corio__fiber_fini(&l->sched);
     corio__overflow_thread_fini();
     return NULL;

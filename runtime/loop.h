@@ -79,6 +79,15 @@ struct corio__coro {
 
 struct corio_runtime;
 
+/* Work run on a loop's thread when the loop ends (its last coroutine gone,
+ * the ring still open): other parts free their per-loop state there (the
+ * resolver's c-ares channel). Embedded in that state; linked by the loop
+ * thread only. */
+typedef struct corio__loop_hook {
+    struct corio__loop_hook *next;                        /* next hook, or NULL */
+    void (*fn)(corio__loop *l, struct corio__loop_hook *h); /* called once, may free h */
+} corio__loop_hook;
+
 struct corio__loop {
     int id;                         /* loop number in its runtime */
     struct corio_runtime *rt;       /* owning runtime */
@@ -115,6 +124,8 @@ struct corio__loop {
     pthread_mutex_t start_lock;     /* start-up handshake with create */
     pthread_cond_t start_cond;      /* signalled when the ring is ready or failed */
     int started;                    /* handshake state */
+    corio__loop_hook *exit_hooks;   /* run by the loop thread as it ends (loop thread only) */
+    void *resolver;                 /* the resolver's per-loop state, or NULL (resolve.c) */
 };
 
 struct corio_runtime {
