@@ -670,6 +670,13 @@ CORIO_API int corio_getaddrinfo(const char *host, const char *service,
     }
     if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
         return CORIO_EAI_FAMILY;
+    if (service && *service >= '0' && *service <= '9') {
+        /* glibc takes any number and keeps its low 16 bits: refuse it. */
+        char *end;
+        unsigned long port = strtoul(service, &end, 10);
+        if (!*end && port > 65535)
+            return CORIO_EAI_SERVICE;
+    }
     /* Numeric hosts, service-only lookups: libc, which never touches the
      * network for them. */
     if (!host || (h.ai_flags & AI_NUMERICHOST) || is_numeric(host)) {
