@@ -158,6 +158,39 @@ START_TEST(test_timeout) {
 }
 END_TEST
 
+static int cancelled_lookup(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    struct addrinfo *r = NULL;
+    return corio_getaddrinfo("never.test", NULL, NULL, 30, &r);
+}
+
+START_TEST(test_cancel) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &l);
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", ntohs(a.sin_port));
+    corio_resolver_options o = {.servers = servers, .try_timeout = 10, .attempts = 1};
+    ck_assert_int_eq(corio_resolver_configure(&o), 0);
+    corio_runtime_options ro = {.loops = 1, .no_pin = true};
+    corio_runtime *rt;
+    ck_assert_int_eq(corio_runtime_create(&ro, &rt), 0);
+    corio_future *f = t_spawn(rt, 0, cancelled_lookup, NULL);
+    /* The query reaches the silent server: then cancel. */
+    char buf[512];
+    ck_assert_int_gt(recv(s, buf, sizeof buf, 0), 0);
+    double t0 = t_now();
+    corio_future_cancel(f);
+    ck_assert_int_eq(corio_future_result(f, 10, NULL), -ECANCELED);
+    ck_assert(t_now() - t0 < 2);
+    corio_future_unref(f);
+    corio_runtime_destroy(rt);
+    close(s);
+}
+END_TEST
+
 static _Atomic int ok_count;
 
 static int one_lookup(void *arg, corio_value *out) {
@@ -200,6 +233,7 @@ static Suite *resolve_suite(void) {
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_lookup);
     tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_many_concurrent);
     suite_add_tcase(s, tc);
     return s;
