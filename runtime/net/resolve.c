@@ -149,7 +149,11 @@ static int channel_new(ares_channel *ch, ares_sock_state_cb cb, void *data, unsi
         return ares_code(lib_status);
     struct ares_options o;
     memset(&o, 0, sizeof o);
-    int mask = 0;
+    /* A loop's channel multiplexes every lookup over one UDP socket: a
+     * burst of answers (1,000 at once) overflows the default receive buffer
+     * and costs a retry round. Ask for 1 MiB (capped by rmem_max). */
+    o.socket_receive_buffer_size = 1 << 20;
+    int mask = ARES_OPT_SOCK_RCVBUF;
     pthread_mutex_lock(&cfg_lock);
     *gen = atomic_load_explicit(&cfg_gen, memory_order_relaxed);
     if (cfg.try_timeout > 0) {
