@@ -8,6 +8,7 @@
 #include "corio/future.h"
 #include "corio/executor.h"
 #include "corio/io.h"
+#include "corio/net.h"
 #include "corio/runtime.h"
 #include "corio/sync.h"
 #include "corio/version.h"
