@@ -14,10 +14,20 @@
  * or by the first coroutine to accept, and published with a release store
  * read with acquire; `lock` serialises its creation only.
  *
- * Closing is shutdown(2) on every socket: Linux then fails a pending
- * accept, blocked accept(2), poll(2) and the ring's multishot accept alike
- * (-EINVAL, POLLHUP), on every loop and thread, without any message to
- * deliver; the caller seeing a failure and `closed` set reports -ESHUTDOWN.
+ * Closing a TCP listener is shutdown(2) on every socket: Linux then fails
+ * a pending accept, blocked accept(2), poll(2) and the ring's multishot
+ * accept alike (-EINVAL, POLLHUP), on every loop and thread, without any
+ * message to deliver; the caller seeing a failure and `closed` set reports
+ * -ESHUTDOWN. A Unix listener is different: after shutdown(2) a
+ * non-blocking accept keeps failing with EAGAIN while poll reports POLLIN,
+ * so the ring's accept never ends and a thread would spin. Instead, close
+ * connects to the listener once per call inside accept (`inside`): each
+ * connection wakes one accepter, which sees `closed`, closes it and
+ * reports -ESHUTDOWN. For that count to hold, every accept on a Unix
+ * listener takes exactly one connection: coroutines use one-shot ring
+ * accepts there, not the multishot acceptor (which would take several). `closed` and `inside` are sequentially consistent:
+ * an accept that enters as close runs either is counted by it or sees
+ * `closed` at its entry (the store-load pattern of Dekker's algorithm).
  * The descriptors stay open until destroy, so no number is reused while a
  * loop may still name it.
  *
@@ -67,6 +77,7 @@ struct corio_listener {
     slot *_Atomic slots;          /* per-loop accept state, NULL until needed */
     pthread_mutex_t lock;         /* serialises the creation of slots */
     _Atomic int closed;           /* corio_listener_close was called */
+    _Atomic int inside;           /* calls inside corio_listener_accept (Unix wake-ups) */
     struct sockaddr_storage addr; /* the bound address (port filled in) */
     socklen_t addrlen;            /* its length */
     char *unix_path;              /* the socket file we created, or NULL */
@@ -354,6 +365,8 @@ static double left_s(int64_t deadline) {
 
 static int accept_coro(corio_listener *l, struct sockaddr *peer, socklen_t *peerlen,
                        double timeout) {
+    if (l->addr.ss_family == AF_UNIX)
+        return corio_accept(l->fds[0], peer, peerlen, 0, timeout); /* see the top */
     int err = 0;
     slot *slots = get_slots(l, &err);
     if (!slots)
@@ -421,8 +434,11 @@ CORIO_API int corio_listener_accept(corio_listener *l, struct sockaddr *peer, so
         return -EFAULT;
     if (l->type != SOCK_STREAM)
         return -EOPNOTSUPP;
-    if (atomic_load_explicit(&l->closed, memory_order_acquire))
+    atomic_fetch_add(&l->inside, 1);
+    if (atomic_load(&l->closed)) {
+        atomic_fetch_sub(&l->inside, 1);
         return -ESHUTDOWN;
+    }
     int saved = errno, r;
     if (corio_in_coroutine())
         r = accept_coro(l, peer, peerlen, timeout);
@@ -430,11 +446,16 @@ CORIO_API int corio_listener_accept(corio_listener *l, struct sockaddr *peer, so
         r = corio_accept(l->fds[0], peer, peerlen, 0, timeout);
     else
         r = accept_poll(l, peer, peerlen, timeout);
-    errno = saved;
     /* Whatever failure the shutdown caused (-EINVAL from accept, a poll
-     * error), it means the same to the caller. */
-    if (r < 0 && r != -ECANCELED && atomic_load_explicit(&l->closed, memory_order_acquire))
-        return -ESHUTDOWN;
+     * error), it means the same to the caller; so does a connection that
+     * raced with the close (or was close's own wake-up call). */
+    if (r != -ECANCELED && atomic_load(&l->closed)) {
+        if (r >= 0)
+            close(r);
+        r = -ESHUTDOWN;
+    }
+    errno = saved;
+    atomic_fetch_sub(&l->inside, 1);
     return r;
 }
 
@@ -470,13 +491,26 @@ CORIO_API int corio_listener_fd(const corio_listener *l, int loop) {
 CORIO_API int corio_listener_close(corio_listener *l) {
     if (!l)
         return -EINVAL;
-    /* The flag first (release), then the shutdowns: whoever sees the
-     * shutdown's failure and loads the flag finds it set. */
-    if (atomic_exchange_explicit(&l->closed, 1, memory_order_acq_rel))
+    /* The flag first, then the wake-ups: whoever is woken and loads the
+     * flag finds it set. */
+    if (atomic_exchange(&l->closed, 1))
         return 0;
     int saved = errno;
-    for (int i = 0; i < l->nsock; i++)
-        shutdown(l->fds[i], SHUT_RDWR); /* ENOTCONN on an unconnected datagram socket: fine */
+    if (l->addr.ss_family == AF_UNIX && l->type == SOCK_STREAM) {
+        int n = atomic_load(&l->inside);
+        for (int i = 0; i < n; i++) {
+            /* Non-blocking: EAGAIN means the backlog is full, and those
+             * queued connections wake the accepters as well. */
+            int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (c < 0)
+                break;
+            connect(c, (const struct sockaddr *)&l->addr, l->addrlen);
+            close(c);
+        }
+    } else {
+        for (int i = 0; i < l->nsock; i++)
+            shutdown(l->fds[i], SHUT_RDWR); /* ENOTCONN on an unconnected datagram socket: fine */
+    }
     errno = saved;
     return 0;
 }
