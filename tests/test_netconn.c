@@ -487,6 +487,36 @@ START_TEST(test_reuseport_two_loops) {
 }
 END_TEST
 
+/* A reuseport listener accepted from a plain thread: poll over both
+ * sockets, so connections hashed to either are taken. */
+START_TEST(test_reuseport_thread_accept) {
+    corio_runtime *rt = t_rt(2);
+    corio_listen_options o = {.reuseport = true, .runtime = rt};
+    corio_listener *l;
+    ck_assert_int_eq(corio_listen("127.0.0.1", "0", &o, &l), 0);
+    char port[8];
+    t_port(port, corio_listener_port(l));
+    enum { N = 16 };
+    int c[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_ge(c[i] = corio_dial("127.0.0.1", port, 5), 0);
+    for (int i = 0; i < N; i++) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        int s = corio_listener_accept(l, (struct sockaddr *)&peer, &len, 5);
+        ck_assert_msg(s >= 0, "accept %d: %s", i, corio_strerror(s));
+        ck_assert_int_eq(len, sizeof peer);
+        ck_assert_int_eq(peer.sin_family, AF_INET);
+        close(s);
+    }
+    ck_assert_int_eq(corio_listener_accept(l, NULL, NULL, 0.01), -ETIMEDOUT);
+    for (int i = 0; i < N; i++)
+        close(c[i]);
+    corio_listener_destroy(l);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
 /* Backlog: with backlog 1 the kernel queues two connections, then drops
  * SYNs; a dial to it times out (and says so in about its timeout). */
 static int t_backlog(void *arg, corio_value *out) {
@@ -799,6 +829,7 @@ static Suite *netconn_suite(void) {
     tcase_add_loop_test(tc, test_unix_dgram, 0, 3);
     tcase_add_test(tc, test_unix_stale_path);
     tcase_add_test(tc, test_reuseport_two_loops);
+    tcase_add_test(tc, test_reuseport_thread_accept);
     tcase_add_loop_test(tc, test_backlog_and_dial_timeout, 0, 3);
     tcase_add_loop_test(tc, test_many_accepters_one_loop, 0, 2);
     tcase_add_loop_test(tc, test_close_wakes_accept, 0, 4);
