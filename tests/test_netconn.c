@@ -686,6 +686,45 @@ START_TEST(test_happy_eyeballs_full_queue) {
 }
 END_TEST
 
+/* IPv6 is tried first whatever the list's order: with a silent IPv4
+ * listed first and an IPv6 that answers, the connection is at once. */
+static int t_v6_first(void *arg, corio_value *out) {
+    (void)out;
+    int v4port = *(int *)arg;
+    corio_listener *l;
+    ck_assert_int_eq(corio_listen("::1", "0", NULL, &l), 0);
+    t_ai v6, v4;
+    t_ai_set(&v6, "::1", corio_listener_port(l), NULL);
+    t_ai_set(&v4, "127.0.0.1", v4port, &v6);
+    int base = t_count_fds();
+    double t0 = t_now();
+    int c = corio_dial_addrinfo(&v4.ai, NULL, 10);
+    double dt = t_now() - t0;
+    ck_assert_msg(c >= 0, "dial: %s", corio_strerror(c));
+    ck_assert_msg(dt < 0.2, "connected after %.3f s: IPv4 was tried first", dt);
+    ck_assert_int_eq(t_count_fds(), base + 1);
+    corio_close(c);
+    /* Restricted to IPv4, only the silent one is left: the timeout. */
+    corio_dial_options o = {.family = AF_INET};
+    ck_assert_int_eq(corio_dial_addrinfo(&v4.ai, &o, 0.2), -ETIMEDOUT);
+    o.family = AF_INET6;
+    c = corio_dial_addrinfo(&v4.ai, &o, 5);
+    ck_assert_int_ge(c, 0);
+    corio_close(c);
+    ck_assert_int_eq(t_count_fds(), base);
+    corio_listener_destroy(l);
+    return 0;
+}
+
+START_TEST(test_happy_eyeballs_v6_first) {
+    int port, filler;
+    int s = t_full_listener(AF_INET, &port, &filler);
+    ck_assert_int_eq(t_world(_i, t_v6_first, &port), 0);
+    close(filler);
+    close(s);
+}
+END_TEST
+
 /* Run a command (a real child process); its exit status. */
 static int t_sh(const char *cmd) {
     int st = system(cmd);
@@ -768,11 +807,13 @@ END_TEST
 typedef struct t_blocked {
     corio_listener *l; /* the listener */
     int res;           /* what accept returned */
+    sem_t *started;    /* posted just before the accept */
 } t_blocked;
 
 static int t_blocked_accept(void *arg, corio_value *out) {
     (void)out;
     t_blocked *b = arg;
+    sem_post(b->started);
     b->res = corio_listener_accept(b->l, NULL, NULL, 30);
     return 0;
 }
@@ -791,12 +832,16 @@ START_TEST(test_close_wakes_accept) {
     ck_assert_int_eq(corio_listen(_i == 3 ? "unix:@corio-netconn-close" : "127.0.0.1",
                                   _i == 3 ? NULL : "0", &o, &l),
                      0);
-    t_blocked b[3] = {{l, 1}, {l, 1}, {l, 1}};
+    sem_t started;
+    t_gate_init(&started);
+    t_blocked b[3] = {{l, 1, &started}, {l, 1, &started}, {l, 1, &started}};
     corio_future *f0 = t_spawn(rt, 0, t_blocked_accept, &b[0]);
     corio_future *f1 = t_spawn(rt, 1, t_blocked_accept, &b[1]);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, t_blocked_thread, &b[2]), 0);
     /* They stay blocked on their own (checked for 100 ms)... */
+    for (int i = 0; i < 3; i++)
+        ck_assert(t_gate_pass_within(&started, 10));
     t_sleep(0.1);
     ck_assert(!corio_future_done(f0));
     ck_assert(!corio_future_done(f1));
@@ -816,6 +861,7 @@ START_TEST(test_close_wakes_accept) {
     corio_future_unref(f1);
     corio_listener_destroy(l); /* from this thread: acceptors released on their loops */
     corio_runtime_destroy(rt);
+    sem_destroy(&started);
 }
 END_TEST
 
@@ -838,6 +884,7 @@ static Suite *netconn_suite(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_dial_refused, 0, 3);
     tcase_add_loop_test(tc, test_happy_eyeballs_full_queue, 0, 3);
+    tcase_add_loop_test(tc, test_happy_eyeballs_v6_first, 0, 3);
     tcase_add_loop_test(tc, test_happy_eyeballs_blackhole_netns, 0, 3);
     tcase_add_loop_test(tc, test_cancel_during_dial, 0, 2);
     suite_add_tcase(s, tc);
