@@ -77,7 +77,7 @@ struct corio_listener {
     slot *_Atomic slots;          /* per-loop accept state, NULL until needed */
     pthread_mutex_t lock;         /* serialises the creation of slots */
     _Atomic int closed;           /* corio_listener_close was called */
-    _Atomic int inside;           /* calls inside corio_listener_accept (Unix wake-ups) */
+    _Atomic int inside;           /* calls inside corio_listener_accept (Unix only) */
     struct sockaddr_storage addr; /* the bound address (port filled in) */
     socklen_t addrlen;            /* its length */
     char *unix_path;              /* the socket file we created, or NULL */
@@ -434,9 +434,14 @@ CORIO_API int corio_listener_accept(corio_listener *l, struct sockaddr *peer, so
         return -EFAULT;
     if (l->type != SOCK_STREAM)
         return -EOPNOTSUPP;
-    atomic_fetch_add(&l->inside, 1);
+    /* Only Unix listeners need the count (see the top); a TCP accept
+     * keeps off that shared cache line, one per listener for all loops. */
+    int counted = l->addr.ss_family == AF_UNIX;
+    if (counted)
+        atomic_fetch_add(&l->inside, 1);
     if (atomic_load(&l->closed)) {
-        atomic_fetch_sub(&l->inside, 1);
+        if (counted)
+            atomic_fetch_sub(&l->inside, 1);
         return -ESHUTDOWN;
     }
     int saved = errno, r;
@@ -455,7 +460,8 @@ CORIO_API int corio_listener_accept(corio_listener *l, struct sockaddr *peer, so
         r = -ESHUTDOWN;
     }
     errno = saved;
-    atomic_fetch_sub(&l->inside, 1);
+    if (counted)
+        atomic_fetch_sub(&l->inside, 1);
     return r;
 }
 
