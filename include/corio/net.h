@@ -97,10 +97,11 @@ CORIO_API int corio_listen(const char *host, const char *port, const corio_liste
                            corio_listener **out);
 
 /** Accept one connection. In a coroutine it is a ring operation on the
- * coroutine's loop: with reuseport on the loop's own socket, and through a
- * multishot accept (corio_acceptor) kept per loop, so a busy server pays
- * one submission for many connections; several coroutines of a loop may
- * accept at once (they take turns, first come first served). On a plain
+ * coroutine's loop: with reuseport on the loop's own socket, and for IP
+ * through a multishot accept (corio_acceptor) kept per loop, so a busy
+ * server pays one submission for many connections; several coroutines of a
+ * loop may accept at once (they take turns, first come first served). A
+ * Unix listener takes one ring accept per call (see corio_listener_close). On a plain
  * thread it polls every socket of the listener and accepts on a ready one.
  * When `peer` is not NULL the peer's address is stored there and `*peerlen`
  * (in: its size, out: the address length) updated.
@@ -130,17 +131,22 @@ CORIO_API int corio_listener_addr(const corio_listener *l, struct sockaddr *addr
 /** The socket of loop `loop` (with reuseport; any loop number gives the one
  * socket otherwise), or with loop -1 the calling coroutine's loop's socket
  * (the first socket on a plain thread). For a datagram listener this is the
- * bound socket to receive on. The descriptor stays owned by the listener
- * (valid until corio_listener_destroy); do not close it. Returns the fd, or
+ * bound socket to receive on. The descriptor is non-blocking and stays
+ * owned by the listener (valid until corio_listener_destroy); do not close
+ * it. Returns the fd, or
  * -EINVAL (NULL, loop out of range). */
 CORIO_API int corio_listener_fd(const corio_listener *l, int loop);
 
-/** Stop accepting: every socket of the listener is shut down, so a call
- * blocked in corio_listener_accept (on any loop or thread) returns
- * -ESHUTDOWN, as does every later call; connections the kernel had queued
- * but nobody accepted are reset. The descriptors stay open (no reuse
- * races) until corio_listener_destroy. Any thread or coroutine may call
- * it, any number of times. Returns 0 or -EINVAL (NULL). */
+/** Stop accepting: a call blocked in corio_listener_accept (on any loop or
+ * thread) returns -ESHUTDOWN, as does every later call. An IP listener's
+ * sockets are shut down (connections the kernel had queued but nobody
+ * accepted are reset). Linux does not end a non-blocking accept on a shut
+ * down Unix socket, so a Unix listener is instead connected to once per
+ * call inside accept: each such call takes that connection, closes it and
+ * returns -ESHUTDOWN (clients connecting between close and destroy are
+ * reset by destroy). The descriptors stay open (no reuse races) until
+ * corio_listener_destroy. Any thread or coroutine may call it, any number
+ * of times. Returns 0 or -EINVAL (NULL). */
 CORIO_API int corio_listener_close(corio_listener *l);
 
 /** Close the listener (if not yet closed), release the per-loop acceptors
