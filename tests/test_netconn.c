@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -622,6 +623,41 @@ static int t_refused(void *arg, corio_value *out) {
 START_TEST(test_dial_refused) { ck_assert_int_eq(t_world(_i, t_refused, NULL), 0); }
 END_TEST
 
+/* Descriptor exhaustion: every call says -EMFILE, nothing is left open. */
+static int t_emfile(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    corio_listener *l;
+    ck_assert_int_eq(corio_listen("127.0.0.1", "0", NULL, &l), 0);
+    char port[8];
+    t_port(port, corio_listener_port(l));
+    t_ai v6, v4;
+    t_ai_set(&v4, "127.0.0.1", corio_listener_port(l), NULL);
+    t_ai_set(&v6, "::1", corio_listener_port(l), &v4);
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int base = t_count_fds();
+    low = old;
+    low.rlim_cur = (rlim_t)dup(0); /* the lowest free number: none left after it */
+    close((int)low.rlim_cur);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    corio_listener *l2 = NULL;
+    ck_assert_int_eq(corio_dial("127.0.0.1", port, 5), -EMFILE);
+    ck_assert_int_eq(corio_dial_addrinfo(&v6.ai, NULL, 5), -EMFILE);
+    ck_assert_int_eq(corio_listen("127.0.0.1", "0", NULL, &l2), -EMFILE);
+    ck_assert_ptr_null(l2);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_int_eq(t_count_fds(), base);
+    int c = corio_dial("127.0.0.1", port, 5); /* and it recovers */
+    ck_assert_int_ge(c, 0);
+    corio_close(c);
+    corio_listener_destroy(l);
+    return 0;
+}
+
+START_TEST(test_dial_listen_emfile) { ck_assert_int_eq(t_world(_i, t_emfile, NULL), 0); }
+END_TEST
+
 /* Happy Eyeballs with a v6 address that drops SYNs and a v4 that answers:
  * connected after about the stagger, not the v6 timeout; the v6 attempt's
  * socket is closed. v6 is given first (corio sorts it first anyway). */
@@ -886,6 +922,7 @@ static Suite *netconn_suite(void) {
     tc = tcase_create("dial");
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_dial_refused, 0, 3);
+    tcase_add_loop_test(tc, test_dial_listen_emfile, 0, 3);
     tcase_add_loop_test(tc, test_happy_eyeballs_full_queue, 0, 3);
     tcase_add_loop_test(tc, test_happy_eyeballs_v6_first, 0, 3);
     tcase_add_loop_test(tc, test_happy_eyeballs_blackhole_netns, 0, 3);
