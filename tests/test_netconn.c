@@ -381,6 +381,42 @@ static int t_unix_dgram(void *arg, corio_value *out) {
 START_TEST(test_unix_dgram) { ck_assert_int_eq(t_world(_i, t_unix_dgram, NULL), 0); }
 END_TEST
 
+/* UDP through the same calls: a bound socket on "*", a connected client. */
+static int t_udp(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    corio_listen_options lo = {.type = SOCK_DGRAM};
+    corio_listener *l;
+    ck_assert_int_eq(corio_listen("*", "0", &lo, &l), 0);
+    ck_assert_int_gt(corio_listener_port(l), 0);
+    ck_assert_int_eq(corio_listener_accept(l, NULL, NULL, 1), -EOPNOTSUPP);
+    char port[8];
+    t_port(port, corio_listener_port(l));
+    const char *hosts[] = {"127.0.0.1", "::1"};
+    for (int i = 0; i < 2; i++) {
+        corio_dial_options d = {.type = SOCK_DGRAM};
+        int c = corio_dial_with(hosts[i], port, &d, 5);
+        ck_assert_msg(c >= 0, "udp dial %s: %s", hosts[i], corio_strerror(c));
+        ck_assert_int_eq(corio_send(c, "udp", 3, 0, 5), 3);
+        int srv = corio_listener_fd(l, -1);
+        ck_assert_int_eq(corio_poll(srv, POLLIN, 5), POLLIN);
+        char buf[8] = {0};
+        struct sockaddr_storage from;
+        socklen_t flen = sizeof from;
+        ck_assert_int_eq(recvfrom(srv, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen), 3);
+        ck_assert_str_eq(buf, "udp");
+        ck_assert_int_eq(sendto(srv, "back", 4, 0, (struct sockaddr *)&from, flen), 4);
+        ck_assert_int_eq(corio_recv(c, buf, sizeof buf, 0, 5), 4);
+        ck_assert_mem_eq(buf, "back", 4);
+        corio_close(c);
+    }
+    corio_listener_destroy(l);
+    return 0;
+}
+
+START_TEST(test_udp) { ck_assert_int_eq(t_world(_i, t_udp, NULL), 0); }
+END_TEST
+
 /* Stale socket files are replaced; live ones and other files are not. */
 START_TEST(test_unix_stale_path) {
     char dir[] = "/tmp/corio-netconn-XXXXXX";
@@ -912,6 +948,7 @@ static Suite *netconn_suite(void) {
     tcase_add_loop_test(tc, test_dual_stack_listen, 0, 3);
     tcase_add_loop_test(tc, test_unix_stream, 0, 3);
     tcase_add_loop_test(tc, test_unix_dgram, 0, 3);
+    tcase_add_loop_test(tc, test_udp, 0, 3);
     tcase_add_test(tc, test_unix_stale_path);
     tcase_add_test(tc, test_reuseport_two_loops);
     tcase_add_test(tc, test_reuseport_thread_accept);
