@@ -110,7 +110,7 @@ CORIO_API int corio_listen(const char *host, const char *port, const corio_liste
  * once corio_listener_close was called (also for a call blocked in here
  * when it was), -EOPNOTSUPP for a datagram listener, -EINVAL (NULL
  * listener, NaN timeout, a coroutine of another runtime than the
- * reuseport one), -EFAULT (peer without peerlen), -ETIMEDOUT, -ECANCELED,
+ * reuseport one, or than the first runtime whose coroutines accepted), -EFAULT (peer without peerlen), -ETIMEDOUT, -ECANCELED,
  * -EMFILE and the other accept(2) errors.
  *
  * Cancel safety: a connection accepted by the kernel but not yet handed
