@@ -9,6 +9,7 @@
 #include "corio/executor.h"
 #include "corio/io.h"
 #include "corio/runtime.h"
+#include "corio/stream.h"
 #include "corio/sync.h"
 #include "corio/version.h"
 

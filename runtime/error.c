@@ -45,6 +45,9 @@ static const struct {
     {CORIO_EPROTOCOL, "CORIO_EPROTOCOL", "corrupt or truncated message from a worker"},
     {CORIO_ECANCELLED_BY_EXECUTOR, "CORIO_ECANCELLED_BY_EXECUTOR",
      "cancelled by executor shutdown"},
+    /* streams */
+    {CORIO_EUNEXPECTED_EOF, "CORIO_EUNEXPECTED_EOF", "stream ended in the middle of a frame"},
+    /* end streams */
 };
 
 CORIO_API const char *corio_strerror(int code) {

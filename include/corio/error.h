@@ -39,6 +39,12 @@ enum corio_errc {
      *  it; result() reports -ECANCELED for every cancelled future, as Python
      *  raises CancelledError. */
     CORIO_ECANCELLED_BY_EXECUTOR = -5007,
+    /* streams (corio/stream.h) */
+    /** The peer ended the stream in the middle of a frame: a line without
+     *  its delimiter, fewer bytes than an exact read asked for. A clean end
+     *  (before the first byte of a frame) is 0, not this. */
+    CORIO_EUNEXPECTED_EOF = -5101,
+    /* end streams */
 };
 
 /** A short human-readable description of `code` (any negative corio or
