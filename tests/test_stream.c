@@ -118,6 +118,16 @@ static corio_stream_counters t_stats(corio_stream *s) {
 /* Byte i of a test pattern. */
 static unsigned char t_pat(size_t i) { return (unsigned char)(i * 31 + (i >> 8) + 7); }
 
+/* The index of the first byte of b[0..n) that is not t_pat(from + i),
+ * SIZE_MAX if none. (One assertion per buffer: each ck_assert is a
+ * message to Check's parent process.) */
+static size_t t_mismatch(const unsigned char *b, size_t n, size_t from) {
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != t_pat(from + i))
+            return i;
+    return SIZE_MAX;
+}
+
 /* One test's state, shared by its coroutines. */
 typedef struct t_ctx {
     int mode;       /* M_* */
@@ -280,8 +290,7 @@ static int t_exact_body(void *arg, corio_value *out) {
     static unsigned char got[4000];
     ck_assert_int_eq(corio_stream_read_exact(s, got, 2000, 10), 2000);
     ck_assert_int_eq(corio_stream_read_exact(s, got + 2000, 2000, 10), 2000);
-    for (size_t i = 0; i < 4000; i++)
-        ck_assert_uint_eq(got[i], t_pat(i));
+    ck_assert_uint_eq(t_mismatch(got, 4000, 0), SIZE_MAX);
     ck_assert_int_eq(corio_future_result(w, 10, NULL), 0);
     corio_future_unref(w);
     ck_assert_int_eq(corio_stream_destroy(s), 0);
@@ -767,8 +776,7 @@ static int t_backpressure_body(void *arg, corio_value *out) {
         size_t want = total - got < sizeof buf ? total - got : sizeof buf;
         ssize_t r = corio_stream_read_exact(s, buf, want, 10);
         ck_assert_int_eq(r, (ssize_t)want);
-        for (size_t i = 0; i < want; i++)
-            ck_assert_uint_eq(buf[i], t_pat(got + i));
+        ck_assert_uint_eq(t_mismatch(buf, want, got), SIZE_MAX);
         got += want;
     }
     if (c->mode == M_MULTISHOT)
@@ -838,8 +846,7 @@ static int t_starve_body(void *arg, corio_value *out) {
     corio_yield();
     for (int i = 0; i < T_STARVE_N; i++) {
         ck_assert_int_eq(corio_stream_read_exact(st->s[i], buf, T_STARVE_LEN, 10), T_STARVE_LEN);
-        for (size_t k = 0; k < T_STARVE_LEN; k++)
-            ck_assert_uint_eq(buf[k], t_pat(k + (size_t)i));
+        ck_assert_uint_eq(t_mismatch(buf, T_STARVE_LEN, (size_t)i), SIZE_MAX);
         st->armed += t_stats(st->s[i]).multishot_arms > 0;
         ck_assert_int_eq(corio_stream_destroy(st->s[i]), 0);
         close(st->fds[i][1]);
