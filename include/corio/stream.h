@@ -9,8 +9,11 @@
  *
  * Reads come in two shapes. The framed reads that a protocol parser wants
  * (corio_stream_read_until, corio_stream_read_line, corio_stream_peek)
- * return a zero-copy view into the read buffer, valid until the next call
- * on the stream; the plain reads (corio_stream_read, corio_stream_read_exact)
+ * return a zero-copy view into the read buffer, valid until the next read
+ * call on the stream (any corio_stream_read*, corio_stream_peek) or its
+ * destruction; writes, flushes, corio_stream_consume and the other calls
+ * leave it valid, so a view can be written back out as it is. The plain
+ * reads (corio_stream_read, corio_stream_read_exact)
  * copy into the caller's buffer. A caller that wants to keep a view copies
  * it (one memcpy it can size itself), so there is no allocating variant.
  *
@@ -162,8 +165,8 @@ CORIO_API ssize_t corio_stream_read_exact(corio_stream *s, void *buf, size_t n, 
 /** Read up to and including the first occurrence of the `dlen`-byte
  * delimiter `delim`, looking at most `max` bytes (delimiter included)
  * ahead. On success *out points to the frame inside the stream's buffer
- * (delimiter included, not NUL-terminated), valid until the next call on
- * the stream, and the frame is consumed. Returns its length (> 0), 0 at a
+ * (delimiter included, not NUL-terminated), valid until the next read call
+ * on the stream, and the frame is consumed. Returns its length (> 0), 0 at a
  * clean end of the stream, -EMSGSIZE when `max` bytes hold no delimiter,
  * CORIO_EUNEXPECTED_EOF when the stream ended inside a frame (in both
  * cases the bytes stay buffered, and *out is NULL), -EINVAL (dlen == 0,
@@ -176,7 +179,7 @@ CORIO_API ssize_t corio_stream_read_until(corio_stream *s, const void *delim, si
  * included). On success *line points to it inside the stream's buffer,
  * without its "\n" or "\r\n" and NUL-terminated in place, *len is its
  * length (0 for an empty line), and the call returns 1; valid until the
- * next call on the stream. Returns 0 at a clean end of the stream, and the
+ * next read call on the stream. Returns 0 at a clean end of the stream, and the
  * errors of corio_stream_read_until (-EMSGSIZE for a longer line: it stays
  * buffered; CORIO_EUNEXPECTED_EOF for a last line without "\n"). */
 CORIO_API int corio_stream_read_line(corio_stream *s, size_t max, const char **line, size_t *len,
@@ -185,8 +188,8 @@ CORIO_API int corio_stream_read_line(corio_stream *s, size_t max, const char **l
 /** Wait until at least `n` bytes are buffered (n == 0: do no I/O) and set
  * *out to them, without consuming anything. Returns the number of bytes
  * buffered, which may exceed n; fewer than n only at the end of the
- * stream (0: nothing left). The view is valid until the next call on the
- * stream. Errors: -EINVAL (n > max_read_buffer), -EFAULT (NULL out),
+ * stream (0: nothing left). The view is valid until the next read call on
+ * the stream (consuming part of it does not move it). Errors: -EINVAL (n > max_read_buffer), -EFAULT (NULL out),
  * -ETIMEDOUT, -ECANCELED, -errno. */
 CORIO_API ssize_t corio_stream_peek(corio_stream *s, size_t n, const void **out, double timeout);
 

@@ -49,7 +49,7 @@
 #include "io_internal.h"
 #include "stream_internal.h"
 
-#define BR_ENTRIES 256u   /* buffers per loop (a power of two) */
+#define BR_ENTRIES 1024u  /* buffers per loop (a power of two) */
 #define BR_SIZE 4096u     /* bytes per buffer */
 #define BR_BGID 0x5c01    /* buffer group id, corio's streams only */
 

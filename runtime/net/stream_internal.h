@@ -17,9 +17,9 @@
  *   | consumed (free) |  buffered data  |      free space      |
  *
  * A view handed out points into [rpos, rpos+rlen) as it was; views stay
- * valid until the next call because only a refill moves or reallocates the
- * buffer (it compacts to offset 0 first), and refills happen only inside
- * calls.
+ * valid until the next read call because only a refill moves or
+ * reallocates the buffer (it compacts to offset 0 first), refills happen
+ * only inside read calls, and consuming only advances rpos.
  */
 #ifndef CORIO_STREAM_INTERNAL_H
 #define CORIO_STREAM_INTERNAL_H

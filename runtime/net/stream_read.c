@@ -13,8 +13,8 @@
  *    it holds (a longer line, a bigger peek or exact read), doubling up to
  *    rmax: memory follows the largest frame, bounded by the option.
  *  - Views (read_until, read_line, peek) point into the buffer; only fill
- *    moves or reallocates it, and fill runs only inside a call, so a view
- *    lives until the next call.
+ *    moves or reallocates it, and fill runs only inside a read call, so a
+ *    view lives until the next read call.
  *  - The delimiter search resumes where the previous pass ended (less
  *    dlen - 1 bytes for a delimiter split across refills): a line arriving
  *    one byte at a time costs O(n), not O(n^2).
