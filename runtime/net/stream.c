@@ -158,14 +158,16 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
         return -EINVAL;
     if (!o.write_buffer)
         o.write_buffer = 8192;
-    corio_stream *s = corio__calloc(1, sizeof *s);
+    /* The write buffer never grows: it lives in the stream's own
+     * allocation (one malloc less, and its first bytes beside the fields a
+     * write touches). The read buffer may grow, so it is separate. */
+    corio_stream *s = corio__malloc(sizeof *s + o.write_buffer);
     if (!s)
         return -ENOMEM;
+    memset(s, 0, sizeof *s);
+    s->wbuf = (char *)(s + 1);
     s->rbuf = corio__malloc(o.read_buffer);
-    s->wbuf = corio__malloc(o.write_buffer);
-    if (!s->rbuf || !s->wbuf) {
-        free(s->rbuf);
-        free(s->wbuf);
+    if (!s->rbuf) {
         free(s);
         return -ENOMEM;
     }
@@ -213,7 +215,6 @@ static int release(corio_stream *s) {
         return -EINVAL;
     }
     free(s->rbuf);
-    free(s->wbuf);
     return 0;
 }
 

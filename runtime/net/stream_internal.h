@@ -94,13 +94,16 @@ struct corio_stream {
     int rshut;                    /* shutdown(SHUT_RD): no more reads */
     int64_t rdeadline;            /* read deadline, INT64_MAX: none */
     /* write side */
-    char *wbuf;                   /* write buffer, wlen bytes pending from offset 0 */
+    char *wbuf;                   /* write buffer (after the struct), wlen bytes pending */
     size_t wcap;                  /* its size */
     size_t wlen;                  /* bytes pending */
     int wshut;                    /* shut down for writing: writes give -EPIPE */
     int64_t wdeadline;            /* write deadline, INT64_MAX: none */
-    corio__stream_ms ms;          /* multishot recv path */
     corio_stream_counters st;     /* counters for corio_stream_stats */
+    /* Cold: only the multishot path touches it. Last, so that the fields
+     * every call uses share the first cache lines. */
+    corio__stream_ms ms;          /* multishot recv path */
+    /* The write buffer's wcap bytes follow, in the same allocation. */
 };
 
 /* Largest buffer size an option may ask for. */
