@@ -8,6 +8,8 @@
 #include "corio/future.h"
 #include "corio/executor.h"
 #include "corio/io.h"
+#include "corio/sendfile.h"
+#include "corio/udp.h"
 #include "corio/runtime.h"
 #include "corio/sync.h"
 #include "corio/version.h"
