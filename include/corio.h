@@ -8,7 +8,9 @@
 #include "corio/future.h"
 #include "corio/executor.h"
 #include "corio/io.h"
+#include "corio/process.h"
 #include "corio/runtime.h"
+#include "corio/signal.h"
 #include "corio/sync.h"
 #include "corio/version.h"
 

@@ -1,0 +1,347 @@
+/* corio — the reaper: one thread that reaps every child corio spawns.
+ *
+ * Why a thread, and not the waiters: a child's future must complete when
+ * the child exits even if nobody waits (a done-callback, a future awaited
+ * later, a process object destroyed while the child runs, a runtime shut
+ * down while a coroutine waited). So someone must always be watching, and
+ * that someone must not depend on any loop being alive. One thread per
+ * process does it for every child: it sleeps in epoll_wait on the
+ * children's pidfds, and when one becomes readable (the child exited) it
+ * reaps it with waitid(P_PID, WNOHANG) and completes the child's future.
+ * Waiters (threads, coroutines, any number) just await that future, so
+ * they need nothing of their own, and a coroutine's wait costs its loop
+ * nothing.
+ *
+ *   child exits ──▶ pidfd readable ──▶ reaper: waitid, close pidfd
+ *                                        └─▶ corio_future_set_result(status)
+ *                                               ├─▶ waiting thread (futex)
+ *                                               └─▶ waiting coroutine (its loop's inbox)
+ *
+ * Started by the first spawn, with every signal blocked (it takes no
+ * application signal), detached, and never stopped: it holds no resource
+ * but its stack, an epoll fd and an eventfd while no child is watched.
+ *
+ * Without pidfds (pidfd_open missing: kernels before 5.3, or forced by a
+ * test) children go on a list the reaper polls with waitid(WNOHANG) every
+ * POLL_MS milliseconds while the list is not empty; kill(2) is then still
+ * free of pid reuse because a pid stays ours until we reap it, and
+ * corio__child_kill and reaping hold the child's lock.
+ *
+ * Locks: R.lock (the reaper's list and set-up) is taken before a child's
+ * lock, never after. Neither is held while a future is completed: its
+ * done-callbacks run user code on this thread, which may spawn or kill.
+ *
+ * Fork: a child forked by the application inherits no reaper thread; the
+ * atfork handler marks the state stale so the first spawn in the child
+ * starts a reaper of its own (children of the parent are not ours there).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "internal.h"
+#include "process_internal.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+/* How often polled (pidfd-less) children are checked. */
+#define POLL_MS 10
+
+int corio__process_force_nopidfd;
+
+/* The reaper's state, one per process. */
+static struct {
+    pthread_mutex_t lock;   /* guards everything below */
+    int started;            /* the thread runs (in this process) */
+    int ep;                 /* epoll on the children's pidfds, and efd */
+    int efd;                /* eventfd: wakes the thread when `polled` grows */
+    corio__child *polled;   /* children without pidfd, checked every POLL_MS */
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .efd = -1};
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&R.lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&R.lock); }
+/* In a forked child the thread is gone and the children are the parent's:
+ * forget them (their records leak in the child, by design) and start
+ * afresh on the next spawn. The inherited epoll fd names the PARENT's
+ * epoll instance: close it, never touch it. */
+static void fork_child(void) {
+    if (R.started) {
+        close(R.ep);
+        close(R.efd);
+    }
+    R.started = 0;
+    R.ep = R.efd = -1;
+    R.polled = NULL;
+    pthread_mutex_unlock(&R.lock);
+}
+static void atfork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+/* waitid's report as a waitpid(2)-style status word, so that callers use
+ * the familiar WIFEXITED / WEXITSTATUS / WIFSIGNALED / WTERMSIG. */
+static int status_of(const siginfo_t *si) {
+    switch (si->si_code) {
+    case CLD_EXITED:
+        return (si->si_status & 0xff) << 8;
+    case CLD_DUMPED:
+        return (si->si_status & 0x7f) | 0x80;
+    default: /* CLD_KILLED: WEXITED reports nothing else */
+        return si->si_status & 0x7f;
+    }
+}
+
+/* Try to reap c. Returns 1 when reaped (or when waitid failed for good:
+ * *err is then -errno), with *status set; 0 while it still runs. The pidfd
+ * is closed under the child's lock so that corio__child_kill never uses a
+ * closed (or reused) descriptor. */
+static int reap(corio__child *c, int *status, int *err) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    pthread_mutex_lock(&c->lock);
+    if (c->reaped) {
+        pthread_mutex_unlock(&c->lock);
+        return 0; /* cannot happen: only this thread reaps, once */
+    }
+    int r;
+    do
+        r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0 && si.si_pid == 0) {
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+    }
+    *err = r < 0 ? -errno : 0;
+    *status = r < 0 ? 0 : status_of(&si);
+    c->reaped = 1;
+    if (c->pidfd >= 0) {
+        epoll_ctl(R.ep, EPOLL_CTL_DEL, c->pidfd, NULL);
+        close(c->pidfd);
+        c->pidfd = -1;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 1;
+}
+
+/* Complete c's future with what reap found, then drop the reaper's
+ * reference. No lock held (done-callbacks run here). */
+static void finish(corio__child *c, int status, int err) {
+    if (err)
+        corio_future_set_exception(c->future, err,
+                                   "child %d was reaped elsewhere (SIGCHLD ignored, or "
+                                   "waitpid(-1) in the program)", (int)c->pid);
+    else
+        corio_future_set_result(c->future, (void *)(intptr_t)status, NULL);
+    corio__child_unref(c);
+}
+
+/* Check every polled child; complete the reaped ones outside the lock. */
+static void scan_polled(void) {
+    corio__child *done = NULL;
+    pthread_mutex_lock(&R.lock);
+    for (corio__child *c = R.polled, *n; c; c = n) {
+        n = c->next;
+        int status = 0, err = 0;
+        if (!reap(c, &status, &err))
+            continue;
+        /* Unlink, and park the outcome in the record until we are unlocked:
+         * nobody else reads these fields once it is reaped. */
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            R.polled = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        c->status = status;
+        c->err = err;
+        c->prev = NULL;
+        c->next = done; /* the list of the reaped, private to this scan */
+        done = c;
+    }
+    pthread_mutex_unlock(&R.lock);
+    while (done) {
+        corio__child *n = done->next;
+        done->next = NULL;
+        finish(done, done->status, done->err);
+        done = n;
+    }
+}
+
+static void *reaper_main(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "corio_reaper");
+    int ep = R.ep, efd = R.efd; /* set before the thread was created */
+    struct epoll_event ev[32];
+    for (;;) {
+        pthread_mutex_lock(&R.lock);
+        int timeout = R.polled ? POLL_MS : -1;
+        pthread_mutex_unlock(&R.lock);
+        int n = epoll_wait(ep, ev, 32, timeout);
+        for (int i = 0; i < n; i++) {
+            corio__child *c = ev[i].data.ptr;
+            if (!c) {
+                uint64_t v;
+                ssize_t rd = read(efd, &v, sizeof v); /* a new polled child */
+                (void)rd;
+                continue;
+            }
+            /* One event per pidfd per epoll_wait, and the reaper's own
+             * reference keeps c alive until finish(). */
+            int status = 0, err = 0;
+            if (reap(c, &status, &err))
+                finish(c, status, err);
+        }
+        scan_polled();
+    }
+    return NULL;
+}
+
+/* Start the reaper thread if this process has none. R.lock held. */
+static int start_locked(void) {
+    if (R.started)
+        return 0;
+    int ep = corio__epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    int efd = corio__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) {
+        int e = -errno;
+        close(ep);
+        return e;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) < 0) {
+        int e = -errno;
+        close(ep);
+        close(efd);
+        return e;
+    }
+    R.ep = ep;
+    R.efd = efd;
+    /* The reaper takes no application signal: a process-directed signal
+     * the application blocked for corio_signal_wait must not land here. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_t t;
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = corio__thread_create(&t, reaper_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        close(ep);
+        close(efd);
+        R.ep = R.efd = -1;
+        return -e;
+    }
+    pthread_detach(t);
+    R.started = 1;
+    return 0;
+}
+
+/* Nothing could take charge of the child: kill it and reap it here, so
+ * that a failed spawn leaves nothing behind. SIGKILL cannot be blocked or
+ * caught, so the wait is short. */
+static void kill_and_reap(pid_t pid) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
+
+int corio__child_adopt(pid_t pid, corio__child **out) {
+    int saved = errno, e = 0;
+    pthread_once(&atfork_once, atfork_register);
+    corio__child *c = corio__calloc(1, sizeof *c);
+    corio_future *f = corio_future_create();
+    if (!c || !f) {
+        e = -ENOMEM;
+        goto fail;
+    }
+    /* RUNNING: nobody can cancel the outcome of a running child. */
+    corio_future_set_running_or_notify_cancel(f);
+    pthread_mutex_init(&c->lock, NULL);
+    c->pid = pid;
+    c->future = f;
+    c->pidfd = -1;
+    atomic_init(&c->refs, 2);
+    if (!corio__process_force_nopidfd) {
+        /* Race-free although the pid is already out: an unreaped child's
+         * pid cannot be reused. pidfd_open sets O_CLOEXEC itself. */
+        c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (c->pidfd < 0 && errno != ENOSYS) {
+            e = -errno;
+            goto fail_locked_free;
+        }
+    }
+    pthread_mutex_lock(&R.lock);
+    e = start_locked();
+    if (!e && c->pidfd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(R.ep, EPOLL_CTL_ADD, c->pidfd, &ev) < 0)
+            e = -errno;
+    } else if (!e) {
+        c->pidfd = -1;
+        c->next = R.polled;
+        if (R.polled)
+            R.polled->prev = c;
+        R.polled = c;
+        uint64_t one = 1;
+        ssize_t w = write(R.efd, &one, sizeof one); /* switch the reaper to polling */
+        (void)w;
+    }
+    pthread_mutex_unlock(&R.lock);
+    if (e)
+        goto fail_locked_free;
+    *out = c;
+    errno = saved;
+    return 0;
+fail_locked_free:
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    pthread_mutex_destroy(&c->lock);
+fail:
+    kill_and_reap(pid);
+    corio_future_unref(f);
+    free(c);
+    errno = saved;
+    return e;
+}
+
+int corio__child_kill(corio__child *c, int sig) {
+    int saved = errno, r;
+    pthread_mutex_lock(&c->lock);
+    if (c->reaped) {
+        r = -ESRCH;
+    } else {
+        r = -ENOSYS;
+        if (c->pidfd >= 0)
+            r = syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+        if (r == -ENOSYS)
+            r = kill(c->pid, sig) < 0 ? -errno : 0; /* safe: not reaped, under the lock */
+    }
+    pthread_mutex_unlock(&c->lock);
+    errno = saved;
+    return r;
+}
+
+void corio__child_unref(corio__child *c) {
+    /* acq_rel: the last owner sees every write the other made before its
+     * own unref (the reaper's status, the closed pidfd). */
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    pthread_mutex_destroy(&c->lock);
+    corio_future_unref(c->future);
+    free(c);
+}
