@@ -324,6 +324,23 @@ START_TEST(test_spawn_errors) {
 }
 END_TEST
 
+/* SIGCHLD ignored: the kernel reaps the child itself, and the wait says
+ * so plainly instead of hanging. */
+START_TEST(test_sigchld_ignored_gives_echild) {
+    t_mode(_i);
+    ck_assert(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
+    const char *argv[] = {"true", NULL};
+    corio_process *p = t_spawn_p(argv, NULL);
+    ck_assert_int_eq(corio_process_wait(p, 30, NULL), -ECHILD);
+    corio_future *f = corio_process_future(p);
+    const char *msg = NULL;
+    ck_assert_int_eq(corio_future_exception(f, 0, &msg), -ECHILD);
+    ck_assert_ptr_nonnull(strstr(msg, "reaped elsewhere"));
+    corio_future_unref(f);
+    corio_process_destroy(p);
+}
+END_TEST
+
 /* ---- destroy and shutdown -------------------------------------------------------- */
 
 /* Destroying the object of a running child kills it; the reaper reaps it,
@@ -502,6 +519,7 @@ static Suite *process_suite(void) {
     tcase_add_test(tc, test_null_stderr_env_cwd);
     tcase_add_test(tc, test_no_fd_leaks_into_child);
     tcase_add_test(tc, test_spawn_errors);
+    tcase_add_loop_test(tc, test_sigchld_ignored_gives_echild, 0, 4);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifetime");

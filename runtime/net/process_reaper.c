@@ -17,9 +17,11 @@
  *                                               ├─▶ waiting thread (futex)
  *                                               └─▶ waiting coroutine (its loop's inbox)
  *
- * Started by the first spawn, with every signal blocked (it takes no
- * application signal), detached, and never stopped: it holds no resource
- * but its stack, an epoll fd and an eventfd while no child is watched.
+ * Started by a spawn when none runs, with every signal blocked (it takes
+ * no application signal), detached; it ends as soon as it watches no child
+ * (see reaper_main), so an idle program has no reaper thread, and a
+ * program that exits has no thread of ours left running (ThreadSanitizer,
+ * for one, waits a second at exit for such threads).
  *
  * Without pidfds (pidfd_open missing: kernels before 5.3, or forced by a
  * test) children go on a list the reaper polls with waitid(WNOHANG) every
@@ -70,6 +72,7 @@ static struct {
     int ep;                 /* epoll on the children's pidfds, and efd */
     int efd;                /* eventfd: wakes the thread when `polled` grows */
     corio__child *polled;   /* children without pidfd, checked every POLL_MS */
+    size_t watched;         /* children adopted and not yet reaped (pidfd or polled) */
 } R = {.lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .efd = -1};
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -88,6 +91,7 @@ static void fork_child(void) {
     R.started = 0;
     R.ep = R.efd = -1;
     R.polled = NULL;
+    R.watched = 0;
     pthread_mutex_unlock(&R.lock);
 }
 static void atfork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
@@ -105,18 +109,14 @@ static int status_of(const siginfo_t *si) {
     }
 }
 
-/* Try to reap c. Returns 1 when reaped (or when waitid failed for good:
- * *err is then -errno), with *status set; 0 while it still runs. The pidfd
- * is closed under the child's lock so that corio__child_kill never uses a
- * closed (or reused) descriptor. */
-static int reap(corio__child *c, int *status, int *err) {
+/* Try to reap c, recording the outcome in c->status / c->err. Returns 1
+ * when reaped (or when waitid failed for good: c->err is then -errno), 0
+ * while it still runs. The pidfd is closed under the child's lock so that
+ * corio__child_kill never uses a closed (or reused) descriptor. */
+static int reap(corio__child *c, int ep) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
     pthread_mutex_lock(&c->lock);
-    if (c->reaped) {
-        pthread_mutex_unlock(&c->lock);
-        return 0; /* cannot happen: only this thread reaps, once */
-    }
     int r;
     do
         r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG);
@@ -125,11 +125,11 @@ static int reap(corio__child *c, int *status, int *err) {
         pthread_mutex_unlock(&c->lock);
         return 0;
     }
-    *err = r < 0 ? -errno : 0;
-    *status = r < 0 ? 0 : status_of(&si);
+    c->err = r < 0 ? -errno : 0;
+    c->status = r < 0 ? 0 : status_of(&si);
     c->reaped = 1;
     if (c->pidfd >= 0) {
-        epoll_ctl(R.ep, EPOLL_CTL_DEL, c->pidfd, NULL);
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->pidfd, NULL);
         close(c->pidfd);
         c->pidfd = -1;
     }
@@ -139,75 +139,96 @@ static int reap(corio__child *c, int *status, int *err) {
 
 /* Complete c's future with what reap found, then drop the reaper's
  * reference. No lock held (done-callbacks run here). */
-static void finish(corio__child *c, int status, int err) {
-    if (err)
-        corio_future_set_exception(c->future, err,
+static void finish(corio__child *c) {
+    if (c->err)
+        corio_future_set_exception(c->future, c->err,
                                    "child %d was reaped elsewhere (SIGCHLD ignored, or "
                                    "waitpid(-1) in the program)", (int)c->pid);
     else
-        corio_future_set_result(c->future, (void *)(intptr_t)status, NULL);
+        corio_future_set_result(c->future, (void *)(intptr_t)c->status, NULL);
     corio__child_unref(c);
 }
 
-/* Check every polled child; complete the reaped ones outside the lock. */
-static void scan_polled(void) {
-    corio__child *done = NULL;
-    pthread_mutex_lock(&R.lock);
-    for (corio__child *c = R.polled, *n; c; c = n) {
-        n = c->next;
-        int status = 0, err = 0;
-        if (!reap(c, &status, &err))
+/* Check every polled child, moving the reaped ones to *done. R.lock held. */
+static size_t scan_polled_locked(int ep, corio__child **done) {
+    size_t n = 0;
+    for (corio__child *c = R.polled, *next; c; c = next) {
+        next = c->next;
+        if (!reap(c, ep))
             continue;
-        /* Unlink, and park the outcome in the record until we are unlocked:
-         * nobody else reads these fields once it is reaped. */
         if (c->prev)
             c->prev->next = c->next;
         else
             R.polled = c->next;
         if (c->next)
             c->next->prev = c->prev;
-        c->status = status;
-        c->err = err;
         c->prev = NULL;
-        c->next = done; /* the list of the reaped, private to this scan */
-        done = c;
+        c->next = *done; /* now the list of the reaped, private to this round */
+        *done = c;
+        n++;
     }
-    pthread_mutex_unlock(&R.lock);
-    while (done) {
-        corio__child *n = done->next;
-        done->next = NULL;
-        finish(done, done->status, done->err);
-        done = n;
-    }
+    return n;
 }
 
+/* The reaper's loop. It ends when it watches no child any more: the
+ * decision is taken under R.lock, where corio__child_adopt starts a new
+ * reaper if needed, so a child is never left unwatched. Its descriptors
+ * are closed BEFORE the last futures complete, so a waiter that saw its
+ * child's end finds no descriptor of ours left (a test can count them), and
+ * a program whose children all ended has no reaper thread left. */
 static void *reaper_main(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "corio_reaper");
-    int ep = R.ep, efd = R.efd; /* set before the thread was created */
+    pthread_mutex_lock(&R.lock);
+    int ep = R.ep, efd = R.efd;
+    pthread_mutex_unlock(&R.lock);
     struct epoll_event ev[32];
     for (;;) {
         pthread_mutex_lock(&R.lock);
         int timeout = R.polled ? POLL_MS : -1;
         pthread_mutex_unlock(&R.lock);
         int n = epoll_wait(ep, ev, 32, timeout);
+        corio__child *done = NULL;
+        size_t ndone = 0;
         for (int i = 0; i < n; i++) {
             corio__child *c = ev[i].data.ptr;
             if (!c) {
                 uint64_t v;
-                ssize_t rd = read(efd, &v, sizeof v); /* a new polled child */
+                ssize_t rd = read(efd, &v, sizeof v); /* a new polled child, or a check */
                 (void)rd;
                 continue;
             }
             /* One event per pidfd per epoll_wait, and the reaper's own
-             * reference keeps c alive until finish(). */
-            int status = 0, err = 0;
-            if (reap(c, &status, &err))
-                finish(c, status, err);
+             * reference keeps c alive until finish(). A pidfd child is on no
+             * list, so its `next` is free for ours. */
+            if (reap(c, ep)) {
+                c->next = done;
+                done = c;
+                ndone++;
+            }
         }
-        scan_polled();
+        pthread_mutex_lock(&R.lock);
+        ndone += scan_polled_locked(ep, &done);
+        R.watched -= ndone;
+        int stop = R.watched == 0;
+        if (stop) {
+            R.started = 0;
+            R.ep = R.efd = -1;
+        }
+        pthread_mutex_unlock(&R.lock);
+        if (stop) {
+            close(ep);
+            close(efd);
+        }
+        while (done) {
+            corio__child *next = done->next;
+            done->next = NULL;
+            finish(done);
+            done = next;
+        }
+        if (stop)
+            return NULL;
     }
-    return NULL;
 }
 
 /* Start the reaper thread if this process has none. R.lock held. */
@@ -299,6 +320,15 @@ int corio__child_adopt(pid_t pid, corio__child **out) {
         R.polled = c;
         uint64_t one = 1;
         ssize_t w = write(R.efd, &one, sizeof one); /* switch the reaper to polling */
+        (void)w;
+    }
+    if (!e)
+        R.watched++;
+    else if (R.started && !R.watched) {
+        /* We started a reaper for nothing: wake it so that it sees it has
+         * nothing to watch and ends. */
+        uint64_t one = 1;
+        ssize_t w = write(R.efd, &one, sizeof one);
         (void)w;
     }
     pthread_mutex_unlock(&R.lock);
