@@ -8,8 +8,9 @@
  * corio_process_wait is the same wait with a timeout.
  *
  * No zombie on any path: every child is watched by the library's reaper
- * (one thread per process, started by the first spawn, with every signal
- * blocked), which reaps it with waitid(2) as soon as it exits — whether
+ * (one thread per process, with every signal blocked, running while at
+ * least one child is unreaped), which reaps it with waitid(2) as soon as
+ * it exits — whether
  * anyone waits, whether the process object still exists, whether the
  * runtime that spawned it still runs. Waiting never reaps; it only waits
  * for the reaper's verdict (the future).

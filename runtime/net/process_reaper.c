@@ -303,7 +303,7 @@ int corio__child_adopt(pid_t pid, corio__child **out) {
         c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (c->pidfd < 0 && errno != ENOSYS) {
             e = -errno;
-            goto fail_locked_free;
+            goto fail_free;
         }
     }
     pthread_mutex_lock(&R.lock);
@@ -333,11 +333,11 @@ int corio__child_adopt(pid_t pid, corio__child **out) {
     }
     pthread_mutex_unlock(&R.lock);
     if (e)
-        goto fail_locked_free;
+        goto fail_free;
     *out = c;
     errno = saved;
     return 0;
-fail_locked_free:
+fail_free:
     if (c->pidfd >= 0)
         close(c->pidfd);
     pthread_mutex_destroy(&c->lock);

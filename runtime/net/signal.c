@@ -66,8 +66,8 @@ CORIO_API int corio_signal_unblock(const sigset_t *set) {
 }
 
 /* Check the set: not empty, nothing unblockable, every member blocked in
- * the calling thread. 0 or -EINVAL. (glibc's sigisemptyset is not used:
- * it answers "empty" for a set holding only realtime signals.) */
+ * the calling thread. 0 or -EINVAL. (glibc 2.36's sigisemptyset is not used:
+ * here it answered "empty" for a set holding only SIGRTMIN.) */
 static int check_set(const sigset_t *set) {
     if (!set || unblockable(set))
         return -EINVAL;
