@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -324,6 +325,42 @@ START_TEST(test_spawn_errors) {
 }
 END_TEST
 
+/* Descriptors exhausted: a clear -EMFILE, no child, nothing left open. */
+START_TEST(test_fd_exhaustion) {
+    t_mode(_i);
+    const char *argv[] = {"true", NULL};
+    corio_process_options o = {.stdin_mode = CORIO_PROCESS_PIPE,
+                               .stdout_mode = CORIO_PROCESS_PIPE,
+                               .stderr_mode = CORIO_PROCESS_PIPE};
+    corio_process *p = t_spawn_p(argv, NULL); /* the reaper's own descriptors, once */
+    ck_assert_int_eq(t_wait_status(p), 0);
+    corio_process_destroy(p);
+    int open_now = t_count_fds();
+    /* Exactly four free descriptors: room for two pipes, not three. The
+     * limit stops growth; fillers take the holes below it. */
+    struct rlimit old, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = (rlim_t)open_now + 64;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int fill[128], nfill = 0;
+    while (nfill < 128 && (fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        nfill++;
+    ck_assert_int_ge(nfill, 4);
+    ck_assert_int_lt(nfill, 128);
+    for (int k = 0; k < 4; k++)
+        close(fill[--nfill]);
+    ck_assert_int_eq(corio_process_spawn(argv, &o, &p), -EMFILE);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(t_count_fds(), open_now + nfill); /* the two pipes made were closed */
+    while (nfill)
+        close(fill[--nfill]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_int_eq(t_count_fds(), open_now);
+    t_assert_no_children();
+}
+END_TEST
+
 /* SIGCHLD ignored: the kernel reaps the child itself, and the wait says
  * so plainly instead of hanging. */
 START_TEST(test_sigchld_ignored_gives_echild) {
@@ -520,6 +557,7 @@ static Suite *process_suite(void) {
     tcase_add_test(tc, test_no_fd_leaks_into_child);
     tcase_add_test(tc, test_spawn_errors);
     tcase_add_loop_test(tc, test_sigchld_ignored_gives_echild, 0, 4);
+    tcase_add_loop_test(tc, test_fd_exhaustion, 0, 4);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifetime");

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "corio.h"
@@ -288,6 +289,23 @@ START_TEST(test_realtime_queue) {
 }
 END_TEST
 
+/* No descriptor for the signalfd: a clear error, and the pending signal
+ * is still there for the next waiter. */
+START_TEST(test_fd_exhaustion) {
+    t_block_all();
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    struct rlimit old, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = 0;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    sigset_t s = t_set(SIGUSR1, 0);
+    ck_assert_int_eq(corio_signal_wait(&s, 0, NULL), -EMFILE);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_int_eq(corio_signal_wait(&s, 0, NULL), SIGUSR1);
+}
+END_TEST
+
 static Suite *signal_suite(void) {
     Suite *s = suite_create("signal");
     TCase *tc = tcase_create("signal");
@@ -301,6 +319,7 @@ static Suite *signal_suite(void) {
     tcase_add_test(tc, test_several_in_a_set);
     tcase_add_test(tc, test_different_sets);
     tcase_add_test(tc, test_realtime_queue);
+    tcase_add_test(tc, test_fd_exhaustion);
     suite_add_tcase(s, tc);
     return s;
 }

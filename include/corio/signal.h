@@ -13,9 +13,9 @@
  *  - So block the signals at the top of main, before any runtime, pool or
  *    other thread is created: corio_signal_block(set) blocks them in the
  *    calling thread, and every thread created afterwards inherits that
- *    mask (loop threads, pool workers, the process reaper). Threads
- *    created BEFORE the call keep their own mask: block the signals there
- *    too, or they may take the signal.
+ *    mask (loop threads, pool workers; corio's process reaper blocks
+ *    every signal anyway). Threads created BEFORE the call keep their own
+ *    mask: block the signals there too, or they may take the signal.
  *  - corio_signal_wait refuses (-EINVAL) a set with a signal that is not
  *    blocked in the calling thread: the usual mistake is reported, not
  *    turned into a silent hang or a dead process.
