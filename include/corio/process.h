@@ -16,8 +16,8 @@
  * for the reaper's verdict (the future).
  *
  * The reaper watches a pidfd per child (pidfd_open, Linux 5.3), and
- * signals go through pidfd_send_signal: no pid-reuse race. Without pidfds
- * (older kernels) the reaper polls its children with waitid(WNOHANG) every
+ * signals go through pidfd_send_signal: no pid-reuse race. Without a pidfd
+ * (older kernels, or no descriptor left for one) the reaper polls its children with waitid(WNOHANG) every
  * 10 ms and signals use kill(2), which is still safe: a pid cannot be
  * reused before we reap it, and kill and reap are serialised.
  *

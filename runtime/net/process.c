@@ -175,8 +175,11 @@ CORIO_API int corio_process_spawn(const char *const argv[], const corio_process_
             return -EINVAL;
     int saved = errno;
     corio_process *p = corio__calloc(1, sizeof *p);
-    if (!p)
+    corio__child *c = p ? corio__child_create() : NULL;
+    if (!c) {
+        free(p);
         return -ENOMEM;
+    }
     p->detach = o->detach;
     int theirs[3] = {-1, -1, -1};
     p->fd[0] = p->fd[1] = p->fd[2] = -1;
@@ -188,8 +191,10 @@ CORIO_API int corio_process_spawn(const char *const argv[], const corio_process_
     if (!r)
         r = -do_spawn(argv, o, mode, theirs, &pid);
     close_fds(theirs, 3); /* the child has its copies (or never will) */
-    if (!r)
-        r = corio__child_adopt(pid, &p->child);
+    if (r < 0)
+        corio__child_discard(c);
+    else if ((r = corio__child_adopt(c, pid)) == 0)
+        p->child = c;
     if (r < 0) {
         close_fds(p->fd, 3);
         free(p);

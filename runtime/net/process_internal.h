@@ -28,12 +28,20 @@ typedef struct corio__child {
                                        * pidfd), under the reaper's lock */
 } corio__child;
 
-/* Take charge of the just-spawned child `pid`: open its pidfd, register it
- * with the reaper (started on first use), and store the record (two
- * references: one returned to the caller, one the reaper's) in *out.
- * Returns 0, or a negative code after killing and reaping the child
- * itself (so nothing is left behind). */
-int corio__child_adopt(pid_t pid, corio__child **out);
+/* A record for a child about to be spawned (two references: the process
+ * object's and the reaper's), allocated before the spawn so that no child
+ * is ever killed for want of memory. NULL when memory is exhausted. */
+corio__child *corio__child_create(void);
+
+/* Free a record whose spawn failed (no child, never adopted). NULL is
+ * ignored. */
+void corio__child_discard(corio__child *c);
+
+/* Take charge of the just-spawned child `pid`: open its pidfd (or poll it
+ * without one), and register it with the reaper (started if none runs).
+ * Returns 0, or a negative code (no reaper could be started) after killing
+ * and reaping the child itself and discarding `c`. */
+int corio__child_adopt(corio__child *c, pid_t pid);
 
 /* Send sig to the child unless reaped: 0, -ESRCH (reaped), -errno. */
 int corio__child_kill(corio__child *c, int sig);

@@ -272,8 +272,7 @@ static int start_locked(void) {
     return 0;
 }
 
-/* Nothing could take charge of the child: kill it and reap it here, so
- * that a failed spawn leaves nothing behind. SIGKILL cannot be blocked or
+/* Kill and reap a child nobody can watch. SIGKILL cannot be blocked or
  * caught, so the wait is short. */
 static void kill_and_reap(pid_t pid) {
     kill(pid, SIGKILL);
@@ -281,30 +280,48 @@ static void kill_and_reap(pid_t pid) {
     }
 }
 
-int corio__child_adopt(pid_t pid, corio__child **out) {
-    int saved = errno, e = 0;
-    pthread_once(&atfork_once, atfork_register);
+corio__child *corio__child_create(void) {
     corio__child *c = corio__calloc(1, sizeof *c);
     corio_future *f = corio_future_create();
     if (!c || !f) {
-        e = -ENOMEM;
-        goto fail;
+        free(c);
+        corio_future_unref(f);
+        return NULL;
     }
     /* RUNNING: nobody can cancel the outcome of a running child. */
     corio_future_set_running_or_notify_cancel(f);
     pthread_mutex_init(&c->lock, NULL);
-    c->pid = pid;
     c->future = f;
+    c->pid = -1;
     c->pidfd = -1;
     atomic_init(&c->refs, 2);
+    return c;
+}
+
+void corio__child_discard(corio__child *c) {
+    if (!c)
+        return;
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    pthread_mutex_destroy(&c->lock);
+    corio_future_unref(c->future);
+    free(c);
+}
+
+int corio__child_adopt(corio__child *c, pid_t pid) {
+    int saved = errno, e = 0;
+    pthread_once(&atfork_once, atfork_register);
+    c->pid = pid;
     if (!corio__process_force_nopidfd) {
         /* Race-free although the pid is already out: an unreaped child's
-         * pid cannot be reused. pidfd_open sets O_CLOEXEC itself. */
+         * pid cannot be reused. pidfd_open sets O_CLOEXEC itself. Any
+         * failure (ENOSYS before 5.3, EMFILE, or ESRCH for a child the
+         * kernel already reaped because SIGCHLD is ignored) leaves the
+         * child to the polled path, which still reaps it (or reports
+         * -ECHILD): never a kill of a pid that may no longer be ours. */
         c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (c->pidfd < 0 && errno != ENOSYS) {
-            e = -errno;
-            goto fail_free;
-        }
+        if (c->pidfd < 0)
+            c->pidfd = -1;
     }
     pthread_mutex_lock(&R.lock);
     e = start_locked();
@@ -313,7 +330,6 @@ int corio__child_adopt(pid_t pid, corio__child **out) {
         if (epoll_ctl(R.ep, EPOLL_CTL_ADD, c->pidfd, &ev) < 0)
             e = -errno;
     } else if (!e) {
-        c->pidfd = -1;
         c->next = R.polled;
         if (R.polled)
             R.polled->prev = c;
@@ -332,19 +348,12 @@ int corio__child_adopt(pid_t pid, corio__child **out) {
         (void)w;
     }
     pthread_mutex_unlock(&R.lock);
-    if (e)
-        goto fail_free;
-    *out = c;
-    errno = saved;
-    return 0;
-fail_free:
-    if (c->pidfd >= 0)
-        close(c->pidfd);
-    pthread_mutex_destroy(&c->lock);
-fail:
-    kill_and_reap(pid);
-    corio_future_unref(f);
-    free(c);
+    if (e) {
+        /* No reaper could take it (no descriptor or thread for one): kill
+         * and reap it here, so that a failed spawn leaves nothing behind. */
+        kill_and_reap(pid);
+        corio__child_discard(c);
+    }
     errno = saved;
     return e;
 }
