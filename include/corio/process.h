@@ -75,7 +75,7 @@ typedef struct corio_process_options {
  * behind: -EINVAL (NULL out, NULL or empty argv, a bad stdio mode),
  * -ENOENT / -EACCES / -ENOEXEC / ... (the program could not be executed,
  * or cwd could not be entered: the child never ran your program and has
- * been reaped), -EMFILE / -ENFILE (descriptors for pipes or the pidfd),
+ * been reaped), -EMFILE / -ENFILE (descriptors for the pipes, or to start a reaper),
  * -ENOMEM, -EAGAIN (process limit).
  *
  * Lifetime: argv, env, cwd and opts are read during the call only. Spawn
