@@ -23,8 +23,8 @@
  * program that exits has no thread of ours left running (ThreadSanitizer,
  * for one, waits a second at exit for such threads).
  *
- * Without pidfds (pidfd_open missing: kernels before 5.3, or forced by a
- * test) children go on a list the reaper polls with waitid(WNOHANG) every
+ * Without a pidfd (pidfd_open missing before 5.3, no descriptor left, the
+ * child already gone, or forced by a test) a child goes on a list the reaper polls with waitid(WNOHANG) every
  * POLL_MS milliseconds while the list is not empty; kill(2) is then still
  * free of pid reuse because a pid stays ours until we reap it, and
  * corio__child_kill and reaping hold the child's lock.
