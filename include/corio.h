@@ -10,6 +10,7 @@
 #include "corio/io.h"
 #include "corio/runtime.h"
 #include "corio/sync.h"
+#include "corio/scope.h"
 #include "corio/version.h"
 
 #endif /* CORIO_H */

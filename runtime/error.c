@@ -119,8 +119,8 @@ int64_t corio__now_ns(void) {
 
 int64_t corio__deadline(double timeout) {
     if (timeout < 0 || timeout != timeout)
-        return INT64_MAX;
+        return corio__scope_clip(INT64_MAX);
     if (timeout > 9.0e9) /* ~285 years: treat as forever rather than overflow */
-        return INT64_MAX;
-    return corio__now_ns() + (int64_t)(timeout * 1e9);
+        return corio__scope_clip(INT64_MAX);
+    return corio__scope_clip(corio__now_ns() + (int64_t)(timeout * 1e9));
 }

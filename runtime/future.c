@@ -645,6 +645,9 @@ static int spin_until_done(corio_future *f, int64_t deadline_ns) {
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
     if (load_state(f) >= CORIO_CANCELLED)
         return 0;
+    /* A coroutine awaiting its own outcome would wait forever. */
+    if (f->coro && f->coro == corio__tls_coro)
+        return -EDEADLK;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
     if (f->helper ? (corio__tls_coro || corio__online_cpus() > 1) &&

@@ -126,6 +126,8 @@ typedef struct corio__sched_ops {
      * done), -ECANCELED if the caller was cancelled, -EAGAIN when it cannot
      * join (other loop, another joiner): use a waiter then. */
     int (*join)(void *coro);
+    /* The current coroutine's scope limit (INT64_MAX when none). */
+    int64_t (*limit)(void);
 } corio__sched_ops;
 
 /* The current coroutine of this thread, NULL on a plain thread. */
@@ -143,6 +145,72 @@ void corio__parker_unpark(corio__parker *p);
 /* Futex helpers (thread side). */
 int corio__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns);
 void corio__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* ------------------------------------------------------------------------ */
+/* Cancel scopes (see scope.c and include/corio/scope.h)                      */
+/*
+ * A scope is entered and left by one context (a coroutine or a plain
+ * thread), strictly nested: each context has a chain of scopes, innermost
+ * first, linked by `parent`. A coroutine's chain hangs off its record, a
+ * thread's off corio__tls_thread_scope. Every blocking call clips its
+ * deadline to the innermost scope's `limit` (corio__scope_clip) and treats
+ * the context as cancelled when a scope of the chain, up to and including
+ * the innermost shield, is cancelled (corio__scope_chain_stopped).
+ *
+ * Code that never enters a scope pays one load and a predicted branch per
+ * blocking call: corio__tls_nscopes counts the scopes entered on this
+ * thread by any context (a coroutine never changes threads), so 0 means
+ * there is nothing to look up. */
+typedef struct corio__scope corio__scope;
+struct corio__scope {
+    corio__scope *parent;   /* the next outer scope of the same context, or NULL */
+    int64_t deadline;       /* its own deadline (ns, CLOCK_MONOTONIC; INT64_MAX: none) */
+    int64_t limit;          /* earliest deadline that applies inside: its own and,
+                             * unless it is a shield, its parent's limit */
+    void *coro;             /* owning coroutine (corio__coro), or NULL for a thread */
+    void *thread;           /* owning thread's park record (corio__tpark), when coro is NULL */
+    _Atomic int cancel;     /* corio_scope_cancel was called (sticky) */
+    _Atomic int guard;      /* 0 entered, 1 a canceller is waking the owner, 2 left: a
+                             * canceller only touches the owner while it holds 1, and
+                             * exit waits it out, so the owner is alive meanwhile */
+    int shield;             /* holds off the cancels and deadlines of outer scopes */
+    int status;             /* set at exit: 0, -ECANCELED or -ETIMEDOUT */
+};
+
+/* Scopes entered and not yet left on this thread, by any context. */
+extern CORIO__TLS_HOT unsigned corio__tls_nscopes;
+/* The plain thread's innermost scope (not a coroutine's). */
+extern _Thread_local corio__scope *corio__tls_thread_scope;
+
+/* Is a context whose innermost scope is s cancelled? `base` is the
+ * context's own cancel flag (a coroutine's cancel request), which counts
+ * only when no shield stands in between. */
+static inline int corio__scope_chain_stopped(const corio__scope *s, int base) {
+    for (; s; s = s->parent) {
+        if (atomic_load_explicit(&s->cancel, memory_order_acquire))
+            return 1;
+        if (s->shield)
+            return 0;
+    }
+    return base;
+}
+
+/* The current context's scope limit (INT64_MAX when none); park.c. */
+int64_t corio__scope_limit_slow(void);
+
+/* d, or the current scope's limit if that is earlier. */
+static inline int64_t corio__scope_clip(int64_t d) {
+    if (__builtin_expect(corio__tls_nscopes == 0, 1))
+        return d;
+    int64_t l = corio__scope_limit_slow();
+    return l < d ? l : d;
+}
+
+/* Wake the thread owning a scope if it is parked (park.c): its park then
+ * re-checks its scopes. `tpark` is the scope's `thread`. Any thread. */
+void corio__parker_kick_thread(void *tpark);
+/* This thread's park record, for a scope entered on a plain thread. */
+void *corio__parker_thread_self(void);
 
 /* ------------------------------------------------------------------------ */
 /* Waiters on a future                                                        */
@@ -204,7 +272,7 @@ int corio__future_finish_cancelled(corio_future *f, int by_executor);
 corio_future *corio__future_create_ext(size_t extra);
 /* Extra storage up to this size comes from recycled slabs (see future.c);
  * larger sizes are malloc'd. A coroutine record must fit. */
-#define CORIO__FUTURE_EXT_LARGE 256
+#define CORIO__FUTURE_EXT_LARGE 320
 /* The same with `refs` references at once (one per owner), saving the
  * atomic increments of corio_future_ref while nobody else can see it. */
 corio_future *corio__future_create_ext_refs(size_t extra, int refs);

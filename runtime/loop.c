@@ -200,10 +200,25 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
     case CORIO__MSG_CANCEL: {
         corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, cancel_msg));
         atomic_store_explicit(&c->cancel_posted, 0, memory_order_relaxed);
-        if (c->finished)
-            corio__coro_free(c); /* its free waited for this message */
-        else
+        if (c->finished) {
+            /* Its free waited for this message (and maybe a kick). */
+            if (!atomic_load_explicit(&c->kick_posted, memory_order_acquire))
+                corio__coro_free(c);
+        } else {
             corio__coro_cancel_now(c);
+        }
+        break;
+    }
+    case CORIO__MSG_KICK: {
+        corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, kick_msg));
+        /* Cleared before the look at the scopes: see corio__coro_kick. */
+        atomic_exchange_explicit(&c->kick_posted, 0, memory_order_acq_rel);
+        if (c->finished) {
+            if (!atomic_load_explicit(&c->cancel_posted, memory_order_acquire))
+                corio__coro_free(c);
+        } else {
+            corio__coro_interrupt(c);
+        }
         break;
     }
     case CORIO__MSG_STOP:
@@ -344,7 +359,18 @@ static void reap(corio__loop *l) {
 
 int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, uint32_t *flags) {
     corio__coro *c = l->current;
-    if (c->cancelled) {
+    if (__builtin_expect(c->scope != NULL, 0)) {
+        /* The scopes' limit bounds the op like its own timeout. */
+        int64_t lim = c->scope->limit;
+        if (lim != INT64_MAX) {
+            double left = (double)(lim - corio__now_ns()) / 1e9;
+            if (left < 0)
+                left = 0;
+            if (timeout < 0 || left < timeout)
+                timeout = left;
+        }
+    }
+    if (corio__coro_stopped(c)) {
         /* The SQE is already taken from the ring: turn it into a no-op. */
         io_uring_prep_nop(sqe);
         io_uring_sqe_set_data64(sqe, UD_IGNORE);
@@ -390,7 +416,7 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
      * cancelled: it ends with -EINTR instead of -ECANCELED. */
     if (op.timed_out && (op.res == -ECANCELED || op.res == -EINTR))
         return -ETIMEDOUT;
-    if (c->cancelled && op.res == -EINTR)
+    if (corio__coro_stopped(c) && op.res == -EINTR)
         return -ECANCELED;
     return op.res;
 }
@@ -415,7 +441,8 @@ static void run_ready(corio__loop *l) {
         while (l->zombies) {
             corio__coro *z = l->zombies;
             l->zombies = z->next;
-            if (!atomic_load_explicit(&z->cancel_posted, memory_order_acquire))
+            if (!atomic_load_explicit(&z->cancel_posted, memory_order_acquire) &&
+                !atomic_load_explicit(&z->kick_posted, memory_order_acquire))
                 corio__coro_free(z);
         }
         c = next;

@@ -31,9 +31,16 @@ enum {
     CORIO__MSG_WAKE,      /* a parked coroutine was unparked by another thread */
     CORIO__MSG_CANCEL,    /* cancellation of a coroutine was requested */
     CORIO__MSG_STOP,      /* the runtime is stopping (loop's own message) */
+    CORIO__MSG_KICK,      /* a cancel scope of a coroutine was cancelled: re-check */
+    CORIO__MSG_DRAIN,     /* the runtime drains: count what is live (loop's own) */
+    CORIO__MSG_DRAIN_CANCEL, /* the drain's deadline passed: cancel what is live */
 };
 
 typedef struct corio__op corio__op;
+/* Called once when a coroutine has ended (its future f is done), on its
+ * loop's thread, or on the thread that gives up a coroutine that never
+ * started (launch failure, runtime destroy). Must not block. */
+typedef void (*corio__end_fn)(void *arg, corio_future *f);
 /* Handler of a multishot operation's CQEs (see corio__op.on_cqe). */
 typedef void (*corio__cqe_fn)(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe);
 
@@ -75,7 +82,20 @@ struct corio__coro {
     corio__coro *joining;    /* while we are joined on that coroutine, it; else NULL */
     int64_t deadline;        /* parked with a deadline (timer heap key) */
     size_t heap_idx;         /* position in the timer heap, SIZE_MAX if absent */
+    corio__scope *scope;     /* innermost cancel scope entered, or NULL (own thread only) */
+    corio__msg kick_msg;     /* KICK, posted by corio_scope_cancel from other threads */
+    _Atomic int kick_posted; /* kick_msg is in (or on its way to) the inbox */
+    corio__end_fn on_end;    /* its group's hook, or NULL (set before it is shared) */
+    void *end_arg;           /* on_end's argument (the group) */
 };
+
+/* Do the coroutine's blocking calls end with -ECANCELED now? Its own
+ * cancel request, unless a shield holds it off, or a cancelled scope. */
+static inline int corio__coro_stopped(const corio__coro *c) {
+    if (__builtin_expect(c->scope == NULL, 1))
+        return c->cancelled;
+    return corio__scope_chain_stopped(c->scope, c->cancelled);
+}
 
 struct corio_runtime;
 
@@ -153,6 +173,19 @@ corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stac
 int corio__coro_launch(corio__coro *c); /* loop thread: stack + fiber, make ready */
 void corio__coro_free(corio__coro *c);  /* loop thread, after it finished */
 void corio__coro_cancel_now(corio__coro *c); /* loop thread: act on a cancel */
+/* Loop thread: end what c waits on with -ECANCELED if it is now stopped
+ * (a scope of its was cancelled). */
+void corio__coro_interrupt(corio__coro *c);
+/* Any thread: make c re-check its scopes (corio_scope_cancel). c must be
+ * alive: the caller holds a scope of c entered. */
+void corio__coro_kick(corio__coro *c);
 void corio__sched_install(void);
+/* corio_spawn_on with the future's reference count (2: the coroutine's
+ * and one returned; 3: one more for the caller to keep) and an end hook
+ * (may be NULL). On failure NULL and *err; a future returned with *err set
+ * is already done (launch failed), and its hook has run. */
+corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
+                           const corio_spawn_options *opts, int refs, corio__end_fn on_end,
+                           void *end_arg, int *err);
 
 #endif /* CORIO_LOOP_H */
