@@ -302,7 +302,7 @@ int corio__coro_launch(corio__coro *c) {
         return r;
     }
     link_live(l, c);
-    if (l->stopping)
+    if (l->stopping || l->drain_phase)
         corio_future_cancel(c->future); /* spawned while stopping: never runs */
     corio__loop_make_ready(l, c);
     return 0;
@@ -320,6 +320,11 @@ void corio__coro_free(corio__coro *c) {
     corio__fiber_fini(&c->fiber);
     corio__stack_free(&l->stacks, c->stack);
     corio_future_unref(c->future); /* last use of c: it lives in the future */
+    if (__builtin_expect(l->drain_phase != 0, 0)) {
+        if (l->drain_phase == 1)
+            atomic_fetch_add_explicit(&l->drain_finished, 1, memory_order_relaxed);
+        corio__loop_drain_check(l);
+    }
 }
 
 /* ---- public API ---- */

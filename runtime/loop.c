@@ -221,12 +221,39 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
         }
         break;
     }
+    case CORIO__MSG_DRAIN:
+        l->drain_phase = 1;
+        corio__loop_drain_check(l);
+        break;
+    case CORIO__MSG_DRAIN_CANCEL: {
+        l->drain_phase = 2;
+        size_t n = 0;
+        for (corio__coro *c = l->live; c; c = c->all_next)
+            if (!c->finished) {
+                n++;
+                corio_future_cancel(c->future);
+            }
+        atomic_store_explicit(&l->drain_cancelled, n, memory_order_relaxed);
+        corio__loop_drain_check(l);
+        break;
+    }
     case CORIO__MSG_STOP:
         l->stopping = 1;
         for (corio__coro *c = l->live; c; c = c->all_next)
             corio_future_cancel(c->future);
         break;
     }
+}
+
+void corio__loop_drain_check(corio__loop *l) {
+    if (l->drain_reported || l->nlive != 0)
+        return;
+    l->drain_reported = 1;
+    /* acq_rel: the drainer that sees the count reach 0 also sees this
+     * loop's counters; the last loop wakes it. */
+    corio_runtime *rt = l->rt;
+    if (atomic_fetch_sub_explicit(&rt->drain_loops, 1, memory_order_acq_rel) == 1)
+        corio__parker_unpark(&rt->drain_parker);
 }
 
 static int drain_inbox(corio__loop *l) {
@@ -579,6 +606,8 @@ int corio__loop_start(corio__loop *l) {
     pthread_mutex_init(&l->start_lock, NULL);
     pthread_cond_init(&l->start_cond, NULL);
     l->stop_msg.kind = CORIO__MSG_STOP;
+    l->drain_msg.kind = CORIO__MSG_DRAIN;
+    l->drain_cancel_msg.kind = CORIO__MSG_DRAIN_CANCEL;
     /* Up to 1024 cached stacks: address space only (256 MiB at the default
      * size); what stays resident is the few pages each one touched. A burst
      * of spawns reuses them instead of paying mmap + munmap each. */

@@ -127,6 +127,12 @@ struct corio__loop {
     int spin;                       /* last sleep was short and ended by the inbox:
                                      * poll the inbox before the next one (loop.c) */
     corio__msg stop_msg;            /* STOP message */
+    corio__msg drain_msg;           /* DRAIN message (drain start) */
+    corio__msg drain_cancel_msg;    /* DRAIN_CANCEL message (drain deadline) */
+    int drain_phase;                /* 0; 1 draining; 2 past the drain's deadline (loop thread) */
+    int drain_reported;             /* told the drainer it has no live coroutine (loop thread) */
+    _Atomic size_t drain_finished;  /* coroutines that ended in phase 1 (read by the drainer) */
+    _Atomic size_t drain_cancelled; /* coroutines cancelled at the deadline (same) */
     int stopping;                   /* STOP seen: cancel everything, exit when empty */
     corio__coro **heap;             /* timer min-heap on deadline */
     size_t heap_len, heap_cap;      /* its length and capacity */
@@ -137,13 +143,37 @@ struct corio__loop {
     int started;                    /* handshake state */
 };
 
+/* A function the runtime calls when a drain starts (corio__runtime_on_drain). */
+typedef void (*corio__drain_fn)(corio_runtime *rt, void *arg);
+
+typedef struct corio__drain_hook {
+    struct corio__drain_hook *next; /* next registration */
+    corio__drain_fn fn;             /* what to call */
+    void *arg;                      /* its argument */
+} corio__drain_hook;
+
 struct corio_runtime {
     int nloops;                  /* number of loops */
     corio__loop *loops;          /* the loops */
     _Atomic int stopping;        /* no new spawns */
     corio_executor *blocking;    /* blocking pool for corio_to_thread */
     corio_runtime_options opts;  /* options as resolved */
+    _Atomic int draining;        /* corio_runtime_drain was called (once) */
+    _Atomic int drain_loops;     /* loops that still have live coroutines in the drain */
+    corio__parker drain_parker;  /* the drainer's, woken when drain_loops hits 0; in rt (not on
+                                  * the drainer's stack) so that the last loop's unpark never
+                                  * touches memory the drainer has already left */
+    pthread_mutex_t hooks_lock;  /* guards hooks */
+    corio__drain_hook *hooks;    /* called when a drain starts */
 };
+
+/* Register fn(rt, arg) to run once when corio_runtime_drain starts, on
+ * the draining thread, before it waits (a listener closes itself there:
+ * it may only post to its own loop, not block). Returns 0 or -ENOMEM.
+ * Unregister with corio__runtime_off_drain (same fn and arg) before arg
+ * is freed. */
+int corio__runtime_on_drain(corio_runtime *rt, corio__drain_fn fn, void *arg);
+void corio__runtime_off_drain(corio_runtime *rt, corio__drain_fn fn, void *arg);
 
 /* The loop running on this thread, NULL elsewhere. */
 extern CORIO__TLS_HOT corio__loop *corio__tls_loop;
@@ -151,6 +181,9 @@ extern CORIO__TLS_HOT corio__loop *corio__tls_loop;
 
 /* --- loop.c --- */
 int corio__loop_start(corio__loop *l);       /* start the thread; waits for the ring */
+/* Loop thread, during a drain: tell the drainer once this loop has no
+ * live coroutine left. */
+void corio__loop_drain_check(corio__loop *l);
 void corio__loop_post(corio__loop *l, corio__msg *m); /* any thread */
 void corio__loop_make_ready(corio__loop *l, corio__coro *c); /* loop thread */
 /* Suspend the current coroutine back to the scheduler (loop thread). */

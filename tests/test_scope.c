@@ -19,6 +19,7 @@
 
 #include "corio.h"
 #include "internal.h"
+#include "loop.h"
 #include "t_helpers.h"
 
 static corio_runtime *t_rt(int loops) {
@@ -575,6 +576,100 @@ START_TEST(test_group_invalid) {
 }
 END_TEST
 
+/* ---- drain -------------------------------------------------------------- */
+
+static int short_coro(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return corio_sleep(0.02);
+}
+
+static int blocking_job(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    t_sleep(0.02);
+    return 0;
+}
+
+/* Finishes during the drain with a job on the blocking pool. */
+static int coro_with_job(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    corio_future *j = corio_to_thread(blocking_job, NULL, NULL);
+    if (!j)
+        return -ENOMEM;
+    int r = corio_future_result(j, -1, NULL);
+    corio_future_unref(j);
+    return r;
+}
+
+typedef struct hook_probe {
+    int calls;         /* drain hook calls */
+    corio_runtime *rt; /* the runtime it was called for */
+} hook_probe;
+
+static void probe_hook(corio_runtime *rt, void *arg) {
+    hook_probe *h = arg;
+    h->calls++;
+    h->rt = rt;
+}
+
+START_TEST(test_drain_counts_and_refuses_new_work) {
+    corio_runtime *rt = t_rt(2);
+    hook_probe h = {0}, gone = {0};
+    ck_assert_int_eq(corio__runtime_on_drain(rt, probe_hook, &h), 0);
+    ck_assert_int_eq(corio__runtime_on_drain(rt, probe_hook, &gone), 0);
+    corio__runtime_off_drain(rt, probe_hook, &gone); /* unregistered: not called */
+    atomic_store(&live, 0);
+    corio_future *fs[13];
+    int n = 0;
+    for (int i = 0; i < 6; i++)
+        fs[n++] = t_spawn(rt, i % 2, short_coro, NULL);
+    for (int i = 0; i < 3; i++)
+        fs[n++] = t_spawn(rt, i % 2, coro_with_job, NULL);
+    for (int i = 0; i < 4; i++)
+        fs[n++] = t_spawn(rt, i % 2, child_sleep_forever, NULL);
+    while (atomic_load(&live) < 4)
+        sched_yield();
+    corio_drain_summary sum;
+    int64_t t0 = corio_now_ns();
+    ck_assert_int_eq(corio_runtime_drain(rt, t0 + 300000000, &sum), 0);
+    int64_t took = corio_now_ns() - t0;
+    ck_assert_uint_eq(sum.finished, 9);
+    ck_assert_uint_eq(sum.cancelled, 4);
+    ck_assert(sum.timed_out);
+    ck_assert(took >= 300000000 && took < 10000000000);
+    ck_assert_int_eq(h.calls, 1);
+    ck_assert_ptr_eq(h.rt, rt);
+    ck_assert_int_eq(gone.calls, 0);
+    ck_assert_int_eq(atomic_load(&live), 0);
+    for (int i = 0; i < n; i++) {
+        int r = corio_future_result(fs[i], 0, NULL);
+        ck_assert_int_eq(r, i < 9 ? 0 : -ECANCELED);
+        corio_future_unref(fs[i]);
+    }
+    int err = 0;
+    ck_assert_ptr_null(corio_spawn_on(rt, 0, short_coro, NULL, NULL, &err));
+    ck_assert_int_eq(err, CORIO_ESHUTDOWN);
+    ck_assert_int_eq(corio_runtime_drain(rt, t0, &sum), -EALREADY);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_drain_idle_runtime_returns_at_once) {
+    corio_runtime *rt = t_rt(2);
+    corio_drain_summary sum = {.finished = 99};
+    int64_t t0 = corio_now_ns();
+    ck_assert_int_eq(corio_runtime_drain(rt, t0 + 30000000000, &sum), 0);
+    ck_assert(corio_now_ns() - t0 < 5000000000);
+    ck_assert_uint_eq(sum.finished, 0);
+    ck_assert_uint_eq(sum.cancelled, 0);
+    ck_assert(!sum.timed_out);
+    ck_assert_int_eq(corio_runtime_drain(NULL, 0, NULL), -EINVAL);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("scope");
@@ -593,6 +688,8 @@ int main(void) {
     tcase_add_test(tc, test_group_join_self_and_await_self_deadlock);
     tcase_add_test(tc, test_group_attached_pool_jobs);
     tcase_add_test(tc, test_group_invalid);
+    tcase_add_test(tc, test_drain_counts_and_refuses_new_work);
+    tcase_add_test(tc, test_drain_idle_runtime_returns_at_once);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
