@@ -81,8 +81,10 @@ typedef struct job {
  * on a cache line of its own: set and cleared once per job, so a shared
  * counter would bounce between the workers on every job. */
 typedef struct finishing_flag {
-    _Atomic int on;     /* 1 while finishing */
-    char pad[60];       /* the rest of the line */
+    _Atomic int on;        /* 1 while finishing */
+    _Atomic int running;   /* 1 while running a job's function (metrics) */
+    _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
+    char pad[48];          /* the rest of the line */
 } finishing_flag;
 
 typedef struct thread_pool {
@@ -126,6 +128,8 @@ static void run_job(finishing_flag *fin, job *j) {
     if (corio_future_set_running_or_notify_cancel(f) == 1) {
         corio_value out = {0};
         int r = 0;
+        /* Metrics: plain stores on the worker's own line (relaxed). */
+        atomic_store_explicit(&fin->running, 1, memory_order_relaxed);
         if (j->batch) {
             corio__batch_run(j->fn, j->batch);
             out = (corio_value){j->batch, 0, corio__batch_free};
@@ -136,6 +140,10 @@ static void run_job(finishing_flag *fin, job *j) {
             if (r < 0 && out.dtor)
                 out.dtor(out.ptr);
         }
+        atomic_store_explicit(&fin->running, 0, memory_order_relaxed);
+        atomic_store_explicit(&fin->jobs,
+                              atomic_load_explicit(&fin->jobs, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
         atomic_store_explicit(&fin->on, 1, memory_order_relaxed);
         if (r < 0)
             corio__future_fail(f, r, corio__task_msg());
@@ -669,11 +677,29 @@ static void tp_destroy(corio_executor *ex) {
     free(p);
 }
 
+/* Relaxed snapshots of each counter (not of all together). */
+static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
+    thread_pool *p = (thread_pool *)ex;
+    uint64_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
+    m->queued = st & ST_COUNT;
+    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
+    m->workers = (uint64_t)n;
+    m->max_workers = (uint64_t)ex->max_workers;
+    for (int i = 0; i < ex->max_workers; i++) {
+        m->running += (uint64_t)atomic_load_explicit(&p->finishing[i].running, memory_order_relaxed);
+        m->completed += atomic_load_explicit(&p->finishing[i].jobs, memory_order_relaxed);
+    }
+    m->shutdown = (st & ST_SHUTDOWN) != 0;
+    m->broken = atomic_load_explicit(&ex->broken, memory_order_relaxed) != 0;
+    return 0;
+}
+
 static const corio__executor_vt thread_pool_vt = {
     .submit = tp_submit,
     .submit_batch = tp_submit_batch,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
+    .metrics = tp_metrics,
 };
 
 CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, corio_executor **out) {
@@ -711,8 +737,11 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->head = &p->stub;
     atomic_init(&p->spinning, 0);
     atomic_init(&p->sleepers, 0);
-    for (int i = 0; i < o.max_workers; i++)
+    for (int i = 0; i < o.max_workers; i++) {
         atomic_init(&p->finishing[i].on, 0);
+        atomic_init(&p->finishing[i].running, 0);
+        atomic_init(&p->finishing[i].jobs, 0);
+    }
     atomic_init(&p->nthreads, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->join_lock, NULL);

@@ -11,6 +11,7 @@
 #include "corio/runtime.h"
 #include "corio/sync.h"
 #include "corio/scope.h"
+#include "corio/metrics.h"
 #include "corio/version.h"
 
 #endif /* CORIO_H */

@@ -284,7 +284,10 @@ static void link_live(corio__loop *l, corio__coro *c) {
 int corio__coro_launch(corio__coro *c) {
     corio__loop *l = c->loop;
     c->wake_msg.kind = CORIO__MSG_WAKE; /* from now on it only wakes */
+    size_t cached = l->stacks.n_cached;
     int r = corio__stack_alloc(&l->stacks, c->stack_size, &c->stack);
+    if (r == 0)
+        corio__count(l->stacks.n_cached < cached ? &l->m.stack_hits : &l->m.stack_misses, 1);
     if (r == 0)
         r = corio__fiber_init(&c->fiber, c->stack, c->id, coro_entry, c);
     if (r < 0) {
@@ -302,6 +305,7 @@ int corio__coro_launch(corio__coro *c) {
         return r;
     }
     link_live(l, c);
+    corio__count(&l->m.spawned, 1);
     if (l->stopping || l->drain_phase)
         corio_future_cancel(c->future); /* spawned while stopping: never runs */
     corio__loop_make_ready(l, c);
@@ -317,6 +321,7 @@ void corio__coro_free(corio__coro *c) {
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     l->nlive--;
+    corio__count(&l->m.ended, 1);
     corio__fiber_fini(&c->fiber);
     corio__stack_free(&l->stacks, c->stack);
     corio_future_unref(c->future); /* last use of c: it lives in the future */

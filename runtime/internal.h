@@ -11,6 +11,7 @@
 #include "corio/error.h"
 #include "corio/executor.h"
 #include "corio/future.h"
+#include "corio/metrics.h"
 
 #define CORIO__HIDDEN __attribute__((visibility("hidden")))
 
@@ -327,6 +328,8 @@ typedef struct corio__executor_vt {
     int (*shutdown)(corio_executor *ex, int wait, int cancel_futures, double timeout);
     /* Release everything (after a waiting shutdown). */
     void (*destroy)(corio_executor *ex);
+    /* Fill *m (zeroed by the caller); NULL: the kind has no metrics. */
+    int (*metrics)(corio_executor *ex, struct corio_executor_metrics *m);
 } corio__executor_vt;
 
 /* The common head of every executor. */

@@ -149,6 +149,7 @@ static void fire_timers(corio__loop *l, int64_t now) {
     while (l->heap_len && l->heap[0]->deadline <= now) {
         corio__coro *c = l->heap[0];
         corio__timer_del(l, c);
+        corio__count(&l->m.timers_fired, 1);
         /* Withdraw the park unless an unpark got there first; that unpark
          * then owns the resumption. */
         uint32_t expect = CORIO__PARKED;
@@ -272,11 +273,14 @@ static int drain_inbox(corio__loop *l) {
         rev = m;
         m = n;
     }
+    uint64_t k = 0;
     while (rev) {
         corio__msg *n = rev->next;
         handle_msg(l, rev);
         rev = n;
+        k++;
     }
+    corio__count(&l->m.inbox_msgs, k);
     return 1;
 }
 
@@ -318,6 +322,9 @@ static void reap(corio__loop *l);
 static void make_room(corio__loop *l, unsigned n) {
     while (io_uring_sq_space_left(&l->ring) < n) {
         int r = io_uring_submit(&l->ring);
+        corio__count(&l->m.ring_enters, 1);
+        if (r > 0)
+            corio__count(&l->m.ring_submitted, (uint64_t)r);
         if (r == -EBUSY || r == -EAGAIN) {
             reap(l);
             io_uring_get_events(&l->ring);
@@ -350,6 +357,7 @@ static void handle_cqe(corio__loop *l, struct io_uring_cqe *cqe) {
         return;
     if (ud == UD_EVENTFD) {
         l->efd_armed = 0;
+        corio__count(&l->m.eventfd_wakes, 1);
         return;
     }
     corio__op *op = (corio__op *)(uintptr_t)(ud & ~(uint64_t)UD_TIMEOUT_BIT);
@@ -382,6 +390,8 @@ static void reap(corio__loop *l) {
         n++;
     }
     io_uring_cq_advance(&l->ring, n);
+    if (n)
+        corio__count(&l->m.ring_completed, n);
 }
 
 int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, uint32_t *flags) {
@@ -455,7 +465,9 @@ static void run_ready(corio__loop *l) {
      * the next iteration, so I/O completions are not starved. */
     corio__coro *c = l->rq_head;
     l->rq_head = l->rq_tail = NULL;
+    uint64_t ran = 0;
     while (c) {
+        ran++;
         corio__coro *next = c->next;
         l->current = c;
         corio__tls_coro = c;
@@ -474,6 +486,9 @@ static void run_ready(corio__loop *l) {
         }
         c = next;
     }
+    atomic_store_explicit(&l->m.runnable, ran, memory_order_relaxed);
+    if (ran)
+        corio__count(&l->m.switches, ran);
 }
 
 /* Adaptive polling before sleeping. A loop whose coroutines await work done
@@ -510,6 +525,13 @@ static int poll_inbox(corio__loop *l, int64_t now) {
             sched_yield();
         }
     }
+}
+
+/* Count one call into the ring and what it submitted. */
+static void ring_enter(corio__loop *l, int r) {
+    corio__count(&l->m.ring_enters, 1);
+    if (r > 0)
+        corio__count(&l->m.ring_submitted, (uint64_t)r);
 }
 
 static void *loop_main(void *arg) {
@@ -550,6 +572,7 @@ static void *loop_main(void *arg) {
         run_ready(l);
         if (l->stopping && l->nlive == 0)
             break;
+        atomic_store_explicit(&l->m.timers, l->heap_len, memory_order_relaxed);
         int64_t now = l->heap_len ? corio__now_ns() : 0;
         if (l->heap_len)
             fire_timers(l, now);
@@ -558,7 +581,7 @@ static void *loop_main(void *arg) {
             /* Busy: enter the kernel only when there is something to
              * submit or reap, never just to look. */
             if (io_uring_sq_ready(&l->ring) || l->inflight)
-                io_uring_submit_and_get_events(&l->ring);
+                ring_enter(l, io_uring_submit_and_get_events(&l->ring));
         } else if (poll_inbox(l, now)) {
             /* A message while polling: drained at the top of the next
              * iteration. The eventfd read armed above is submitted by the
@@ -567,9 +590,10 @@ static void *loop_main(void *arg) {
             atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
             if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) {
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
-                io_uring_submit_and_get_events(&l->ring);
+                ring_enter(l, io_uring_submit_and_get_events(&l->ring));
             } else {
                 pinned_awake_add(l, -1);
+                corio__count(&l->m.sleeps, 1);
                 struct io_uring_cqe *cqe;
                 int64_t slept = l->spin_ok ? corio__now_ns() : 0;
                 if (l->heap_len) {
@@ -578,9 +602,9 @@ static void *loop_main(void *arg) {
                         d = 0;
                     struct __kernel_timespec ts = {.tv_sec = d / 1000000000,
                                                    .tv_nsec = d % 1000000000};
-                    io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+                    ring_enter(l, io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL));
                 } else {
-                    io_uring_submit_and_wait(&l->ring, 1);
+                    ring_enter(l, io_uring_submit_and_wait(&l->ring, 1));
                 }
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
                 pinned_awake_add(l, 1);

@@ -99,6 +99,33 @@ static inline int corio__coro_stopped(const corio__coro *c) {
 
 struct corio_runtime;
 
+/* A loop's counters: written only by the loop's thread (corio__count: a
+ * plain load, add and store, no locked instruction), read by any thread
+ * with relaxed loads (corio_loop_metrics_get), so a reading is a snapshot
+ * of each counter, not of all together. */
+typedef struct corio__loop_counters {
+    _Atomic uint64_t spawned;        /* coroutines started on this loop */
+    _Atomic uint64_t ended;          /* of those, freed after their end */
+    _Atomic uint64_t runnable;       /* coroutines run by the last run-queue pass */
+    _Atomic uint64_t switches;       /* coroutines resumed by the scheduler */
+    _Atomic uint64_t ring_enters;    /* submit / wait calls into the ring */
+    _Atomic uint64_t ring_submitted; /* SQEs the kernel took */
+    _Atomic uint64_t ring_completed; /* CQEs reaped */
+    _Atomic uint64_t sleeps;         /* times the loop blocked in the ring */
+    _Atomic uint64_t timers;         /* timers (parked deadlines) pending, at the last pass */
+    _Atomic uint64_t timers_fired;   /* deadlines that expired */
+    _Atomic uint64_t inbox_msgs;     /* messages taken from the inbox */
+    _Atomic uint64_t eventfd_wakes;  /* eventfd reads completed (wake-ups by other threads) */
+    _Atomic uint64_t stack_hits;     /* stacks served from the loop's cache */
+    _Atomic uint64_t stack_misses;   /* stacks that had to be mapped */
+} corio__loop_counters;
+
+/* Add n to a counter of the calling loop's own (see corio__loop_counters). */
+static inline void corio__count(_Atomic uint64_t *c, uint64_t n) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
 struct corio__loop {
     int id;                         /* loop number in its runtime */
     struct corio_runtime *rt;       /* owning runtime */
@@ -141,6 +168,7 @@ struct corio__loop {
     pthread_mutex_t start_lock;     /* start-up handshake with create */
     pthread_cond_t start_cond;      /* signalled when the ring is ready or failed */
     int started;                    /* handshake state */
+    corio__loop_counters m;         /* metrics (see corio__loop_counters) */
 };
 
 /* A function the runtime calls when a drain starts (corio__runtime_on_drain). */

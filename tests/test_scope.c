@@ -670,6 +670,116 @@ START_TEST(test_drain_idle_runtime_returns_at_once) {
 }
 END_TEST
 
+/* ---- metrics ------------------------------------------------------------ */
+
+static int sleeper_1ms(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return corio_sleep(0.001);
+}
+
+static int poll_once(void *arg, corio_value *out) {
+    (void)out;
+    int *sv = arg;
+    char b;
+    int r = corio_poll(sv[0], POLLIN, 10);
+    if (r < 0)
+        return r;
+    return corio_recv(sv[0], &b, 1, 0, 10) == 1 ? 0 : -EIO;
+}
+
+START_TEST(test_metrics_known_workload) {
+    corio_runtime *rt = t_rt(2);
+    corio_loop_metrics m0, m1, all;
+    ck_assert_int_eq(corio_loop_metrics_get(rt, 0, &m0), 0);
+    corio_future *fs[50];
+    for (int i = 0; i < 50; i++)
+        fs[i] = t_spawn(rt, 0, sleeper_1ms, NULL);
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(corio_future_result(fs[i], 30, NULL), 0);
+        corio_future_unref(fs[i]);
+    }
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    corio_future *p = t_spawn(rt, 0, poll_once, sv);
+    ck_assert_int_eq(corio_future_result(p, 30, NULL), 0);
+    corio_future_unref(p);
+    close(sv[0]);
+    close(sv[1]);
+    /* Freed right after their end, on the loop: wait for the last one. */
+    int64_t until = corio_now_ns() + 10000000000;
+    do {
+        ck_assert_int_eq(corio_loop_metrics_get(rt, 0, &m1), 0);
+    } while (m1.live != 0 && corio_now_ns() < until && sched_yield() == 0);
+    ck_assert_uint_eq(m1.spawned - m0.spawned, 51);
+    ck_assert_uint_eq(m1.live, 0);
+    ck_assert_uint_ge(m1.switches - m0.switches, 51 * 2);
+    ck_assert_uint_ge(m1.timers_fired - m0.timers_fired, 50);
+    ck_assert_uint_ge(m1.ring_submitted - m0.ring_submitted, 1);
+    ck_assert_uint_ge(m1.ring_completed - m0.ring_completed, 1);
+    ck_assert_uint_ge(m1.ring_enters - m0.ring_enters, 1);
+    ck_assert_uint_ge(m1.inbox_msgs - m0.inbox_msgs, 51);
+    ck_assert_uint_eq(m1.stack_hits + m1.stack_misses, m1.spawned);
+    ck_assert_uint_ge(m1.stack_hits, 1);
+    ck_assert_int_eq(corio_loop_metrics_get(rt, -1, &all), 0);
+    ck_assert_uint_ge(all.spawned, m1.spawned);
+    ck_assert_int_eq(corio_loop_metrics_get(rt, 2, &all), -EINVAL);
+    ck_assert_int_eq(corio_loop_metrics_get(NULL, 0, &all), -EINVAL);
+    /* The Prometheus text: the size query, then the text. */
+    ssize_t need = corio_metrics_format(rt, NULL, 0);
+    ck_assert_int_gt(need, 100);
+    char small[16];
+    ck_assert_int_eq(corio_metrics_format(rt, small, sizeof small), need);
+    ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    char *text = malloc((size_t)need + 1);
+    ck_assert_int_eq(corio_metrics_format(rt, text, (size_t)need + 1), need);
+    char want[64];
+    snprintf(want, sizeof want, "\ncorio_spawned{loop=\"0\"} %llu\n",
+             (unsigned long long)m1.spawned);
+    ck_assert_msg(strstr(text, want), "no '%s' in:\n%s", want, text);
+    ck_assert(strstr(text, "# TYPE corio_ring_submitted counter\n"));
+    ck_assert(strstr(text, "corio_live{loop=\"1\"} 0\n"));
+    free(text);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_executor_metrics) {
+    corio_thread_pool_options o = {.max_workers = 1};
+    corio_executor *ex;
+    ck_assert_int_eq(corio_thread_pool_create(&o, &ex), 0);
+    sem_t gate;
+    t_gate_init(&gate);
+    corio_future *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = corio_executor_submit(ex, gate_job, &gate, NULL);
+    while (!corio_future_running(f[0]))
+        sched_yield();
+    corio_executor_metrics m;
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
+    ck_assert_uint_eq(m.running, 1);
+    ck_assert_uint_eq(m.queued, 2);
+    ck_assert_uint_eq(m.workers, 1);
+    ck_assert_uint_eq(m.max_workers, 1);
+    ck_assert_uint_eq(m.completed, 0);
+    t_gate_open(&gate, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(corio_future_result(f[i], 30, NULL), 0);
+        corio_future_unref(f[i]);
+    }
+    corio_executor_shutdown(ex, true, false);
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
+    ck_assert_uint_eq(m.completed, 3);
+    ck_assert_uint_eq(m.running, 0);
+    ck_assert_uint_eq(m.queued, 0);
+    ck_assert(m.shutdown);
+    ck_assert_int_eq(corio_executor_metrics_get(NULL, &m), -EINVAL);
+    corio_executor_destroy(ex);
+    sem_destroy(&gate);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("scope");
@@ -690,6 +800,8 @@ int main(void) {
     tcase_add_test(tc, test_group_invalid);
     tcase_add_test(tc, test_drain_counts_and_refuses_new_work);
     tcase_add_test(tc, test_drain_idle_runtime_returns_at_once);
+    tcase_add_test(tc, test_metrics_known_workload);
+    tcase_add_test(tc, test_executor_metrics);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
