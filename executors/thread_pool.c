@@ -84,7 +84,8 @@ typedef struct finishing_flag {
     _Atomic int on;        /* 1 while finishing */
     _Atomic int running;   /* 1 while running a job's function (metrics) */
     _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
-    char pad[48];          /* the rest of the line */
+    corio_future *_Atomic current; /* the job's future while its function runs (deadlocks) */
+    char pad[40];          /* the rest of the line */
 } finishing_flag;
 
 typedef struct thread_pool {
@@ -113,10 +114,14 @@ typedef struct thread_pool {
     corio_init_fn initializer;  /* per-worker initializer, or NULL */
     void *initargs;             /* its argument */
     char broken_msg[256];       /* why the pool broke */
+    int blocked_on_queue;       /* workers waiting on a job queued in this pool; under lock */
+    corio__wait_hook wait_hook; /* the workers' deadlock check (see wait_begin) */
 } thread_pool;
 
 /* The pool whose worker is running on this thread, if any. */
 static CORIO__TLS_HOT thread_pool *tls_pool;
+/* The worker's current wait is counted in blocked_on_queue. */
+static _Thread_local int tls_counted;
 
 /* Run one job. The worker raises its finishing flag (until it is back at
  * the queue) before it completes the future: whoever sees the result and
@@ -130,6 +135,7 @@ static void run_job(finishing_flag *fin, job *j) {
         int r = 0;
         /* Metrics: plain stores on the worker's own line (relaxed). */
         atomic_store_explicit(&fin->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&fin->current, f, memory_order_relaxed);
         if (j->batch) {
             corio__batch_run(j->fn, j->batch);
             out = (corio_value){j->batch, 0, corio__batch_free};
@@ -141,6 +147,7 @@ static void run_job(finishing_flag *fin, job *j) {
                 out.dtor(out.ptr);
         }
         atomic_store_explicit(&fin->running, 0, memory_order_relaxed);
+        atomic_store_explicit(&fin->current, NULL, memory_order_relaxed);
         atomic_store_explicit(&fin->jobs,
                               atomic_load_explicit(&fin->jobs, memory_order_relaxed) + 1,
                               memory_order_relaxed);
@@ -356,9 +363,75 @@ static void leave(thread_pool *p, finishing_flag *fin, int me) {
         leave_sleep(p);
 }
 
+/* ---- deadlock detection ------------------------------------------------------
+ *
+ * A worker that waits on a future which is a job of its own pool (queued,
+ * or running on another worker) can only be released by the pool's other
+ * workers. When every worker the pool may have is waiting that way, none
+ * ever will: the last one to start waiting gets -EDEADLK instead of
+ * blocking (the others stay blocked until its job returns and frees a
+ * worker). Only waits without a deadline count: one with a timeout (its
+ * own or a cancel scope's) ends by itself. A pool that may still start a
+ * worker, or with one worker free or blocked on anything else, is not
+ * reported. The check looks at the
+ * workers' current jobs and walks the queue under pop_lock: O(workers +
+ * queued), on the slow path of a worker's blocking wait only. (A queued
+ * job cancelled from outside would release its waiter: then the error was
+ * premature. Nothing in the pool can do that, so it is accepted.) */
+
+/* Is f a job of p, running or queued (not yet taken)? */
+static int job_here(thread_pool *p, corio_future *f) {
+    for (int i = 0; i < p->base.max_workers; i++)
+        if (atomic_load_explicit(&p->finishing[i].current, memory_order_relaxed) == f)
+            return 1;
+    int found = 0;
+    pop_lock(p);
+    /* Jobs are only unlinked under pop_lock, so every node reached stays
+     * valid; a push in progress may hide the newest jobs: then the answer
+     * is no, and no deadlock is reported (never a false one). */
+    for (job *j = p->head; j && !found; j = atomic_load_explicit(&j->next, memory_order_acquire))
+        found = j != &p->stub && j->f == f;
+    pop_unlock(p);
+    return found;
+}
+
+static int wait_begin(void *arg, corio_future *f, int64_t deadline_ns) {
+    thread_pool *p = arg;
+    /* A wait with a deadline ends by itself (and then frees its worker):
+     * it is neither reported nor counted as blocked for good. */
+    if (deadline_ns != INT64_MAX || !job_here(p, f))
+        return 1; /* not counted: end() must not uncount it (see wait_end) */
+    pthread_mutex_lock(&p->lock);
+    int n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
+    if (p->blocked_on_queue + 1 >= n && n >= p->base.max_workers) {
+        pthread_mutex_unlock(&p->lock);
+        corio__log("thread pool %s: deadlock: all %d workers wait on jobs of the same pool",
+                   p->prefix, n);
+        corio_task_fail(-EDEADLK,
+                        "thread pool %s: deadlock: all %d workers wait on jobs of the same pool",
+                        p->prefix, n);
+        return -EDEADLK;
+    }
+    p->blocked_on_queue++;
+    pthread_mutex_unlock(&p->lock);
+    tls_counted = 1;
+    return 0;
+}
+
+static void wait_end(void *arg) {
+    thread_pool *p = arg;
+    if (!tls_counted)
+        return;
+    tls_counted = 0;
+    pthread_mutex_lock(&p->lock);
+    p->blocked_on_queue--;
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *worker_main(void *arg) {
     thread_pool *p = arg;
     tls_pool = p;
+    corio__tls_wait_hook = &p->wait_hook;
     /* Our number is our slot: the creator holds the lock across
      * pthread_create, so once we hold it our slot is filled in. */
     pthread_mutex_lock(&p->lock);
@@ -741,11 +814,13 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
         atomic_init(&p->finishing[i].on, 0);
         atomic_init(&p->finishing[i].running, 0);
         atomic_init(&p->finishing[i].jobs, 0);
+        atomic_init(&p->finishing[i].current, NULL);
     }
     atomic_init(&p->nthreads, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->join_lock, NULL);
     atomic_init(&p->pop_lock, 0);
+    p->wait_hook = (corio__wait_hook){.begin = wait_begin, .end = wait_end, .arg = p};
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
     p->initializer = o.initializer;

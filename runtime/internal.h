@@ -238,8 +238,21 @@ int corio__future_add_waiter(corio_future *f, corio__waiter *w);
 void corio__future_remove_waiter(corio_future *f, corio__waiter *w);
 
 /* Wait until f is done or the deadline; 0 when done, -ETIMEDOUT,
- * -ECANCELED (calling coroutine cancelled). */
+ * -ECANCELED (calling coroutine cancelled), -EDEADLK (f is the calling
+ * coroutine's own, or the wait hook found a deadlock). */
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns);
+
+/* A plain thread's hook around its blocking waits on futures (set by an
+ * executor's workers for deadlock detection). begin runs before the
+ * thread parks on f: a negative return ends the wait with that code (end
+ * is then not called); end runs after the wait. */
+typedef struct corio__wait_hook {
+    int (*begin)(void *arg, corio_future *f, int64_t deadline_ns); /* before parking on f */
+    void (*end)(void *arg);                   /* after, if begin returned >= 0 */
+    void *arg;                                /* their argument (the pool) */
+} corio__wait_hook;
+/* This thread's hook, or NULL (future.c). */
+extern _Thread_local const corio__wait_hook *corio__tls_wait_hook;
 
 /* Canceller: what cancel() does to a RUNNING future that supports it
  * (coroutines, process jobs with cancel_kills_running). Called at most once,

@@ -780,6 +780,77 @@ START_TEST(test_executor_metrics) {
 }
 END_TEST
 
+/* ---- pool deadlocks ------------------------------------------------------ */
+
+typedef struct pool_ctx {
+    corio_executor *ex;
+    sem_t *gate; /* for the near-deadlock: a job that holds its worker */
+} pool_ctx;
+
+static int returns_7(void *arg, corio_value *out) {
+    (void)arg;
+    out->ptr = (void *)7;
+    return 0;
+}
+
+static int waits_on_queued(void *arg, corio_value *out) {
+    pool_ctx *c = arg;
+    corio_future *f = corio_executor_submit(c->ex, returns_7, NULL, NULL);
+    if (!f)
+        return -ENOMEM;
+    void *v = NULL;
+    int r = corio_future_result(f, CORIO_FOREVER, &v); /* a timed wait is never reported */
+    corio_future_unref(f);
+    out->ptr = v;
+    return r;
+}
+
+START_TEST(test_pool_deadlock_reported) {
+    pool_ctx c = {0};
+    corio_thread_pool_options o = {.max_workers = 1, .thread_name_prefix = "dl-pool"};
+    ck_assert_int_eq(corio_thread_pool_create(&o, &c.ex), 0);
+    corio_future *f = corio_executor_submit(c.ex, waits_on_queued, &c, NULL);
+    const char *msg = "";
+    ck_assert_int_eq(corio_future_exception(f, 30, &msg), -EDEADLK);
+    ck_assert_msg(strstr(msg, "dl-pool") && strstr(msg, "deadlock"), "message: %s", msg);
+    corio_future_unref(f);
+    corio_executor_destroy(c.ex);
+}
+END_TEST
+
+START_TEST(test_pool_near_deadlock_not_reported) {
+    /* Two workers: the one waiting on a queued job is not alone, the other
+     * takes the job. */
+    pool_ctx c = {0};
+    corio_thread_pool_options o = {.max_workers = 2};
+    ck_assert_int_eq(corio_thread_pool_create(&o, &c.ex), 0);
+    for (int i = 0; i < 20; i++) {
+        corio_future *f = corio_executor_submit(c.ex, waits_on_queued, &c, NULL);
+        void *v = NULL;
+        ck_assert_int_eq(corio_future_result(f, 30, &v), 0);
+        ck_assert_ptr_eq(v, (void *)7);
+        corio_future_unref(f);
+    }
+    /* And a worker blocked on something else (a gate) is not counted:
+     * the other one waiting on a queued job is not reported... it cannot
+     * be served either, but the gate will free a worker. */
+    sem_t gate;
+    t_gate_init(&gate);
+    corio_future *g = corio_executor_submit(c.ex, gate_job, &gate, NULL);
+    while (!corio_future_running(g))
+        sched_yield();
+    corio_future *f = corio_executor_submit(c.ex, waits_on_queued, &c, NULL);
+    ck_assert_int_eq(corio_future_result(f, 0.1, NULL), -ETIMEDOUT);
+    t_gate_open(&gate, 1);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    ck_assert_int_eq(corio_future_result(g, 30, NULL), 0);
+    corio_future_unref(f);
+    corio_future_unref(g);
+    corio_executor_destroy(c.ex);
+    sem_destroy(&gate);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("scope");
@@ -802,6 +873,8 @@ int main(void) {
     tcase_add_test(tc, test_drain_idle_runtime_returns_at_once);
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_executor_metrics);
+    tcase_add_test(tc, test_pool_deadlock_reported);
+    tcase_add_test(tc, test_pool_near_deadlock_not_reported);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
