@@ -12,6 +12,7 @@
 #include "corio/sync.h"
 #include "corio/scope.h"
 #include "corio/metrics.h"
+#include "corio/inspect.h"
 #include "corio/version.h"
 
 #endif /* CORIO_H */

@@ -238,6 +238,11 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
         corio__loop_drain_check(l);
         break;
     }
+    case CORIO__MSG_CALL: {
+        corio__call_msg *cm = (corio__call_msg *)m;
+        cm->fn(l, cm);
+        break;
+    }
     case CORIO__MSG_STOP:
         l->stopping = 1;
         for (corio__coro *c = l->live; c; c = c->all_next)

@@ -34,6 +34,16 @@ enum {
     CORIO__MSG_KICK,      /* a cancel scope of a coroutine was cancelled: re-check */
     CORIO__MSG_DRAIN,     /* the runtime drains: count what is live (loop's own) */
     CORIO__MSG_DRAIN_CANCEL, /* the drain's deadline passed: cancel what is live */
+    CORIO__MSG_CALL,      /* run a function on the loop (corio__call_msg) */
+};
+
+typedef struct corio__call_msg corio__call_msg;
+/* A message that runs fn(l, m) on the loop's thread, between coroutines:
+ * for work that must see the loop's own data (the coroutine dump). The
+ * poster owns m and must keep it valid until fn has run. */
+struct corio__call_msg {
+    corio__msg m;                                  /* kind CORIO__MSG_CALL; must stay first */
+    void (*fn)(corio__loop *l, corio__call_msg *m); /* what to run */
 };
 
 typedef struct corio__op corio__op;
@@ -87,6 +97,7 @@ struct corio__coro {
     _Atomic int kick_posted; /* kick_msg is in (or on its way to) the inbox */
     corio__end_fn on_end;    /* its group's hook, or NULL (set before it is shared) */
     void *end_arg;           /* on_end's argument (the group) */
+    const char *name;        /* corio_coro_set_name's (caller-owned) string, or NULL */
 };
 
 /* Do the coroutine's blocking calls end with -ECANCELED now? Its own
@@ -180,6 +191,8 @@ typedef struct corio__drain_hook {
     void *arg;                      /* its argument */
 } corio__drain_hook;
 
+struct corio__dumper;
+
 struct corio_runtime {
     int nloops;                  /* number of loops */
     corio__loop *loops;          /* the loops */
@@ -193,7 +206,11 @@ struct corio_runtime {
                                   * touches memory the drainer has already left */
     pthread_mutex_t hooks_lock;  /* guards hooks */
     corio__drain_hook *hooks;    /* called when a drain starts */
+    struct corio__dumper *dumper; /* corio_runtime_dump_on_signal's thread, or NULL */
 };
+
+/* dump.c: stop the signal dumper of rt, if any (runtime destroy). */
+void corio__dump_stop(corio_runtime *rt);
 
 /* Register fn(rt, arg) to run once when corio_runtime_drain starts, on
  * the draining thread, before it waits (a listener closes itself there:

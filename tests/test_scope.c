@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <poll.h>
@@ -851,6 +852,139 @@ START_TEST(test_pool_near_deadlock_not_reported) {
 }
 END_TEST
 
+/* ---- dump --------------------------------------------------------------- */
+
+typedef struct dump_ctx {
+    corio_future *never; /* a future nobody completes */
+    int sv[2];           /* a socketpair nobody writes to */
+    corio_future *peer;  /* the coroutine the joiner joins */
+    atomic_int ready;    /* blocked coroutines about to block */
+} dump_ctx;
+
+static int d_future(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("waits-on-future");
+    atomic_fetch_add(&c->ready, 1);
+    return corio_future_result(c->never, -1, NULL);
+}
+
+static int d_sleep(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("sleeps");
+    atomic_fetch_add(&c->ready, 1);
+    return corio_sleep(3600);
+}
+
+static int d_recv(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("in-recv");
+    char b;
+    atomic_fetch_add(&c->ready, 1);
+    return (int)corio_recv(c->sv[0], &b, 1, 0, -1);
+}
+
+static int d_join(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("joins");
+    atomic_fetch_add(&c->ready, 1);
+    return corio_future_result(c->peer, -1, NULL);
+}
+
+static int d_group_child(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("group-child");
+    atomic_fetch_add(&c->ready, 1);
+    return corio_future_result(c->never, -1, NULL);
+}
+
+START_TEST(test_dump_each_kind_of_wait) {
+    corio_runtime *rt = t_rt(1);
+    dump_ctx c = {0};
+    c.never = corio_future_create();
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c.sv), 0);
+    corio_future *fs[4];
+    fs[0] = t_spawn(rt, 0, d_future, &c);
+    fs[1] = t_spawn(rt, 0, d_sleep, &c);
+    fs[2] = t_spawn(rt, 0, d_recv, &c);
+    c.peer = fs[1];
+    fs[3] = t_spawn(rt, 0, d_join, &c);
+    corio_group *g;
+    ck_assert_int_eq(corio_group_create(CORIO_GROUP_FAIL_FAST, &g), 0);
+    ck_assert_int_eq(corio_group_spawn_on(g, rt, 0, d_group_child, &c, NULL, NULL), 0);
+    while (atomic_load(&c.ready) < 5)
+        sched_yield();
+    /* They block right after counting themselves; a dump is a loop
+     * message, handled only once they have. */
+    FILE *tf = tmpfile();
+    ck_assert_ptr_nonnull(tf);
+    long n = corio_runtime_dump(rt, fileno(tf));
+    ck_assert_int_eq(n, 5);
+    static char text[1 << 16];
+    rewind(tf);
+    size_t len = fread(text, 1, sizeof text - 1, tf);
+    text[len] = 0;
+    fclose(tf);
+    if (getenv("T_SHOW_DUMP"))
+        fputs(text, stderr);
+    ck_assert_msg(strstr(text, "loop 0: 5 live coroutines"), "%s", text);
+    ck_assert_msg(strstr(text, "\"waits-on-future\" parked (future, wait, sync object or sleep), "
+                               "no deadline"), "%s", text);
+    ck_assert_msg(strstr(text, "\"sleeps\" parked (future, wait, sync object or sleep), "
+                               "deadline in 3"), "%s", text);
+    ck_assert_msg(strstr(text, "\"in-recv\" in a ring operation"), "%s", text);
+    ck_assert_msg(strstr(text, "\"joins\" joining coroutine "), "%s", text);
+    ck_assert_msg(strstr(text, "\"group-child\" parked") && strstr(text, ", group 0x"), "%s", text);
+    ck_assert_int_eq(corio_runtime_dump(NULL, 1), -EINVAL);
+    ck_assert_int_eq(corio_runtime_dump(rt, -1), -EINVAL);
+    ck_assert_int_eq(corio_coro_set_name("x"), -EPERM);
+    corio_group_destroy(g);
+    for (int i = 0; i < 4; i++) {
+        corio_future_cancel(fs[i]);
+        corio_future_result(fs[i], 30, NULL);
+        corio_future_unref(fs[i]);
+    }
+    close(c.sv[0]);
+    close(c.sv[1]);
+    corio_future_unref(c.never);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_dump_on_signal) {
+    corio_runtime *rt = t_rt(1);
+    dump_ctx c = {0};
+    c.never = corio_future_create();
+    corio_future *f = t_spawn(rt, 0, d_future, &c);
+    while (atomic_load(&c.ready) < 1)
+        sched_yield();
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(corio_runtime_dump_on_signal(rt, SIGUSR1, p[1]), 0);
+    ck_assert_int_eq(corio_runtime_dump_on_signal(rt, SIGUSR1, p[1]), -EBUSY);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    static char text[8192];
+    size_t len = 0;
+    while (!strstr(text, "waits-on-future") && len < sizeof text - 1) {
+        ssize_t r = corio_read(p[0], text + len, sizeof text - 1 - len, -1, 30);
+        ck_assert_int_gt(r, 0);
+        len += (size_t)r;
+        text[len] = 0;
+    }
+    corio_future_cancel(f);
+    corio_future_result(f, 30, NULL);
+    corio_future_unref(f);
+    corio_future_unref(c.never);
+    corio_runtime_destroy(rt); /* stops the dumper, restores SIGUSR1 */
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("scope");
@@ -875,6 +1009,8 @@ int main(void) {
     tcase_add_test(tc, test_executor_metrics);
     tcase_add_test(tc, test_pool_deadlock_reported);
     tcase_add_test(tc, test_pool_near_deadlock_not_reported);
+    tcase_add_test(tc, test_dump_each_kind_of_wait);
+    tcase_add_test(tc, test_dump_on_signal);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
