@@ -134,7 +134,17 @@ void corio__sched_install(void) {
 static void coro_canceller(corio_future *f, void *arg) {
     (void)f;
     corio__coro *c = arg;
-    atomic_store_explicit(&c->cancel_posted, 1, memory_order_release);
+    atomic_store_explicit(&c->cancel_req, 1, memory_order_release);
+    corio__coro_post_attention(c);
+}
+
+void corio__coro_post_attention(corio__coro *c) {
+    /* One message in flight at a time. The loop clears msg_posted (an
+     * acq_rel exchange) before it looks at cancel_req and the scopes, so
+     * a flag stored before an exchange here that found 1 is seen by that
+     * look: the exchanges form one chain, each acquiring the previous. */
+    if (atomic_exchange_explicit(&c->msg_posted, 1, memory_order_acq_rel))
+        return;
     corio__loop_post(c->loop, &c->cancel_msg);
 }
 
@@ -176,12 +186,7 @@ void corio__coro_kick(corio__coro *c) {
         corio__coro_interrupt(c);
         return;
     }
-    /* One kick in flight at a time: the loop clears kick_posted before it
-     * looks at the scopes (acq_rel pairs with this exchange), so a cancel
-     * flag stored before a failed exchange is seen by that look. */
-    if (atomic_exchange_explicit(&c->kick_posted, 1, memory_order_acq_rel))
-        return;
-    corio__loop_post(c->loop, &c->kick_msg);
+    corio__coro_post_attention(c);
 }
 
 /* ---- life cycle ---- */
@@ -208,7 +213,7 @@ static void coro_entry(void *arg) {
         /* The body returned inside scopes it never left: leave them, so
          * that the thread's count stays right. */
         corio__log("coroutine %llu ended inside a cancel scope; scopes must be left before "
-                   "returning", (unsigned long long)c->id);
+                   "returning", (unsigned long long)c->fiber.id);
         for (corio__scope *s = c->scope; s; s = s->parent) {
             /* As corio_scope_exit: wait out a canceller holding 1. */
             int g = 0;
@@ -219,8 +224,8 @@ static void coro_entry(void *arg) {
         }
         c->scope = NULL;
     }
-    if (c->on_end)
-        c->on_end(c->end_arg, f);
+    if (c->end)
+        c->end->fn(c->end->arg, f);
     c->finished = 1;
     /* Our stack is still in use until we switch away: the scheduler frees
      * us when it next runs (run_ready). */
@@ -261,14 +266,13 @@ corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stac
     c->loop = l;
     c->fn = fn;
     c->arg = arg;
-    c->stack_size = stack_size;
-    c->id = new_id();
+    c->stack_size = stack_size; /* until launch; then the union holds the deadline */
+    c->fiber.id = new_id(); /* the id lives in the fiber (fiber_init keeps it) */
     c->heap_idx = SIZE_MAX;
     c->wake_msg.kind = CORIO__MSG_START;
     c->cancel_msg.kind = CORIO__MSG_CANCEL;
-    atomic_init(&c->cancel_posted, 0);
-    c->kick_msg.kind = CORIO__MSG_KICK;
-    atomic_init(&c->kick_posted, 0);
+    atomic_init(&c->cancel_req, 0);
+    atomic_init(&c->msg_posted, 0);
     return c;
 }
 
@@ -285,22 +289,24 @@ int corio__coro_launch(corio__coro *c) {
     corio__loop *l = c->loop;
     c->wake_msg.kind = CORIO__MSG_WAKE; /* from now on it only wakes */
     size_t cached = l->stacks.n_cached;
-    int r = corio__stack_alloc(&l->stacks, c->stack_size, &c->stack);
+    corio__stack *st = NULL;
+    int r = corio__stack_alloc(&l->stacks, c->stack_size, &st);
+    c->deadline = 0;
     if (r == 0)
         corio__count(l->stacks.n_cached < cached ? &l->m.stack_hits : &l->m.stack_misses, 1);
     if (r == 0)
-        r = corio__fiber_init(&c->fiber, c->stack, c->id, coro_entry, c);
+        r = corio__fiber_init(&c->fiber, st, c->fiber.id, coro_entry, c);
     if (r < 0) {
         static _Atomic int hinted;
         if (r == -ENOMEM && !atomic_exchange(&hinted, 1))
             corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
                        "coroutine needs 2 mappings)");
-        if (c->stack)
-            corio__stack_free(&l->stacks, c->stack);
+        if (st)
+            corio__stack_free(&l->stacks, st);
         corio__future_fail(c->future, r, "cannot start coroutine: no stack");
         wake_joiner(c); /* a joiner holds a reference: c is still valid */
-        if (c->on_end)
-            c->on_end(c->end_arg, c->future);
+        if (c->end)
+            c->end->fn(c->end->arg, c->future);
         corio_future_unref(c->future); /* c is gone with it, unless referenced */
         return r;
     }
@@ -322,8 +328,9 @@ void corio__coro_free(corio__coro *c) {
         c->all_next->all_prev = c->all_prev;
     l->nlive--;
     corio__count(&l->m.ended, 1);
+    corio__stack *st = c->fiber.stack; /* fini clears it */
     corio__fiber_fini(&c->fiber);
-    corio__stack_free(&l->stacks, c->stack);
+    corio__stack_free(&l->stacks, st);
     corio_future_unref(c->future); /* last use of c: it lives in the future */
     if (__builtin_expect(l->drain_phase != 0, 0)) {
         if (l->drain_phase == 1)
@@ -334,14 +341,11 @@ void corio__coro_free(corio__coro *c) {
 
 /* ---- public API ---- */
 
-CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg,
-                                       const corio_spawn_options *opts, int *err) {
-    return corio__spawn(rt, loop, fn, arg, opts, 2, NULL, NULL, err);
-}
-
-corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
-                           const corio_spawn_options *opts, int refs, corio__end_fn on_end,
-                           void *end_arg, int *err) {
+/* The one spawn path, inlined into each entry point: the plain spawn must
+ * not pay a call layer for the group's arguments. */
+static inline __attribute__((always_inline)) corio_future *
+spawn_impl(corio_runtime *rt, int loop, corio_fn fn, void *arg, const corio_spawn_options *opts,
+           int refs, const corio__end_hook *end, int *err) {
     int dummy;
     if (!err)
         err = &dummy;
@@ -362,8 +366,7 @@ corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
         *err = -ENOMEM;
         return NULL;
     }
-    c->on_end = on_end;
-    c->end_arg = end_arg;
+    c->end = end;
     corio_future *f = c->future; /* the second reference, ours to return */
     if (here == l) {
         int r = corio__coro_launch(c);
@@ -378,6 +381,17 @@ corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
     return f;
 }
 
+CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg,
+                                       const corio_spawn_options *opts, int *err) {
+    return spawn_impl(rt, loop, fn, arg, opts, 2, NULL, err);
+}
+
+corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
+                           const corio_spawn_options *opts, int refs,
+                           const corio__end_hook *end, int *err) {
+    return spawn_impl(rt, loop, fn, arg, opts, refs, end, err);
+}
+
 CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
     corio__loop *l = corio__tls_loop;
     if (!l || !corio__tls_coro) {
@@ -385,7 +399,7 @@ CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
             *err = -EPERM;
         return NULL;
     }
-    return corio_spawn_on(l->rt, l->id, fn, arg, NULL, err);
+    return spawn_impl(l->rt, l->id, fn, arg, NULL, 2, NULL, err);
 }
 
 CORIO_API int corio_yield(void) {
@@ -435,7 +449,7 @@ CORIO_API int corio_loop_id(void) {
 
 CORIO_API uint64_t corio_coro_id(void) {
     corio__coro *c = corio__tls_coro;
-    return c ? c->id : 0;
+    return c ? c->fiber.id : 0;
 }
 
 CORIO_API corio_runtime *corio_runtime_current(void) {

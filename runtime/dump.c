@@ -66,9 +66,10 @@ static void req_unref(dump_req *r) {
  * (redzones around locals): this one reader is exempt. */
 __attribute__((no_sanitize("address"))) static int backtrace_of(const corio__coro *c, uintptr_t *pcs, int max) {
 #if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
-    if (!c->stack || !c->fiber.ctx.sp)
+    const corio__stack *st = c->fiber.stack;
+    if (!st || !c->fiber.ctx.sp)
         return 0;
-    uintptr_t lo = (uintptr_t)c->stack->lo, hi = lo + c->stack->size;
+    uintptr_t lo = (uintptr_t)st->lo, hi = lo + st->size;
     uintptr_t sp = (uintptr_t)c->fiber.ctx.sp;
     if (sp < lo || sp + 0x40 > hi)
         return 0;
@@ -112,7 +113,7 @@ static int print_pc(FILE *f, uintptr_t pc) {
 }
 
 static void dump_coro(FILE *f, corio__loop *l, const corio__coro *c, int64_t now) {
-    fprintf(f, "  coroutine %" PRIu64 " \"%s\" ", c->id, c->name ? c->name : "");
+    fprintf(f, "  coroutine %" PRIu64 " \"%s\" ", c->fiber.id, c->name ? c->name : "");
     if (c == l->current)
         fputs("running", f);
     else if (c->finished)
@@ -125,15 +126,15 @@ static void dump_coro(FILE *f, corio__loop *l, const corio__coro *c, int64_t now
     else if (c->op)
         fputs("in a ring operation (I/O, poll, timer)", f);
     else if (c->joining)
-        fprintf(f, "joining coroutine %" PRIu64, c->joining->id);
+        fprintf(f, "joining coroutine %" PRIu64, c->joining->fiber.id);
     else
         fputs("ready", f);
     if (c->cancelled)
         fputs(", cancel requested", f);
     if (c->scope)
         fputs(", in a cancel scope", f);
-    if (c->end_arg)
-        fprintf(f, ", group %p", c->end_arg);
+    if (c->end)
+        fprintf(f, ", group %p", c->end->arg);
     fputc('\n', f);
     if (c == l->current || c->finished)
         return; /* a running stack moves; a finished one is gone */

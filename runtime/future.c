@@ -642,7 +642,7 @@ static int spin_until_done(corio_future *f, int64_t deadline_ns) {
     }
 }
 
-_Thread_local const corio__wait_hook *corio__tls_wait_hook;
+CORIO__TLS_HOT const corio__wait_hook *corio__tls_wait_hook;
 
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
     if (load_state(f) >= CORIO_CANCELLED)

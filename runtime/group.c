@@ -40,6 +40,7 @@ struct corio_group {
     int first_code;            /* the first failure's code, 0 if none */
     corio_future *first_failed; /* that child's future (the group's reference) */
     corio__parker *joiner;     /* the join in progress, or NULL */
+    corio__end_hook hook;      /* {coro_end, this group}: the children's end hook */
 };
 
 static void lock(corio_group *g) {
@@ -116,6 +117,7 @@ CORIO_API int corio_group_create(corio_group_policy policy, corio_group **out) {
         return -ENOMEM;
     atomic_flag_clear(&g->lock);
     g->policy = policy;
+    g->hook = (corio__end_hook){coro_end, g};
     *out = g;
     return 0;
 }
@@ -178,7 +180,7 @@ CORIO_API int corio_group_spawn_on(corio_group *g, corio_runtime *rt, int loop, 
     if (r < 0)
         return r;
     /* References: the coroutine's, the group's, and the caller's if asked. */
-    corio_future *fut = corio__spawn(rt, loop, fn, arg, opts, f ? 3 : 2, coro_end, g, &r);
+    corio_future *fut = corio__spawn(rt, loop, fn, arg, opts, f ? 3 : 2, &g->hook, &r);
     if (!fut) {
         store(g, NULL);
         return r;
@@ -229,7 +231,7 @@ CORIO_API int corio_group_attach(corio_group *g, corio_future *f) {
 /* Is the calling coroutine a child of g? Its record names the group. */
 static int called_by_child(corio_group *g) {
     corio__coro *c = corio__tls_coro;
-    return c && c->on_end == coro_end && c->end_arg == g;
+    return c && c->end == &g->hook;
 }
 
 CORIO_API int corio_group_join(corio_group *g, double timeout) {

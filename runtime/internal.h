@@ -181,7 +181,7 @@ struct corio__scope {
 /* Scopes entered and not yet left on this thread, by any context. */
 extern CORIO__TLS_HOT unsigned corio__tls_nscopes;
 /* The plain thread's innermost scope (not a coroutine's). */
-extern _Thread_local corio__scope *corio__tls_thread_scope;
+extern CORIO__TLS_HOT corio__scope *corio__tls_thread_scope;
 
 /* Is a context whose innermost scope is s cancelled? `base` is the
  * context's own cancel flag (a coroutine's cancel request), which counts
@@ -252,7 +252,7 @@ typedef struct corio__wait_hook {
     void *arg;                                /* their argument (the pool) */
 } corio__wait_hook;
 /* This thread's hook, or NULL (future.c). */
-extern _Thread_local const corio__wait_hook *corio__tls_wait_hook;
+extern CORIO__TLS_HOT const corio__wait_hook *corio__tls_wait_hook;
 
 /* Canceller: what cancel() does to a RUNNING future that supports it
  * (coroutines, process jobs with cancel_kills_running). Called at most once,
@@ -286,7 +286,7 @@ int corio__future_finish_cancelled(corio_future *f, int by_executor);
 corio_future *corio__future_create_ext(size_t extra);
 /* Extra storage up to this size comes from recycled slabs (see future.c);
  * larger sizes are malloc'd. A coroutine record must fit. */
-#define CORIO__FUTURE_EXT_LARGE 320
+#define CORIO__FUTURE_EXT_LARGE 256
 /* The same with `refs` references at once (one per owner), saving the
  * atomic increments of corio_future_ref while nobody else can see it. */
 corio_future *corio__future_create_ext_refs(size_t extra, int refs);

@@ -200,26 +200,15 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
     }
     case CORIO__MSG_CANCEL: {
         corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, cancel_msg));
-        atomic_store_explicit(&c->cancel_posted, 0, memory_order_relaxed);
-        if (c->finished) {
-            /* Its free waited for this message (and maybe a kick). */
-            if (!atomic_load_explicit(&c->kick_posted, memory_order_acquire))
-                corio__coro_free(c);
-        } else {
-            corio__coro_cancel_now(c);
-        }
-        break;
-    }
-    case CORIO__MSG_KICK: {
-        corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, kick_msg));
-        /* Cleared before the look at the scopes: see corio__coro_kick. */
-        atomic_exchange_explicit(&c->kick_posted, 0, memory_order_acq_rel);
-        if (c->finished) {
-            if (!atomic_load_explicit(&c->cancel_posted, memory_order_acquire))
-                corio__coro_free(c);
-        } else {
-            corio__coro_interrupt(c);
-        }
+        /* Cleared before the look at the flags: see
+         * corio__coro_post_attention. */
+        atomic_exchange_explicit(&c->msg_posted, 0, memory_order_acq_rel);
+        if (c->finished)
+            corio__coro_free(c); /* its free waited for this message */
+        else if (atomic_load_explicit(&c->cancel_req, memory_order_acquire))
+            corio__coro_cancel_now(c); /* the future was cancelled (no-op if seen) */
+        else
+            corio__coro_interrupt(c); /* a scope was cancelled */
         break;
     }
     case CORIO__MSG_DRAIN:
@@ -485,8 +474,7 @@ static void run_ready(corio__loop *l) {
         while (l->zombies) {
             corio__coro *z = l->zombies;
             l->zombies = z->next;
-            if (!atomic_load_explicit(&z->cancel_posted, memory_order_acquire) &&
-                !atomic_load_explicit(&z->kick_posted, memory_order_acquire))
+            if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
                 corio__coro_free(z);
         }
         c = next;

@@ -31,7 +31,6 @@ enum {
     CORIO__MSG_WAKE,      /* a parked coroutine was unparked by another thread */
     CORIO__MSG_CANCEL,    /* cancellation of a coroutine was requested */
     CORIO__MSG_STOP,      /* the runtime is stopping (loop's own message) */
-    CORIO__MSG_KICK,      /* a cancel scope of a coroutine was cancelled: re-check */
     CORIO__MSG_DRAIN,     /* the runtime drains: count what is live (loop's own) */
     CORIO__MSG_DRAIN_CANCEL, /* the drain's deadline passed: cancel what is live */
     CORIO__MSG_CALL,      /* run a function on the loop (corio__call_msg) */
@@ -51,6 +50,12 @@ typedef struct corio__op corio__op;
  * loop's thread, or on the thread that gives up a coroutine that never
  * started (launch failure, runtime destroy). Must not block. */
 typedef void (*corio__end_fn)(void *arg, corio_future *f);
+/* An end hook and its argument, kept by its owner (the group), so that a
+ * coroutine record carries one pointer for both. */
+typedef struct corio__end_hook {
+    corio__end_fn fn; /* called once at the end */
+    void *arg;        /* its argument */
+} corio__end_hook;
 /* Handler of a multishot operation's CQEs (see corio__op.on_cqe). */
 typedef void (*corio__cqe_fn)(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe);
 
@@ -72,31 +77,30 @@ struct corio__op {
 struct corio__coro {
     corio__fiber fiber;      /* context and stack; must stay first */
     corio__loop *loop;       /* home loop, for life */
-    corio__stack *stack;     /* its stack, from the loop's pool */
-    size_t stack_size;       /* requested stack size (0: default) */
     corio_future *future;    /* its outcome; the coroutine holds one reference */
     corio_fn fn;             /* body */
     void *arg;               /* body's argument */
-    uint64_t id;             /* process-unique id, > 0 */
     corio__coro *next;       /* run-queue link (loop thread only) */
     corio__coro *all_prev, *all_next; /* the loop's list of live coroutines */
     corio__msg wake_msg;     /* START or WAKE, posted by other threads */
-    corio__msg cancel_msg;   /* CANCEL, posted by the future's canceller */
-    _Atomic int cancel_posted; /* cancel_msg is in (or on its way to) the inbox */
-    int cancelled;           /* cancel seen by the loop: blocked calls end with -ECANCELED */
-    int finished;            /* body returned; waiting to be freed */
+    corio__msg cancel_msg;   /* CANCEL ("look at me"), posted by the future's canceller
+                              * and by corio__coro_kick; at most one in flight */
+    _Atomic int cancel_req;  /* the future's canceller ran (set before posting) */
+    _Atomic int msg_posted;  /* cancel_msg is in (or on its way to) the inbox */
     int park_res;            /* what park() returns: 0, -ETIMEDOUT, -ECANCELED */
+    unsigned char cancelled; /* cancel seen by the loop: blocked calls end with -ECANCELED */
+    unsigned char finished;  /* body returned; waiting to be freed */
     corio__parker *parker;   /* set while parked through a parker */
     corio__op *op;           /* set while waiting for a ring operation */
     corio__coro *joiner;     /* a coroutine of this loop joined on us (see sched_join), or NULL */
     corio__coro *joining;    /* while we are joined on that coroutine, it; else NULL */
-    int64_t deadline;        /* parked with a deadline (timer heap key) */
+    union {
+        size_t stack_size;   /* before launch: the requested stack size (0: default) */
+        int64_t deadline;    /* after: parked with a deadline (timer heap key) */
+    };
     size_t heap_idx;         /* position in the timer heap, SIZE_MAX if absent */
     corio__scope *scope;     /* innermost cancel scope entered, or NULL (own thread only) */
-    corio__msg kick_msg;     /* KICK, posted by corio_scope_cancel from other threads */
-    _Atomic int kick_posted; /* kick_msg is in (or on its way to) the inbox */
-    corio__end_fn on_end;    /* its group's hook, or NULL (set before it is shared) */
-    void *end_arg;           /* on_end's argument (the group) */
+    const corio__end_hook *end; /* its group's hook, or NULL (set before it is shared) */
     const char *name;        /* corio_coro_set_name's (caller-owned) string, or NULL */
 };
 
@@ -257,13 +261,16 @@ void corio__coro_interrupt(corio__coro *c);
 /* Any thread: make c re-check its scopes (corio_scope_cancel). c must be
  * alive: the caller holds a scope of c entered. */
 void corio__coro_kick(corio__coro *c);
+/* Any thread: post c's CANCEL message unless one is in flight, so that
+ * its loop looks at its cancel request and scopes. */
+void corio__coro_post_attention(corio__coro *c);
 void corio__sched_install(void);
 /* corio_spawn_on with the future's reference count (2: the coroutine's
  * and one returned; 3: one more for the caller to keep) and an end hook
  * (may be NULL). On failure NULL and *err; a future returned with *err set
  * is already done (launch failed), and its hook has run. */
 corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
-                           const corio_spawn_options *opts, int refs, corio__end_fn on_end,
-                           void *end_arg, int *err);
+                           const corio_spawn_options *opts, int refs,
+                           const corio__end_hook *end, int *err);
 
 #endif /* CORIO_LOOP_H */

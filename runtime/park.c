@@ -15,7 +15,7 @@
 CORIO__TLS_HOT void *corio__tls_coro;
 const corio__sched_ops *_Atomic corio__sched;
 CORIO__TLS_HOT unsigned corio__tls_nscopes;
-_Thread_local corio__scope *corio__tls_thread_scope;
+CORIO__TLS_HOT corio__scope *corio__tls_thread_scope;
 
 /* A plain thread's park record, reached by corio_scope_cancel from other
  * threads through the scopes the thread entered. The lock orders the

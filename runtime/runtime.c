@@ -94,8 +94,8 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
             if (m->kind == CORIO__MSG_START) {
                 corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, wake_msg));
                 corio_future_cancel(c->future);
-                if (c->on_end)
-                    c->on_end(c->end_arg, c->future);
+                if (c->end)
+                    c->end->fn(c->end->arg, c->future);
                 corio_future_unref(c->future);
             }
             m = next;

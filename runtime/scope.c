@@ -27,7 +27,7 @@
  * while it is 1. So while the canceller holds 1 the scope is entered,
  * hence its owner alive; once exit won, cancellers see 2 and do nothing.
  * The owner's coroutine record itself stays valid after the kick message
- * was posted: its free waits for kick_posted to clear (loop.c).
+ * was posted: its free waits for msg_posted to clear (loop.c).
  *
  * Cost: enter is a few plain stores; exit one compare-and-swap (and a
  * clock read when the scope has a deadline). Code outside scopes pays the
