@@ -40,7 +40,7 @@ static inline void corio__zero(void *p, size_t n) {
  * offset from the thread pointer (spawn + join: 117 -> ~95 ns). It takes
  * static TLS space, which a library loaded later with dlopen (ctypes, say)
  * must find in glibc's small reserve, so it is kept for these few small
- * variables (under 100 bytes in all); big buffers stay global-dynamic. */
+ * variables (under 120 bytes in all); big buffers stay global-dynamic. */
 #define CORIO__TLS_HOT _Thread_local __attribute__((tls_model("initial-exec")))
 
 /* ------------------------------------------------------------------------ */
@@ -83,7 +83,8 @@ void corio__unpin_forked_child(void);
 /* Nanoseconds on CLOCK_MONOTONIC. */
 int64_t corio__now_ns(void);
 /* Absolute deadline for a relative timeout in seconds: INT64_MAX for a
- * negative (forever) timeout, now for 0. */
+ * negative (forever) timeout, now for 0; then the earlier of that and the
+ * current cancel scope's limit (corio__scope_clip). */
 int64_t corio__deadline(double timeout);
 
 /* ------------------------------------------------------------------------ */
