@@ -133,6 +133,8 @@ typedef struct corio__loop_counters {
     _Atomic uint64_t eventfd_wakes;  /* eventfd reads completed (wake-ups by other threads) */
     _Atomic uint64_t stack_hits;     /* stacks served from the loop's cache */
     _Atomic uint64_t stack_misses;   /* stacks that had to be mapped */
+    _Atomic uint64_t current_id;     /* id of the coroutine the scheduler resumed last,
+                                      * 0 while the scheduler runs (stall watchdog) */
 } corio__loop_counters;
 
 /* Add n to a counter of the calling loop's own (see corio__loop_counters). */
@@ -211,10 +213,13 @@ struct corio_runtime {
     pthread_mutex_t hooks_lock;  /* guards hooks */
     corio__drain_hook *hooks;    /* called when a drain starts */
     struct corio__dumper *dumper; /* corio_runtime_dump_on_signal's thread, or NULL */
+    struct corio__stall *stall;  /* corio_runtime_stall_watch's thread, or NULL */
 };
 
 /* dump.c: stop the signal dumper of rt, if any (runtime destroy). */
 void corio__dump_stop(corio_runtime *rt);
+/* stall.c: stop the stall watchdog of rt, if any (runtime destroy). */
+void corio__stall_stop(corio_runtime *rt);
 
 /* Register fn(rt, arg) to run once when corio_runtime_drain starts, on
  * the draining thread, before it waits (a listener closes itself there:

@@ -75,6 +75,7 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
     if (!rt)
         return;
     corio__dump_stop(rt);
+    corio__stall_stop(rt);
     atomic_store_explicit(&rt->stopping, 1, memory_order_release);
     for (int i = 0; i < rt->nloops; i++)
         corio__loop_post(&rt->loops[i], &rt->loops[i].stop_msg);

@@ -10,6 +10,7 @@
  * futures and semaphores, never with sleeps. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -985,6 +986,63 @@ START_TEST(test_dump_on_signal) {
 }
 END_TEST
 
+/* ---- stall watchdog ------------------------------------------------------ */
+
+static int spins(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    int64_t until = corio_now_ns() + 600000000;
+    while (corio_now_ns() < until) {
+    } /* blocks its loop on purpose */
+    return 0;
+}
+
+static int yields_politely(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    int64_t until = corio_now_ns() + 600000000;
+    while (corio_now_ns() < until)
+        corio_sleep(0.0005);
+    return 0;
+}
+
+START_TEST(test_stall_detector) {
+    corio_runtime *rt = t_rt(1);
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+    ck_assert_int_eq(corio_runtime_stall_watch(rt, 0, p[1]), -EINVAL);
+    ck_assert_int_eq(corio_runtime_stall_watch(rt, 0.1, p[1]), 0);
+    ck_assert_int_eq(corio_runtime_stall_watch(rt, 0.1, p[1]), -EBUSY);
+    /* A polite coroutine first: nothing reported. */
+    corio_future *f = t_spawn(rt, 0, yields_politely, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    corio_future_unref(f);
+    static char text[4096];
+    ssize_t n = read(p[0], text, sizeof text - 1);
+    ck_assert_msg(n < 0 || !strstr(text, "without yielding"), "reported a yielding coroutine");
+    /* A busy one: reported with its id. */
+    f = t_spawn(rt, 0, spins, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    corio_future_unref(f);
+    int64_t until = corio_now_ns() + 10000000000;
+    size_t len = 0;
+    text[0] = 0;
+    while (!strstr(text, "without yielding") && corio_now_ns() < until) {
+        n = read(p[0], text + len, sizeof text - 1 - len);
+        if (n > 0) {
+            len += (size_t)n;
+            text[len] = 0;
+        } else {
+            sched_yield();
+        }
+    }
+    ck_assert_msg(strstr(text, "corio: stall: loop 0: coroutine "), "%s", text);
+    corio_runtime_destroy(rt); /* stops the watchdog */
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("scope");
@@ -1011,6 +1069,7 @@ int main(void) {
     tcase_add_test(tc, test_pool_near_deadlock_not_reported);
     tcase_add_test(tc, test_dump_each_kind_of_wait);
     tcase_add_test(tc, test_dump_on_signal);
+    tcase_add_test(tc, test_stall_detector);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }

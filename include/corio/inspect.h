@@ -48,6 +48,20 @@ CORIO_API long corio_runtime_dump(corio_runtime *rt, int fd);
  * signal. Returns 0, -EINVAL, -EBUSY (already set up), or an -errno. */
 CORIO_API int corio_runtime_dump_on_signal(corio_runtime *rt, int signo, int fd);
 
+/** Opt in: a watchdog thread that writes a line to fd when a loop of rt
+ * has been busy for longer than `threshold` seconds without switching
+ * coroutines (one coroutine runs without yielding: it is blocking its
+ * loop), naming the coroutine's id, and when a busy loop has not entered
+ * its ring for that long (its I/O completions wait). It samples each
+ * loop's counters every threshold / 2, so a stall is reported between
+ * threshold and 1.5 x threshold after it began, once per stall. A sleeping
+ * (idle) loop is never reported. Stopped by corio_runtime_destroy.
+ * Returns 0, -EINVAL (threshold not > 0, fd < 0), -EBUSY (already
+ * watching), -ENOMEM, or an -errno. Limits: no backtrace of the stalled
+ * coroutine (it is running on another thread; corio_runtime_dump cannot
+ * reach it either, its loop is blocked). */
+CORIO_API int corio_runtime_stall_watch(corio_runtime *rt, double threshold, int fd);
+
 #ifdef __cplusplus
 }
 #endif
