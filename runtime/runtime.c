@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "corio/metrics.h"
 #include "corio/scope.h"
 #include "loop.h"
 #include "fault.h"
@@ -176,6 +177,8 @@ CORIO_API int corio_runtime_drain(corio_runtime *rt, int64_t deadline_ns,
         return -EPERM;
     if (atomic_exchange_explicit(&rt->draining, 1, memory_order_acq_rel))
         return -EALREADY;
+    corio_executor_metrics jobs0;
+    corio_executor_metrics_get(rt->blocking, &jobs0);
     /* No new coroutines from here: spawns fail with CORIO_ESHUTDOWN. */
     atomic_store_explicit(&rt->stopping, 1, memory_order_release);
     pthread_mutex_lock(&rt->hooks_lock);
@@ -197,11 +200,19 @@ CORIO_API int corio_runtime_drain(corio_runtime *rt, int64_t deadline_ns,
          * holds the drain up, as it would hold up corio_runtime_destroy. */
         drain_wait(rt, p, INT64_MAX);
     }
-    /* The blocking pool's jobs: until the deadline, then what is still
-     * queued is cancelled (a running thread cannot be stopped). */
+    /* The blocking pool's jobs: queued and running ones may finish until
+     * the deadline; then what is still queued is cancelled (a running
+     * thread cannot be stopped: it is left to finish). */
     double left = (double)(deadline_ns - corio__now_ns()) / 1e9;
-    int jr = corio_executor_shutdown_timeout(rt->blocking, left > 0 ? left : 0, true);
+    int jr = corio_executor_shutdown_timeout(rt->blocking, left > 0 ? left : 0, false);
+    corio_executor_metrics em;
+    corio_executor_metrics_get(rt->blocking, &em);
     corio_drain_summary sum = {.timed_out = timed_out || jr == -ETIMEDOUT};
+    if (jr == -ETIMEDOUT) {
+        sum.jobs_cancelled = em.queued;
+        corio_executor_shutdown(rt->blocking, false, true);
+    }
+    sum.jobs_finished = em.completed - jobs0.completed;
     for (int i = 0; i < rt->nloops; i++) {
         sum.finished += atomic_load_explicit(&rt->loops[i].drain_finished, memory_order_relaxed);
         sum.cancelled += atomic_load_explicit(&rt->loops[i].drain_cancelled, memory_order_relaxed);

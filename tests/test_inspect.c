@@ -132,6 +132,49 @@ START_TEST(test_drain_counts_and_refuses_new_work) {
 }
 END_TEST
 
+/* Jobs of the blocking pool (one worker): one finishes during the drain
+ * (its gate is opened by the drain hook), one is still running at the
+ * deadline (left to finish), one still queued then (cancelled). */
+static void open_gate_hook(corio_runtime *rt, void *arg) {
+    (void)rt;
+    t_gate_open(arg, 1);
+}
+
+START_TEST(test_drain_blocking_jobs) {
+    corio_runtime_options o = {.loops = 1, .no_pin = true, .blocking_workers = 1};
+    corio_runtime *rt = NULL;
+    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    sem_t during, after;
+    t_gate_init(&during);
+    t_gate_init(&after);
+    ck_assert_int_eq(corio__runtime_on_drain(rt, open_gate_hook, &during), 0);
+    corio_executor *ex = corio_runtime_blocking_pool(rt);
+    corio_future *a = corio_executor_submit(ex, gate_job, &during, NULL);
+    corio_future *b = corio_executor_submit(ex, gate_job, &after, NULL);
+    corio_future *c = corio_executor_submit(ex, gate_job, &after, NULL);
+    while (!corio_future_running(a))
+        sched_yield();
+    corio_drain_summary sum;
+    ck_assert_int_eq(corio_runtime_drain(rt, corio_now_ns() + 300000000, &sum), 0);
+    ck_assert_uint_eq(sum.finished, 0);
+    ck_assert_uint_eq(sum.cancelled, 0);
+    ck_assert_uint_eq(sum.jobs_finished, 1);
+    ck_assert_uint_eq(sum.jobs_cancelled, 1);
+    ck_assert(sum.timed_out);
+    ck_assert_int_eq(corio_future_result(a, 0, NULL), 0);
+    ck_assert(corio_future_running(b));
+    ck_assert(corio_future_cancelled(c));
+    t_gate_open(&after, 1);
+    ck_assert_int_eq(corio_future_result(b, 30, NULL), 0);
+    corio_future_unref(a);
+    corio_future_unref(b);
+    corio_future_unref(c);
+    corio_runtime_destroy(rt);
+    sem_destroy(&during);
+    sem_destroy(&after);
+}
+END_TEST
+
 START_TEST(test_drain_idle_runtime_returns_at_once) {
     corio_runtime *rt = t_rt(2);
     corio_drain_summary sum = {.finished = 99};
@@ -523,6 +566,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_drain_counts_and_refuses_new_work);
     tcase_add_test(tc, test_drain_idle_runtime_returns_at_once);
+    tcase_add_test(tc, test_drain_blocking_jobs);
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_executor_metrics);
     tcase_add_test(tc, test_pool_deadlock_reported);

@@ -47,6 +47,8 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt);
 typedef struct corio_drain_summary {
     size_t finished;  /**< coroutines that ended by themselves during the drain */
     size_t cancelled; /**< coroutines still running at the deadline, cancelled then */
+    size_t jobs_finished;  /**< blocking-pool jobs that ran to their end during the drain */
+    size_t jobs_cancelled; /**< blocking-pool jobs still queued at the deadline, cancelled */
     bool timed_out;   /**< the deadline passed with coroutines or blocking jobs left */
 } corio_drain_summary;
 
@@ -58,7 +60,9 @@ typedef struct corio_drain_summary {
  * end (a cancelled coroutine ends at its next blocking call; one that
  * never blocks, or cleans up in a shield without a deadline, holds the
  * drain up). Then the blocking pool (corio_to_thread) is shut down: its
- * jobs may finish until the deadline, queued ones are cancelled after it.
+ * jobs, queued or running, may finish until the deadline; then the queued
+ * ones are cancelled, and a running one is left to finish (a thread
+ * cannot be stopped).
  * The loops keep running; release rt with corio_runtime_destroy.
  * Call from a plain thread or a coroutine of another runtime.
  * Returns 0 and, if out is not NULL, the counts in *out; -EINVAL (NULL
