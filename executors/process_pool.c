@@ -48,8 +48,14 @@
 #define INBUF (64 * 1024)
 /* Frames up to this size live inside the job; larger ones are malloc'd. */
 #define INLINE_FRAME 4096
-/* Most jobs written ahead to one worker. */
-#define MAX_DEPTH 16
+/* Most jobs written to one worker: one, the job it runs. A job written
+ * ahead behind a running one could neither be cancelled (the worker would
+ * run it anyway) nor be taken by another worker that falls idle first, so
+ * jobs wait in the parent's queue, PENDING and cancellable, until a worker
+ * is free (CPython hands at most max_workers + 1 calls to its call queue).
+ * A job is marked RUNNING when it is written to its idle worker, which
+ * starts it as soon as it reads it (after its initializer, for a new one). */
+#define MAX_DEPTH 1
 
 enum { KILL_NONE = 0, KILL_CANCEL, KILL_PROTOCOL, KILL_TERMINATE, KILL_BROKEN };
 enum { C_VALUE = 1, C_FAIL, C_CANCEL, C_CANCEL_EXEC, C_DROP };
@@ -97,6 +103,7 @@ typedef struct worker {
     int dirty;             /* has jobs to write (during one dispatch) */
     int nhelp;             /* waiting threads reading this socket (EPOLLIN off while > 0) */
     int creading;          /* the collector is reading the socket without the lock */
+    int64_t eof_ns;        /* when its socket reached end of stream with jobs outstanding, or 0 */
     unsigned char *in;     /* receive buffer (INBUF bytes) */
     size_t in_len;         /* bytes in it */
     unsigned char *big;    /* body of a frame too large for `in`, or NULL */
@@ -120,7 +127,8 @@ typedef struct pool {
     int shutdown;               /* submits refused */
     int done;                   /* collector finished: all workers and the fork server gone */
     int fs_dead;                /* the fork server is gone */
-    int depth;                  /* jobs written ahead per worker */
+    int fs_killed;              /* shutdown killed it (broken_msg says why) */
+    int depth;                  /* jobs written to one worker at most (MAX_DEPTH) */
     int64_t avg_ns;             /* moving average of job run time */
     uint64_t next_token;        /* for SPAWN requests */
     int ctl;                    /* control socket to the fork server */
@@ -180,6 +188,7 @@ void corio__pp_close_registered(void) {
     for (size_t i = 0; i < fd_n; i++)
         close(fd_reg[i]);
     fd_n = 0;
+    corio__executor_forget_all(); /* the parent's executors are not joined here */
     /* Locks held at fork time by the forking thread (fd_lock) or by threads
      * that do not exist here (live_lock) start afresh, so that a job may
      * create a pool of its own. */
@@ -230,7 +239,10 @@ static void describe_exit(char *buf, size_t len, pid_t pid, int how, int status)
                  sigabbrev_np(status) ? sigabbrev_np(status) : "?",
                  how == CLD_DUMPED ? ", core dumped" : "");
     else
-        snprintf(buf, len, "worker pid %d ended (status unknown)", (int)pid);
+        snprintf(buf, len,
+                 "worker pid %d closed its connection and ended (status unknown: the fork "
+                 "server did not report it)",
+                 (int)pid);
 }
 
 /* Put an outcome on a job and move it to the completion list. */
@@ -335,6 +347,7 @@ static void close_input(worker *w) {
 }
 
 static void break_pool_locked(pool *p, const char *msg, pp_job **done);
+static void break_start_locked(pool *p, worker *bad, const char *msg, pp_job **done);
 
 /* Ask the fork server for a new worker. Lock held. */
 static int spawn_worker_locked(pool *p) {
@@ -431,7 +444,8 @@ static void flush_locked(pool *p, worker *w) {
     }
     if (w->epoll_out && !w->tx)
         epoll_set(p, w, 0);
-    if (!w->tx && (w->retiring || (p->shutdown && !p->qh)))
+    if (!w->tx && (w->retiring || (p->shutdown && !p->qh) ||
+                   (!w->head && atomic_load_explicit(&p->base.broken, memory_order_relaxed))))
         close_input(w);
 }
 
@@ -489,16 +503,11 @@ static void dispatch_locked(pool *p, pp_job **done) {
         if (p->o.max_tasks_per_child > 0 &&
             ++w->assigned >= (unsigned)p->o.max_tasks_per_child) {
             /* Python's max_tasks_per_child: this worker takes no more and
-             * exits once its jobs are answered; a new one starts now. */
+             * exits once its job is answered. It counts against
+             * max_workers until it has exited: its replacement is started
+             * from its exit report (replace_locked), never before. */
             w->retiring = 1;
             p->nactive--;
-            int e = spawn_worker_locked(p);
-            if (e < 0) {
-                char msg[256];
-                snprintf(msg, sizeof msg, "could not start a worker process: %s",
-                         corio_strerror(e));
-                break_pool_locked(p, msg, done);
-            }
         }
     }
     /* Writes are coalesced: a submitter writes only to a worker with
@@ -506,7 +515,8 @@ static void dispatch_locked(pool *p, pp_job **done) {
      * worker's new jobs go out with one write when the collector reads its
      * next answer. */
     for (worker *w = p->workers; w; w = w->next) {
-        if ((w->dirty && (tls_collector || w->tx == w->head)) || (p->shutdown && !p->qh)) {
+        if ((w->dirty && (tls_collector || w->tx == w->head)) || (p->shutdown && !p->qh) ||
+            atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
             w->dirty = 0;
             flush_locked(p, w);
         }
@@ -533,6 +543,34 @@ static void break_pool_locked(pool *p, const char *msg, pp_job **done) {
             w->kill_reason = KILL_BROKEN;
         signal_worker(p, w, SIGKILL);
     }
+}
+
+/* A worker could not be started (spawn failed, or its initializer failed
+ * or exited): the pool is broken, but a job that a healthy worker runs
+ * keeps its result. Only what cannot run fails: the queue, and the jobs
+ * written to `bad` (the worker that failed, or NULL). The other workers
+ * finish their job, then see their input closed and exit. */
+static void break_start_locked(pool *p, worker *bad, const char *msg, pp_job **done) {
+    if (atomic_load_explicit(&p->base.broken, memory_order_relaxed))
+        return;
+    snprintf(p->broken_msg, sizeof p->broken_msg, "%s", msg);
+    atomic_store_explicit(&p->base.broken, 1, memory_order_release);
+    pp_job *j;
+    while ((j = p->qh)) {
+        p->qh = j->next;
+        outcome(done, j, C_FAIL, CORIO_EBROKEN_PROCESS_POOL, p->broken_msg, 0);
+    }
+    p->qt = NULL;
+    if (bad) {
+        while ((j = pop_head(bad)))
+            outcome(done, j, C_FAIL, CORIO_EBROKEN_PROCESS_POOL, p->broken_msg, 0);
+        bad->tx = NULL;
+        if (!bad->kill_reason)
+            bad->kill_reason = KILL_BROKEN;
+    }
+    for (worker *w = p->workers; w; w = w->next)
+        if (!w->head)
+            close_input(w);
 }
 
 /* Lock p if it is still the live pool j was submitted to (a job's future
@@ -595,9 +633,10 @@ static void protocol_fail_locked(pool *p, worker *w, const char *what, pp_job **
     }
 }
 
+/* The moving average of job run times decides whether a waiting thread
+ * polls for its answer (pp_help). */
 static void note_time(pool *p, uint64_t ns) {
     p->avg_ns += ((int64_t)ns - p->avg_ns) / 8;
-    p->depth = p->avg_ns < 20000 ? MAX_DEPTH : p->avg_ns < 200000 ? 4 : p->avg_ns < 2000000 ? 2 : 1;
 }
 
 /* One complete frame: header h, body (payload then message). `owned` says
@@ -608,11 +647,11 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
     if (h->kind == CORIO__RES_INIT_FAIL) {
         char msg[512];
         snprintf(msg, sizeof msg,
-                 "a process initializer failed (worker pid %d): %s%s%.*s; the process pool is "
-                 "not usable anymore",
+                 "a worker process could not be started: a process initializer failed (worker "
+                 "pid %d): %s%s%.*s; the process pool is not usable anymore",
                  (int)w->pid, corio_error_name(h->code), h->msglen ? ": " : "", (int)h->msglen,
                  (const char *)body);
-        break_pool_locked(p, msg, done);
+        break_start_locked(p, w, msg, done);
         if (owned)
             free(body);
         return;
@@ -674,8 +713,11 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
 static void parse_locked(pool *p, worker *w, pp_job **done) {
     size_t pos = 0;
     char err[256];
-    if (atomic_load_explicit(&p->base.broken, memory_order_relaxed))
-        pos = w->in_len; /* every job has failed already: ignore the rest */
+    /* A pool broken by a worker crash failed every job: ignore the rest. A
+     * pool broken by a failed start (break_start_locked) still expects the
+     * answers of the jobs its healthy workers run. */
+    if (atomic_load_explicit(&p->base.broken, memory_order_relaxed) && !w->head)
+        pos = w->in_len;
     while (!w->rx_done && pos < w->in_len && w->in_len - pos >= sizeof(corio__res_hdr)) {
         corio__res_hdr h;
         memcpy(&h, w->in + pos, sizeof h);
@@ -779,6 +821,12 @@ static void received_locked(pool *p, worker *w, ssize_t n, pp_job **done) {
             w->rx_done = 1;
             epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
         }
+        /* A worker that closed its socket with a job outstanding has died;
+         * its exit report normally follows at once, but comes through the
+         * fork server, which may be stopped: the collector settles the
+         * worker from this end of stream after EOF_GRACE_NS. */
+        if (w->nout && !w->eof_ns)
+            w->eof_ns = corio__now_ns();
     } else if (w->big) {
         w->big_got += (size_t)n;
         if (w->big_got == w->big_need) {
@@ -948,12 +996,15 @@ static void replace_locked(pool *p, pp_job **done) {
         return;
     if (p->shutdown && !p->qh)
         return;
-    while (p->nactive < p->base.max_workers) {
+    /* nlive counts retiring workers until their exit: never more than
+     * max_workers processes at once. */
+    while (p->nlive < p->base.max_workers) {
         int e = spawn_worker_locked(p);
         if (e < 0) {
             char msg[256];
-            snprintf(msg, sizeof msg, "could not start a worker process: %s", corio_strerror(e));
-            break_pool_locked(p, msg, done);
+            snprintf(msg, sizeof msg, "a worker process could not be started: %s",
+                     corio_strerror(e));
+            break_start_locked(p, NULL, msg, done);
             return;
         }
     }
@@ -1022,9 +1073,12 @@ static void fork_server_lost(pool *p) {
     pp_job *done = NULL;
     pthread_mutex_lock(&p->lock);
     p->fs_dead = 1;
-    char msg[256];
-    snprintf(msg, sizeof msg, "the process pool's fork server (pid %d) died",
-             (int)p->fs_pid);
+    char msg[512];
+    if (p->fs_killed)
+        snprintf(msg, sizeof msg, "%s", p->broken_msg);
+    else
+        snprintf(msg, sizeof msg, "the process pool's fork server (pid %d) died",
+                 (int)p->fs_pid);
     if (p->nlive)
         break_pool_locked(p, msg, &done);
     while (p->workers)
@@ -1074,12 +1128,11 @@ static void control(pool *p) {
         } else if (m.type == CORIO__FS_SPAWN_FAILED) {
             pp_job *done = NULL;
             char msg[256];
-            snprintf(msg, sizeof msg, "could not start a worker process: %s",
+            snprintf(msg, sizeof msg, "a worker process could not be started: %s",
                      corio_strerror(m.err));
             /* It never existed: no exit report will come. */
-            requeue_outstanding(p, w, &done);
+            break_start_locked(p, w, msg, &done);
             bury_locked(p, w);
-            break_pool_locked(p, msg, &done);
             pthread_mutex_unlock(&p->lock);
             complete_all(done);
         } else {
@@ -1091,12 +1144,41 @@ static void control(pool *p) {
 
 /* ---- the collector thread ------------------------------------------------ */
 
+/* How long an end of stream with a job outstanding waits for the fork
+ * server's exit report (which says how the worker died) before the worker
+ * is settled without it. */
+#define EOF_GRACE_NS (200 * 1000000LL)
+
+/* Settle workers whose socket ended EOF_GRACE_NS ago with no exit report;
+ * returns the epoll timeout (ms) until the next one is due, or -1. */
+static int settle_silent_exits(pool *p) {
+    for (;;) {
+        int64_t now = corio__now_ns(), next = INT64_MAX;
+        worker *due = NULL;
+        pthread_mutex_lock(&p->lock);
+        for (worker *w = p->workers; w && !due; w = w->next) {
+            if (!w->eof_ns)
+                continue;
+            if (now - w->eof_ns >= EOF_GRACE_NS)
+                due = w;
+            else if (w->eof_ns + EOF_GRACE_NS < next)
+                next = w->eof_ns + EOF_GRACE_NS;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (!due)
+            return next == INT64_MAX ? -1 : (int)((next - now) / 1000000 + 1);
+        /* Status unknown: the fork server has not reaped it. Its later
+         * report finds no worker and is ignored. */
+        worker_exited(p, due, 0, 0);
+    }
+}
+
 static void *collector_main(void *arg) {
     pool *p = arg;
     tls_collector = 1;
     struct epoll_event evs[64];
     for (;;) {
-        int n = epoll_wait(p->ep, evs, 64, -1);
+        int n = epoll_wait(p->ep, evs, 64, settle_silent_exits(p));
         if (n < 0 && errno != EINTR) {
             corio__log("process pool: epoll_wait: %s", strerror(errno));
             abort();
@@ -1245,11 +1327,19 @@ static corio_future *pp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
     pool *p = (pool *)ex;
     /* The chunk travels as one frame: n words (pointers, or lengths followed
      * by the data of every item). */
+    if (n == 0 || n > CORIO__WIRE_MAX_PAYLOAD / sizeof(uint64_t)) {
+        *err = n ? -EMSGSIZE : -EINVAL;
+        return NULL;
+    }
     uint64_t payload = (uint64_t)n * sizeof(uint64_t);
-    if (bytes)
-        for (size_t i = 0; i < n; i++)
-            payload += ((const corio_value *)items[i])->len;
-    if (n == 0 || payload > CORIO__WIRE_MAX_PAYLOAD) {
+    /* Each length is checked against what is left under the limit before
+     * it is added, so the sum never wraps (two items of 2^63 bytes). */
+    for (size_t i = 0; bytes && i < n && payload <= CORIO__WIRE_MAX_PAYLOAD; i++) {
+        size_t len = ((const corio_value *)items[i])->len;
+        payload = len > CORIO__WIRE_MAX_PAYLOAD - payload ? CORIO__WIRE_MAX_PAYLOAD + 1
+                                                           : payload + len;
+    }
+    if (payload > CORIO__WIRE_MAX_PAYLOAD) {
         *err = n ? -EMSGSIZE : -EINVAL;
         return NULL;
     }
@@ -1319,6 +1409,26 @@ static void terminate_locked(pool *p, int sig, pp_job **done) {
     }
 }
 
+/* The fork server did not carry out a shutdown's kill requests. It has not
+ * been reaped (the collector reaps it last), so its pid is ours to signal;
+ * stopped, it cannot reap a worker, so the workers' pids are still theirs.
+ * Its death reaches the collector as end of stream on the control socket
+ * (fork_server_lost), which fails what is left. Lock held. */
+static void kill_fork_server_locked(pool *p) {
+    if (p->fs_dead || p->fs_pid <= 0)
+        return;
+    kill(p->fs_pid, SIGSTOP);
+    for (worker *w = p->workers; w; w = w->next)
+        if (w->pid > 0)
+            kill(w->pid, SIGKILL);
+    snprintf(p->broken_msg, sizeof p->broken_msg,
+             "the process pool's fork server (pid %d) did not answer during shutdown; it and "
+             "its workers were killed",
+             (int)p->fs_pid);
+    p->fs_killed = 1;
+    kill(p->fs_pid, SIGKILL);
+}
+
 static int pp_shutdown(corio_executor *ex, int wait, int cancel_futures, double timeout) {
     pool *p = (pool *)ex;
     pp_job *done = NULL;
@@ -1342,19 +1452,27 @@ static int pp_shutdown(corio_executor *ex, int wait, int cancel_futures, double 
     int r = 0;
     pthread_mutex_lock(&p->lock);
     if (timeout >= 0 && wait_done_locked(p, corio__deadline(timeout)) < 0) {
-        /* Beyond Python (3.14's terminate_workers / kill_workers). */
+        /* Beyond Python (3.14's terminate_workers / kill_workers): SIGTERM,
+         * then after timeout/2 SIGKILL, both through the fork server; when
+         * that has not ended it all after another timeout/2, the fork
+         * server does not answer (stopped, frozen): it is our own child,
+         * so stop it (it cannot reap, so no worker pid can be recycled),
+         * kill the workers and it directly, and fail what is left. About
+         * 2 * timeout in all, whatever the children do. */
         r = -ETIMEDOUT;
         done = NULL;
         terminate_locked(p, SIGTERM, &done);
         pthread_mutex_unlock(&p->lock);
         complete_all(done);
         pthread_mutex_lock(&p->lock);
-        if (wait_done_locked(p, corio__deadline(timeout)) < 0) {
+        if (wait_done_locked(p, corio__deadline(timeout / 2)) < 0) {
             done = NULL;
             terminate_locked(p, SIGKILL, &done);
             pthread_mutex_unlock(&p->lock);
             complete_all(done);
             pthread_mutex_lock(&p->lock);
+            if (wait_done_locked(p, corio__deadline(timeout / 2)) < 0)
+                kill_fork_server_locked(p);
         }
     }
     wait_done_locked(p, INT64_MAX);
@@ -1393,11 +1511,30 @@ static void pp_destroy(corio_executor *ex) {
     free(p);
 }
 
+/* corio_executor_inspect: one snapshot under the pool lock. A job written
+ * to a worker is the one it runs (MAX_DEPTH 1), so every outstanding job
+ * counts as running. */
+static void pp_inspect(const corio_executor *ex, corio_executor_stats *st) {
+    pool *p = (pool *)ex;
+    pthread_mutex_lock(&p->lock);
+    st->workers = p->nlive;
+    for (pp_job *j = p->qh; j; j = j->next)
+        st->pending += j->nitems ? j->nitems : 1;
+    for (worker *w = p->workers; w; w = w->next) {
+        for (pp_job *j = w->head; j; j = j->next)
+            st->running++;
+        if (w->pid > 0 && st->ids_len < st->ids_cap)
+            st->ids[st->ids_len++] = w->pid;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 static const corio__executor_vt process_pool_vt = {
     .submit = pp_submit,
     .submit_batch = pp_submit_batch,
     .shutdown = pp_shutdown,
     .destroy = pp_destroy,
+    .inspect = pp_inspect,
 };
 
 /* ---- create ------------------------------------------------------------------ */
@@ -1410,9 +1547,10 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     corio_process_pool_options o = {0};
     if (opts)
         o = *opts;
-    if (o.max_workers < 0 || o.max_tasks_per_child < 0)
+    if (o.max_workers < 0 || o.max_workers > CORIO_PROCESS_POOL_MAX_WORKERS ||
+        o.max_tasks_per_child < 0)
         return -EINVAL;
-    long online = corio__online_cpus();
+    long online = corio__usable_cpus();
     int ncpu = online > 1024 ? 1024 : (int)online;
     if (o.max_workers == 0)
         o.max_workers = ncpu;
@@ -1423,7 +1561,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);
     p->o = o;
-    p->depth = 2;
+    p->depth = MAX_DEPTH;
     p->ctl = p->ep = p->wake = -1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;
@@ -1512,6 +1650,7 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
     p->live_next = live_pools;
     live_pools = p;
     pthread_mutex_unlock(&live_lock);
+    corio__executor_register(&p->base);
     *out = &p->base;
     return 0;
 fail:

@@ -81,8 +81,10 @@ typedef struct job {
  * on a cache line of its own: set and cleared once per job, so a shared
  * counter would bounce between the workers on every job. */
 typedef struct finishing_flag {
-    _Atomic int on;     /* 1 while finishing */
-    char pad[60];       /* the rest of the line */
+    _Atomic int on;      /* 1 while finishing */
+    _Atomic int running; /* 1 while running a started job (corio_executor_inspect) */
+    _Atomic int tid;     /* the worker's kernel thread id while it lives, else 0 */
+    char pad[52];        /* the rest of the line */
 } finishing_flag;
 
 typedef struct thread_pool {
@@ -126,6 +128,8 @@ static void run_job(finishing_flag *fin, job *j) {
     if (corio_future_set_running_or_notify_cancel(f) == 1) {
         corio_value out = {0};
         int r = 0;
+        /* Relaxed: only inspect reads it, as a snapshot. */
+        atomic_store_explicit(&fin->running, 1, memory_order_relaxed);
         if (j->batch) {
             corio__batch_run(j->fn, j->batch);
             out = (corio_value){j->batch, 0, corio__batch_free};
@@ -137,6 +141,7 @@ static void run_job(finishing_flag *fin, job *j) {
                 out.dtor(out.ptr);
         }
         atomic_store_explicit(&fin->on, 1, memory_order_relaxed);
+        atomic_store_explicit(&fin->running, 0, memory_order_relaxed);
         if (r < 0)
             corio__future_fail(f, r, corio__task_msg());
         else
@@ -363,6 +368,7 @@ static void *worker_main(void *arg) {
     char name[48];
     snprintf(name, sizeof name, "%s_%d", p->prefix, id - 1);
     finishing_flag *fin = &p->finishing[id - 1];
+    atomic_store_explicit(&fin->tid, (int)gettid(), memory_order_relaxed);
     name[15] = '\0'; /* the kernel's limit for a thread name */
     pthread_setname_np(pthread_self(), name);
 
@@ -385,6 +391,7 @@ static void *worker_main(void *arg) {
             job *j = take_all(p);
             wake_workers(p, 1);
             fail_jobs(j, CORIO_EBROKEN_THREAD_POOL, p->broken_msg, 0);
+            atomic_store_explicit(&fin->tid, 0, memory_order_relaxed);
             return NULL;
         }
     }
@@ -461,6 +468,7 @@ static void *worker_main(void *arg) {
         me = W_SLEEPING; /* the loop's next read of the count decides */
     }
     leave(p, fin, me);
+    atomic_store_explicit(&fin->tid, 0, memory_order_relaxed);
     return NULL;
 }
 
@@ -552,6 +560,12 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
 static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const void *data,
                                size_t len, int bytes, int *err) {
     thread_pool *p = (thread_pool *)ex;
+    /* The same limit as the process pool's wire format, so that the two
+     * pools accept the same submits and sizeof(job) + len cannot wrap. */
+    if (bytes && len > CORIO__EXECUTOR_MAX_BYTES) {
+        *err = -EMSGSIZE;
+        return NULL;
+    }
     size_t extra = sizeof(job) + (bytes ? len : 0);
     corio_future *f = corio__future_create_ext_refs(extra, 2);
     if (!f) {
@@ -582,6 +596,10 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
                                      int bytes, int *err) {
     (void)bytes; /* a thread job sees the caller's corio_value items directly */
     thread_pool *p = (thread_pool *)ex;
+    if (n == 0 || n > (SIZE_MAX - sizeof(corio__batch)) / sizeof(corio__batch_item)) {
+        *err = n ? -EMSGSIZE : -EINVAL;
+        return NULL;
+    }
     corio__batch *b = corio__calloc(1, sizeof *b + n * sizeof b->items[0]);
     corio_future *f = b ? corio__future_create_ext_refs(sizeof(job), 2) : NULL;
     if (!f) {
@@ -669,11 +687,30 @@ static void tp_destroy(corio_executor *ex) {
     free(p);
 }
 
+/* corio_executor_inspect: relaxed reads of the per-worker flags and the
+ * queue count (no lock covers them; the figures are a snapshot). */
+static void tp_inspect(const corio_executor *ex, corio_executor_stats *st) {
+    thread_pool *p = (thread_pool *)ex;
+    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        int tid = atomic_load_explicit(&p->finishing[i].tid, memory_order_relaxed);
+        if (!tid)
+            continue;
+        st->workers++;
+        st->running += (size_t)atomic_load_explicit(&p->finishing[i].running,
+                                                    memory_order_relaxed);
+        if (st->ids_len < st->ids_cap)
+            st->ids[st->ids_len++] = tid;
+    }
+    st->pending = (size_t)(atomic_load_explicit(&p->state, memory_order_relaxed) & ST_COUNT);
+}
+
 static const corio__executor_vt thread_pool_vt = {
     .submit = tp_submit,
     .submit_batch = tp_submit_batch,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
+    .inspect = tp_inspect,
 };
 
 CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, corio_executor **out) {
@@ -683,10 +720,10 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     corio_thread_pool_options o = {0};
     if (opts)
         o = *opts;
-    if (o.max_workers < 0)
+    if (o.max_workers < 0 || o.max_workers > CORIO_THREAD_POOL_MAX_WORKERS)
         return -EINVAL;
     if (o.max_workers == 0) {
-        long ncpu = corio__online_cpus();
+        long ncpu = corio__usable_cpus();
         o.max_workers = ncpu + 4 < 32 ? (int)ncpu + 4 : 32;
     }
     thread_pool *p = corio__calloc(1, sizeof *p);
@@ -721,6 +758,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
     p->initializer = o.initializer;
     p->initargs = o.initargs;
+    corio__executor_register(&p->base);
     *out = &p->base;
     return 0;
 }

@@ -4,6 +4,8 @@
 #define CORIO_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -56,6 +58,11 @@ static inline void corio__cpu_relax(void) {
 
 /* Online CPUs, read once (at least 1): polling only pays with two or more. */
 long corio__online_cpus(void);
+/* CPUs this process may use: its affinity mask, capped by a cgroup v2
+ * cpu.max quota rounded up (runtime/cpus.c); at least 1. */
+long corio__usable_cpus(void);
+/* The (i mod |set|)-th CPU of `set`, to pin loop i inside the allowed set. */
+int corio__cpu_set_nth(const cpu_set_t *set, unsigned i);
 
 /* Whether a loop pinned to the CPU this thread runs on is awake (running
  * coroutines or polling its inbox). A thread about to poll for work (an
@@ -259,13 +266,27 @@ typedef struct corio__executor_vt {
     int (*shutdown)(corio_executor *ex, int wait, int cancel_futures, double timeout);
     /* Release everything (after a waiting shutdown). */
     void (*destroy)(corio_executor *ex);
+    /* corio_executor_inspect: fill every field but max_workers. */
+    void (*inspect)(const corio_executor *ex, corio_executor_stats *st);
 } corio__executor_vt;
+
+/* The largest byte payload of one job on either pool (the process pool's
+ * wire limit, CORIO__WIRE_MAX_PAYLOAD): -EMSGSIZE beyond it. */
+#define CORIO__EXECUTOR_MAX_BYTES ((size_t)1 << 30)
+
+/* Executors alive in this process, joined by an atexit handler (executor.c). */
+void corio__executor_register(corio_executor *ex);
+void corio__executor_unregister(corio_executor *ex);
+/* In a forked child: forget the parent's executors (they have no workers here). */
+void corio__executor_forget_all(void);
 
 /* The common head of every executor. */
 struct corio_executor {
     const corio__executor_vt *vt; /* the pool kind's operations */
     int max_workers;              /* for map's default window */
     _Atomic int broken;           /* set once a worker failure broke the pool */
+    struct corio_executor *exit_next; /* the list joined at exit (executor.c's exit_lock) */
+    pid_t exit_pid;               /* the process that created it (a forked child skips it) */
 };
 
 /* Run a batch in the current thread (thread pool helper). */

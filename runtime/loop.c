@@ -467,7 +467,7 @@ static void *loop_main(void *arg) {
     l->pin_cpu = -1;
     if (!l->rt->opts.no_pin &&
         pthread_getaffinity_np(pthread_self(), sizeof l->free_cpus, &l->free_cpus) == 0) {
-        int cpu = (int)(l->id % corio__online_cpus());
+        int cpu = corio__cpu_set_nth(&l->free_cpus, (unsigned)l->id); /* inside the allowed set */
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);

@@ -17,7 +17,7 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
     if (o.loops < 0 || o.blocking_workers < 0)
         return -EINVAL;
     if (o.loops == 0) {
-        o.loops = (int)corio__online_cpus();
+        o.loops = (int)corio__usable_cpus();
     }
     if (o.ring_entries == 0)
         o.ring_entries = 256;
