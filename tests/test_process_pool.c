@@ -1267,7 +1267,8 @@ START_TEST(test_job_not_lost_at_exit) {
         corio_future *f = corio_executor_submit(ex, t_exit_job, (void *)(uintptr_t)p[1], NULL);
         for (int i = 0; i < 3 && _i; i++) /* queued behind it: cancelled */
             corio_executor_submit(ex, t_exit_job, (void *)(uintptr_t)p[1], NULL);
-        (void)f;
+        while (f && !corio_future_running(f)) /* the first one has started */
+            sched_yield();
         corio_executor_shutdown(ex, false, _i);
         exit(0);
     }
