@@ -676,6 +676,8 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
 }
 
 CORIO_API int corio_future_result_value(corio_future *f, double timeout, corio_value *out) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!f)
         return -EINVAL;
     int r = corio__future_wait_done(f, corio__deadline(timeout));
@@ -699,6 +701,8 @@ CORIO_API int corio_future_result(corio_future *f, double timeout, void **out) {
 }
 
 CORIO_API int corio_future_exception(corio_future *f, double timeout, const char **message) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!f)
         return -EINVAL;
     int r = corio__future_wait_done(f, corio__deadline(timeout));

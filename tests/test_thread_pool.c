@@ -1093,6 +1093,44 @@ END_TEST
 #endif
 
 
+
+/* One rule for every call that takes a timeout: NaN is -EINVAL (it used to
+ * wait forever for futures, wait and the sync objects). */
+START_TEST(test_nan_timeouts_are_einval) {
+    corio_future *f = corio_future_create();
+    void *v;
+    const char *msg;
+    ck_assert_int_eq(corio_future_result(f, NAN, &v), -EINVAL);
+    ck_assert_int_eq(corio_future_exception(f, NAN, &msg), -EINVAL);
+    ck_assert_int_eq(corio_future_result(f, 0, &v), -ETIMEDOUT); /* 0 = poll */
+    size_t nd = 0, nn = 0;
+    corio_future *done[1], *not_done[1];
+    ck_assert_int_eq(corio_wait(&f, 1, NAN, CORIO_ALL_COMPLETED, done, &nd, not_done, &nn), -EINVAL);
+    corio_as_completed *it = NULL;
+    ck_assert_int_eq(corio_as_completed_create2(&f, 1, NAN, &it), -EINVAL);
+    ck_assert_ptr_null(it);
+    corio_channel *ch;
+    ck_assert_int_eq(corio_channel_create(1, &ch), 0);
+    ck_assert_int_eq(corio_channel_recv(ch, &v, NAN), -EINVAL);
+    ck_assert_int_eq(corio_channel_send(ch, NULL, NAN), -EINVAL);
+    corio_channel_destroy(ch);
+    corio_mutex *m;
+    ck_assert_int_eq(corio_mutex_create(&m), 0);
+    ck_assert_int_eq(corio_mutex_lock(m, NAN), -EINVAL);
+    corio_mutex_destroy(m);
+    corio_semaphore *s;
+    ck_assert_int_eq(corio_semaphore_create(0, &s), 0);
+    ck_assert_int_eq(corio_semaphore_acquire(s, NAN), -EINVAL);
+    corio_semaphore_destroy(s);
+    corio_event *e;
+    ck_assert_int_eq(corio_event_create(&e), 0);
+    ck_assert_int_eq(corio_event_wait(e, NAN), -EINVAL);
+    corio_event_destroy(e);
+    corio_future_cancel(f);
+    corio_future_unref(f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("thread_pool");
     TCase *tc = tcase_create("basics");
@@ -1148,6 +1186,7 @@ int main(void) {
     tcase_add_test(tc, test_submit_bytes_size_extremes);
     tcase_add_test(tc, test_max_workers_extremes);
     tcase_add_test(tc, test_shutdown_timeout_nan_thread);
+    tcase_add_test(tc, test_nan_timeouts_are_einval);
     tcase_add_loop_test(tc, test_job_not_lost_at_exit_thread, 0, 2);
 #ifndef T_MAIN_BASELINE
     tcase_add_test(tc, test_defaults_follow_affinity);
