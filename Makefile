@@ -139,7 +139,7 @@ fuzz:
 
 
 bench:
-	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=true) && $(NINJA) -C build
+	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=enabled) && $(NINJA) -C build
 	@tools/run_each.sh build/tests/bench bench_
 
 install: build
