@@ -40,6 +40,8 @@ FUZZ_SECONDS ?= 120
 # build skips it when libcurl is missing, so every target that runs it
 # installs it first.
 DOWNLOADS_PACKAGES := libcurl4-openssl-dev
+# The net suite builds a veth in a network namespace with ip(8) when root.
+NET_TEST_PACKAGES := iproute2
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.
@@ -71,7 +73,7 @@ configure = if [ -f $(1)/meson-private/coredata.dat ]; then \
 # one test configuration, from dependency check to meson's summary. Adding a
 # configuration is one line below.
 suite = echo "===== [$(1)] configure and build ($(2)) =====" \
-	&& $(DEPS) $(DOWNLOADS_PACKAGES) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
+	&& $(DEPS) $(DOWNLOADS_PACKAGES) $(NET_TEST_PACKAGES) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
@@ -139,7 +141,7 @@ fuzz:
 
 
 bench:
-	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=true) && $(NINJA) -C build
+	@$(DEPS) $(BENCH_PACKAGES) && $(call configure,build,-Dbenchmarks=enabled) && $(NINJA) -C build
 	@tools/run_each.sh build/tests/bench bench_
 
 install: build

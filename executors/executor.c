@@ -3,9 +3,12 @@
  * map() is written once here on top of the pool's submit and submit_batch,
  * so the thread pool and the process pool behave identically. */
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "fault.h"
@@ -42,9 +45,80 @@ CORIO_API int corio_executor_shutdown(corio_executor *ex, bool wait, bool cancel
 
 CORIO_API int corio_executor_shutdown_timeout(corio_executor *ex, double timeout,
                                               bool cancel_futures) {
-    if (!ex || timeout < 0)
+    /* NaN compares false with everything: refuse it before `timeout < 0`
+     * (which it passes) lets it wait forever. */
+    if (!ex || isnan(timeout) || timeout < 0)
         return -EINVAL;
     return ex->vt->shutdown(ex, 1, cancel_futures, timeout);
+}
+
+CORIO_API int corio_executor_inspect(const corio_executor *ex, corio_executor_stats *st) {
+    if (!ex || !st)
+        return -EINVAL;
+    st->max_workers = ex->max_workers;
+    st->workers = 0;
+    st->pending = st->running = st->ids_len = 0;
+    if (!st->ids)
+        st->ids_cap = 0;
+    ex->vt->inspect(ex, st);
+    return 0;
+}
+
+/* ---- joining executors at exit ----------------------------------------------- */
+
+/* Like CPython's interpreter exit, which joins its executors' threads,
+ * exit() (and a return from main) waits for every live executor's accepted
+ * jobs: each gets shutdown(wait=true, cancel_futures=false), so a job
+ * accepted before shutdown(wait=false) still runs to completion, and after
+ * shutdown(cancel_futures=true) only the running ones are waited for.
+ * Skipped: executors of another process (a forked child's copies), and
+ * every executor when exit() is called by one of its own workers or its
+ * collector (it cannot wait for itself) — the pools' shutdown already
+ * returns at once on those threads. The list's lock is never held while
+ * waiting: the handler takes the list, then shuts each pool down; an
+ * executor destroyed meanwhile cannot be, since destroy unregisters under
+ * the lock first and the handler holds the lock across each call (a recursive lock: a
+ * done-callback run by that shutdown may create or destroy an executor). */
+static pthread_mutex_t exit_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static corio_executor *exit_list;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void exit_join_all(void) {
+    pthread_mutex_lock(&exit_lock);
+    pid_t me = getpid();
+    for (corio_executor *ex = exit_list; ex; ex = ex->exit_next)
+        if (ex->exit_pid == me)
+            ex->vt->shutdown(ex, 1, 0, -1.0);
+    pthread_mutex_unlock(&exit_lock);
+}
+
+static void exit_install(void) { atexit(exit_join_all); }
+
+void corio__executor_register(corio_executor *ex) {
+    pthread_once(&exit_once, exit_install);
+    pthread_mutex_lock(&exit_lock);
+    ex->exit_pid = getpid();
+    ex->exit_next = exit_list;
+    exit_list = ex;
+    pthread_mutex_unlock(&exit_lock);
+}
+
+void corio__executor_unregister(corio_executor *ex) {
+    pthread_mutex_lock(&exit_lock);
+    corio_executor **pp = &exit_list;
+    while (*pp && *pp != ex)
+        pp = &(*pp)->exit_next;
+    if (*pp)
+        *pp = ex->exit_next;
+    pthread_mutex_unlock(&exit_lock);
+}
+
+void corio__executor_forget_all(void) {
+    /* Single-threaded child of a fork: the lock may have been held by a
+     * thread that does not exist here. */
+    pthread_mutex_t fresh = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+    exit_lock = fresh;
+    exit_list = NULL;
 }
 
 CORIO_API bool corio_executor_broken(const corio_executor *ex) {
@@ -54,6 +128,7 @@ CORIO_API bool corio_executor_broken(const corio_executor *ex) {
 CORIO_API void corio_executor_destroy(corio_executor *ex) {
     if (!ex)
         return;
+    corio__executor_unregister(ex);
     ex->vt->shutdown(ex, 1, 0, -1.0);
     ex->vt->destroy(ex);
 }
@@ -114,13 +189,27 @@ static void *item_ptr(const corio_map *m, size_t i) {
     return ((void *const *)m->items)[i];
 }
 
+/* A byte item {NULL, len > 0} is refused as submit_bytes refuses it. */
+static int map_bytes_valid(const corio_map *m, size_t lo, size_t hi) {
+    for (size_t i = lo; i < hi; i++) {
+        const corio_value *v = item_ptr(m, i);
+        if (!v->ptr && v->len)
+            return 0;
+    }
+    return 1;
+}
+
 /* Submit chunk c; on a submit error, a future failed with that error takes
  * its place so the error surfaces when the chunk's items are read. */
 static void map_submit_chunk(corio_map *m, size_t c) {
-    size_t lo = c * m->chunk, hi = lo + m->chunk < m->n ? lo + m->chunk : m->n;
+    /* c * chunk < n for every chunk that exists, so neither sum wraps. */
+    size_t lo = c * m->chunk, hi = m->n - lo > m->chunk ? lo + m->chunk : m->n;
     int err = 0;
     corio_future *f;
-    if (m->chunk == 1) {
+    if (m->bytes && !map_bytes_valid(m, lo, hi)) {
+        f = NULL;
+        err = -EINVAL;
+    } else if (m->chunk == 1) {
         if (m->bytes) {
             const corio_value *v = item_ptr(m, lo);
             f = m->ex->vt->submit(m->ex, m->fn, NULL, v->ptr, v->len, 1, &err);
@@ -170,6 +259,11 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
     corio_map_options o = {0};
     if (opts)
         o = *opts;
+    /* Uniform timeouts: NaN is refused; negative means no limit. 0 keeps
+     * meaning "no limit" here only because a zero-initialised options
+     * struct must give the default (CPython's timeout=None). */
+    if (isnan(o.timeout))
+        return -EINVAL;
     if (o.timeout < 0)
         o.timeout = 0;
     corio_map *m = corio__calloc(1, sizeof *m);
@@ -181,10 +275,16 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
     m->n = n;
     m->bytes = o.bytes;
     m->chunk = o.chunksize ? o.chunksize : 1;
-    m->nchunks = (n + m->chunk - 1) / m->chunk;
+    /* Rounded up without n + chunk - 1, which wraps for a huge chunksize. */
+    m->nchunks = n / m->chunk + (n % m->chunk != 0);
     m->deadline = o.timeout > 0 ? corio__deadline(o.timeout) : INT64_MAX;
-    size_t w = o.buffersize ? (o.buffersize + m->chunk - 1) / m->chunk
-                            : (size_t)(ex->max_workers > 4 ? 4 * ex->max_workers : 16);
+    /* The window in chunks, rounded up without a wrap, and clamped to the
+     * number of chunks: more ring slots than chunks would never be used,
+     * and window + 1 must not wrap to 0 (buffersize SIZE_MAX). */
+    size_t w = o.buffersize ? o.buffersize / m->chunk + (o.buffersize % m->chunk != 0)
+                            : (size_t)(ex->max_workers > 4 ? 4 * (size_t)ex->max_workers : 16);
+    if (w > m->nchunks)
+        w = m->nchunks;
     if (w < 1)
         w = 1;
     m->window = w + 1;

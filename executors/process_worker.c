@@ -240,13 +240,37 @@ static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm
     return n;
 }
 
+/* The worker's socket while its initializer runs, else -1 (init_exit_hook). */
+static int init_fd = -1;
+
+/* atexit handler of a worker: when the initializer calls exit(), report an
+ * initializer failure to the pool and leave at once. */
+static void init_exit_hook(void) {
+    if (init_fd < 0)
+        return;
+    static const char msg[] = "the initializer called exit()";
+    corio__res_hdr rh = {.magic = CORIO__RES_MAGIC,
+                         .kind = CORIO__RES_INIT_FAIL,
+                         .code = CORIO_ETASK,
+                         .msglen = (uint32_t)(sizeof msg - 1)};
+    struct iovec iov[2] = {{&rh, sizeof rh}, {(void *)msg, rh.msglen}};
+    writev_all(init_fd, iov, 2);
+    _exit(1);
+}
+
 /* The worker's main loop; never returns. */
 static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
     corio__pp_worker_fd = fd;
     obuf ob = {0};
     if (cfg->initializer) {
         corio__task_msg_clear();
+        /* An initializer that calls exit() must read as a failed start,
+         * not as a crash: init_exit_hook reports it, then _exits before
+         * the application's own atexit handlers run in this copy. */
+        init_fd = fd;
+        atexit(init_exit_hook);
         int r = cfg->initializer(cfg->initargs);
+        init_fd = -1;
         if (r < 0) {
             const char *msg = corio__task_msg();
             corio__res_hdr rh = {.magic = CORIO__RES_MAGIC,

@@ -81,8 +81,12 @@ typedef struct job {
  * on a cache line of its own: set and cleared once per job, so a shared
  * counter would bounce between the workers on every job. */
 typedef struct finishing_flag {
-    _Atomic int on;     /* 1 while finishing */
-    char pad[60];       /* the rest of the line */
+    _Atomic int on;        /* 1 while finishing */
+    _Atomic int running;   /* 1 while running a job's function (metrics, inspect) */
+    _Atomic int tid;       /* the worker's kernel thread id while it lives, else 0 */
+    _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
+    corio_future *_Atomic current; /* the job's future while its function runs (deadlocks) */
+    char pad[64 - 3 * sizeof(int) - sizeof(uint64_t) - sizeof(void *) - 4]; /* the rest of the line */
 } finishing_flag;
 
 typedef struct thread_pool {
@@ -111,10 +115,14 @@ typedef struct thread_pool {
     corio_init_fn initializer;  /* per-worker initializer, or NULL */
     void *initargs;             /* its argument */
     char broken_msg[256];       /* why the pool broke */
+    int blocked_on_queue;       /* workers waiting on a job queued in this pool; under lock */
+    corio__wait_hook wait_hook; /* the workers' deadlock check (see wait_begin) */
 } thread_pool;
 
 /* The pool whose worker is running on this thread, if any. */
 static CORIO__TLS_HOT thread_pool *tls_pool;
+/* The worker's current wait is counted in blocked_on_queue. */
+static _Thread_local int tls_counted;
 
 /* Run one job. The worker raises its finishing flag (until it is back at
  * the queue) before it completes the future: whoever sees the result and
@@ -126,6 +134,10 @@ static void run_job(finishing_flag *fin, job *j) {
     if (corio_future_set_running_or_notify_cancel(f) == 1) {
         corio_value out = {0};
         int r = 0;
+        /* Relaxed: metrics and inspect read these as snapshots; the
+         * deadlock check reads current the same way. */
+        atomic_store_explicit(&fin->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&fin->current, f, memory_order_relaxed);
         if (j->batch) {
             corio__batch_run(j->fn, j->batch);
             out = (corio_value){j->batch, 0, corio__batch_free};
@@ -136,7 +148,12 @@ static void run_job(finishing_flag *fin, job *j) {
             if (r < 0 && out.dtor)
                 out.dtor(out.ptr);
         }
+        atomic_store_explicit(&fin->current, NULL, memory_order_relaxed);
+        atomic_store_explicit(&fin->jobs,
+                              atomic_load_explicit(&fin->jobs, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
         atomic_store_explicit(&fin->on, 1, memory_order_relaxed);
+        atomic_store_explicit(&fin->running, 0, memory_order_relaxed);
         if (r < 0)
             corio__future_fail(f, r, corio__task_msg());
         else
@@ -348,9 +365,75 @@ static void leave(thread_pool *p, finishing_flag *fin, int me) {
         leave_sleep(p);
 }
 
+/* ---- deadlock detection ------------------------------------------------------
+ *
+ * A worker that waits on a future which is a job of its own pool (queued,
+ * or running on another worker) can only be released by the pool's other
+ * workers. When every worker the pool may have is waiting that way, none
+ * ever will: the last one to start waiting gets -EDEADLK instead of
+ * blocking (the others stay blocked until its job returns and frees a
+ * worker). Only waits without a deadline count: one with a timeout (its
+ * own or a cancel scope's) ends by itself. A pool that may still start a
+ * worker, or with one worker free or blocked on anything else, is not
+ * reported. The check looks at the
+ * workers' current jobs and walks the queue under pop_lock: O(workers +
+ * queued), on the slow path of a worker's blocking wait only. (A queued
+ * job cancelled from outside would release its waiter: then the error was
+ * premature. Nothing in the pool can do that, so it is accepted.) */
+
+/* Is f a job of p, running or queued (not yet taken)? */
+static int job_here(thread_pool *p, corio_future *f) {
+    for (int i = 0; i < p->base.max_workers; i++)
+        if (atomic_load_explicit(&p->finishing[i].current, memory_order_relaxed) == f)
+            return 1;
+    int found = 0;
+    pop_lock(p);
+    /* Jobs are only unlinked under pop_lock, so every node reached stays
+     * valid; a push in progress may hide the newest jobs: then the answer
+     * is no, and no deadlock is reported (never a false one). */
+    for (job *j = p->head; j && !found; j = atomic_load_explicit(&j->next, memory_order_acquire))
+        found = j != &p->stub && j->f == f;
+    pop_unlock(p);
+    return found;
+}
+
+static int wait_begin(void *arg, corio_future *f, int64_t deadline_ns) {
+    thread_pool *p = arg;
+    /* A wait with a deadline ends by itself (and then frees its worker):
+     * it is neither reported nor counted as blocked for good. */
+    if (deadline_ns != INT64_MAX || !job_here(p, f))
+        return 1; /* not counted: end() must not uncount it (see wait_end) */
+    pthread_mutex_lock(&p->lock);
+    int n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
+    if (p->blocked_on_queue + 1 >= n && n >= p->base.max_workers) {
+        pthread_mutex_unlock(&p->lock);
+        corio__log("thread pool %s: deadlock: all %d workers wait on jobs of the same pool",
+                   p->prefix, n);
+        corio_task_fail(-EDEADLK,
+                        "thread pool %s: deadlock: all %d workers wait on jobs of the same pool",
+                        p->prefix, n);
+        return -EDEADLK;
+    }
+    p->blocked_on_queue++;
+    pthread_mutex_unlock(&p->lock);
+    tls_counted = 1;
+    return 0;
+}
+
+static void wait_end(void *arg) {
+    thread_pool *p = arg;
+    if (!tls_counted)
+        return;
+    tls_counted = 0;
+    pthread_mutex_lock(&p->lock);
+    p->blocked_on_queue--;
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *worker_main(void *arg) {
     thread_pool *p = arg;
     tls_pool = p;
+    corio__tls_wait_hook = &p->wait_hook;
     /* Our number is our slot: the creator holds the lock across
      * pthread_create, so once we hold it our slot is filled in. */
     pthread_mutex_lock(&p->lock);
@@ -363,6 +446,7 @@ static void *worker_main(void *arg) {
     char name[48];
     snprintf(name, sizeof name, "%s_%d", p->prefix, id - 1);
     finishing_flag *fin = &p->finishing[id - 1];
+    atomic_store_explicit(&fin->tid, (int)gettid(), memory_order_relaxed);
     name[15] = '\0'; /* the kernel's limit for a thread name */
     pthread_setname_np(pthread_self(), name);
 
@@ -385,6 +469,7 @@ static void *worker_main(void *arg) {
             job *j = take_all(p);
             wake_workers(p, 1);
             fail_jobs(j, CORIO_EBROKEN_THREAD_POOL, p->broken_msg, 0);
+            atomic_store_explicit(&fin->tid, 0, memory_order_relaxed);
             return NULL;
         }
     }
@@ -461,6 +546,7 @@ static void *worker_main(void *arg) {
         me = W_SLEEPING; /* the loop's next read of the count decides */
     }
     leave(p, fin, me);
+    atomic_store_explicit(&fin->tid, 0, memory_order_relaxed);
     return NULL;
 }
 
@@ -552,6 +638,12 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
 static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const void *data,
                                size_t len, int bytes, int *err) {
     thread_pool *p = (thread_pool *)ex;
+    /* The same limit as the process pool's wire format, so that the two
+     * pools accept the same submits and sizeof(job) + len cannot wrap. */
+    if (bytes && len > CORIO__EXECUTOR_MAX_BYTES) {
+        *err = -EMSGSIZE;
+        return NULL;
+    }
     size_t extra = sizeof(job) + (bytes ? len : 0);
     corio_future *f = corio__future_create_ext_refs(extra, 2);
     if (!f) {
@@ -582,6 +674,10 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
                                      int bytes, int *err) {
     (void)bytes; /* a thread job sees the caller's corio_value items directly */
     thread_pool *p = (thread_pool *)ex;
+    if (n == 0 || n > (SIZE_MAX - sizeof(corio__batch)) / sizeof(corio__batch_item)) {
+        *err = n ? -EMSGSIZE : -EINVAL;
+        return NULL;
+    }
     corio__batch *b = corio__calloc(1, sizeof *b + n * sizeof b->items[0]);
     corio_future *f = b ? corio__future_create_ext_refs(sizeof(job), 2) : NULL;
     if (!f) {
@@ -669,11 +765,48 @@ static void tp_destroy(corio_executor *ex) {
     free(p);
 }
 
+/* Relaxed snapshots of each counter (not of all together). */
+static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
+    thread_pool *p = (thread_pool *)ex;
+    uint64_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
+    m->queued = st & ST_COUNT;
+    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
+    m->workers = (uint64_t)n;
+    m->max_workers = (uint64_t)ex->max_workers;
+    for (int i = 0; i < ex->max_workers; i++) {
+        m->running += (uint64_t)atomic_load_explicit(&p->finishing[i].running, memory_order_relaxed);
+        m->completed += atomic_load_explicit(&p->finishing[i].jobs, memory_order_relaxed);
+    }
+    m->shutdown = (st & ST_SHUTDOWN) != 0;
+    m->broken = atomic_load_explicit(&ex->broken, memory_order_relaxed) != 0;
+    return 0;
+}
+
+/* corio_executor_inspect: relaxed reads of the per-worker flags and the
+ * queue count (no lock covers them; the figures are a snapshot). */
+static void tp_inspect(const corio_executor *ex, corio_executor_stats *st) {
+    thread_pool *p = (thread_pool *)ex;
+    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        int tid = atomic_load_explicit(&p->finishing[i].tid, memory_order_relaxed);
+        if (!tid)
+            continue;
+        st->workers++;
+        st->running += (size_t)atomic_load_explicit(&p->finishing[i].running,
+                                                    memory_order_relaxed);
+        if (st->ids_len < st->ids_cap)
+            st->ids[st->ids_len++] = tid;
+    }
+    st->pending = (size_t)(atomic_load_explicit(&p->state, memory_order_relaxed) & ST_COUNT);
+}
+
 static const corio__executor_vt thread_pool_vt = {
     .submit = tp_submit,
     .submit_batch = tp_submit_batch,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
+    .metrics = tp_metrics,
+    .inspect = tp_inspect,
 };
 
 CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, corio_executor **out) {
@@ -683,10 +816,10 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     corio_thread_pool_options o = {0};
     if (opts)
         o = *opts;
-    if (o.max_workers < 0)
+    if (o.max_workers < 0 || o.max_workers > CORIO_THREAD_POOL_MAX_WORKERS)
         return -EINVAL;
     if (o.max_workers == 0) {
-        long ncpu = corio__online_cpus();
+        long ncpu = corio__usable_cpus();
         o.max_workers = ncpu + 4 < 32 ? (int)ncpu + 4 : 32;
     }
     thread_pool *p = corio__calloc(1, sizeof *p);
@@ -711,16 +844,22 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->head = &p->stub;
     atomic_init(&p->spinning, 0);
     atomic_init(&p->sleepers, 0);
-    for (int i = 0; i < o.max_workers; i++)
+    for (int i = 0; i < o.max_workers; i++) {
         atomic_init(&p->finishing[i].on, 0);
+        atomic_init(&p->finishing[i].running, 0);
+        atomic_init(&p->finishing[i].jobs, 0);
+        atomic_init(&p->finishing[i].current, NULL);
+    }
     atomic_init(&p->nthreads, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->join_lock, NULL);
     atomic_init(&p->pop_lock, 0);
+    p->wait_hook = (corio__wait_hook){.begin = wait_begin, .end = wait_end, .arg = p};
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
     p->initializer = o.initializer;
     p->initargs = o.initargs;
+    corio__executor_register(&p->base);
     *out = &p->base;
     return 0;
 }

@@ -8,8 +8,18 @@
 #include "corio/future.h"
 #include "corio/executor.h"
 #include "corio/io.h"
+#include "corio/inspect.h"
+#include "corio/metrics.h"
+#include "corio/net.h"
+#include "corio/process.h"
+#include "corio/resolve.h"
 #include "corio/runtime.h"
+#include "corio/scope.h"
+#include "corio/sendfile.h"
+#include "corio/signal.h"
+#include "corio/stream.h"
 #include "corio/sync.h"
+#include "corio/udp.h"
 #include "corio/version.h"
 
 #endif /* CORIO_H */

@@ -76,7 +76,12 @@ static void sched_unpark(corio__parker *p) {
 
 static int sched_cancelled(void) {
     corio__coro *c = corio__tls_coro;
-    return c && c->cancelled;
+    return c && corio__coro_stopped(c);
+}
+
+static int64_t sched_limit(void) {
+    corio__coro *c = corio__tls_coro;
+    return c && c->scope ? c->scope->limit : INT64_MAX;
 }
 
 /* Join `coro` from the current coroutine when both live on this loop: the
@@ -90,7 +95,7 @@ static int sched_join(void *coro) {
     corio__coro *me = corio__tls_coro, *c = coro;
     if (c == me || c->loop != me->loop || c->joiner)
         return -EAGAIN;
-    if (me->cancelled)
+    if (corio__coro_stopped(me))
         return -ECANCELED;
     c->joiner = me;
     me->joining = c;
@@ -116,6 +121,7 @@ static const corio__sched_ops sched_ops = {
     .unpark = sched_unpark,
     .cancelled = sched_cancelled,
     .join = sched_join,
+    .limit = sched_limit,
 };
 
 void corio__sched_install(void) {
@@ -128,15 +134,33 @@ void corio__sched_install(void) {
 static void coro_canceller(corio_future *f, void *arg) {
     (void)f;
     corio__coro *c = arg;
-    atomic_store_explicit(&c->cancel_posted, 1, memory_order_release);
+    atomic_store_explicit(&c->cancel_req, 1, memory_order_release);
+    corio__coro_post_attention(c);
+}
+
+void corio__coro_post_attention(corio__coro *c) {
+    /* One message in flight at a time. The loop clears msg_posted (an
+     * acq_rel exchange) before it looks at cancel_req and the scopes, so
+     * a flag stored before an exchange here that found 1 is seen by that
+     * look: the exchanges form one chain, each acquiring the previous. */
+    if (atomic_exchange_explicit(&c->msg_posted, 1, memory_order_acq_rel))
+        return;
     corio__loop_post(c->loop, &c->cancel_msg);
 }
 
 void corio__coro_cancel_now(corio__coro *c) {
-    corio__loop *l = c->loop;
     if (c->cancelled)
         return;
     c->cancelled = 1;
+    corio__coro_interrupt(c);
+}
+
+void corio__coro_interrupt(corio__coro *c) {
+    corio__loop *l = c->loop;
+    /* A shield may hold the cancel off: then only the next blocking call
+     * after the shield is left sees it. */
+    if (!corio__coro_stopped(c))
+        return;
     if (c->parker) {
         uint32_t expect = CORIO__PARKED;
         if (atomic_compare_exchange_strong(&c->parker->state, &expect, CORIO__IDLE)) {
@@ -153,8 +177,16 @@ void corio__coro_cancel_now(corio__coro *c) {
         c->park_res = -ECANCELED;
         corio__loop_make_ready(l, c);
     }
-    /* A coroutine that is ready or running sees `cancelled` at its next
+    /* A coroutine that is ready or running sees the cancel at its next
      * blocking call. */
+}
+
+void corio__coro_kick(corio__coro *c) {
+    if (corio__tls_loop == c->loop) {
+        corio__coro_interrupt(c);
+        return;
+    }
+    corio__coro_post_attention(c);
 }
 
 /* ---- life cycle ---- */
@@ -177,6 +209,23 @@ static void coro_entry(void *arg) {
             corio_future_set_value(f, &out);
         }
     }
+    if (c->scope) {
+        /* The body returned inside scopes it never left: leave them, so
+         * that the thread's count stays right. */
+        corio__log("coroutine %llu ended inside a cancel scope; scopes must be left before "
+                   "returning", (unsigned long long)c->fiber.id);
+        for (corio__scope *s = c->scope; s; s = s->parent) {
+            /* As corio_scope_exit: wait out a canceller holding 1. */
+            int g = 0;
+            while (!atomic_compare_exchange_weak_explicit(&s->guard, &g, 2, memory_order_acq_rel,
+                                                          memory_order_acquire))
+                g = 0;
+            corio__tls_nscopes--;
+        }
+        c->scope = NULL;
+    }
+    if (c->end)
+        c->end->fn(c->end->arg, f);
     c->finished = 1;
     /* Our stack is still in use until we switch away: the scheduler frees
      * us when it next runs (run_ready). */
@@ -217,12 +266,13 @@ corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stac
     c->loop = l;
     c->fn = fn;
     c->arg = arg;
-    c->stack_size = stack_size;
-    c->id = new_id();
+    c->stack_size = stack_size; /* until launch; then the union holds the deadline */
+    c->fiber.id = new_id(); /* the id lives in the fiber (fiber_init keeps it) */
     c->heap_idx = SIZE_MAX;
     c->wake_msg.kind = CORIO__MSG_START;
     c->cancel_msg.kind = CORIO__MSG_CANCEL;
-    atomic_init(&c->cancel_posted, 0);
+    atomic_init(&c->cancel_req, 0);
+    atomic_init(&c->msg_posted, 0);
     return c;
 }
 
@@ -238,23 +288,31 @@ static void link_live(corio__loop *l, corio__coro *c) {
 int corio__coro_launch(corio__coro *c) {
     corio__loop *l = c->loop;
     c->wake_msg.kind = CORIO__MSG_WAKE; /* from now on it only wakes */
-    int r = corio__stack_alloc(&l->stacks, c->stack_size, &c->stack);
+    size_t cached = l->stacks.n_cached;
+    corio__stack *st = NULL;
+    int r = corio__stack_alloc(&l->stacks, c->stack_size, &st);
+    c->deadline = 0;
     if (r == 0)
-        r = corio__fiber_init(&c->fiber, c->stack, c->id, coro_entry, c);
+        corio__count(l->stacks.n_cached < cached ? &l->m.stack_hits : &l->m.stack_misses, 1);
+    if (r == 0)
+        r = corio__fiber_init(&c->fiber, st, c->fiber.id, coro_entry, c);
     if (r < 0) {
         static _Atomic int hinted;
         if (r == -ENOMEM && !atomic_exchange(&hinted, 1))
             corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
                        "coroutine needs 2 mappings)");
-        if (c->stack)
-            corio__stack_free(&l->stacks, c->stack);
+        if (st)
+            corio__stack_free(&l->stacks, st);
         corio__future_fail(c->future, r, "cannot start coroutine: no stack");
         wake_joiner(c); /* a joiner holds a reference: c is still valid */
+        if (c->end)
+            c->end->fn(c->end->arg, c->future);
         corio_future_unref(c->future); /* c is gone with it, unless referenced */
         return r;
     }
     link_live(l, c);
-    if (l->stopping)
+    corio__count(&l->m.spawned, 1);
+    if (l->stopping || l->drain_phase)
         corio_future_cancel(c->future); /* spawned while stopping: never runs */
     corio__loop_make_ready(l, c);
     return 0;
@@ -269,15 +327,25 @@ void corio__coro_free(corio__coro *c) {
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     l->nlive--;
+    corio__count(&l->m.ended, 1);
+    corio__stack *st = c->fiber.stack; /* fini clears it */
     corio__fiber_fini(&c->fiber);
-    corio__stack_free(&l->stacks, c->stack);
+    corio__stack_free(&l->stacks, st);
     corio_future_unref(c->future); /* last use of c: it lives in the future */
+    if (__builtin_expect(l->drain_phase != 0, 0)) {
+        if (l->drain_phase == 1)
+            atomic_fetch_add_explicit(&l->drain_finished, 1, memory_order_relaxed);
+        corio__loop_drain_check(l);
+    }
 }
 
 /* ---- public API ---- */
 
-CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg,
-                                       const corio_spawn_options *opts, int *err) {
+/* The one spawn path, inlined into each entry point: the plain spawn must
+ * not pay a call layer for the group's arguments. */
+static inline __attribute__((always_inline)) corio_future *
+spawn_impl(corio_runtime *rt, int loop, corio_fn fn, void *arg, const corio_spawn_options *opts,
+           int refs, const corio__end_hook *end, int *err) {
     int dummy;
     if (!err)
         err = &dummy;
@@ -293,11 +361,12 @@ CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn,
     if (loop == -1)
         loop = here && here->rt == rt ? here->id : 0;
     corio__loop *l = &rt->loops[loop];
-    corio__coro *c = corio__coro_new(l, fn, arg, opts ? opts->stack_size : 0, 2);
+    corio__coro *c = corio__coro_new(l, fn, arg, opts ? opts->stack_size : 0, refs);
     if (!c) {
         *err = -ENOMEM;
         return NULL;
     }
+    c->end = end;
     corio_future *f = c->future; /* the second reference, ours to return */
     if (here == l) {
         int r = corio__coro_launch(c);
@@ -312,6 +381,17 @@ CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn,
     return f;
 }
 
+CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg,
+                                       const corio_spawn_options *opts, int *err) {
+    return spawn_impl(rt, loop, fn, arg, opts, 2, NULL, err);
+}
+
+corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
+                           const corio_spawn_options *opts, int refs,
+                           const corio__end_hook *end, int *err) {
+    return spawn_impl(rt, loop, fn, arg, opts, refs, end, err);
+}
+
 CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
     corio__loop *l = corio__tls_loop;
     if (!l || !corio__tls_coro) {
@@ -319,7 +399,7 @@ CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
             *err = -EPERM;
         return NULL;
     }
-    return corio_spawn_on(l->rt, l->id, fn, arg, NULL, err);
+    return spawn_impl(l->rt, l->id, fn, arg, NULL, 2, NULL, err);
 }
 
 CORIO_API int corio_yield(void) {
@@ -328,34 +408,36 @@ CORIO_API int corio_yield(void) {
         sched_yield();
         return 0;
     }
-    if (c->cancelled)
+    if (corio__coro_stopped(c))
         return -ECANCELED;
     corio__loop_make_ready(c->loop, c);
     corio__coro_suspend(c);
-    return c->cancelled ? -ECANCELED : 0;
+    return corio__coro_stopped(c) ? -ECANCELED : 0;
 }
 
 CORIO_API int corio_sleep(double seconds) {
     if (seconds < 0 || seconds != seconds)
         return -EINVAL;
-    int64_t deadline = corio__deadline(seconds);
-    if (!corio__tls_coro) {
+    /* The sleep's own end, and the scopes' limit if earlier: reaching the
+     * scopes' limit is a timeout, reaching its own end is success. */
+    int64_t own = seconds > 9.0e9 ? INT64_MAX : corio__now_ns() + (int64_t)(seconds * 1e9);
+    int64_t deadline = corio__scope_clip(own);
+    if (!corio__tls_coro && !corio__tls_thread_scope) {
         struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
         }
         return 0;
     }
-    /* A park that nobody unparks: only the deadline or a cancel ends it. */
+    /* A park that nobody unparks: only the deadline or a cancel ends it
+     * (a thread inside scopes parks too, so corio_scope_cancel wakes it). */
     corio__parker p;
     corio__parker_init(&p);
     for (;;) {
         int r = corio__parker_park(&p, deadline);
-        if (r == -ETIMEDOUT)
-            return 0;
+        if (r == -ETIMEDOUT || (r == 0 && corio__now_ns() >= deadline))
+            return deadline < own ? -ETIMEDOUT : 0;
         if (r < 0)
             return r;
-        if (corio__now_ns() >= deadline)
-            return 0;
     }
 }
 
@@ -367,7 +449,7 @@ CORIO_API int corio_loop_id(void) {
 
 CORIO_API uint64_t corio_coro_id(void) {
     corio__coro *c = corio__tls_coro;
-    return c ? c->id : 0;
+    return c ? c->fiber.id : 0;
 }
 
 CORIO_API corio_runtime *corio_runtime_current(void) {
@@ -376,5 +458,9 @@ CORIO_API corio_runtime *corio_runtime_current(void) {
 
 CORIO_API bool corio_cancel_requested(void) {
     corio__coro *c = corio__tls_coro;
-    return c && (c->cancelled || corio__future_cancel_requested(c->future));
+    if (!c)
+        return corio__scope_chain_stopped(corio__tls_thread_scope, 0);
+    if (c->scope)
+        return corio__coro_stopped(c);
+    return c->cancelled || corio__future_cancel_requested(c->future);
 }

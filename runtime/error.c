@@ -45,6 +45,18 @@ static const struct {
     {CORIO_EPROTOCOL, "CORIO_EPROTOCOL", "corrupt or truncated message from a worker"},
     {CORIO_ECANCELLED_BY_EXECUTOR, "CORIO_ECANCELLED_BY_EXECUTOR",
      "cancelled by executor shutdown"},
+    {CORIO_EAI_NONAME, "CORIO_EAI_NONAME", "name or service not known"},
+    {CORIO_EAI_AGAIN, "CORIO_EAI_AGAIN", "temporary failure in name resolution"},
+    {CORIO_EAI_FAIL, "CORIO_EAI_FAIL", "non-recoverable failure in name resolution"},
+    {CORIO_EAI_SERVICE, "CORIO_EAI_SERVICE", "service not supported for this socket type"},
+    {CORIO_EAI_FAMILY, "CORIO_EAI_FAMILY", "address family not supported"},
+    {CORIO_EAI_SOCKTYPE, "CORIO_EAI_SOCKTYPE", "socket type not supported"},
+    {CORIO_EAI_BADFLAGS, "CORIO_EAI_BADFLAGS", "bad value for resolver flags"},
+    {CORIO_EAI_NODATA, "CORIO_EAI_NODATA", "no address associated with the name"},
+    {CORIO_EAI_OVERFLOW, "CORIO_EAI_OVERFLOW", "result too large for the buffer"},
+    /* streams */
+    {CORIO_EUNEXPECTED_EOF, "CORIO_EUNEXPECTED_EOF", "stream ended in the middle of a frame"},
+    /* end streams */
 };
 
 CORIO_API const char *corio_strerror(int code) {
@@ -119,8 +131,8 @@ int64_t corio__now_ns(void) {
 
 int64_t corio__deadline(double timeout) {
     if (timeout < 0 || timeout != timeout)
-        return INT64_MAX;
+        return corio__scope_clip(INT64_MAX);
     if (timeout > 9.0e9) /* ~285 years: treat as forever rather than overflow */
-        return INT64_MAX;
-    return corio__now_ns() + (int64_t)(timeout * 1e9);
+        return corio__scope_clip(INT64_MAX);
+    return corio__scope_clip(corio__now_ns() + (int64_t)(timeout * 1e9));
 }

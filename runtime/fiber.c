@@ -43,13 +43,8 @@ _Static_assert(CORIO__CTX_FRAME_SIZE % 16 == 0,
                "saved frames keep the stack 16-byte aligned");
 #endif
 
-_Noreturn void corio__ctx_entry_returned(void)
-{
-    static const char msg[] = "corio: fiber entry function returned\n";
-    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)r;
-    abort();
-}
+/* corio__ctx_entry_returned lives in arch/ctx_common.c (the arch layer
+ * must not call up into this file). */
 
 #if defined(CORIO__ASAN)
 /* The fiber we are switching away from, so the fiber we land in can

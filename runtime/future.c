@@ -642,9 +642,14 @@ static int spin_until_done(corio_future *f, int64_t deadline_ns) {
     }
 }
 
+CORIO__TLS_HOT const corio__wait_hook *corio__tls_wait_hook;
+
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
     if (load_state(f) >= CORIO_CANCELLED)
         return 0;
+    /* A coroutine awaiting its own outcome would wait forever. */
+    if (f->coro && f->coro == corio__tls_coro)
+        return -EDEADLK;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
     if (f->helper ? (corio__tls_coro || corio__online_cpus() > 1) &&
@@ -659,23 +664,33 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         if (r != -EAGAIN)
             return load_state(f) >= CORIO_CANCELLED ? 0 : r;
     }
+    const corio__wait_hook *hook = corio__tls_coro ? NULL : corio__tls_wait_hook;
+    if (hook) {
+        int h = hook->begin(hook->arg, f, deadline_ns);
+        if (h < 0)
+            return load_state(f) >= CORIO_CANCELLED ? 0 : h;
+    }
     corio__parker p;
     corio__parker_init(&p);
     corio__waiter w = {.notify = notify_parker, .data = &p};
-    if (!corio__future_add_waiter(f, &w))
-        return 0;
     int r = 0;
-    while (load_state(f) < CORIO_CANCELLED) {
-        r = corio__parker_park(&p, deadline_ns);
-        if (r < 0)
-            break;
+    if (corio__future_add_waiter(f, &w)) {
+        while (load_state(f) < CORIO_CANCELLED) {
+            r = corio__parker_park(&p, deadline_ns);
+            if (r < 0)
+                break;
+        }
+        corio__future_remove_waiter(f, &w);
     }
-    corio__future_remove_waiter(f, &w);
+    if (hook)
+        hook->end(hook->arg);
     /* A timeout or cancel that raced with completion still reports done. */
     return load_state(f) >= CORIO_CANCELLED ? 0 : r;
 }
 
 CORIO_API int corio_future_result_value(corio_future *f, double timeout, corio_value *out) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!f)
         return -EINVAL;
     int r = corio__future_wait_done(f, corio__deadline(timeout));
@@ -699,6 +714,8 @@ CORIO_API int corio_future_result(corio_future *f, double timeout, void **out) {
 }
 
 CORIO_API int corio_future_exception(corio_future *f, double timeout, const char **message) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!f)
         return -EINVAL;
     int r = corio__future_wait_done(f, corio__deadline(timeout));

@@ -4,6 +4,8 @@
 #define CORIO_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -11,6 +13,7 @@
 #include "corio/error.h"
 #include "corio/executor.h"
 #include "corio/future.h"
+#include "corio/metrics.h"
 
 #define CORIO__HIDDEN __attribute__((visibility("hidden")))
 
@@ -39,7 +42,7 @@ static inline void corio__zero(void *p, size_t n) {
  * offset from the thread pointer (spawn + join: 117 -> ~95 ns). It takes
  * static TLS space, which a library loaded later with dlopen (ctypes, say)
  * must find in glibc's small reserve, so it is kept for these few small
- * variables (under 100 bytes in all); big buffers stay global-dynamic. */
+ * variables (under 120 bytes in all); big buffers stay global-dynamic. */
 #define CORIO__TLS_HOT _Thread_local __attribute__((tls_model("initial-exec")))
 
 /* ------------------------------------------------------------------------ */
@@ -56,6 +59,11 @@ static inline void corio__cpu_relax(void) {
 
 /* Online CPUs, read once (at least 1): polling only pays with two or more. */
 long corio__online_cpus(void);
+/* CPUs this process may use: its affinity mask, capped by a cgroup v2
+ * cpu.max quota rounded up (runtime/cpus.c); at least 1. */
+long corio__usable_cpus(void);
+/* The (i mod |set|)-th CPU of `set`, to pin loop i inside the allowed set. */
+int corio__cpu_set_nth(const cpu_set_t *set, unsigned i);
 
 /* Whether a loop pinned to the CPU this thread runs on is awake (running
  * coroutines or polling its inbox). A thread about to poll for work (an
@@ -82,7 +90,8 @@ void corio__unpin_forked_child(void);
 /* Nanoseconds on CLOCK_MONOTONIC. */
 int64_t corio__now_ns(void);
 /* Absolute deadline for a relative timeout in seconds: INT64_MAX for a
- * negative (forever) timeout, now for 0. */
+ * negative (forever) timeout, now for 0; then the earlier of that and the
+ * current cancel scope's limit (corio__scope_clip). */
 int64_t corio__deadline(double timeout);
 
 /* ------------------------------------------------------------------------ */
@@ -126,6 +135,8 @@ typedef struct corio__sched_ops {
      * done), -ECANCELED if the caller was cancelled, -EAGAIN when it cannot
      * join (other loop, another joiner): use a waiter then. */
     int (*join)(void *coro);
+    /* The current coroutine's scope limit (INT64_MAX when none). */
+    int64_t (*limit)(void);
 } corio__sched_ops;
 
 /* The current coroutine of this thread, NULL on a plain thread. */
@@ -143,6 +154,72 @@ void corio__parker_unpark(corio__parker *p);
 /* Futex helpers (thread side). */
 int corio__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns);
 void corio__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* ------------------------------------------------------------------------ */
+/* Cancel scopes (see scope.c and include/corio/scope.h)                      */
+/*
+ * A scope is entered and left by one context (a coroutine or a plain
+ * thread), strictly nested: each context has a chain of scopes, innermost
+ * first, linked by `parent`. A coroutine's chain hangs off its record, a
+ * thread's off corio__tls_thread_scope. Every blocking call clips its
+ * deadline to the innermost scope's `limit` (corio__scope_clip) and treats
+ * the context as cancelled when a scope of the chain, up to and including
+ * the innermost shield, is cancelled (corio__scope_chain_stopped).
+ *
+ * Code that never enters a scope pays one load and a predicted branch per
+ * blocking call: corio__tls_nscopes counts the scopes entered on this
+ * thread by any context (a coroutine never changes threads), so 0 means
+ * there is nothing to look up. */
+typedef struct corio__scope corio__scope;
+struct corio__scope {
+    corio__scope *parent;   /* the next outer scope of the same context, or NULL */
+    int64_t deadline;       /* its own deadline (ns, CLOCK_MONOTONIC; INT64_MAX: none) */
+    int64_t limit;          /* earliest deadline that applies inside: its own and,
+                             * unless it is a shield, its parent's limit */
+    void *coro;             /* owning coroutine (corio__coro), or NULL for a thread */
+    void *thread;           /* owning thread's park record (corio__tpark), when coro is NULL */
+    _Atomic int cancel;     /* corio_scope_cancel was called (sticky) */
+    _Atomic int guard;      /* 0 entered, 1 a canceller is waking the owner, 2 left: a
+                             * canceller only touches the owner while it holds 1, and
+                             * exit waits it out, so the owner is alive meanwhile */
+    int shield;             /* holds off the cancels and deadlines of outer scopes */
+    int status;             /* set at exit: 0, -ECANCELED or -ETIMEDOUT */
+};
+
+/* Scopes entered and not yet left on this thread, by any context. */
+extern CORIO__TLS_HOT unsigned corio__tls_nscopes;
+/* The plain thread's innermost scope (not a coroutine's). */
+extern CORIO__TLS_HOT corio__scope *corio__tls_thread_scope;
+
+/* Is a context whose innermost scope is s cancelled? `base` is the
+ * context's own cancel flag (a coroutine's cancel request), which counts
+ * only when no shield stands in between. */
+static inline int corio__scope_chain_stopped(const corio__scope *s, int base) {
+    for (; s; s = s->parent) {
+        if (atomic_load_explicit(&s->cancel, memory_order_acquire))
+            return 1;
+        if (s->shield)
+            return 0;
+    }
+    return base;
+}
+
+/* The current context's scope limit (INT64_MAX when none); park.c. */
+int64_t corio__scope_limit_slow(void);
+
+/* d, or the current scope's limit if that is earlier. */
+static inline int64_t corio__scope_clip(int64_t d) {
+    if (__builtin_expect(corio__tls_nscopes == 0, 1))
+        return d;
+    int64_t l = corio__scope_limit_slow();
+    return l < d ? l : d;
+}
+
+/* Wake the thread owning a scope if it is parked (park.c): its park then
+ * re-checks its scopes. `tpark` is the scope's `thread`. Any thread. */
+void corio__parker_kick_thread(void *tpark);
+/* This thread's park record, for a scope entered on a plain thread. */
+void *corio__parker_thread_self(void);
 
 /* ------------------------------------------------------------------------ */
 /* Waiters on a future                                                        */
@@ -169,8 +246,21 @@ int corio__future_add_waiter(corio_future *f, corio__waiter *w);
 void corio__future_remove_waiter(corio_future *f, corio__waiter *w);
 
 /* Wait until f is done or the deadline; 0 when done, -ETIMEDOUT,
- * -ECANCELED (calling coroutine cancelled). */
+ * -ECANCELED (calling coroutine cancelled), -EDEADLK (f is the calling
+ * coroutine's own, or the wait hook found a deadlock). */
 int corio__future_wait_done(corio_future *f, int64_t deadline_ns);
+
+/* A plain thread's hook around its blocking waits on futures (set by an
+ * executor's workers for deadlock detection). begin runs before the
+ * thread parks on f: a negative return ends the wait with that code (end
+ * is then not called); end runs after the wait. */
+typedef struct corio__wait_hook {
+    int (*begin)(void *arg, corio_future *f, int64_t deadline_ns); /* before parking on f */
+    void (*end)(void *arg);                   /* after, if begin returned >= 0 */
+    void *arg;                                /* their argument (the pool) */
+} corio__wait_hook;
+/* This thread's hook, or NULL (future.c). */
+extern CORIO__TLS_HOT const corio__wait_hook *corio__tls_wait_hook;
 
 /* Canceller: what cancel() does to a RUNNING future that supports it
  * (coroutines, process jobs with cancel_kills_running). Called at most once,
@@ -259,13 +349,29 @@ typedef struct corio__executor_vt {
     int (*shutdown)(corio_executor *ex, int wait, int cancel_futures, double timeout);
     /* Release everything (after a waiting shutdown). */
     void (*destroy)(corio_executor *ex);
+    /* Fill *m (zeroed by the caller); NULL: the kind has no metrics. */
+    int (*metrics)(corio_executor *ex, struct corio_executor_metrics *m);
+    /* corio_executor_inspect: fill every field but max_workers. */
+    void (*inspect)(const corio_executor *ex, corio_executor_stats *st);
 } corio__executor_vt;
+
+/* The largest byte payload of one job on either pool (the process pool's
+ * wire limit, CORIO__WIRE_MAX_PAYLOAD): -EMSGSIZE beyond it. */
+#define CORIO__EXECUTOR_MAX_BYTES ((size_t)1 << 30)
+
+/* Executors alive in this process, joined by an atexit handler (executor.c). */
+void corio__executor_register(corio_executor *ex);
+void corio__executor_unregister(corio_executor *ex);
+/* In a forked child: forget the parent's executors (they have no workers here). */
+void corio__executor_forget_all(void);
 
 /* The common head of every executor. */
 struct corio_executor {
     const corio__executor_vt *vt; /* the pool kind's operations */
     int max_workers;              /* for map's default window */
     _Atomic int broken;           /* set once a worker failure broke the pool */
+    struct corio_executor *exit_next; /* the list joined at exit (executor.c's exit_lock) */
+    pid_t exit_pid;               /* the process that created it (a forked child skips it) */
 };
 
 /* Run a batch in the current thread (thread pool helper). */

@@ -142,6 +142,13 @@ static int wait_ready(int fd, short events, int64_t deadline) {
     }
 }
 
+/* The two helpers above, for the other I/O modules (runtime/net/): see
+ * io_internal.h. Thin wrappers, so io.c's own calls stay static. */
+corio__loop *corio__io_ring_for(int opcode) { return ring_for(opcode); }
+int corio__io_wait_ready(int fd, short events, int64_t deadline) {
+    return wait_ready(fd, events, deadline);
+}
+
 /* ---- the system-call path ---- */
 
 /* One blocking operation as a system call: `call` performs it once and

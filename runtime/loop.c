@@ -149,6 +149,7 @@ static void fire_timers(corio__loop *l, int64_t now) {
     while (l->heap_len && l->heap[0]->deadline <= now) {
         corio__coro *c = l->heap[0];
         corio__timer_del(l, c);
+        corio__count(&l->m.timers_fired, 1);
         /* Withdraw the park unless an unpark got there first; that unpark
          * then owns the resumption. */
         uint32_t expect = CORIO__PARKED;
@@ -199,11 +200,36 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
     }
     case CORIO__MSG_CANCEL: {
         corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, cancel_msg));
-        atomic_store_explicit(&c->cancel_posted, 0, memory_order_relaxed);
+        /* Cleared before the look at the flags: see
+         * corio__coro_post_attention. */
+        atomic_exchange_explicit(&c->msg_posted, 0, memory_order_acq_rel);
         if (c->finished)
             corio__coro_free(c); /* its free waited for this message */
+        else if (atomic_load_explicit(&c->cancel_req, memory_order_acquire))
+            corio__coro_cancel_now(c); /* the future was cancelled (no-op if seen) */
         else
-            corio__coro_cancel_now(c);
+            corio__coro_interrupt(c); /* a scope was cancelled */
+        break;
+    }
+    case CORIO__MSG_DRAIN:
+        l->drain_phase = 1;
+        corio__loop_drain_check(l);
+        break;
+    case CORIO__MSG_DRAIN_CANCEL: {
+        l->drain_phase = 2;
+        size_t n = 0;
+        for (corio__coro *c = l->live; c; c = c->all_next)
+            if (!c->finished) {
+                n++;
+                corio_future_cancel(c->future);
+            }
+        atomic_store_explicit(&l->drain_cancelled, n, memory_order_relaxed);
+        corio__loop_drain_check(l);
+        break;
+    }
+    case CORIO__MSG_CALL: {
+        corio__call_msg *cm = (corio__call_msg *)m;
+        cm->fn(l, cm);
         break;
     }
     case CORIO__MSG_STOP:
@@ -212,6 +238,17 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
             corio_future_cancel(c->future);
         break;
     }
+}
+
+void corio__loop_drain_check(corio__loop *l) {
+    if (l->drain_reported || l->nlive != 0)
+        return;
+    l->drain_reported = 1;
+    /* acq_rel: the drainer that sees the count reach 0 also sees this
+     * loop's counters; the last loop wakes it. */
+    corio_runtime *rt = l->rt;
+    if (atomic_fetch_sub_explicit(&rt->drain_loops, 1, memory_order_acq_rel) == 1)
+        corio__parker_unpark(&rt->drain_parker);
 }
 
 static int drain_inbox(corio__loop *l) {
@@ -230,11 +267,14 @@ static int drain_inbox(corio__loop *l) {
         rev = m;
         m = n;
     }
+    uint64_t k = 0;
     while (rev) {
         corio__msg *n = rev->next;
         handle_msg(l, rev);
         rev = n;
+        k++;
     }
+    corio__count(&l->m.inbox_msgs, k);
     return 1;
 }
 
@@ -276,6 +316,9 @@ static void reap(corio__loop *l);
 static void make_room(corio__loop *l, unsigned n) {
     while (io_uring_sq_space_left(&l->ring) < n) {
         int r = io_uring_submit(&l->ring);
+        corio__count(&l->m.ring_enters, 1);
+        if (r > 0)
+            corio__count(&l->m.ring_submitted, (uint64_t)r);
         if (r == -EBUSY || r == -EAGAIN) {
             reap(l);
             io_uring_get_events(&l->ring);
@@ -308,6 +351,7 @@ static void handle_cqe(corio__loop *l, struct io_uring_cqe *cqe) {
         return;
     if (ud == UD_EVENTFD) {
         l->efd_armed = 0;
+        corio__count(&l->m.eventfd_wakes, 1);
         return;
     }
     corio__op *op = (corio__op *)(uintptr_t)(ud & ~(uint64_t)UD_TIMEOUT_BIT);
@@ -340,11 +384,24 @@ static void reap(corio__loop *l) {
         n++;
     }
     io_uring_cq_advance(&l->ring, n);
+    if (n)
+        corio__count(&l->m.ring_completed, n);
 }
 
 int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, uint32_t *flags) {
     corio__coro *c = l->current;
-    if (c->cancelled) {
+    if (__builtin_expect(c->scope != NULL, 0)) {
+        /* The scopes' limit bounds the op like its own timeout. */
+        int64_t lim = c->scope->limit;
+        if (lim != INT64_MAX) {
+            double left = (double)(lim - corio__now_ns()) / 1e9;
+            if (left < 0)
+                left = 0;
+            if (timeout < 0 || left < timeout)
+                timeout = left;
+        }
+    }
+    if (corio__coro_stopped(c)) {
         /* The SQE is already taken from the ring: turn it into a no-op. */
         io_uring_prep_nop(sqe);
         io_uring_sqe_set_data64(sqe, UD_IGNORE);
@@ -390,7 +447,7 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
      * cancelled: it ends with -EINTR instead of -ECANCELED. */
     if (op.timed_out && (op.res == -ECANCELED || op.res == -EINTR))
         return -ETIMEDOUT;
-    if (c->cancelled && op.res == -EINTR)
+    if (corio__coro_stopped(c) && op.res == -EINTR)
         return -ECANCELED;
     return op.res;
 }
@@ -402,11 +459,16 @@ static void run_ready(corio__loop *l) {
      * the next iteration, so I/O completions are not starved. */
     corio__coro *c = l->rq_head;
     l->rq_head = l->rq_tail = NULL;
+    uint64_t ran = 0;
     while (c) {
+        ran++;
         corio__coro *next = c->next;
         l->current = c;
         corio__tls_coro = c;
+        /* For the stall watchdog: who runs now (one plain store). */
+        atomic_store_explicit(&l->m.current_id, c->fiber.id, memory_order_relaxed);
         corio__fiber_switch(&l->sched, &c->fiber);
+        atomic_store_explicit(&l->m.current_id, 0, memory_order_relaxed);
         corio__tls_coro = NULL;
         l->current = NULL;
         /* c, or the coroutines it handed the thread to at their end (see
@@ -415,11 +477,14 @@ static void run_ready(corio__loop *l) {
         while (l->zombies) {
             corio__coro *z = l->zombies;
             l->zombies = z->next;
-            if (!atomic_load_explicit(&z->cancel_posted, memory_order_acquire))
+            if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
                 corio__coro_free(z);
         }
         c = next;
     }
+    atomic_store_explicit(&l->m.runnable, ran, memory_order_relaxed);
+    if (ran)
+        corio__count(&l->m.switches, ran);
 }
 
 /* Adaptive polling before sleeping. A loop whose coroutines await work done
@@ -458,6 +523,13 @@ static int poll_inbox(corio__loop *l, int64_t now) {
     }
 }
 
+/* Count one call into the ring and what it submitted. */
+static void ring_enter(corio__loop *l, int r) {
+    corio__count(&l->m.ring_enters, 1);
+    if (r > 0)
+        corio__count(&l->m.ring_submitted, (uint64_t)r);
+}
+
 static void *loop_main(void *arg) {
     corio__loop *l = arg;
     corio__tls_loop = l;
@@ -467,7 +539,7 @@ static void *loop_main(void *arg) {
     l->pin_cpu = -1;
     if (!l->rt->opts.no_pin &&
         pthread_getaffinity_np(pthread_self(), sizeof l->free_cpus, &l->free_cpus) == 0) {
-        int cpu = (int)(l->id % corio__online_cpus());
+        int cpu = corio__cpu_set_nth(&l->free_cpus, (unsigned)l->id); /* inside the allowed set */
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
@@ -496,6 +568,7 @@ static void *loop_main(void *arg) {
         run_ready(l);
         if (l->stopping && l->nlive == 0)
             break;
+        atomic_store_explicit(&l->m.timers, l->heap_len, memory_order_relaxed);
         int64_t now = l->heap_len ? corio__now_ns() : 0;
         if (l->heap_len)
             fire_timers(l, now);
@@ -504,7 +577,7 @@ static void *loop_main(void *arg) {
             /* Busy: enter the kernel only when there is something to
              * submit or reap, never just to look. */
             if (io_uring_sq_ready(&l->ring) || l->inflight)
-                io_uring_submit_and_get_events(&l->ring);
+                ring_enter(l, io_uring_submit_and_get_events(&l->ring));
         } else if (poll_inbox(l, now)) {
             /* A message while polling: drained at the top of the next
              * iteration. The eventfd read armed above is submitted by the
@@ -513,9 +586,10 @@ static void *loop_main(void *arg) {
             atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
             if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) {
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
-                io_uring_submit_and_get_events(&l->ring);
+                ring_enter(l, io_uring_submit_and_get_events(&l->ring));
             } else {
                 pinned_awake_add(l, -1);
+                corio__count(&l->m.sleeps, 1);
                 struct io_uring_cqe *cqe;
                 int64_t slept = l->spin_ok ? corio__now_ns() : 0;
                 if (l->heap_len) {
@@ -524,9 +598,9 @@ static void *loop_main(void *arg) {
                         d = 0;
                     struct __kernel_timespec ts = {.tv_sec = d / 1000000000,
                                                    .tv_nsec = d % 1000000000};
-                    io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+                    ring_enter(l, io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL));
                 } else {
-                    io_uring_submit_and_wait(&l->ring, 1);
+                    ring_enter(l, io_uring_submit_and_wait(&l->ring, 1));
                 }
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
                 pinned_awake_add(l, 1);
@@ -540,6 +614,11 @@ static void *loop_main(void *arg) {
         reap(l);
     }
     pinned_awake_add(l, -1);
+    while (l->exit_hooks) {
+        corio__loop_hook *h = l->exit_hooks;
+        l->exit_hooks = h->next;
+        h->fn(l, h);
+    }
     corio__fiber_fini(&l->sched);
     corio__overflow_thread_fini();
     return NULL;
@@ -552,6 +631,8 @@ int corio__loop_start(corio__loop *l) {
     pthread_mutex_init(&l->start_lock, NULL);
     pthread_cond_init(&l->start_cond, NULL);
     l->stop_msg.kind = CORIO__MSG_STOP;
+    l->drain_msg.kind = CORIO__MSG_DRAIN;
+    l->drain_cancel_msg.kind = CORIO__MSG_DRAIN_CANCEL;
     /* Up to 1024 cached stacks: address space only (256 MiB at the default
      * size); what stays resident is the few pages each one touched. A burst
      * of spawns reuses them instead of paying mmap + munmap each. */

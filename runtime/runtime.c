@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "corio/metrics.h"
+#include "corio/scope.h"
 #include "loop.h"
 #include "fault.h"
 
@@ -17,7 +19,7 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
     if (o.loops < 0 || o.blocking_workers < 0)
         return -EINVAL;
     if (o.loops == 0) {
-        o.loops = (int)corio__online_cpus();
+        o.loops = (int)corio__usable_cpus();
     }
     if (o.ring_entries == 0)
         o.ring_entries = 256;
@@ -31,6 +33,7 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
     if (!rt)
         return -ENOMEM;
     rt->opts = o;
+    pthread_mutex_init(&rt->hooks_lock, NULL);
     rt->loops = corio__calloc((size_t)o.loops, sizeof *rt->loops);
     if (!rt->loops) {
         free(rt);
@@ -72,6 +75,8 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
 CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
     if (!rt)
         return;
+    corio__dump_stop(rt);
+    corio__stall_stop(rt);
     atomic_store_explicit(&rt->stopping, 1, memory_order_release);
     for (int i = 0; i < rt->nloops; i++)
         corio__loop_post(&rt->loops[i], &rt->loops[i].stop_msg);
@@ -91,6 +96,8 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
             if (m->kind == CORIO__MSG_START) {
                 corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, wake_msg));
                 corio_future_cancel(c->future);
+                if (c->end)
+                    c->end->fn(c->end->arg, c->future);
                 corio_future_unref(c->future);
             }
             m = next;
@@ -103,8 +110,116 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
         pthread_cond_destroy(&l->start_cond);
     }
     corio_executor_destroy(rt->blocking);
+    for (corio__drain_hook *h = rt->hooks, *n; h; h = n) {
+        n = h->next;
+        free(h);
+    }
+    pthread_mutex_destroy(&rt->hooks_lock);
     free(rt->loops);
     free(rt);
+}
+
+/* ---- drain ---- */
+
+int corio__runtime_on_drain(corio_runtime *rt, corio__drain_fn fn, void *arg) {
+    corio__drain_hook *h = corio__malloc(sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    pthread_mutex_lock(&rt->hooks_lock);
+    h->next = rt->hooks;
+    rt->hooks = h;
+    pthread_mutex_unlock(&rt->hooks_lock);
+    return 0;
+}
+
+void corio__runtime_off_drain(corio_runtime *rt, corio__drain_fn fn, void *arg) {
+    pthread_mutex_lock(&rt->hooks_lock);
+    for (corio__drain_hook **pp = &rt->hooks; *pp; pp = &(*pp)->next) {
+        corio__drain_hook *h = *pp;
+        if (h->fn == fn && h->arg == arg) {
+            *pp = h->next;
+            free(h);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rt->hooks_lock);
+}
+
+/* Wait until every loop reported it has no live coroutine, or the
+ * deadline: 0 or -ETIMEDOUT. Shielded: the drainer's own cancel (it may
+ * be a coroutine of another runtime) does not cut the drain short. */
+static int drain_wait(corio_runtime *rt, corio__parker *p, int64_t deadline) {
+    corio_scope shield;
+    corio_shield_enter(&shield, deadline);
+    int r = 0;
+    while (atomic_load_explicit(&rt->drain_loops, memory_order_acquire) != 0) {
+        r = corio__parker_park(p, deadline);
+        if (r == -ETIMEDOUT)
+            break;
+        r = 0;
+    }
+    if (atomic_load_explicit(&rt->drain_loops, memory_order_acquire) == 0)
+        r = 0;
+    corio_scope_exit(&shield);
+    return r;
+}
+
+CORIO_API int corio_runtime_drain(corio_runtime *rt, int64_t deadline_ns,
+                                  corio_drain_summary *out) {
+    if (out)
+        *out = (corio_drain_summary){0};
+    if (!rt)
+        return -EINVAL;
+    /* From one of rt's own loops the wait could never end. */
+    if (corio__tls_loop && corio__tls_loop->rt == rt)
+        return -EPERM;
+    if (atomic_exchange_explicit(&rt->draining, 1, memory_order_acq_rel))
+        return -EALREADY;
+    corio_executor_metrics jobs0;
+    corio_executor_metrics_get(rt->blocking, &jobs0);
+    /* No new coroutines from here: spawns fail with CORIO_ESHUTDOWN. */
+    atomic_store_explicit(&rt->stopping, 1, memory_order_release);
+    pthread_mutex_lock(&rt->hooks_lock);
+    for (corio__drain_hook *h = rt->hooks; h; h = h->next)
+        h->fn(rt, h->arg);
+    pthread_mutex_unlock(&rt->hooks_lock);
+    corio__parker *p = &rt->drain_parker;
+    corio__parker_init(p);
+    atomic_store_explicit(&rt->drain_loops, rt->nloops, memory_order_release);
+    for (int i = 0; i < rt->nloops; i++)
+        corio__loop_post(&rt->loops[i], &rt->loops[i].drain_msg);
+    int r = drain_wait(rt, p, deadline_ns);
+    int timed_out = r == -ETIMEDOUT;
+    if (timed_out) {
+        for (int i = 0; i < rt->nloops; i++)
+            corio__loop_post(&rt->loops[i], &rt->loops[i].drain_cancel_msg);
+        /* Cancelled coroutines end at their next blocking call; one that
+         * never makes one (or cleans up in a shield without a deadline)
+         * holds the drain up, as it would hold up corio_runtime_destroy. */
+        drain_wait(rt, p, INT64_MAX);
+    }
+    /* The blocking pool's jobs: queued and running ones may finish until
+     * the deadline; then what is still queued is cancelled (a running
+     * thread cannot be stopped: it is left to finish). */
+    double left = (double)(deadline_ns - corio__now_ns()) / 1e9;
+    int jr = corio_executor_shutdown_timeout(rt->blocking, left > 0 ? left : 0, false);
+    corio_executor_metrics em;
+    corio_executor_metrics_get(rt->blocking, &em);
+    corio_drain_summary sum = {.timed_out = timed_out || jr == -ETIMEDOUT};
+    if (jr == -ETIMEDOUT) {
+        sum.jobs_cancelled = em.queued;
+        corio_executor_shutdown(rt->blocking, false, true);
+    }
+    sum.jobs_finished = em.completed - jobs0.completed;
+    for (int i = 0; i < rt->nloops; i++) {
+        sum.finished += atomic_load_explicit(&rt->loops[i].drain_finished, memory_order_relaxed);
+        sum.cancelled += atomic_load_explicit(&rt->loops[i].drain_cancelled, memory_order_relaxed);
+    }
+    if (out)
+        *out = sum;
+    return 0;
 }
 
 CORIO_API int corio_runtime_loops(const corio_runtime *rt) { return rt ? rt->nloops : 0; }

@@ -246,6 +246,8 @@ static int chan_recv_locked(corio_channel *ch, void **item) {
 }
 
 CORIO_API int corio_channel_send(corio_channel *ch, void *item, double timeout) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!ch)
         return -EINVAL;
     int64_t deadline = corio__deadline(timeout);
@@ -264,6 +266,8 @@ CORIO_API int corio_channel_send(corio_channel *ch, void *item, double timeout) 
 }
 
 CORIO_API int corio_channel_recv(corio_channel *ch, void **item, double timeout) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!ch)
         return -EINVAL;
     int64_t deadline = corio__deadline(timeout);
@@ -367,6 +371,8 @@ CORIO_API int corio_mutex_destroy(corio_mutex *m) {
 }
 
 CORIO_API int corio_mutex_lock(corio_mutex *m, double timeout) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!m)
         return -EINVAL;
     int64_t deadline = corio__deadline(timeout);
@@ -464,6 +470,8 @@ static int sem_take_locked(corio_semaphore *s) {
 }
 
 CORIO_API int corio_semaphore_acquire(corio_semaphore *s, double timeout) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!s)
         return -EINVAL;
     int64_t deadline = corio__deadline(timeout);
@@ -573,6 +581,8 @@ CORIO_API int corio_event_clear(corio_event *e) {
 }
 
 CORIO_API int corio_event_wait(corio_event *e, double timeout) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if (!e)
         return -EINVAL;
     /* Fast path without the lock; acquire pairs with set's release. */

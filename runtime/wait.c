@@ -88,6 +88,8 @@ static int condition_met(corio_return_when rw, size_t total, size_t done, size_t
 CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
                          corio_return_when return_when, corio_future **done, size_t *n_done,
                          corio_future **not_done, size_t *n_not_done) {
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     if ((!fs && n) || return_when < CORIO_FIRST_COMPLETED || return_when > CORIO_ALL_COMPLETED)
         return -EINVAL;
     int64_t deadline = corio__deadline(timeout);
@@ -217,6 +219,8 @@ CORIO_API int corio_as_completed_create2(corio_future *const *fs, size_t n, doub
     if (!out || (!fs && n))
         return -EINVAL;
     *out = NULL;
+    if (timeout != timeout) /* NaN: uniform timeouts, -EINVAL everywhere */
+        return -EINVAL;
     corio_as_completed *it = corio__calloc(1, sizeof *it);
     if (!it)
         return -ENOMEM;

@@ -938,6 +938,92 @@ START_TEST(test_create_errors) {
 }
 END_TEST
 
+/* ---- metrics and drain ---- */
+
+/* A real scrape: curl (skipped without it) fetches /metrics; the text is
+ * Prometheus' format and counts the requests made before it. */
+START_TEST(test_metrics_curl) {
+    if (access("/usr/bin/curl", X_OK) != 0) {
+        fprintf(stderr, "test_metrics_curl: no /usr/bin/curl, skipped\n");
+        return;
+    }
+    corio_httpd *s = t_start(NULL, NULL);
+    t_client c;
+    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    for (int i = 0; i < 3; i++) {
+        t_resp r;
+        t_roundtrip(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
+        t_resp_free(&r);
+    }
+    t_close(&c);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "timeout 30 /usr/bin/curl -sS http://127.0.0.1:%d/metrics",
+             corio_httpd_port(s));
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, p);
+    text[n] = 0;
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_msg(strstr(text, "# TYPE corio_spawned counter\n"), "%s", text);
+    ck_assert(strstr(text, "corio_spawned{loop=\"0\"} "));
+    ck_assert(strstr(text, "corio_ring_submitted{loop=\"0\"} "));
+    /* The scrape itself is the 4th request, counted before its answer. */
+    ck_assert_msg(strstr(text, "\ncorio_httpd_requests 4\n"), "%s", text);
+    /* Every line is a comment or "name{labels} value" / "name value". */
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        char name[128];
+        unsigned long long v;
+        ck_assert_msg(sscanf(line, "%127[a-z_]%*[^ ] %llu", name, &v) == 2 ||
+                          sscanf(line, "%127[a-z_] %llu", name, &v) == 2,
+                      "bad line: %s", line);
+    }
+    corio_httpd_destroy(s);
+}
+END_TEST
+
+/* Drain: a request in flight is answered and its connection closed after
+ * it, an idle keep-alive connection is closed, new connections are not served,
+ * and nothing had to be cancelled. */
+START_TEST(test_drain) {
+    corio_httpd_options o = {.loops = 1, .delay_ms = 200};
+    corio_httpd *s = t_start(NULL, &o);
+    t_client idle, busy;
+    t_resp r;
+    ck_assert_int_eq(t_connect(&idle, corio_httpd_port(s)), 0);
+    t_roundtrip(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
+    ck_assert(r.keep_alive);
+    t_resp_free(&r);
+    ck_assert_int_eq(t_connect(&busy, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_sends(&busy, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    /* The request is read at once; its answer waits for the delay. */
+    corio_httpd_stats st;
+    int64_t until = corio_now_ns() + 10000000000;
+    do
+        corio_httpd_stats_get(s, &st);
+    while (st.requests < 2 && corio_now_ns() < until && sched_yield() == 0);
+    ck_assert_uint_eq(st.requests, 2);
+    corio_drain_summary sum;
+    int64_t t0 = corio_now_ns();
+    ck_assert_int_eq(corio_httpd_drain(s, 20, &sum), 0);
+    ck_assert(corio_now_ns() - t0 < 10000000000);
+    ck_assert_uint_eq(sum.cancelled, 0);
+    ck_assert_uint_ge(sum.finished, 3); /* two connections, the acceptor, the watchdog */
+    ck_assert_int_eq(t_read(&busy, CORIO_HTTP_GET, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    t_resp_free(&r);
+    ck_assert(t_at_eof(&busy));
+    ck_assert(t_at_eof(&idle));
+    ck_assert_int_eq(corio_httpd_drain(s, 1, NULL), -EALREADY);
+    t_close(&idle);
+    t_close(&busy);
+    corio_httpd_destroy(s);
+}
+END_TEST
+
 /* ---- the command line (run with --cli PATH-TO-corio-httpd) ---- */
 
 static const char *cli_path;
@@ -1055,6 +1141,8 @@ static Suite *httpd_suite(void) {
     tcase_add_test(tc, test_delay);
     tcase_add_test(tc, test_stop_busy);
     tcase_add_test(tc, test_create_errors);
+    tcase_add_test(tc, test_metrics_curl);
+    tcase_add_test(tc, test_drain);
     suite_add_tcase(s, tc);
     tc = tcase_create("load");
     tcase_set_timeout(tc, 240);

@@ -5,6 +5,7 @@
  * Reference: CPython's Lib/test/test_concurrent_futures/executor.py. */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -508,6 +509,53 @@ START_TEST(test_map_million_items) {
 }
 END_TEST
 
+
+/* Every size argument at its extremes (run under UBSan in CI): the window
+ * and chunk arithmetic never wraps (buffersize SIZE_MAX used to divide by
+ * zero; chunksize SIZE_MAX made the chunk count 0), on both pools. */
+static const size_t t_extremes[] = {0, 1, SIZE_MAX, SIZE_MAX / 2 + 1};
+
+START_TEST(test_map_size_extremes) {
+    corio_executor *ex = NULL;
+    if (_i == 0) {
+        ex = t_pool(2);
+    } else {
+        corio_process_pool_options po = {.max_workers = 2};
+        ck_assert_int_eq(corio_process_pool_create(&po, &ex), 0);
+    }
+    void **items = t_int_items(7);
+    for (size_t a = 0; a < 4; a++) {
+        for (size_t b = 0; b < 4; b++) {
+            corio_map_options o = {.buffersize = t_extremes[a], .chunksize = t_extremes[b]};
+            corio_map *m = NULL;
+            ck_assert_int_eq(corio_executor_map(ex, t_twice, items, 7, &o, &m), 0);
+            corio_value v;
+            for (uintptr_t i = 0; i < 7; i++) {
+                ck_assert_int_eq(corio_map_next(m, &v), 1);
+                ck_assert_uint_eq((uintptr_t)v.ptr, 2 * i + 1);
+            }
+            ck_assert_int_eq(corio_map_next(m, &v), 0);
+            corio_map_destroy(m);
+        }
+    }
+    free(items);
+    /* A byte item {NULL, len > 0} fails as submit_bytes refuses it. */
+    static const char txt[] = "abc";
+    corio_value bytes[2] = {{NULL, 4, NULL}, {(void *)txt, 3, NULL}};
+    corio_map_options o = {.bytes = true};
+    corio_map *m = NULL;
+    ck_assert_int_eq(corio_executor_map(ex, t_twice, bytes, 2, &o, &m), 0);
+    corio_value v;
+    ck_assert_int_eq(corio_map_next(m, &v), -EINVAL);
+    ck_assert_int_eq(corio_map_next(m, &v), 1);
+    corio_map_destroy(m);
+    /* A NaN timeout is refused (uniform timeouts). */
+    o = (corio_map_options){.timeout = NAN};
+    ck_assert_int_eq(corio_executor_map(ex, t_twice, bytes, 1, &o, &m), -EINVAL);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("map");
     TCase *tc = tcase_create("map");
@@ -525,6 +573,7 @@ int main(void) {
     tcase_add_test(tc, test_map_bytes_items);
     tcase_add_test(tc, test_map_heap_values);
     tcase_add_test(tc, test_map_destroy_early);
+    tcase_add_loop_test(tc, test_map_size_extremes, 0, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("volume");
     tcase_set_timeout(tc, 240);

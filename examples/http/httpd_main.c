@@ -21,6 +21,9 @@
 #include "corio.h"
 #include "server.h"
 
+/* Seconds SIGTERM lets the requests in flight finish. */
+#define DRAIN_GRACE 10.0
+
 static const char usage[] =
     "usage: corio-httpd [--bind 127.0.0.1] [--port N] [--root DIR] [--loops N]\n"
     "                   [--delay-ms MS] [--max-conns N] [--idle-timeout SEC]\n"
@@ -111,6 +114,13 @@ int main(int argc, char **argv) {
     fflush(stdout);
     int sig;
     sigwait(&stop, &sig);
+    if (sig == SIGTERM) {
+        /* Graceful: requests in flight get DRAIN_GRACE seconds. */
+        corio_drain_summary sum;
+        if (corio_httpd_drain(srv, DRAIN_GRACE, &sum) == 0 && !o.quiet)
+            fprintf(stderr, "corio-httpd: drained: %zu finished, %zu cancelled\n", sum.finished,
+                    sum.cancelled);
+    }
     corio_httpd_destroy(srv);
     return 0;
 }

@@ -82,11 +82,13 @@ struct corio_httpd {
     _Atomic int64_t active;  /* connections being served (not rejects) */
     _Atomic int rejecting;   /* 503 answers in flight */
     _Atomic uint64_t accepted, rejected, accept_errors, requests; /* stats */
+    corio_future **tasks;    /* per loop: its acceptor and watchdog (2 * nloops) */
+    _Atomic bool draining;   /* corio_httpd_drain: close idle connections, no keep-alive */
 };
 
 /* What the current request asks for, decided when its head is parsed (so
  * that the receive buffer may move while its body is skipped). */
-enum route { R_HELLO, R_BYTES, R_FILE };
+enum route { R_HELLO, R_BYTES, R_FILE, R_METRICS };
 
 typedef struct conn {
     corio_httpd *srv;        /* the server (outlives every conn) */
@@ -96,6 +98,7 @@ typedef struct conn {
     double deadline;         /* waiting for the peer until then (monotonic
                               * seconds); 0: not waiting on the peer */
     bool timed_out;          /* the watchdog cancelled us for silence */
+    bool idle;               /* waiting for a next request, nothing of it received yet */
     int fd;                  /* the connection; closed by conn_done */
     bool started;            /* serve() ran (else conn_done cleans up alone) */
     bool reject;             /* answer 503 and close: over max_conns */
@@ -265,8 +268,14 @@ static int route(conn *c) {
     if (n < 0)
         return -n;
     c->path_len = (size_t)n;
+    if (atomic_load_explicit(&s->draining, memory_order_relaxed))
+        c->keep_alive = false; /* draining: this answer is the last */
     if (n == 5 && !memcmp(c->path, "hello", 5)) {
         c->route = R_HELLO;
+        return 0;
+    }
+    if (n == 7 && !memcmp(c->path, "metrics", 7)) {
+        c->route = R_METRICS;
         return 0;
     }
     if (n > 6 && n <= 6 + 13 && !memcmp(c->path, "bytes/", 6)) {
@@ -435,6 +444,42 @@ out:
 
 /* Answer the current request (its head parsed, its body skipped). A
  * negative return aborts the connection. */
+/* GET /metrics: the runtime's counters and the server's, in the
+ * Prometheus text format. */
+static int respond_metrics(conn *c) {
+    corio_httpd *s = c->srv;
+    corio_httpd_stats st;
+    corio_httpd_stats_get(s, &st);
+    char own[768];
+    int k = snprintf(own, sizeof own,
+                     "# HELP corio_httpd_accepted Connections accepted.\n"
+                     "# TYPE corio_httpd_accepted counter\ncorio_httpd_accepted %llu\n"
+                     "# HELP corio_httpd_requests Requests answered.\n"
+                     "# TYPE corio_httpd_requests counter\ncorio_httpd_requests %llu\n"
+                     "# HELP corio_httpd_rejected Connections answered 503.\n"
+                     "# TYPE corio_httpd_rejected counter\ncorio_httpd_rejected %llu\n"
+                     "# HELP corio_httpd_active Connections being served.\n"
+                     "# TYPE corio_httpd_active gauge\ncorio_httpd_active %lld\n",
+                     (unsigned long long)st.accepted, (unsigned long long)st.requests,
+                     (unsigned long long)st.rejected, (long long)st.active);
+    ssize_t need = corio_metrics_format(s->rt, NULL, 0);
+    if (k < 0 || need < 0)
+        return fail(c, 500), -EIO;
+    char *body = malloc((size_t)need + (size_t)k + 1);
+    if (!body)
+        return fail(c, 503), -ENOMEM;
+    ssize_t n = corio_metrics_format(s->rt, body, (size_t)need + 1);
+    if (n > need)
+        n = need; /* counters grew longer meanwhile: cut at what was sized */
+    memcpy(body + n, own, (size_t)k);
+    size_t len = (size_t)n + (size_t)k;
+    int r = put_head(c, 200, "text/plain; version=0.0.4", len, "", !c->keep_alive);
+    if (r == 0 && !c->is_head)
+        r = put_body(c, body, len);
+    free(body);
+    return r;
+}
+
 static int respond(conn *c) {
     corio_httpd *s = c->srv;
     int r = 0;
@@ -456,6 +501,9 @@ static int respond(conn *c) {
         break;
     case R_FILE:
         r = respond_file(c);
+        break;
+    case R_METRICS:
+        r = respond_metrics(c);
         break;
     }
     return r;
@@ -590,8 +638,10 @@ static void serve_conn(conn *c) {
             return;
         }
         c->deadline = coarse_s() + s->idle;
+        c->idle = c->len == 0 && !c->in_body;
         ssize_t n = corio_recv(c->fd, c->in + c->len, c->in_cap - c->len, 0, CORIO_FOREVER);
         c->deadline = 0;
+        c->idle = false;
         if (n < 0 && c->timed_out) {
             /* Silent for the idle timeout: 408 when a request was due (a
              * new connection, or one in the middle of a request); an idle
@@ -694,10 +744,19 @@ static int watchdog(void *arg, corio_value *out) {
     double period = s->idle / 4 < 1.0 ? s->idle / 4 : 1.0;
     if (period < 0.01)
         period = 0.01; /* a tiny timeout must not make the watchdog spin */
-    while (corio_sleep(period) == 0) {
+    for (;;) {
+        bool draining = atomic_load_explicit(&s->draining, memory_order_relaxed);
+        if (draining && !*head)
+            break; /* nothing left to watch on this loop: let the drain end */
+        if (corio_sleep(draining ? 0.01 : period) != 0)
+            break;
         double now = coarse_s();
         for (conn *c = *head; c; c = c->next) {
-            if (c->deadline != 0 && now >= c->deadline && !c->timed_out) {
+            /* Draining: an idle keep-alive connection is closed at once. */
+            if (draining && c->idle && !c->timed_out) {
+                c->timed_out = true;
+                corio_future_cancel(c->future);
+            } else if (c->deadline != 0 && now >= c->deadline && !c->timed_out) {
                 c->timed_out = true;
                 corio_future_cancel(c->future);
             }
@@ -833,18 +892,16 @@ int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
     if ((r = corio_runtime_create(&ro, &s->rt)) < 0)
         goto fail;
     s->nloops = corio_runtime_loops(s->rt);
-    if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch))) {
+    if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch)) ||
+        !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks))) {
         r = -ENOMEM;
         goto fail;
     }
     for (int k = 0; k < s->nloops; k++) {
-        corio_future *f = corio_spawn_on(s->rt, k, acceptor_main, s, NULL, &r);
-        if (!f)
+        if (!(s->tasks[2 * k] = corio_spawn_on(s->rt, k, acceptor_main, s, NULL, &r)))
             goto fail;
-        corio_future_unref(f);
-        if (!(f = corio_spawn_on(s->rt, k, watchdog, s, NULL, &r)))
+        if (!(s->tasks[2 * k + 1] = corio_spawn_on(s->rt, k, watchdog, s, NULL, &r)))
             goto fail;
-        corio_future_unref(f);
     }
     *out = s;
     return 0;
@@ -866,12 +923,29 @@ void corio_httpd_stats_get(const corio_httpd *srv, corio_httpd_stats *st) {
     st->active = atomic_load_explicit(&s->active, memory_order_relaxed);
 }
 
+int corio_httpd_drain(corio_httpd *srv, double grace, corio_drain_summary *out) {
+    if (!srv || !(grace >= 0))
+        return -EINVAL;
+    /* Stop accepting (the acceptors end, the listening socket stays open
+     * until destroy, so new connections wait in the backlog and are reset
+     * then), answer what is in flight with "Connection: close", close idle
+     * connections (the watchdogs), then let the runtime drain the rest. */
+    atomic_store(&srv->draining, true);
+    for (int k = 0; k < srv->nloops; k++)
+        corio_future_cancel(srv->tasks[2 * k]);
+    return corio_runtime_drain(srv->rt, corio_now_ns() + (int64_t)(grace * 1e9), out);
+}
+
 void corio_httpd_destroy(corio_httpd *srv) {
     if (!srv)
         return;
     /* Cancels every coroutine: blocked calls return -ECANCELED, serve()
      * returns, conn_done closes and frees each connection. */
     corio_runtime_destroy(srv->rt);
+    for (int k = 0; srv->tasks && k < 2 * srv->nloops; k++)
+        if (srv->tasks[k])
+            corio_future_unref(srv->tasks[k]);
+    free(srv->tasks);
     if (srv->lfd >= 0)
         close(srv->lfd);
     if (srv->rootfd >= 0)

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio.h"
+
 /* Defaults of corio_httpd_options (0 in a field means its default). */
 #define CORIO_HTTPD_DEFAULT_PORT 8080
 #define CORIO_HTTPD_DEFAULT_MAX_CONNS 10000
@@ -79,5 +81,12 @@ void corio_httpd_stats_get(const corio_httpd *srv, corio_httpd_stats *st);
  * Call from a plain thread, never from one of the server's coroutines.
  * NULL is ignored. */
 void corio_httpd_destroy(corio_httpd *srv);
+
+/* Drain (SIGTERM): stop accepting, finish the requests in flight (each
+ * answered with "Connection: close"), close idle keep-alive connections,
+ * and after `grace` seconds cancel what is left (corio_runtime_drain).
+ * Fills *out (may be NULL) with the drain's counts. Then call
+ * corio_httpd_destroy. Returns 0, -EINVAL, -EALREADY (drained before). */
+int corio_httpd_drain(corio_httpd *srv, double grace, corio_drain_summary *out);
 
 #endif /* CORIO_HTTPD_SERVER_H */

@@ -39,6 +39,39 @@ enum corio_errc {
      *  it; result() reports -ECANCELED for every cancelled future, as Python
      *  raises CancelledError. */
     CORIO_ECANCELLED_BY_EXECUTOR = -5007,
+
+    /* Name resolution (corio/resolve.h): the getaddrinfo EAI_* space, in a
+     * block of its own. -ENOMEM, -ETIMEDOUT, -ECANCELED and -EINVAL keep
+     * their errno meaning there. */
+    /** No such name (EAI_NONAME): the name, or with AI_NUMERICHOST the
+     *  numeric address, does not exist (NXDOMAIN, not in the hosts file). */
+    CORIO_EAI_NONAME = -5101,
+    /** Temporary failure in name resolution (EAI_AGAIN): no server answered
+     *  in time over all tries, or a server said SERVFAIL/REFUSED. */
+    CORIO_EAI_AGAIN = -5102,
+    /** Non-recoverable failure in name resolution (EAI_FAIL): a malformed or
+     *  unexpected answer, an unusable configuration. */
+    CORIO_EAI_FAIL = -5103,
+    /** The service is unknown, or not available for the socket type, or a
+     *  port number is out of range (EAI_SERVICE). */
+    CORIO_EAI_SERVICE = -5104,
+    /** The address family is not supported (EAI_FAMILY). */
+    CORIO_EAI_FAMILY = -5105,
+    /** The socket type is not supported (EAI_SOCKTYPE). */
+    CORIO_EAI_SOCKTYPE = -5106,
+    /** Invalid flags (EAI_BADFLAGS). */
+    CORIO_EAI_BADFLAGS = -5107,
+    /** The name exists but has no address of the requested family
+     *  (EAI_NODATA). */
+    CORIO_EAI_NODATA = -5108,
+    /** A result did not fit the caller's buffer (EAI_OVERFLOW). */
+    CORIO_EAI_OVERFLOW = -5109,
+    /* streams (corio/stream.h) */
+    /** The peer ended the stream in the middle of a frame: a line without
+     *  its delimiter, fewer bytes than an exact read asked for. A clean end
+     *  (before the first byte of a frame) is 0, not this. */
+    CORIO_EUNEXPECTED_EOF = -5201,
+    /* end streams */
 };
 
 /** A short human-readable description of `code` (any negative corio or

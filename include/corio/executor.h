@@ -22,9 +22,16 @@ typedef struct corio_executor corio_executor;
  * (call corio_task_fail for a message). A failure breaks the pool. */
 typedef int (*corio_init_fn)(void *arg);
 
+/** The largest max_workers accepted (beyond it create returns -EINVAL,
+ * rather than allocating per-worker tables for millions of workers). */
+#define CORIO_THREAD_POOL_MAX_WORKERS 65536
+/** The largest max_workers of a process pool (each worker is a process
+ * and two descriptors, all started at create). */
+#define CORIO_PROCESS_POOL_MAX_WORKERS 4096
+
 /** Options for corio_thread_pool_create. Zero-initialise, then set fields. */
 typedef struct corio_thread_pool_options {
-    int max_workers;                /**< 0: default min(32, ncpu + 4); negative: -EINVAL */
+    int max_workers;                /**< 0: default min(32, usable CPUs + 4); negative or over CORIO_THREAD_POOL_MAX_WORKERS: -EINVAL */
     const char *thread_name_prefix; /**< names are "<prefix>_<n>"; NULL: "corio-tp" (truncated to 15 chars by the kernel) */
     corio_init_fn initializer;      /**< run once in each worker before its first task; may be NULL */
     void *initargs;                 /**< passed to initializer */
@@ -39,7 +46,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
 /** Options for corio_process_pool_create (the last two fields are the
  * beyond-Python flags; see docs/process-pool.md). Zero-initialise, then set fields. */
 typedef struct corio_process_pool_options {
-    int max_workers;           /**< 0: number of online CPUs; negative: -EINVAL */
+    int max_workers;           /**< 0: usable CPUs (affinity mask and cgroup cpu.max quota); negative or over CORIO_PROCESS_POOL_MAX_WORKERS: -EINVAL */
     corio_init_fn initializer; /**< run once in each worker process; may be NULL */
     void *initargs;            /**< passed to initializer (must be valid in the workers: data that existed when the pool was created) */
     int max_tasks_per_child;   /**< 0: unlimited; N > 0: a worker is replaced after N jobs */
@@ -120,6 +127,26 @@ CORIO_API int corio_executor_shutdown(corio_executor *ex, bool wait, bool cancel
  * it returns -ETIMEDOUT if workers still run (threads cannot be killed). */
 CORIO_API int corio_executor_shutdown_timeout(corio_executor *ex, double timeout,
                                               bool cancel_futures);
+
+/** A snapshot of an executor's state (corio_executor_inspect). Set `ids`
+ * and `ids_cap` before the call to receive worker ids; the call fills the rest. */
+typedef struct corio_executor_stats {
+    int max_workers; /**< the pool's worker limit (defaults applied) */
+    int workers;     /**< live workers: threads started and not exited; processes started and not yet reaped (retiring ones included) */
+    size_t pending;  /**< jobs submitted and not started (cancellable) */
+    size_t running;  /**< jobs a worker has started (or, process pool, been handed: it starts it at once) and not finished */
+    int64_t *ids;    /**< in: caller's array for worker ids, or NULL: process ids (process pool), kernel thread ids (thread pool) */
+    size_t ids_cap;  /**< in: capacity of ids */
+    size_t ids_len;  /**< out: ids stored, at most ids_cap (a process worker whose pid is not known yet is left out) */
+} corio_executor_stats;
+
+/** Read an executor's worker limit, live worker count, worker ids and
+ * pending and running job counts in one consistent snapshot (one lock, or
+ * for the thread pool's lock-free counters, a best-effort read: counts may
+ * be off by the jobs moving at that instant).
+ * Returns 0, or -EINVAL for a NULL ex or st.
+ * Lifetime: st and st->ids are the caller's; nothing is retained. */
+CORIO_API int corio_executor_inspect(const corio_executor *ex, corio_executor_stats *st);
 
 /** True once a worker failure has broken the executor. */
 CORIO_API bool corio_executor_broken(const corio_executor *ex);

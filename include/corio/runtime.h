@@ -43,6 +43,34 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
  * of the runtime's own coroutines or loop threads. NULL is ignored. */
 CORIO_API void corio_runtime_destroy(corio_runtime *rt);
 
+/** What corio_runtime_drain did. */
+typedef struct corio_drain_summary {
+    size_t finished;  /**< coroutines that ended by themselves during the drain */
+    size_t cancelled; /**< coroutines still running at the deadline, cancelled then */
+    size_t jobs_finished;  /**< blocking-pool jobs that ran to their end during the drain */
+    size_t jobs_cancelled; /**< blocking-pool jobs still queued at the deadline, cancelled */
+    bool timed_out;   /**< the deadline passed with coroutines or blocking jobs left */
+} corio_drain_summary;
+
+/** Drain rt gracefully: stop accepting new work (from now on spawns on rt
+ * fail with CORIO_ESHUTDOWN, and what registered to be told, such as
+ * listeners, closes), let the coroutines already running finish until
+ * `deadline_ns` (absolute, CLOCK_MONOTONIC, see corio_now_ns in
+ * corio/scope.h), then cancel those still running and wait for them to
+ * end (a cancelled coroutine ends at its next blocking call; one that
+ * never blocks, or cleans up in a shield without a deadline, holds the
+ * drain up). Then the blocking pool (corio_to_thread) is shut down: its
+ * jobs, queued or running, may finish until the deadline; then the queued
+ * ones are cancelled, and a running one is left to finish (a thread
+ * cannot be stopped).
+ * The loops keep running; release rt with corio_runtime_destroy.
+ * Call from a plain thread or a coroutine of another runtime.
+ * Returns 0 and, if out is not NULL, the counts in *out; -EINVAL (NULL
+ * rt), -EPERM (called from one of rt's loops), -EALREADY (a second
+ * drain). */
+CORIO_API int corio_runtime_drain(corio_runtime *rt, int64_t deadline_ns,
+                                  corio_drain_summary *out);
+
 /** Number of loops of rt. */
 CORIO_API int corio_runtime_loops(const corio_runtime *rt);
 

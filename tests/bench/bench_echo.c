@@ -2,7 +2,10 @@
  * a corio server (one loop, one coroutine per connection, multishot
  * acceptor) against an epoll server written here (one thread, level-
  * triggered, non-blocking read/write), driven by the same client in the
- * same run.
+ * same run. The corio server runs three ways: raw corio_recv/corio_send,
+ * a corio_stream per connection on the plain receive path, and a stream
+ * on the multishot receive path (provided-buffer ring); the stream ratios
+ * are against the raw corio server of the same round.
  *
  * The client is one plain thread with epoll: every connection keeps one
  * request of REQ bytes in flight, checks every byte of the echo, and sends
@@ -36,6 +39,21 @@ static int nconn = 1000;
 static double seconds = 3.0;
 static int rounds = 3;
 static size_t req_size = 64;
+
+/* Requests the last client run completed, and the CPU time (user +
+ * system, CLOCK_THREAD_CPUTIME_ID) the server's thread spent while serving
+ * them: with a closed-loop client the req/s of servers that keep up are
+ * bounded by the client, while CPU per request shows what each server
+ * costs. io_uring's task work runs in the loop thread (DEFER_TASKRUN), so
+ * the kernel side of the ring is counted too. */
+static long last_done;
+static double server_cpu_s;
+
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -146,6 +164,7 @@ static double run_client(uint16_t port, int n, double secs) {
         close(cs[i].fd);
     close(ep);
     free(cs);
+    last_done = done;
     return (double)done / el;
 }
 
@@ -188,6 +207,7 @@ typedef struct epoll_srv {
 static void *epoll_server(void *arg) {
     epoll_srv *s = arg;
     pin(0);
+    double cpu0 = thread_cpu_s();
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->lfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, s->lfd, &ev);
@@ -232,6 +252,7 @@ static void *epoll_server(void *arg) {
         }
     }
     close(ep);
+    server_cpu_s = thread_cpu_s() - cpu0;
     return NULL;
 }
 
@@ -271,14 +292,48 @@ out:
     return 0;
 }
 
+/* The same echo through a corio_stream: peek what arrived (a view, no
+ * copy), write it (copied into the write buffer), consume, flush (one
+ * send). What an HTTP server's read-parse-respond loop does per request. */
+static int stream_recv_mode = CORIO_STREAM_RECV_PLAIN;
+
+static int corio_conn_stream(void *arg, corio_value *out) {
+    (void)out;
+    int fd = (int)(intptr_t)arg;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    corio_stream_options so = {.recv_mode = stream_recv_mode};
+    corio_stream *s;
+    int r = corio_stream_create(fd, &so, &s);
+    if (r < 0) {
+        corio_close(fd);
+        return r;
+    }
+    for (;;) {
+        const void *v;
+        ssize_t n = corio_stream_peek(s, 1, &v, CORIO_FOREVER);
+        if (n <= 0)
+            break;
+        if (corio_stream_write(s, v, (size_t)n, CORIO_FOREVER) != n)
+            break;
+        corio_stream_consume(s, (size_t)n);
+        if (corio_stream_flush(s, CORIO_FOREVER) < 0)
+            break;
+    }
+    corio_stream_destroy(s);
+    return 0;
+}
+
 typedef struct corio_srv {
     int lfd;
     int n;
+    corio_fn conn; /* the per-connection coroutine */
 } corio_srv;
 
 static int corio_server(void *arg, corio_value *out) {
     (void)out;
     corio_srv *s = arg;
+    double cpu0 = thread_cpu_s(); /* the loop thread's */
     corio_acceptor *acc;
     int r = corio_acceptor_create(s->lfd, 0, &acc);
     if (r < 0)
@@ -289,7 +344,7 @@ static int corio_server(void *arg, corio_value *out) {
         int fd = corio_acceptor_next(acc, NULL, NULL, CORIO_FOREVER);
         if (fd < 0)
             die("corio accept", fd);
-        fs[i] = corio_spawn_on(corio_runtime_current(), -1, corio_conn, (void *)(intptr_t)fd, &so,
+        fs[i] = corio_spawn_on(corio_runtime_current(), -1, s->conn, (void *)(intptr_t)fd, &so,
                                &r);
         if (!fs[i])
             die("corio spawn", r);
@@ -300,11 +355,12 @@ static int corio_server(void *arg, corio_value *out) {
         corio_future_unref(fs[i]);
     }
     free(fs);
+    server_cpu_s = thread_cpu_s() - cpu0;
     return 0;
 }
 
-static double bench_corio(void) {
-    corio_srv s = {.n = nconn};
+static double bench_corio(corio_fn conn) {
+    corio_srv s = {.n = nconn, .conn = conn};
     uint16_t port;
     s.lfd = listener(&port);
     corio_runtime_options o = {.loops = 1, .ring_entries = 1024};
@@ -321,6 +377,11 @@ static double bench_corio(void) {
     corio_runtime_destroy(rt);
     close(s.lfd);
     return rps;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void print_machine(void) {
@@ -387,19 +448,82 @@ int main(int argc, char **argv) {
     printf("echo: %d connections, %zu-byte requests, 1 in flight per connection, "
            "%d rounds of %.1f s per server (best shown); client: 1 epoll thread\n",
            nconn, req_size, rounds, seconds);
-    double best_e = 0, best_c = 0;
+    double best_e = 0, best_c = 0, best_s = 0, best_m = 0;
+    /* Least server CPU per request (us) of each server over the rounds. */
+    double cpu_e = 1e9, cpu_c = 1e9, cpu_s = 1e9, cpu_m = 1e9;
+#define CPU_US() (last_done ? server_cpu_s * 1e6 / (double)last_done : 1e9)
+    /* Per-round CPU ratios against the raw corio server of the same
+     * round, whose median resists a machine whose load changes between
+     * rounds better than a best-of. Odd rounds run the servers in reverse
+     * order, so neither side always follows the other. */
+    double *rs = calloc((size_t)rounds, sizeof *rs), *rm = calloc((size_t)rounds, sizeof *rm);
     for (int r = 0; r < rounds; r++) {
-        double e = bench_epoll();
-        double c = bench_corio();
-        printf("  round %d: epoll %.0f req/s, corio %.0f req/s\n", r + 1, e, c);
+        double e = 0, ce = 0, c = 0, cc = 0, st = 0, cs = 0, m = 0, cm = 0;
+        for (int k = 0; k < 4; k++) {
+            switch (r % 2 ? 3 - k : k) {
+            case 0:
+                e = bench_epoll();
+                ce = CPU_US();
+                break;
+            case 1:
+                c = bench_corio(corio_conn);
+                cc = CPU_US();
+                break;
+            case 2:
+                stream_recv_mode = CORIO_STREAM_RECV_PLAIN;
+                st = bench_corio(corio_conn_stream);
+                cs = CPU_US();
+                break;
+            default:
+                stream_recv_mode = CORIO_STREAM_RECV_MULTISHOT;
+                m = bench_corio(corio_conn_stream);
+                cm = CPU_US();
+                break;
+            }
+        }
+        rs[r] = cs / cc;
+        rm[r] = cm / cc;
+        printf("  round %d: epoll %.0f, corio raw %.0f, stream %.0f, stream multishot %.0f req/s;"
+               " server CPU %.2f, %.2f, %.2f, %.2f us/req\n",
+               r + 1, e, c, st, m, ce, cc, cs, cm);
         fflush(stdout);
+        cpu_e = ce < cpu_e ? ce : cpu_e;
+        cpu_c = cc < cpu_c ? cc : cpu_c;
+        cpu_s = cs < cpu_s ? cs : cpu_s;
+        cpu_m = cm < cpu_m ? cm : cpu_m;
         if (e > best_e)
             best_e = e;
         if (c > best_c)
             best_c = c;
+        if (st > best_s)
+            best_s = st;
+        if (m > best_m)
+            best_m = m;
     }
     printf("epoll baseline (1 thread, level-triggered): %.0f req/s\n", best_e);
     printf("corio (1 loop, coroutine per connection):   %.0f req/s\n", best_c);
+    printf("corio_stream (plain recv path):             %.0f req/s\n", best_s);
+    printf("corio_stream (multishot recv, buffer ring): %.0f req/s\n", best_m);
     printf("ratio corio/epoll: %.2f\n", best_c / best_e);
+    printf("ratio stream/raw corio: %.3f (cost %.1f %%)\n", best_s / best_c,
+           100.0 * (1.0 - best_s / best_c));
+    printf("ratio stream multishot/raw corio: %.3f (cost %.1f %%)\n", best_m / best_c,
+           100.0 * (1.0 - best_m / best_c));
+    printf("ratio stream/epoll: %.2f\n", best_s / best_e);
+    printf("server CPU per request (least of the rounds): epoll %.2f us, corio raw %.2f us, "
+           "stream %.2f us, stream multishot %.2f us\n", cpu_e, cpu_c, cpu_s, cpu_m);
+    printf("CPU ratio stream/raw corio: %.3f (cost %+.1f %%)\n", cpu_s / cpu_c,
+           100.0 * (cpu_s / cpu_c - 1.0));
+    printf("CPU ratio stream multishot/raw corio: %.3f (cost %+.1f %%)\n", cpu_m / cpu_c,
+           100.0 * (cpu_m / cpu_c - 1.0));
+    printf("CPU ratio raw corio/epoll: %.3f\n", cpu_c / cpu_e);
+    qsort(rs, (size_t)rounds, sizeof *rs, cmp_double);
+    qsort(rm, (size_t)rounds, sizeof *rm, cmp_double);
+    printf("median per-round CPU ratio stream/raw corio: %.3f (cost %+.1f %%)\n",
+           rs[rounds / 2], 100.0 * (rs[rounds / 2] - 1.0));
+    printf("median per-round CPU ratio stream multishot/raw corio: %.3f (cost %+.1f %%)\n",
+           rm[rounds / 2], 100.0 * (rm[rounds / 2] - 1.0));
+    free(rs);
+    free(rm);
     return 0;
 }

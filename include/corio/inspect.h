@@ -1,0 +1,68 @@
+/* corio — live introspection: coroutine names and the coroutine dump.
+ *
+ * corio_runtime_dump writes one block per loop and one line (plus a
+ * backtrace) per live coroutine: its id and name, its state (running,
+ * ready, parked with the time left to its deadline, in a ring operation,
+ * joining another coroutine, finished), its group, and the return
+ * addresses found by walking its saved frame pointers. Each loop writes
+ * its own part, on its own thread, between two coroutines, so the dump is
+ * consistent per loop and safe while the program runs; a loop that does
+ * not answer within a second (a coroutine is blocking it) is reported as
+ * such instead.
+ *
+ * Backtraces are a frame-pointer walk, not libunwind: it needs no
+ * library, no allocation and no unwind tables, costs a few loads per
+ * frame, and cannot crash (every frame is checked to lie inside the
+ * coroutine's own stack, strictly ascending). Its limit: code built
+ * without frame pointers (gcc's default at -O2) leaves gaps or stops the
+ * walk early; build with -fno-omit-frame-pointer for full traces. Each
+ * address is printed as module+offset (feed it to addr2line -e module)
+ * and, when the dynamic symbol table has it, as symbol+offset.
+ */
+#ifndef CORIO_INSPECT_H
+#define CORIO_INSPECT_H
+
+#include "common.h"
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Name the calling coroutine (shown by the dump). The string is not
+ * copied: it must outlive the coroutine (a literal, say). Returns 0, or
+ * -EPERM outside a coroutine. */
+CORIO_API int corio_coro_set_name(const char *name);
+
+/** Write a dump of every live coroutine of rt to fd (see above). Any
+ * thread, or a coroutine (of rt too: it suspends while the loops write).
+ * Returns the number of coroutines listed, -EINVAL (NULL rt, fd < 0),
+ * -ENOMEM, or the -errno of a failed write. */
+CORIO_API long corio_runtime_dump(corio_runtime *rt, int fd);
+
+/** Opt in: dump rt to fd whenever the process receives `signo` (like Go's
+ * SIGQUIT dump). The signal handler only writes a byte to a pipe; a
+ * thread of rt's waits on it and writes the dump, so nothing unsafe runs
+ * in the handler. The previous handler is restored by
+ * corio_runtime_destroy. One signal per runtime, and one runtime per
+ * signal. Returns 0, -EINVAL, -EBUSY (already set up), or an -errno. */
+CORIO_API int corio_runtime_dump_on_signal(corio_runtime *rt, int signo, int fd);
+
+/** Opt in: a watchdog thread that writes a line to fd when a loop of rt
+ * has been busy for longer than `threshold` seconds without switching
+ * coroutines (one coroutine runs without yielding: it is blocking its
+ * loop), naming the coroutine's id, and when a busy loop has not entered
+ * its ring for that long (its I/O completions wait). It samples each
+ * loop's counters every threshold / 2, so a stall is reported between
+ * threshold and 1.5 x threshold after it began, once per stall. A sleeping
+ * (idle) loop is never reported. Stopped by corio_runtime_destroy.
+ * Returns 0, -EINVAL (threshold not > 0, fd < 0), -EBUSY (already
+ * watching), -ENOMEM, or an -errno. Limits: no backtrace of the stalled
+ * coroutine (it is running on another thread; corio_runtime_dump cannot
+ * reach it either, its loop is blocked). */
+CORIO_API int corio_runtime_stall_watch(corio_runtime *rt, double threshold, int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORIO_INSPECT_H */

@@ -1,0 +1,175 @@
+/* corio — the stall watchdog: a thread that notices a loop blocked by one
+ * of its coroutines, or a busy loop that stopped entering its ring.
+ *
+ * It only reads counters the loops keep anyway (corio__loop_counters):
+ * every threshold / 2 it samples, per loop, `switches` (coroutine
+ * resumptions), `ring_enters`, and the loop's `sleeping` flag, and the id
+ * of the coroutine resumed last. A loop that is awake, has resumed no
+ * coroutine and entered no ring since the previous sample is running one
+ * coroutine; two such samples in a row (threshold) make a stall. The loop
+ * pays one plain store per coroutine switch (current_id) for this.
+ *
+ * Memory ordering: relaxed loads throughout; a stale value only delays or
+ * skips a report by one period, never invents one (the counters only
+ * grow, and a loop that is asleep says so before it blocks).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "corio/inspect.h"
+#include "fault.h"
+#include "loop.h"
+
+/* What the watchdog last saw of one loop. */
+typedef struct stall_seen {
+    uint64_t switches;    /* counters at the previous sample */
+    uint64_t enters;      /* ring_enters then */
+    uint64_t current;     /* current_id then */
+    int still;            /* samples in a row without a switch, awake */
+    int no_ring;          /* samples in a row without a ring entry, awake */
+    int reported;         /* this stall was reported */
+    int ring_reported;    /* this ring stall was reported */
+} stall_seen;
+
+typedef struct corio__stall {
+    corio_runtime *rt;       /* the runtime watched */
+    int64_t period_ns;       /* threshold / 2 */
+    double threshold;        /* seconds, for the messages */
+    int fd;                  /* where reports go */
+    pthread_t thread;        /* the watchdog */
+    pthread_mutex_t lock;    /* guards stop, with cond */
+    pthread_cond_t cond;     /* signalled to stop */
+    int stop;                /* the runtime is being destroyed */
+    stall_seen *seen;        /* one per loop */
+} corio__stall;
+
+static void report(corio__stall *w, const char *fmt, ...) CORIO_PRINTF(2, 3);
+static void report(corio__stall *w, const char *fmt, ...) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        ssize_t r = write(w->fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)r; /* best effort: a watchdog must not stop on a full pipe */
+    }
+}
+
+static void sample(corio__stall *w) {
+    for (int i = 0; i < w->rt->nloops; i++) {
+        corio__loop *l = &w->rt->loops[i];
+        stall_seen *s = &w->seen[i];
+        uint64_t sw = atomic_load_explicit(&l->m.switches, memory_order_relaxed);
+        uint64_t en = atomic_load_explicit(&l->m.ring_enters, memory_order_relaxed);
+        uint64_t cur = atomic_load_explicit(&l->m.current_id, memory_order_relaxed);
+        int awake = !atomic_load_explicit(&l->sleeping, memory_order_relaxed);
+        /* A coroutine is running, and it is the same one, and the loop
+         * resumed no other since the last sample. */
+        if (awake && cur != 0 && cur == s->current && sw == s->switches) {
+            if (++s->still >= 2 && !s->reported) {
+                s->reported = 1;
+                report(w,
+                       "corio: stall: loop %d: coroutine %" PRIu64 " has run for over %.3f s "
+                       "without yielding (it blocks its loop)\n",
+                       i, cur, w->threshold);
+            }
+        } else {
+            s->still = 0;
+            s->reported = 0;
+        }
+        if (awake && en == s->enters && sw != s->switches) {
+            if (++s->no_ring >= 2 && !s->ring_reported) {
+                s->ring_reported = 1;
+                report(w,
+                       "corio: stall: loop %d: busy, ring not entered for over %.3f s "
+                       "(its I/O completions wait)\n",
+                       i, w->threshold);
+            }
+        } else if (en != s->enters || !awake) {
+            s->no_ring = 0;
+            s->ring_reported = 0;
+        }
+        s->switches = sw;
+        s->enters = en;
+        s->current = cur;
+    }
+}
+
+static void *stall_main(void *arg) {
+    corio__stall *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + w->period_ns;
+        ts.tv_sec = t / 1000000000;
+        ts.tv_nsec = t % 1000000000;
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->lock);
+        sample(w);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+CORIO_API int corio_runtime_stall_watch(corio_runtime *rt, double threshold, int fd) {
+    if (!rt || !(threshold > 0) || threshold > 1e6 || fd < 0)
+        return -EINVAL;
+    if (rt->stall)
+        return -EBUSY;
+    corio__stall *w = corio__calloc(1, sizeof *w);
+    stall_seen *seen = corio__calloc((size_t)rt->nloops, sizeof *seen);
+    if (!w || !seen) {
+        free(w);
+        free(seen);
+        return -ENOMEM;
+    }
+    w->rt = rt;
+    w->threshold = threshold;
+    w->period_ns = (int64_t)(threshold * 1e9 / 2);
+    if (w->period_ns < 1000000)
+        w->period_ns = 1000000; /* 1 ms at least: a watchdog must not spin */
+    w->fd = fd;
+    w->seen = seen;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int r = corio__thread_create(&w->thread, stall_main, w);
+    if (r != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(seen);
+        free(w);
+        return -r;
+    }
+    rt->stall = w;
+    return 0;
+}
+
+void corio__stall_stop(corio_runtime *rt) {
+    corio__stall *w = rt->stall;
+    if (!w)
+        return;
+    rt->stall = NULL;
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w->seen);
+    free(w);
+}
