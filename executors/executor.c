@@ -92,7 +92,7 @@ static void exit_join_all(void) {
     pthread_mutex_unlock(&exit_lock);
 }
 
-static void exit_install(void) { atexit(exit_join_all); }
+static void exit_install(void) { corio__atexit(exit_join_all); }
 
 void corio__executor_register(corio_executor *ex) {
     pthread_once(&exit_once, exit_install);

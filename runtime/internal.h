@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "corio/error.h"
@@ -31,6 +32,31 @@ static inline void corio__zero(void *p, size_t n) {
     }
     if (n / 8 % 2)
         w[n / 8 - 1] = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Exit handlers                                                              */
+
+/* atexit(3) tied to this library's image: fn runs at exit(), or at dlclose
+ * when libcorio was loaded with dlopen and is unloaded first. glibc's atexit
+ * does this by passing the caller's __dso_handle to __cxa_atexit, but the
+ * sanitizer runtimes intercept atexit and register with no handle, so the
+ * handler of an unloaded library was then called at exit, in unmapped code
+ * (seen under TSan: tests/test_shared.c). Passing the handle ourselves holds
+ * under every runtime. */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+extern void *__dso_handle;
+
+static inline void corio__atexit_call(void *fn) {
+    void (*f)(void);
+    memcpy(&f, &fn, sizeof f);
+    f();
+}
+
+static inline int corio__atexit(void (*fn)(void)) {
+    void *p;
+    memcpy(&p, &fn, sizeof p);
+    return __cxa_atexit(corio__atexit_call, p, &__dso_handle);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -276,7 +276,7 @@ static corio_executor *default_blocking_get(void) {
         corio_thread_pool_options o = {.thread_name_prefix = "corio-blk"};
         if (corio_thread_pool_create(&o, &ex) == 0) {
             atomic_store_explicit(&default_blocking, ex, memory_order_release);
-            atexit(default_blocking_destroy);
+            corio__atexit(default_blocking_destroy);
         }
     }
     pthread_mutex_unlock(&default_blocking_lock);

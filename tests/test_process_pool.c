@@ -1202,6 +1202,18 @@ static pid_t t_fork_server_of(pid_t worker) {
     return ppid;
 }
 
+/* A process's state letter from /proc/<pid>/stat ('R', 'S', ...). */
+static char t_proc_state(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    char *p = strrchr(buf, ')');
+    return p[2];
+}
+
 START_TEST(test_worker_death_seen_without_fork_server) {
     pp_gate_open();
     corio_executor *ex = t_pool(1);
@@ -1209,6 +1221,15 @@ START_TEST(test_worker_death_seen_without_fork_server) {
     t_wait_started(1);
     pid_t w = atomic_load(&t_shm[4]);
     pid_t fs = t_fork_server_of(w);
+    /* The fork server closes its copy of the worker's socket just after
+     * fork(), which the worker may outrun; stopped before that close, it
+     * would keep the socket open and hide the death. Its only blocking call
+     * is poll(), so once it sleeps ('S') the close is behind it. */
+    int64_t until = corio__now_ns() + 10 * 1000000000LL;
+    while (t_proc_state(fs) != 'S') {
+        ck_assert_msg(corio__now_ns() < until, "fork server never went idle");
+        sched_yield();
+    }
     ck_assert_int_eq(kill(fs, SIGSTOP), 0);
     ck_assert_int_eq(kill(w, SIGKILL), 0);
     int r = corio_future_result(f, 5.0, NULL);

@@ -13,17 +13,28 @@
 static pid_t dns_pid;
 static char servers[64];
 
-/* A free UDP port on 127.0.0.1 (bound then released). */
-static int t_free_port(int type) {
-    int s = socket(AF_INET, type, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
+/* A port on 127.0.0.1 free for both UDP and TCP when asked (dnsmasq binds
+ * both); the sockets are released, so another process may still take it:
+ * t_dns_start retries with a new port when dnsmasq exits. */
+static int t_free_port(void) {
+    for (;;) {
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        ck_assert_int_eq(bind(u, (struct sockaddr *)&a, sizeof a), 0);
+        socklen_t l = sizeof a;
+        getsockname(u, (struct sockaddr *)&a, &l);
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        int ok = bind(t, (struct sockaddr *)&a, sizeof a) == 0;
+        close(t);
+        close(u);
+        if (ok)
+            return ntohs(a.sin_port);
+    }
 }
 
+/* Start dnsmasq on a free port and wait (bounded) until it answers. Up to
+ * 10 ports are tried: one taken between t_free_port and dnsmasq's bind makes
+ * dnsmasq exit, which waitpid sees. */
 static void t_dns_start(void) {
     if (access("/usr/sbin/dnsmasq", X_OK) != 0)
         return;
@@ -32,29 +43,40 @@ static void t_dns_start(void) {
     const char *text = "10.1.2.3 alpha.test\n10.1.2.4 beta.test\nfd00::5 six.test\n";
     ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-    int port = t_free_port(SOCK_DGRAM);
-    char parg[32], harg[64];
-    snprintf(parg, sizeof parg, "--port=%d", port);
-    snprintf(harg, sizeof harg, "--addn-hosts=%s", hosts);
-    dns_pid = fork();
-    if (dns_pid == 0) {
-        execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-              "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
-              "--local=/test/", parg, harg, "--pid-file=", (char *)NULL);
-        _exit(127);
-    }
-    snprintf(servers, sizeof servers, "127.0.0.1:%d", port);
-    corio_resolver_options o = {.servers = servers, .try_timeout = 1, .attempts = 5};
-    ck_assert_int_eq(corio_resolver_configure(&o), 0);
-    /* Wait until it answers (bounded). */
-    for (int i = 0; i < 500; i++) {
-        struct addrinfo *r = NULL;
-        if (corio_getaddrinfo("alpha.test", NULL, NULL, 0.2, &r) == 0) {
-            corio_freeaddrinfo(r);
-            unlink(hosts);
-            return;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        int port = t_free_port();
+        char parg[32], harg[64];
+        snprintf(parg, sizeof parg, "--port=%d", port);
+        snprintf(harg, sizeof harg, "--addn-hosts=%s", hosts);
+        dns_pid = fork();
+        if (dns_pid == 0) {
+            execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--no-resolv",
+                  "--no-hosts", "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
+                  "--local=/test/", parg, harg, "--pid-file=", (char *)NULL);
+            _exit(127);
         }
-        t_sleep(0.01);
+        snprintf(servers, sizeof servers, "127.0.0.1:%d", port);
+        corio_resolver_options o = {.servers = servers, .try_timeout = 1, .attempts = 5};
+        ck_assert_int_eq(corio_resolver_configure(&o), 0);
+        for (int i = 0; i < 200; i++) {
+            int status;
+            if (waitpid(dns_pid, &status, WNOHANG) == dns_pid) {
+                dns_pid = 0;
+                break; /* it exited (port taken): try another */
+            }
+            struct addrinfo *r = NULL;
+            if (corio_getaddrinfo("alpha.test", NULL, NULL, 0.2, &r) == 0) {
+                corio_freeaddrinfo(r);
+                unlink(hosts);
+                return;
+            }
+            t_sleep(0.01);
+        }
+        if (dns_pid > 0) {
+            kill(dns_pid, SIGKILL);
+            waitpid(dns_pid, NULL, 0);
+            dns_pid = 0;
+        }
     }
     unlink(hosts);
     ck_abort_msg("dnsmasq did not answer");
