@@ -122,6 +122,7 @@ typedef struct pool {
     int nlive;                  /* live workers */
     int shutdown;               /* submits refused */
     int done;                   /* collector finished: all workers and the fork server gone */
+    int joined;                 /* the collector thread was joined (by shutdown or destroy) */
     int fs_dead;                /* the fork server is gone */
     int fs_killed;              /* shutdown killed it (broken_msg says why) */
     int depth;                  /* jobs written to one worker at most (MAX_DEPTH) */

@@ -273,7 +273,15 @@ static int pp_shutdown(corio_executor *ex, int wait, int cancel_futures, double 
         }
     }
     wait_done_locked(p, INT64_MAX);
+    /* Join the finished collector here, as CPython's shutdown(wait=True)
+     * joins its management thread: a pool shut down by the exit handler
+     * and never destroyed leaves no unjoined thread behind. The flag under
+     * the lock makes exactly one caller join. */
+    int join = !p->joined;
+    p->joined = 1;
     pthread_mutex_unlock(&p->lock);
+    if (join)
+        pthread_join(p->collector, NULL);
     return r;
 }
 
@@ -289,8 +297,11 @@ static void pp_destroy(corio_executor *ex) {
     pthread_mutex_lock(&p->lock);
     while (p->nhelpers) /* threads that found the pool live before */
         pthread_cond_wait(&p->done_cv, &p->lock);
+    int join = !p->joined;
+    p->joined = 1;
     pthread_mutex_unlock(&p->lock);
-    pthread_join(p->collector, NULL);
+    if (join)
+        pthread_join(p->collector, NULL);
     corio__pp_free_workers(p->graveyard); /* kept for helpers after the collector's last batch */
     p->graveyard = NULL;
     if (p->shm)

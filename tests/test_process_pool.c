@@ -1296,9 +1296,11 @@ START_TEST(test_job_not_lost_at_exit) {
             _exit(10);
         corio_future *f = corio_executor_submit(ex, t_exit_job, (void *)(uintptr_t)p[1], NULL);
         for (int i = 0; i < 3 && _i; i++) /* queued behind it: cancelled */
-            corio_executor_submit(ex, t_exit_job, (void *)(uintptr_t)p[1], NULL);
+            corio_future_unref(
+                corio_executor_submit(ex, t_exit_job, (void *)(uintptr_t)p[1], NULL));
         while (f && !corio_future_running(f)) /* the first one has started */
             sched_yield();
+        corio_future_unref(f); /* dropping a future leaves its job alone */
         corio_executor_shutdown(ex, false, _i);
         exit(0);
     }
