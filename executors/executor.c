@@ -259,13 +259,12 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
     corio_map_options o = {0};
     if (opts)
         o = *opts;
-    /* Uniform timeouts: NaN is refused; negative means no limit. 0 keeps
-     * meaning "no limit" here only because a zero-initialised options
-     * struct must give the default (CPython's timeout=None). */
+    /* Uniform timeouts: NaN is refused, negative means no limit, 0 polls;
+     * but a zero-initialised options struct must give the default
+     * (CPython's timeout=None), so 0 polls only with has_timeout. */
     if (isnan(o.timeout))
         return -EINVAL;
-    if (o.timeout < 0)
-        o.timeout = 0;
+    int limited = o.timeout > 0 || (o.timeout == 0 && o.has_timeout);
     corio_map *m = corio__calloc(1, sizeof *m);
     if (!m)
         return -ENOMEM;
@@ -277,7 +276,7 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
     m->chunk = o.chunksize ? o.chunksize : 1;
     /* Rounded up without n + chunk - 1, which wraps for a huge chunksize. */
     m->nchunks = n / m->chunk + (n % m->chunk != 0);
-    m->deadline = o.timeout > 0 ? corio__deadline(o.timeout) : INT64_MAX;
+    m->deadline = limited ? corio__deadline(o.timeout) : INT64_MAX;
     /* The window in chunks, rounded up without a wrap, and clamped to the
      * number of chunks: more ring slots than chunks would never be used,
      * and window + 1 must not wrap to 0 (buffersize SIZE_MAX). */

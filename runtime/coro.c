@@ -290,6 +290,7 @@ int corio__coro_launch(corio__coro *c) {
     c->wake_msg.kind = CORIO__MSG_WAKE; /* from now on it only wakes */
     size_t cached = l->stacks.n_cached;
     corio__stack *st = NULL;
+    size_t want = c->stack_size ? c->stack_size : l->stacks.default_size;
     int r = corio__stack_alloc(&l->stacks, c->stack_size, &st);
     c->deadline = 0;
     if (r == 0)
@@ -297,10 +298,19 @@ int corio__coro_launch(corio__coro *c) {
     if (r == 0)
         r = corio__fiber_init(&c->fiber, st, c->fiber.id, coro_entry, c);
     if (r < 0) {
+        /* The likely cause differs with the size: a huge stack exceeds the
+         * address space or the memory limits; a normal one runs out of
+         * mappings (each coroutine needs 2) long before memory. */
         static _Atomic int hinted;
-        if (r == -ENOMEM && !atomic_exchange(&hinted, 1))
-            corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
-                       "coroutine needs 2 mappings)");
+        if (r == -ENOMEM && !atomic_exchange(&hinted, 1)) {
+            if (want > ((size_t)1 << 30))
+                corio__log("cannot map a coroutine stack of %zu bytes: larger than the address "
+                           "space or the memory limits (RLIMIT_AS, overcommit) allow",
+                           want);
+            else
+                corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
+                           "coroutine needs 2 mappings)");
+        }
         if (st)
             corio__stack_free(&l->stacks, st);
         corio__future_fail(c->future, r, "cannot start coroutine: no stack");

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "corio/metrics.h"
@@ -21,6 +22,16 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
     if (o.loops == 0) {
         o.loops = (int)corio__usable_cpus();
     }
+    if (o.loops > CORIO_LOOPS_MAX)
+        return -EINVAL;
+    /* Fail before starting anything when the descriptors cannot suffice:
+     * each loop holds a ring and an eventfd. Creating loops until one
+     * failed took seconds for absurd counts, and left no descriptor for
+     * the application meanwhile. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o.loops * 2 + 16 > nofile.rlim_cur)
+        return -EMFILE;
     if (o.ring_entries == 0)
         o.ring_entries = 256;
     if (o.ring_entries > 32768)

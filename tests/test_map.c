@@ -292,6 +292,49 @@ START_TEST(test_map_timeout_cancels_the_rest) {
 }
 END_TEST
 
+/* has_timeout with timeout 0 polls: a next() whose item is not done
+ * returns -ETIMEDOUT at once and cancels the rest; {0} waits without limit. */
+START_TEST(test_map_timeout_zero_polls) {
+    corio_executor *ex = t_pool(1);
+    enum { N = 4 };
+    atomic_int started = 0;
+    sem_t started_sem;
+    t_gate_init(&started_sem);
+    void **ptrs;
+    t_item *items = t_items_new(N, &started, &started_sem, &ptrs);
+    items[0].gated = 1;
+    corio_map_options o = {.timeout = 0, .has_timeout = true};
+    corio_map *m = NULL;
+    ck_assert_int_eq(corio_executor_map(ex, t_item_task, ptrs, N, &o, &m), 0);
+    ck_assert(t_gate_pass_within(&started_sem, 60.0));
+    corio_value v;
+    double t0 = t_now();
+    ck_assert_int_eq(corio_map_next(m, &v), -ETIMEDOUT);
+    ck_assert(t_now() - t0 < 5.0);
+    t_gate_open(&items[0].gate, 1);
+    ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
+    ck_assert_int_eq(atomic_load(&started), 1); /* the rest was cancelled */
+    corio_map_destroy(m);
+    /* Zero-initialised options: no limit, every item arrives. */
+    atomic_store(&started, 0);
+    corio_executor *ex2 = t_pool(1);
+    corio_map_options d = {0};
+    items[0].gated = 0;
+    ck_assert_int_eq(corio_executor_map(ex2, t_item_task, ptrs, N, &d, &m), 0);
+    int got = 0;
+    while (corio_map_next(m, &v) == 1)
+        got++;
+    ck_assert_int_eq(got, N);
+    corio_map_destroy(m);
+    corio_map_options bad = {.timeout = NAN};
+    ck_assert_int_eq(corio_executor_map(ex2, t_item_task, ptrs, N, &bad, &m), -EINVAL);
+    corio_executor_destroy(ex2);
+    corio_executor_destroy(ex);
+    t_items_free(items, N, ptrs);
+    sem_destroy(&started_sem);
+}
+END_TEST
+
 /* The timeout counts from the map call, not from each next(). */
 START_TEST(test_map_timeout_counts_from_call) {
     corio_executor *ex = t_pool(2);
@@ -568,6 +611,7 @@ int main(void) {
     tcase_add_test(tc, test_map_task_timeout_is_not_map_timeout);
     tcase_add_test(tc, test_map_timeout_cancels_the_rest);
     tcase_add_test(tc, test_map_timeout_counts_from_call);
+    tcase_add_test(tc, test_map_timeout_zero_polls);
     tcase_add_test(tc, test_map_buffersize_bounds_submissions);
     tcase_add_test(tc, test_map_regression_window_of_one_chunk);
     tcase_add_test(tc, test_map_bytes_items);

@@ -84,12 +84,20 @@ CORIO_API corio_future *corio_executor_submit_bytes(corio_executor *ex, corio_fn
 typedef struct corio_map corio_map;
 
 /** Options for corio_executor_map. Zero-initialise: the defaults are no
- * timeout, chunksize 1, and a window of 4 * max_workers jobs (16 when max_workers <= 4). */
+ * timeout, chunksize 1, and a window of 4 * max_workers jobs (16 when max_workers <= 4).
+ *
+ * The timeout follows the rule of every corio call (negative: no limit,
+ * 0: poll, NaN: -EINVAL), with one allowance for zero-initialised options:
+ * a timeout of exactly 0 means "no limit" unless `has_timeout` is set. So
+ * `{.timeout = 2.5}` is a 2.5 s limit, `{0}` none, and
+ * `{.timeout = 0, .has_timeout = true}` polls: each corio_map_next returns
+ * a result already computed or -ETIMEDOUT (cancelling what remains). */
 typedef struct corio_map_options {
-    double timeout;   /**< seconds from the map call for the whole iteration; 0 means none (CORIO_FOREVER also) */
+    double timeout;   /**< seconds from the map call for the whole iteration (see above) */
     size_t chunksize; /**< items per job (process pool: per message); 0 = 1 */
     size_t buffersize; /**< most items submitted but not yet read (Python 3.14's buffersize); 0 = default */
     bool bytes;       /**< items are corio_value buffers copied to the task (like submit_bytes) */
+    bool has_timeout; /**< timeout is meant as given, so 0 polls (see above) */
 } corio_map_options;
 
 /** Apply fn to each of the n items, in order (Python's Executor.map).

@@ -22,9 +22,12 @@ extern "C" {
 /** An opaque runtime: N loops on N threads. */
 typedef struct corio_runtime corio_runtime;
 
+/** The most loops one runtime may have (corio_runtime_create: -EINVAL above). */
+#define CORIO_LOOPS_MAX 4096
+
 /** Options for corio_runtime_create. Zero-initialise, then set fields. */
 typedef struct corio_runtime_options {
-    int loops;             /**< number of loops (threads); 0: online CPUs; negative: -EINVAL */
+    int loops;             /**< number of loops (threads); 0: usable CPUs; negative or > CORIO_LOOPS_MAX: -EINVAL */
     size_t stack_size;     /**< default coroutine stack size in bytes; 0: 256 KiB */
     unsigned ring_entries; /**< SQ entries per io_uring; 0: 256 (rounded up to a power of 2) */
     bool no_pin;           /**< do not pin loop k to CPU k (pinning is the default) */
@@ -33,8 +36,11 @@ typedef struct corio_runtime_options {
 
 /** Start a runtime: create the loops and start their threads. Returns 0 and
  * stores it in *out (owned by the caller; release with
- * corio_runtime_destroy), -EINVAL, -ENOMEM, or an -errno from io_uring
- * setup (e.g. -ENOSYS when io_uring is unavailable). */
+ * corio_runtime_destroy), -EINVAL (bad options), -EMFILE at once when
+ * RLIMIT_NOFILE cannot hold 2 descriptors per loop plus a margin of 16,
+ * -ENOMEM, or an -errno from io_uring setup (e.g. -ENOSYS when io_uring
+ * is unavailable) or thread creation (-EAGAIN). A coroutine stack that
+ * cannot be mapped fails that coroutine's spawn, not the runtime. */
 CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runtime **out);
 
 /** Stop the runtime: cancel every coroutine still running (their blocked
