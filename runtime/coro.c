@@ -474,3 +474,10 @@ CORIO_API bool corio_cancel_requested(void) {
         return corio__coro_stopped(c);
     return c->cancelled || corio__future_cancel_requested(c->future);
 }
+
+const corio__coro_ops corio__coro_ops_default = {
+    .launch = corio__coro_launch,
+    .free = corio__coro_free,
+    .cancel_now = corio__coro_cancel_now,
+    .interrupt = corio__coro_interrupt,
+};

@@ -190,7 +190,7 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
     switch (m->kind) {
     case CORIO__MSG_START: {
         corio__coro *c = (corio__coro *)((char *)m - offsetof(corio__coro, wake_msg));
-        corio__coro_launch(c);
+        l->ops->launch(c);
         break;
     }
     case CORIO__MSG_WAKE: {
@@ -204,11 +204,11 @@ static void handle_msg(corio__loop *l, corio__msg *m) {
          * corio__coro_post_attention. */
         atomic_exchange_explicit(&c->msg_posted, 0, memory_order_acq_rel);
         if (c->finished)
-            corio__coro_free(c); /* its free waited for this message */
+            l->ops->free(c); /* its free waited for this message */
         else if (atomic_load_explicit(&c->cancel_req, memory_order_acquire))
-            corio__coro_cancel_now(c); /* the future was cancelled (no-op if seen) */
+            l->ops->cancel_now(c); /* the future was cancelled (no-op if seen) */
         else
-            corio__coro_interrupt(c); /* a scope was cancelled */
+            l->ops->interrupt(c); /* a scope was cancelled */
         break;
     }
     case CORIO__MSG_DRAIN:
@@ -439,7 +439,7 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
      * op (and ts) live on its stack. A cancel request meanwhile is turned
      * into an IORING_OP_ASYNC_CANCEL by corio__coro_cancel_now. */
     while (op.pending > 0)
-        corio__coro_suspend(c);
+        corio__fiber_switch(&c->fiber, &l->sched);
     c->op = NULL;
     if (flags)
         *flags = op.flags;
@@ -478,7 +478,7 @@ static void run_ready(corio__loop *l) {
             corio__coro *z = l->zombies;
             l->zombies = z->next;
             if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
-                corio__coro_free(z);
+                l->ops->free(z);
         }
         c = next;
     }

@@ -151,8 +151,21 @@ static inline void corio__count(_Atomic uint64_t *c, uint64_t n) {
                           memory_order_relaxed);
 }
 
+/* What a loop does to a coroutine on its messages, supplied by coro.c.
+ * runtime.c, which depends on both, hands it to each loop it starts, so
+ * loop.c never calls into coro.c: the reactor knows coroutines as fibers
+ * to switch to and messages to hand back, and the dependency points one
+ * way (coro.c -> loop.c). */
+typedef struct corio__coro_ops {
+    int (*launch)(corio__coro *c);      /* MSG_START: stack + fiber, make ready */
+    void (*free)(corio__coro *c);       /* a finished coroutine's last step */
+    void (*cancel_now)(corio__coro *c); /* MSG_CANCEL with a cancel request */
+    void (*interrupt)(corio__coro *c);  /* MSG_CANCEL for a cancelled scope */
+} corio__coro_ops;
+
 struct corio__loop {
     int id;                         /* loop number in its runtime */
+    const corio__coro_ops *ops;     /* set before corio__loop_start */
     struct corio_runtime *rt;       /* owning runtime */
     pthread_t thread;               /* the loop's thread */
     struct io_uring ring;           /* this loop's ring (created on its thread) */
@@ -264,6 +277,7 @@ void corio__timer_add(corio__loop *l, corio__coro *c);
 void corio__timer_del(corio__loop *l, corio__coro *c);
 
 /* --- coro.c --- */
+extern const corio__coro_ops corio__coro_ops_default;
 /* A coroutine whose future has `refs` references: its own, plus the
  * spawner's. */
 corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size, int refs);

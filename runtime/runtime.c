@@ -62,6 +62,7 @@ CORIO_API int corio_runtime_create(const corio_runtime_options *opts, corio_runt
         corio__loop *l = &rt->loops[i];
         l->id = i;
         l->rt = rt;
+        l->ops = &corio__coro_ops_default;
         l->efd = -1;
         l->ring_entries = o.ring_entries;
         l->default_stack = o.stack_size;
