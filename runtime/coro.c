@@ -322,7 +322,7 @@ int corio__coro_launch(corio__coro *c) {
     }
     link_live(l, c);
     corio__count(&l->m.spawned, 1);
-    if (l->stopping || l->drain_phase)
+    if (l->stopping || (l->drain_phase && !c->system))
         corio_future_cancel(c->future); /* spawned while stopping: never runs */
     corio__loop_make_ready(l, c);
     return 0;
@@ -355,7 +355,7 @@ void corio__coro_free(corio__coro *c) {
  * not pay a call layer for the group's arguments. */
 static inline __attribute__((always_inline)) corio_future *
 spawn_impl(corio_runtime *rt, int loop, corio_fn fn, void *arg, const corio_spawn_options *opts,
-           int refs, const corio__end_hook *end, int *err) {
+           int refs, const corio__end_hook *end, int system, int *err) {
     int dummy;
     if (!err)
         err = &dummy;
@@ -363,7 +363,8 @@ spawn_impl(corio_runtime *rt, int loop, corio_fn fn, void *arg, const corio_spaw
         *err = -EINVAL;
         return NULL;
     }
-    if (atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
+    if (atomic_load_explicit(&rt->stopping, memory_order_acquire) &&
+        (!system || atomic_load_explicit(&rt->destroying, memory_order_acquire))) {
         *err = CORIO_ESHUTDOWN;
         return NULL;
     }
@@ -377,6 +378,7 @@ spawn_impl(corio_runtime *rt, int loop, corio_fn fn, void *arg, const corio_spaw
         return NULL;
     }
     c->end = end;
+    c->system = (unsigned char)system;
     corio_future *f = c->future; /* the second reference, ours to return */
     if (here == l) {
         int r = corio__coro_launch(c);
@@ -393,13 +395,17 @@ spawn_impl(corio_runtime *rt, int loop, corio_fn fn, void *arg, const corio_spaw
 
 CORIO_API corio_future *corio_spawn_on(corio_runtime *rt, int loop, corio_fn fn, void *arg,
                                        const corio_spawn_options *opts, int *err) {
-    return spawn_impl(rt, loop, fn, arg, opts, 2, NULL, err);
+    return spawn_impl(rt, loop, fn, arg, opts, 2, NULL, 0, err);
 }
 
 corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
                            const corio_spawn_options *opts, int refs,
                            const corio__end_hook *end, int *err) {
-    return spawn_impl(rt, loop, fn, arg, opts, refs, end, err);
+    return spawn_impl(rt, loop, fn, arg, opts, refs, end, 0, err);
+}
+
+corio_future *corio__spawn_system(corio_runtime *rt, int loop, corio_fn fn, void *arg, int *err) {
+    return spawn_impl(rt, loop, fn, arg, NULL, 2, NULL, 1, err);
 }
 
 CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
@@ -409,7 +415,7 @@ CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err) {
             *err = -EPERM;
         return NULL;
     }
-    return spawn_impl(l->rt, l->id, fn, arg, NULL, 2, NULL, err);
+    return spawn_impl(l->rt, l->id, fn, arg, NULL, 2, NULL, 0, err);
 }
 
 CORIO_API int corio_yield(void) {

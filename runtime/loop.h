@@ -90,6 +90,7 @@ struct corio__coro {
     int park_res;            /* what park() returns: 0, -ETIMEDOUT, -ECANCELED */
     unsigned char cancelled; /* cancel seen by the loop: blocked calls end with -ECANCELED */
     unsigned char finished;  /* body returned; waiting to be freed */
+    unsigned char system;    /* the library's own cleanup work (corio__spawn_system) */
     corio__parker *parker;   /* set while parked through a parker */
     corio__op *op;           /* set while waiting for a ring operation */
     corio__coro *joiner;     /* a coroutine of this loop joined on us (see sched_join), or NULL */
@@ -211,8 +212,10 @@ struct corio__loop {
     corio__loop_counters m;         /* metrics (see corio__loop_counters) */
 };
 
-/* A function the runtime calls when a drain starts (corio__runtime_on_drain). */
-typedef void (*corio__drain_fn)(corio_runtime *rt, void *arg);
+/* A function the runtime calls when a drain starts (gone 0), and when the
+ * runtime is destroyed with the hook still registered (gone 1: forget rt,
+ * do not unregister). See corio__runtime_on_drain. */
+typedef void (*corio__drain_fn)(corio_runtime *rt, void *arg, int gone);
 
 typedef struct corio__drain_hook {
     struct corio__drain_hook *next; /* next registration */
@@ -225,7 +228,8 @@ struct corio__dumper;
 struct corio_runtime {
     int nloops;                  /* number of loops */
     corio__loop *loops;          /* the loops */
-    _Atomic int stopping;        /* no new spawns */
+    _Atomic int stopping;        /* no new spawns (drain or destroy) */
+    _Atomic int destroying;      /* corio_runtime_destroy began: not even system spawns */
     corio_executor *blocking;    /* blocking pool for corio_to_thread */
     corio_runtime_options opts;  /* options as resolved */
     _Atomic int draining;        /* corio_runtime_drain was called (once) */
@@ -244,11 +248,13 @@ void corio__dump_stop(corio_runtime *rt);
 /* stall.c: stop the stall watchdog of rt, if any (runtime destroy). */
 void corio__stall_stop(corio_runtime *rt);
 
-/* Register fn(rt, arg) to run once when corio_runtime_drain starts, on
+/* Register fn(rt, arg, 0) to run once when corio_runtime_drain starts, on
  * the draining thread, before it waits (a listener closes itself there:
  * it may only post to its own loop, not block). Returns 0 or -ENOMEM.
  * Unregister with corio__runtime_off_drain (same fn and arg) before arg
- * is freed. */
+ * is freed; if rt is destroyed first, fn(rt, arg, 1) tells arg so, and
+ * arg must then not unregister. Both calls hold the hook lock that
+ * off_drain takes: arg is alive during them. */
 int corio__runtime_on_drain(corio_runtime *rt, corio__drain_fn fn, void *arg);
 void corio__runtime_off_drain(corio_runtime *rt, corio__drain_fn fn, void *arg);
 
@@ -301,5 +307,11 @@ void corio__sched_install(void);
 corio_future *corio__spawn(corio_runtime *rt, int loop, corio_fn fn, void *arg,
                            const corio_spawn_options *opts, int refs,
                            const corio__end_hook *end, int *err);
+/* The library's own short cleanup work on loop `loop` (a listener's
+ * acceptor release): unlike corio_spawn_on it is accepted after a drain
+ * began, and a drain does not cancel it, until corio_runtime_destroy
+ * starts (then CORIO_ESHUTDOWN). Returns the future (2 references) or NULL
+ * with *err. */
+corio_future *corio__spawn_system(corio_runtime *rt, int loop, corio_fn fn, void *arg, int *err);
 
 #endif /* CORIO_LOOP_H */

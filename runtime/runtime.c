@@ -89,6 +89,7 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
         return;
     corio__dump_stop(rt);
     corio__stall_stop(rt);
+    atomic_store_explicit(&rt->destroying, 1, memory_order_release);
     atomic_store_explicit(&rt->stopping, 1, memory_order_release);
     for (int i = 0; i < rt->nloops; i++)
         corio__loop_post(&rt->loops[i], &rt->loops[i].stop_msg);
@@ -122,10 +123,14 @@ CORIO_API void corio_runtime_destroy(corio_runtime *rt) {
         pthread_cond_destroy(&l->start_cond);
     }
     corio_executor_destroy(rt->blocking);
+    pthread_mutex_lock(&rt->hooks_lock);
     for (corio__drain_hook *h = rt->hooks, *n; h; h = n) {
         n = h->next;
+        h->fn(rt, h->arg, 1); /* still registered: rt is gone for it */
         free(h);
     }
+    rt->hooks = NULL;
+    pthread_mutex_unlock(&rt->hooks_lock);
     pthread_mutex_destroy(&rt->hooks_lock);
     free(rt->loops);
     free(rt);
@@ -195,7 +200,7 @@ CORIO_API int corio_runtime_drain(corio_runtime *rt, int64_t deadline_ns,
     atomic_store_explicit(&rt->stopping, 1, memory_order_release);
     pthread_mutex_lock(&rt->hooks_lock);
     for (corio__drain_hook *h = rt->hooks; h; h = h->next)
-        h->fn(rt, h->arg);
+        h->fn(rt, h->arg, 0);
     pthread_mutex_unlock(&rt->hooks_lock);
     corio__parker *p = &rt->drain_parker;
     corio__parker_init(p);

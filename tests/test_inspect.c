@@ -81,11 +81,16 @@ static int coro_with_job(void *arg, corio_value *out) {
 
 typedef struct hook_probe {
     int calls;         /* drain hook calls */
+    int gone;          /* calls saying the runtime was destroyed */
     corio_runtime *rt; /* the runtime it was called for */
 } hook_probe;
 
-static void probe_hook(corio_runtime *rt, void *arg) {
+static void probe_hook(corio_runtime *rt, void *arg, int gone) {
     hook_probe *h = arg;
+    if (gone) {
+        h->gone++;
+        return;
+    }
     h->calls++;
     h->rt = rt;
 }
@@ -129,15 +134,20 @@ START_TEST(test_drain_counts_and_refuses_new_work) {
     ck_assert_int_eq(err, CORIO_ESHUTDOWN);
     ck_assert_int_eq(corio_runtime_drain(rt, t0, &sum), -EALREADY);
     corio_runtime_destroy(rt);
+    /* Destroyed with h registered: h is told once; gone was unregistered. */
+    ck_assert_int_eq(h.gone, 1);
+    ck_assert_int_eq(gone.gone, 0);
+    ck_assert_int_eq(h.calls, 1);
 }
 END_TEST
 
 /* Jobs of the blocking pool (one worker): one finishes during the drain
  * (its gate is opened by the drain hook), one is still running at the
  * deadline (left to finish), one still queued then (cancelled). */
-static void open_gate_hook(corio_runtime *rt, void *arg) {
+static void open_gate_hook(corio_runtime *rt, void *arg, int gone) {
     (void)rt;
-    t_gate_open(arg, 1);
+    if (!gone)
+        t_gate_open(arg, 1);
 }
 
 START_TEST(test_drain_blocking_jobs) {

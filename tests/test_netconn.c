@@ -511,6 +511,45 @@ START_TEST(test_close_wakes_accept) {
 }
 END_TEST
 
+/* corio_runtime_drain closes the runtime's listeners: accepts blocked on
+ * them (in coroutines) return -ESHUTDOWN and the drain ends without its
+ * deadline. A listener outliving its runtime is still destroyed safely. */
+START_TEST(test_drain_closes_listeners) {
+    int reuse = _i == 1;
+    corio_runtime *rt = t_rt(2);
+    corio_listen_options o = {.reuseport = reuse, .runtime = rt};
+    corio_listener *l, *late;
+    ck_assert_int_eq(corio_listen("127.0.0.1", "0", &o, &l), 0);
+    ck_assert_int_eq(corio_listen("127.0.0.1", "0", &o, &late), 0);
+    sem_t started;
+    t_gate_init(&started);
+    t_blocked b[2] = {{l, 1, &started}, {l, 1, &started}};
+    corio_future *f0 = t_spawn(rt, 0, t_blocked_accept, &b[0]);
+    corio_future *f1 = t_spawn(rt, 1, t_blocked_accept, &b[1]);
+    for (int i = 0; i < 2; i++)
+        ck_assert(t_gate_pass_within(&started, 10));
+    corio_drain_summary sum;
+    int64_t t0 = corio_now_ns();
+    ck_assert_int_eq(corio_runtime_drain(rt, t0 + 30 * 1000000000LL, &sum), 0);
+    ck_assert(!sum.timed_out);
+    ck_assert_int_eq(corio_future_result(f0, 5, NULL), 0);
+    ck_assert_int_eq(corio_future_result(f1, 5, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(b[i].res == -ESHUTDOWN, "accept %d returned %s", i,
+                      corio_strerror(b[i].res));
+    ck_assert_int_eq(corio_listener_accept(late, NULL, NULL, 1), -ESHUTDOWN);
+    corio_future_unref(f0);
+    corio_future_unref(f1);
+    corio_listener_destroy(l);
+    if (reuse) /* its acceptors live on rt's loops: destroy it first */
+        corio_listener_destroy(late);
+    corio_runtime_destroy(rt);
+    if (!reuse)
+        corio_listener_destroy(late); /* after its runtime: nothing to unregister */
+    sem_destroy(&started);
+}
+END_TEST
+
 static Suite *netconn_suite(void) {
     Suite *s = suite_create("netconn");
     TCase *tc = tcase_create("listen");
@@ -526,6 +565,7 @@ static Suite *netconn_suite(void) {
     tcase_add_loop_test(tc, test_backlog_and_dial_timeout, 0, 3);
     tcase_add_loop_test(tc, test_many_accepters_one_loop, 0, 2);
     tcase_add_loop_test(tc, test_close_wakes_accept, 0, 4);
+    tcase_add_loop_test(tc, test_drain_closes_listeners, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

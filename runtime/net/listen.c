@@ -83,6 +83,7 @@ struct corio_listener {
     char *unix_path;              /* the socket file we created, or NULL */
     dev_t unix_dev;               /* its device and inode, so destroy removes */
     ino_t unix_ino;               /* only that file, not a successor's */
+    corio_runtime *_Atomic drain_rt; /* whose corio_runtime_drain closes it, or NULL */
 };
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
@@ -206,6 +207,19 @@ static void free_listener(corio_listener *l) {
     free(l);
 }
 
+/* Drain hook: called under the runtime's hook lock, which destroy's
+ * corio__runtime_off_drain also takes, so l is alive here. A runtime
+ * destroyed before the listener says so (gone): destroy then has nothing
+ * to unregister from. */
+static void drain_close(corio_runtime *rt, void *arg, int gone) {
+    (void)rt;
+    corio_listener *l = arg;
+    if (gone)
+        atomic_store_explicit(&l->drain_rt, NULL, memory_order_release);
+    else
+        corio_listener_close(l);
+}
+
 CORIO_API int corio_listen(const char *host, const char *port, const corio_listen_options *opts,
                            corio_listener **out) {
     if (!out)
@@ -267,6 +281,22 @@ CORIO_API int corio_listen(const char *host, const char *port, const corio_liste
     if (r < 0) {
         free_listener(l);
         return r;
+    }
+    /* A drain of the runtime it belongs to (o.runtime, else the calling
+     * coroutine's) stops it accepting. A listener made on a plain thread
+     * without o.runtime belongs to no runtime and is closed by its owner. */
+    corio_runtime *owner = o.runtime ? o.runtime : corio_runtime_current();
+    if (owner) {
+        r = corio__runtime_on_drain(owner, drain_close, l);
+        if (r < 0) {
+            for (int k = 0; k < l->nsock; k++)
+                close(l->fds[k]);
+            if (l->unix_path)
+                unlink(l->unix_path);
+            free_listener(l);
+            return r;
+        }
+        atomic_store_explicit(&l->drain_rt, owner, memory_order_relaxed);
     }
     *out = l;
     return 0;
@@ -531,6 +561,9 @@ static int destroy_acceptor(void *arg, corio_value *out) {
 CORIO_API void corio_listener_destroy(corio_listener *l) {
     if (!l)
         return;
+    corio_runtime *drt = atomic_load_explicit(&l->drain_rt, memory_order_acquire);
+    if (drt)
+        corio__runtime_off_drain(drt, drain_close, l);
     corio_listener_close(l);
     slot *slots = atomic_load_explicit(&l->slots, memory_order_acquire);
     for (int k = 0; slots && k < l->nslots; k++) {
@@ -545,7 +578,7 @@ CORIO_API void corio_listener_destroy(corio_listener *l) {
         /* The acceptor may still have its multishot accept in the ring of
          * loop k: only a coroutine of that loop may wait for it to end. */
         int err = 0;
-        corio_future *f = corio_spawn_on(l->rt, k, destroy_acceptor, acc, NULL, &err);
+        corio_future *f = corio__spawn_system(l->rt, k, destroy_acceptor, acc, &err);
         if (!f) {
             corio__log("corio_listener_destroy: cannot reach loop %d (%s); its acceptor is "
                        "released off its loop", k, corio_strerror(err));
