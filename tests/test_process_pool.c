@@ -1232,9 +1232,26 @@ START_TEST(test_worker_death_seen_without_fork_server) {
     }
     ck_assert_int_eq(kill(fs, SIGSTOP), 0);
     ck_assert_int_eq(kill(w, SIGKILL), 0);
-    int r = corio_future_result(f, 5.0, NULL);
+    int r = corio_future_result(f, 30.0, NULL);
+    char diag[256] = "";
+    if (r != CORIO_EBROKEN_PROCESS_POOL) {
+        /* What held the worker's socket open: the fork server's state and
+         * its open socket count, read while it is still stopped. */
+        int socks = 0;
+        char dir[64], link[128], target[64];
+        snprintf(dir, sizeof dir, "/proc/%d/fd", (int)fs);
+        for (int fd = 0; fd < 1024; fd++) {
+            snprintf(link, sizeof link, "%s/%d", dir, fd);
+            ssize_t n = readlink(link, target, sizeof target - 1);
+            if (n > 0 && strncmp(target, "socket:", 7) == 0)
+                socks++;
+        }
+        snprintf(link, sizeof link, "/proc/%d", (int)w);
+        snprintf(diag, sizeof diag, "fork server state %c, %d sockets open; worker %s",
+                 t_proc_state(fs), socks, access(link, F_OK) == 0 ? "not reaped" : "gone");
+    }
     kill(fs, SIGCONT);
-    ck_assert_int_eq(r, CORIO_EBROKEN_PROCESS_POOL);
+    ck_assert_msg(r == CORIO_EBROKEN_PROCESS_POOL, "result %d (%s)", r, diag);
     corio_future_unref(f);
     corio_executor_destroy(ex);
     pp_gate_close();

@@ -177,6 +177,10 @@ static void t_check_names(const char *prefix, int workers, const char *const *na
     for (int i = 0; i < workers; i++)
         corio_future_unref(fs[i]);
     corio_executor_destroy(ex);
+    /* Joined workers linger in /proc/self/task for a moment: let them go
+     * before the next pool reuses the names. */
+    for (int i = 0; i < workers; i++)
+        ck_assert_int_eq(t_count_workers_settled(names[i], 0), 0);
     free(fs);
     t_ctl_fini(&c);
 }
