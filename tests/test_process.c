@@ -192,6 +192,50 @@ static int t_big_stdout_body(void *arg, corio_value *out) {
     return 0;
 }
 
+/* stdin and stdout as buffered streams: lines written through one come
+ * back through the other (cat), then end of file both ways. */
+static int t_stream_body(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    const char *argv[] = {"cat", NULL};
+    corio_process_options o = {.stdin_mode = CORIO_PROCESS_PIPE,
+                               .stdout_mode = CORIO_PROCESS_PIPE};
+    corio_process *p = t_spawn_p(argv, &o);
+    corio_stream *in = NULL, *outs = NULL, *bad = (corio_stream *)1;
+    ck_assert_int_eq(corio_process_stream(p, 0, NULL, &in), 0);
+    ck_assert_int_eq(corio_process_stream(p, 1, NULL, &outs), 0);
+    ck_assert_int_eq(corio_process_stdin_fd(p), -1); /* moved to the stream */
+    ck_assert_int_eq(corio_process_stream(p, 0, NULL, &bad), -EBADF);
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(corio_process_stream(p, 2, NULL, &bad), -EBADF); /* stderr inherited */
+    ck_assert_int_eq(corio_process_stream(p, 3, NULL, &bad), -EINVAL);
+    ck_assert_int_eq(corio_process_stream(NULL, 0, NULL, &bad), -EINVAL);
+    ck_assert_int_eq(corio_process_stream(p, 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(corio_stream_write(in, "one\n", 4, 10), 4);
+    ck_assert_int_eq(corio_stream_write(in, "two\n", 4, 10), 4);
+    ck_assert_int_eq(corio_stream_flush(in, 10), 0);
+    ck_assert_int_eq(corio_stream_destroy(in), 0); /* cat reads end of file */
+    const char *line;
+    size_t len;
+    ck_assert_int_eq(corio_stream_read_line(outs, 64, &line, &len, 10), 1);
+    ck_assert_str_eq(line, "one");
+    ck_assert_int_eq(corio_stream_read_line(outs, 64, &line, &len, 10), 1);
+    ck_assert_str_eq(line, "two");
+    ck_assert_int_eq(corio_stream_read_line(outs, 64, &line, &len, 10), 0);
+    ck_assert_int_eq(corio_stream_destroy(outs), 0);
+    int st = t_wait_status(p);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    corio_process_destroy(p);
+    return 0;
+}
+
+START_TEST(test_stdio_streams) {
+    t_mode(_i);
+    ck_assert_int_eq(t_run_mode(_i, t_stream_body, NULL), 0);
+    t_assert_no_children();
+}
+END_TEST
+
 START_TEST(test_stdout_larger_than_pipe) {
     t_mode(_i);
     ck_assert_int_eq(t_run_mode(_i, t_big_stdout_body, NULL), 0);
@@ -552,6 +596,7 @@ static Suite *process_suite(void) {
     tcase_add_loop_test(tc, test_exit_code_and_signal, 0, 4);
     tcase_add_loop_test(tc, test_never_exits_timeout_then_kill, 0, 4);
     tcase_add_loop_test(tc, test_stdout_larger_than_pipe, 0, 4);
+    tcase_add_loop_test(tc, test_stdio_streams, 0, 4);
     tcase_add_loop_test(tc, test_stdin_eof, 0, 2);
     tcase_add_test(tc, test_null_stderr_env_cwd);
     tcase_add_test(tc, test_no_fd_leaks_into_child);

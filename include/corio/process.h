@@ -32,6 +32,7 @@
 
 #include "common.h"
 #include "future.h"
+#include "stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,6 +109,19 @@ CORIO_API int corio_process_stderr_fd(const corio_process *p);
  * and the object forgets it. Returns -EINVAL (NULL p, bad which) or -EBADF
  * (not a pipe, or already taken / closed). */
 CORIO_API int corio_process_take_fd(corio_process *p, int which);
+
+/** Wrap the parent's end of pipe `which` (0: stdin, 1: stdout, 2: stderr)
+ * in a buffered stream (corio/stream.h: read_line, read_until, write with
+ * coalescing, deadlines): the descriptor moves to the stream, which closes
+ * it on corio_stream_destroy; the process object forgets it, as with
+ * corio_process_take_fd. `opts` may be NULL. For stdin, corio_stream_flush
+ * then corio_stream_destroy (or corio_stream_shutdown(s, SHUT_WR, t)) gives
+ * the child end of file. Returns 0 and the stream in *out (the caller's),
+ * or -EINVAL (NULL p or out, bad which, bad options), -EBADF (not a pipe,
+ * or already taken / closed), -ENOMEM; on failure the pipe stays with the
+ * process object. */
+CORIO_API int corio_process_stream(corio_process *p, int which, const corio_stream_options *opts,
+                                   corio_stream **out);
 
 /** Close the parent's end of the stdin pipe now, so the child reads end of
  * file. Returns 0, -EINVAL (NULL) or -EBADF (no stdin pipe, or already

@@ -24,9 +24,8 @@
  * are kept above 2, so that a parent started with 0-2 closed cannot have
  * a pipe end where a dup2 target goes.
  *
- * Streams: a buffered corio stream over an fd belongs to another module;
- * when it lands, corio_process_stdout(p) returning a stream is a thin
- * wrapper that takes the descriptor with corio_process_take_fd(p, 1).
+ * Streams: corio_process_stream moves a pipe end into a corio_stream
+ * (stream.c); nothing here depends on the stream's internals.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +38,7 @@
 #include <unistd.h>
 
 #include "corio/process.h"
+#include "corio/stream.h"
 #include "fault.h"
 #include "internal.h"
 #include "process_internal.h"
@@ -222,6 +222,21 @@ CORIO_API int corio_process_take_fd(corio_process *p, int which) {
         return -EBADF;
     p->fd[which] = -1;
     return fd;
+}
+
+CORIO_API int corio_process_stream(corio_process *p, int which, const corio_stream_options *opts,
+                                   corio_stream **out) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!p || which < 0 || which > 2)
+        return -EINVAL;
+    if (p->fd[which] < 0)
+        return -EBADF;
+    int r = corio_stream_create(p->fd[which], opts, out);
+    if (r == 0)
+        p->fd[which] = -1; /* the stream's now */
+    return r;
 }
 
 CORIO_API int corio_process_close_stdin(corio_process *p) {
