@@ -10,9 +10,8 @@
  *     connection may be kept alive returns it here and the next URL for the
  *     same host takes it (a stale one, closed by the server meanwhile, is
  *     detected on first use and replaced once);
- *   - resolved addresses, keyed the same way (getaddrinfo runs once per
- *     host and loop; it blocks the loop, which is instant for numeric and
- *     /etc/hosts names);
+ *   - resolved addresses, keyed the same way (corio_getaddrinfo runs once per
+ *     host and loop, suspending only the coroutine that asks);
  *   - receive buffers of --bufsize bytes, reused so that a transfer does
  *     not fault in fresh pages.
  *
@@ -171,20 +170,22 @@ static int resolve(loop_state *s, const url_parts *u, const addr_entry **out) {
             *out = a;
             return 0;
         }
+    /* corio_getaddrinfo suspends this coroutine only (c-ares on the loop's
+     * ring): getaddrinfo(3) here would stall every download on the loop. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res;
-    int g = getaddrinfo(u->host, u->port, &hints, &res);
+    int g = corio_getaddrinfo(u->host, u->port, &hints, 30.0, &res);
     if (g != 0)
-        return g == EAI_SYSTEM ? -EIO : -EHOSTUNREACH;
+        return g < 0 ? g : -EIO;
     addr_entry *a = calloc(1, sizeof *a);
     if (!a) {
-        freeaddrinfo(res);
+        corio_freeaddrinfo(res);
         return -ENOMEM;
     }
     snprintf(a->key, sizeof a->key, "%s", u->key);
     memcpy(&a->addr, res->ai_addr, res->ai_addrlen);
     a->len = res->ai_addrlen;
-    freeaddrinfo(res);
+    corio_freeaddrinfo(res);
     a->next = s->addrs;
     s->addrs = a;
     *out = a;
