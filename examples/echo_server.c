@@ -3,21 +3,25 @@
  *
  *   echo_server [--port P] [--loops N] [--mode shared|reuseport]
  *
- * Two ways to spread connections over the loops:
- *   shared     one listening socket; every loop runs an acceptor coroutine
- *              with a multishot accept (corio_acceptor) on it, and whichever
- *              loop's accept the kernel completes gets the connection.
+ * Two ways to spread connections over the loops, both one corio_listen:
+ *   shared     one listening socket; every loop runs an accept coroutine on
+ *              it (the listener gives each loop its own multishot accept),
+ *              and whichever loop's accept the kernel completes gets the
+ *              connection.
  *   reuseport  one listening socket per loop, all bound to the same port
- *              with SO_REUSEPORT; the kernel hashes each new connection to
- *              one of them, and each loop accepts from its own.
+ *              with SO_REUSEPORT (.reuseport = true); the kernel hashes each
+ *              new connection to one of them, and each loop accepts from
+ *              its own.
  * The default is `shared`: measured with bench_echo --target on 2 loops
  * (docs/benchmarks.md, "Echo (coroutine I/O)"), it accepted about twice as
  * many connections per second as reuseport (8-11k vs 4.3k connect, echo,
  * close cycles/s), with the same steady-state echo rate (best runs 89.9k vs
  * 89.3k req/s). reuseport is one flag away.
  *
- * Ctrl-C (or SIGTERM) stops it: destroying the runtime cancels every
- * coroutine, whose blocked calls then return -ECANCELED.
+ * SIGINT or SIGTERM (taken with corio_signal_wait) stops it gracefully:
+ * corio_runtime_drain closes the listener, lets open connections finish
+ * for up to 5 s, then cancels the rest (their blocked calls return
+ * -ECANCELED).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,27 +36,8 @@
 #include "corio.h"
 
 static int mode_reuseport;
-static uint16_t port = 7777;
-static int shared_fd = -1;
-
-/* A listening socket on 127.0.0.1:port, optionally with SO_REUSEPORT. */
-static int make_listener(int reuseport) {
-    int fd = corio_socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return fd;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (reuseport)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 4096) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
-}
+static const char *port = "7777";
+static corio_listener *listener;
 
 /* One connection: read what comes, write it back, until EOF, an error or
  * cancellation. */
@@ -80,30 +65,23 @@ done:
 
 /* The accept loop of one loop: hand every connection to a new coroutine
  * on this same loop (coroutines never migrate, so the connection stays
- * with the core that accepted it). */
+ * with the core that accepted it). Ends when the drain closes the
+ * listener (-ESHUTDOWN) or the runtime cancels it. */
 static int accept_loop(void *arg, corio_value *out) {
     (void)arg;
     (void)out;
-    int lfd = mode_reuseport ? make_listener(1) : shared_fd;
-    if (lfd < 0) {
-        fprintf(stderr, "echo_server: listen: %s\n", corio_strerror(lfd));
-        return lfd;
-    }
-    corio_acceptor *acc;
-    int r = corio_acceptor_create(lfd, 0, &acc);
-    if (r < 0)
-        return r;
     corio_spawn_options so = {.stack_size = 32 * 1024}; /* serve() needs little */
     for (;;) {
-        int fd = corio_acceptor_next(acc, NULL, NULL, CORIO_FOREVER);
-        if (fd == -ECANCELED)
-            break; /* the runtime is stopping */
+        int fd = corio_listener_accept(listener, NULL, NULL, CORIO_FOREVER);
+        if (fd == -ECANCELED || fd == -ESHUTDOWN)
+            break; /* draining or stopping */
         if (fd < 0) {
             /* EMFILE and friends: report, then keep accepting. */
             fprintf(stderr, "echo_server: accept: %s\n", corio_strerror(fd));
             corio_sleep(0.1);
             continue;
         }
+        int r;
         corio_future *f = corio_spawn_on(corio_runtime_current(), -1, serve,
                                          (void *)(intptr_t)fd, &so, &r);
         if (!f) {
@@ -112,9 +90,6 @@ static int accept_loop(void *arg, corio_value *out) {
         }
         corio_future_unref(f); /* fire and forget: the loop keeps it alive */
     }
-    corio_acceptor_destroy(acc);
-    if (mode_reuseport)
-        corio_close(lfd);
     return 0;
 }
 
@@ -122,7 +97,7 @@ int main(int argc, char **argv) {
     int loops = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc)
-            port = (uint16_t)atoi(argv[++i]);
+            port = argv[++i];
         else if (!strcmp(argv[i], "--loops") && i + 1 < argc)
             loops = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
@@ -139,26 +114,26 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    /* Block the stop signals in every thread (the loops inherit the mask);
-     * the main thread takes them with sigwait. */
+    /* Block the stop signals before any thread starts (the loops inherit
+     * the mask); the main thread takes them with corio_signal_wait. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    corio_signal_block(&stop);
 
-    if (!mode_reuseport) {
-        shared_fd = make_listener(0);
-        if (shared_fd < 0) {
-            fprintf(stderr, "echo_server: listen: %s\n", corio_strerror(shared_fd));
-            return 1;
-        }
-    }
     corio_runtime_options o = {.loops = loops, .ring_entries = 1024};
     corio_runtime *rt;
     int r = corio_runtime_create(&o, &rt);
     if (r < 0) {
         fprintf(stderr, "echo_server: %s\n", corio_strerror(r));
+        return 1;
+    }
+    corio_listen_options lo = {.reuseport = mode_reuseport, .runtime = rt, .backlog = 4096};
+    r = corio_listen("127.0.0.1", port, &lo, &listener);
+    if (r < 0) {
+        fprintf(stderr, "echo_server: listen on 127.0.0.1:%s: %s\n", port, corio_strerror(r));
+        corio_runtime_destroy(rt);
         return 1;
     }
     int n = corio_runtime_loops(rt);
@@ -167,13 +142,17 @@ int main(int argc, char **argv) {
         if (f)
             corio_future_unref(f);
     }
-    printf("echo_server: 127.0.0.1:%u, %d loops, %s listener\n", port, n,
-           mode_reuseport ? "per-loop SO_REUSEPORT" : "one shared multishot");
+    printf("echo_server: 127.0.0.1:%d, %d loops, %s listener\n", corio_listener_port(listener),
+           n, mode_reuseport ? "per-loop SO_REUSEPORT" : "one shared");
     fflush(stdout);
-    int sig;
-    sigwait(&stop, &sig);
+    corio_signal_info si;
+    if (corio_signal_wait(&stop, CORIO_FOREVER, &si) > 0) {
+        corio_drain_summary sum;
+        corio_runtime_drain(rt, corio_now_ns() + 5 * 1000000000LL, &sum);
+        fprintf(stderr, "echo_server: signal %d: %zu coroutines finished, %zu cancelled\n",
+                si.signo, sum.finished, sum.cancelled);
+    }
+    corio_listener_destroy(listener);
     corio_runtime_destroy(rt);
-    if (shared_fd >= 0)
-        close(shared_fd);
     return 0;
 }
