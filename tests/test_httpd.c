@@ -932,9 +932,29 @@ START_TEST(test_create_errors) {
     o.port = corio_httpd_port(a);
     ck_assert_int_eq(corio_httpd_create(&o, &s), -EADDRINUSE);
     o.port = 0;
-    o.bind = "not-an-address";
+    o.bind = "[::1"; /* malformed: corio_listen's -EINVAL */
     ck_assert_int_eq(corio_httpd_create(&o, &s), -EINVAL);
+    o.bind = "no-such-host.invalid"; /* a name that does not resolve */
+    int r = corio_httpd_create(&o, &s);
+    ck_assert_msg(r == CORIO_EAI_NONAME || r == CORIO_EAI_AGAIN || r == -ETIMEDOUT, "%s",
+                  corio_strerror(r));
     corio_httpd_destroy(a);
+    /* IPv6 loopback (--bind ::1): a raw request over [::1] is answered. */
+    o.bind = "::1";
+    if (corio_httpd_create(&o, &s) == 0) {
+        int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+                                  .sin6_port = htons((uint16_t)corio_httpd_port(s)),
+                                  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        ck_assert_int_eq(corio_connect(fd, (struct sockaddr *)&a6, sizeof a6, T_IO_TIMEOUT), 0);
+        const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        ck_assert_int_eq(corio_send(fd, req, sizeof req - 1, 0, T_IO_TIMEOUT), sizeof req - 1);
+        char buf[16] = {0};
+        ck_assert_int_eq(corio_recv(fd, buf, 8, MSG_WAITALL, T_IO_TIMEOUT), 8);
+        ck_assert_str_eq(buf, "HTTP/1.1");
+        close(fd);
+        corio_httpd_destroy(s);
+    } /* else: no IPv6 on this machine */
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /* corio-httpd — a small HTTP/1.1 server on corio coroutines.
  *
- *   corio-httpd [--bind 127.0.0.1] [--port N] [--root DIR] [--loops N]
+ *   corio-httpd [--bind ADDR] [--port N] [--root DIR] [--loops N]
  *               [--delay-ms MS] [--max-conns N] [--idle-timeout SEC]
  *               [--max-body BYTES] [--quiet]
  *
@@ -96,13 +96,13 @@ int main(int argc, char **argv) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    /* Block the stop signals in every thread (the loops inherit the mask);
-     * this thread takes them with sigwait. */
+    /* Block the stop signals before any thread starts (the loops inherit
+     * the mask); this thread takes them with corio_signal_wait. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    corio_signal_block(&stop);
 
     corio_httpd *srv;
     int r = corio_httpd_create(&o, &srv);
@@ -112,8 +112,7 @@ int main(int argc, char **argv) {
     }
     printf("listening on %s:%d\n", o.bind ? o.bind : "127.0.0.1", corio_httpd_port(srv));
     fflush(stdout);
-    int sig;
-    sigwait(&stop, &sig);
+    int sig = corio_signal_wait(&stop, CORIO_FOREVER, NULL);
     if (sig == SIGTERM) {
         /* Graceful: requests in flight get DRAIN_GRACE seconds. */
         corio_drain_summary sum;

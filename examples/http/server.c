@@ -62,7 +62,7 @@
 
 struct corio_httpd {
     corio_runtime *rt;       /* the loops; owned */
-    int lfd;                 /* listening socket; owned */
+    corio_listener *lst;     /* the listening socket(s); owned */
     int rootfd;              /* O_PATH descriptor of the root; owned */
     int port;                /* the port listened on */
     int nloops;              /* loops of rt, each with an acceptor */
@@ -770,15 +770,11 @@ static int watchdog(void *arg, corio_value *out) {
 static int acceptor_main(void *arg, corio_value *out) {
     (void)out;
     corio_httpd *s = arg;
-    corio_acceptor *acc;
-    int r = corio_acceptor_create(s->lfd, 0, &acc);
-    if (r < 0)
-        return r;
     bool failing = false;
     for (;;) {
-        int fd = corio_acceptor_next(acc, NULL, NULL, CORIO_FOREVER);
-        if (fd == -ECANCELED)
-            break; /* the server is stopping */
+        int fd = corio_listener_accept(s->lst, NULL, NULL, CORIO_FOREVER);
+        if (fd == -ECANCELED || fd == -ESHUTDOWN)
+            break; /* the server is stopping, or draining (listener closed) */
         if (fd < 0) {
             /* EMFILE, ENFILE, ENOBUFS...: the connection waits in the
              * backlog. Say so once per episode, back off, accept again. */
@@ -805,31 +801,10 @@ static int acceptor_main(void *arg, corio_value *out) {
             close(fd); /* a flood: no 503 for this one */
         }
     }
-    corio_acceptor_destroy(acc);
     return 0;
 }
 
 /* ---- start and stop ---- */
-
-static int listen_on(const char *addr, int port, int *out_port) {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, addr, &a.sin_addr) != 1)
-        return -EINVAL;
-    int fd = corio_socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return fd;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    socklen_t len = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 4096) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    *out_port = ntohs(a.sin_port);
-    return fd;
-}
 
 int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
     static const corio_httpd_options defaults = {.port = -1};
@@ -840,7 +815,6 @@ int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
     corio_httpd *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    s->lfd = -1;
     s->rootfd = -1;
     s->quiet = o->quiet;
     s->delay = o->delay_ms / 1000.0;
@@ -882,15 +856,18 @@ int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
     }
     s->root_real_len = strlen(s->root_real);
 
-    r = listen_on(o->bind ? o->bind : "127.0.0.1",
-                  o->port < 0 ? CORIO_HTTPD_DEFAULT_PORT : o->port, &s->port);
-    if (r < 0)
-        goto fail;
-    s->lfd = r;
-
     corio_runtime_options ro = {.loops = o->loops, .ring_entries = 1024};
     if ((r = corio_runtime_create(&ro, &s->rt)) < 0)
         goto fail;
+    /* Any host corio_listen takes: "127.0.0.1", "::1", "[::1]", "*" (dual
+     * stack), a name. The listener belongs to the runtime, so its drain
+     * closes it. */
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port < 0 ? CORIO_HTTPD_DEFAULT_PORT : o->port);
+    corio_listen_options lo = {.runtime = s->rt, .backlog = 4096};
+    if ((r = corio_listen(o->bind ? o->bind : "127.0.0.1", port, &lo, &s->lst)) < 0)
+        goto fail;
+    s->port = corio_listener_port(s->lst);
     s->nloops = corio_runtime_loops(s->rt);
     if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch)) ||
         !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks))) {
@@ -926,28 +903,33 @@ void corio_httpd_stats_get(const corio_httpd *srv, corio_httpd_stats *st) {
 int corio_httpd_drain(corio_httpd *srv, double grace, corio_drain_summary *out) {
     if (!srv || !(grace >= 0))
         return -EINVAL;
-    /* Stop accepting (the acceptors end, the listening socket stays open
-     * until destroy, so new connections wait in the backlog and are reset
-     * then), answer what is in flight with "Connection: close", close idle
-     * connections (the watchdogs), then let the runtime drain the rest. */
+    /* Answer what is in flight with "Connection: close", close idle
+     * connections (the watchdogs), and let the runtime drain the rest: the
+     * drain closes the listener first (the acceptors end with -ESHUTDOWN;
+     * connections still in the backlog are reset). */
     atomic_store(&srv->draining, true);
-    for (int k = 0; k < srv->nloops; k++)
-        corio_future_cancel(srv->tasks[2 * k]);
     return corio_runtime_drain(srv->rt, corio_now_ns() + (int64_t)(grace * 1e9), out);
 }
 
 void corio_httpd_destroy(corio_httpd *srv) {
     if (!srv)
         return;
-    /* Cancels every coroutine: blocked calls return -ECANCELED, serve()
-     * returns, conn_done closes and frees each connection. */
+    /* The acceptors leave the listener first (it is released on their
+     * loops), then the runtime cancels every coroutine: blocked calls
+     * return -ECANCELED, serve() returns, conn_done closes and frees each
+     * connection. */
+    if (srv->lst) {
+        corio_listener_close(srv->lst);
+        for (int k = 0; srv->tasks && k < srv->nloops; k++)
+            if (srv->tasks[2 * k])
+                corio_future_result(srv->tasks[2 * k], CORIO_FOREVER, NULL);
+        corio_listener_destroy(srv->lst);
+    }
     corio_runtime_destroy(srv->rt);
     for (int k = 0; srv->tasks && k < 2 * srv->nloops; k++)
         if (srv->tasks[k])
             corio_future_unref(srv->tasks[k]);
     free(srv->tasks);
-    if (srv->lfd >= 0)
-        close(srv->lfd);
     if (srv->rootfd >= 0)
         close(srv->rootfd);
     free(srv->root_real);
