@@ -49,6 +49,7 @@ static int sched_park(corio__parker *p, int64_t deadline_ns) {
     corio__loop *l = c->loop;
     c->parker = p;
     c->park_res = 0;
+    p->since = corio__now_coarse_ns();
     if (deadline_ns != INT64_MAX) {
         c->deadline = deadline_ns;
         corio__timer_add(l, c);
@@ -448,6 +449,7 @@ CORIO_API int corio_sleep(double seconds) {
      * (a thread inside scopes parks too, so corio_scope_cancel wakes it). */
     corio__parker p;
     corio__parker_init(&p);
+    corio__parker_what(&p, "sleep", NULL);
     for (;;) {
         int r = corio__parker_park(&p, deadline);
         if (r == -ETIMEDOUT || (r == 0 && corio__now_ns() >= deadline))

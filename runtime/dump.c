@@ -112,23 +112,66 @@ static int print_pc(FILE *f, uintptr_t pc) {
     return 0;
 }
 
+/* The ring opcodes a coroutine waits in, by name (others by number). */
+static const char *opcode_name(unsigned op) {
+    switch (op) {
+    case IORING_OP_NOP: return "nop";
+    case IORING_OP_READV: return "readv";
+    case IORING_OP_WRITEV: return "writev";
+    case IORING_OP_FSYNC: return "fsync";
+    case IORING_OP_POLL_ADD: return "poll";
+    case IORING_OP_SENDMSG: return "sendmsg";
+    case IORING_OP_RECVMSG: return "recvmsg";
+    case IORING_OP_TIMEOUT: return "timeout";
+    case IORING_OP_ACCEPT: return "accept";
+    case IORING_OP_CONNECT: return "connect";
+    case IORING_OP_OPENAT: return "openat";
+    case IORING_OP_CLOSE: return "close";
+    case IORING_OP_STATX: return "statx";
+    case IORING_OP_READ: return "read";
+    case IORING_OP_WRITE: return "write";
+    case IORING_OP_SEND: return "send";
+    case IORING_OP_RECV: return "recv";
+    case IORING_OP_SPLICE: return "splice";
+    case IORING_OP_SHUTDOWN: return "shutdown";
+    default: return NULL;
+    }
+}
+
 static void dump_coro(FILE *f, corio__loop *l, const corio__coro *c, int64_t now) {
     fprintf(f, "  coroutine %" PRIu64 " \"%s\" ", c->fiber.id, c->name ? c->name : "");
-    if (c == l->current)
+    /* How long it has waited: coarse clock, a few ms of resolution. */
+    int64_t cnow = corio__now_coarse_ns();
+    if (c == l->current) {
         fputs("running", f);
-    else if (c->finished)
+    } else if (c->finished) {
         fputs("finished", f);
-    else if (c->parker && c->heap_idx != SIZE_MAX)
-        fprintf(f, "parked (future, wait, sync object or sleep), deadline in %.3f s",
-                (double)(c->deadline - now) / 1e9);
-    else if (c->parker)
-        fputs("parked (future, wait, sync object or sleep), no deadline", f);
-    else if (c->op)
-        fputs("in a ring operation (I/O, poll, timer)", f);
-    else if (c->joining)
+    } else if (c->parker) {
+        const corio__parker *p = c->parker;
+        if (p->what && p->obj)
+            fprintf(f, "waiting on %s %p", p->what, p->obj);
+        else if (p->what)
+            fprintf(f, "waiting in %s", p->what);
+        else
+            fputs("parked", f);
+        fprintf(f, " for %.3f s", (double)(cnow - p->since) / 1e9);
+        if (c->heap_idx != SIZE_MAX)
+            fprintf(f, ", deadline in %.3f s", (double)(c->deadline - now) / 1e9);
+        else
+            fputs(", no deadline", f);
+    } else if (c->op) {
+        const char *name = opcode_name(c->op->opcode);
+        double waited = (double)(cnow - c->op->since) / 1e9;
+        if (name)
+            fprintf(f, "in ring operation %s on fd %d for %.3f s", name, c->op->fd, waited);
+        else
+            fprintf(f, "in ring operation #%u on fd %d for %.3f s", c->op->opcode, c->op->fd,
+                    waited);
+    } else if (c->joining) {
         fprintf(f, "joining coroutine %" PRIu64, c->joining->fiber.id);
-    else
+    } else {
         fputs("ready", f);
+    }
     if (c->cancelled)
         fputs(", cancel requested", f);
     if (c->scope)

@@ -672,6 +672,7 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
     }
     corio__parker p;
     corio__parker_init(&p);
+    corio__parker_what(&p, "future", f);
     corio__waiter w = {.notify = notify_parker, .data = &p};
     int r = 0;
     if (corio__future_add_waiter(f, &w)) {

@@ -242,6 +242,7 @@ CORIO_API int corio_group_join(corio_group *g, double timeout) {
     int64_t deadline = corio__deadline(timeout);
     corio__parker p;
     corio__parker_init(&p);
+    corio__parker_what(&p, "group join", g);
     lock(g);
     if (g->joiner) {
         unlock(g);

@@ -139,7 +139,26 @@ enum { CORIO__IDLE = 0, CORIO__PARKED = 1, CORIO__NOTIFIED = 2 };
 typedef struct corio__parker {
     _Atomic uint32_t state; /* IDLE, PARKED or NOTIFIED (futex word for threads) */
     void *coro;             /* the coroutine that parks, or NULL for a plain thread */
+    const char *what;       /* what it waits for, for the dump ("future", ...), or NULL */
+    const void *obj;        /* that object's address, or NULL */
+    int64_t since;          /* coarse clock when a coroutine parked (set by its scheduler) */
 } corio__parker;
+
+/* Say what p's owner waits for (a string literal) and on which object:
+ * the coroutine dump prints both. Optional; plain stores, owner only. */
+static inline void corio__parker_what(corio__parker *p, const char *what, const void *obj) {
+    p->what = what;
+    p->obj = obj;
+}
+
+/* CLOCK_MONOTONIC at a few ms' resolution, for a few ns (no syscall, no
+ * hardware counter read): for figures a person reads, such as how long a
+ * coroutine has waited. Same epoch as corio__now_ns. */
+static inline int64_t corio__now_coarse_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Scheduler hooks, installed by the coroutine runtime when it starts. */
 typedef struct corio__sched_ops {

@@ -407,7 +407,7 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
         io_uring_sqe_set_data64(sqe, UD_IGNORE);
         return -ECANCELED;
     }
-    corio__op op = {.coro = c, .pending = 1};
+    corio__op op = {.coro = c, .pending = 1, .fd = sqe->fd, .opcode = sqe->opcode};
     struct __kernel_timespec ts;
     if (timeout >= 0 && io_uring_sq_space_left(&l->ring) == 0) {
         /* The op took the last SQ slot: getting the timeout's SQE would
@@ -434,6 +434,7 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
         op.pending = 2;
     }
     c->op = &op;
+    op.since = corio__now_coarse_ns();
     l->inflight++;
     /* Until every CQE naming &op has arrived the coroutine cannot go on:
      * op (and ts) live on its stack. A cancel request meanwhile is turned

@@ -67,6 +67,9 @@ struct corio__op {
     uint32_t flags;    /* cqe->flags of the operation */
     int pending;       /* CQEs still expected: 1, or 2 with a linked timeout */
     int timed_out;     /* the linked timeout fired */
+    int fd;            /* the SQE's fd and opcode, for the dump */
+    unsigned char opcode;
+    int64_t since;     /* coarse clock at submission, for the dump */
     /* NULL for a one-shot op awaited with corio__loop_await. Otherwise a
      * multishot op (never awaited, never linked to a timeout): every CQE
      * goes to on_cqe, and the loop counts the op in `inflight` until a CQE

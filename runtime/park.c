@@ -108,6 +108,8 @@ static int thread_park(corio__parker *p, int64_t deadline_ns);
 void corio__parker_init(corio__parker *p) {
     atomic_init(&p->state, CORIO__IDLE);
     p->coro = corio__tls_coro;
+    p->what = NULL;
+    p->obj = NULL;
 }
 
 int corio__parker_park(corio__parker *p, int64_t deadline_ns) {

@@ -113,6 +113,7 @@ static int deadline_passed(int64_t deadline) {
  * when nobody served it in time (w is then unlinked). */
 static int wait_served(pthread_mutex_t *lock, sync_queue *q, sync_waiter *w, int64_t deadline) {
     corio__parker_init(&w->parker);
+    corio__parker_what(&w->parker, "sync object (mutex, condition, semaphore, event, channel)", q);
     w->status = 0;
     queue_push(q, w);
     for (;;) {

@@ -124,6 +124,7 @@ CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
     if (!condition_met(return_when, total, ndone, nfailed)) {
         waitset set;
         corio__parker_init(&set.parker);
+        corio__parker_what(&set.parker, "corio_wait (futures)", fs);
         atomic_init(&set.done, 0);
         atomic_init(&set.failed, 0);
         /* Register on every pending future; one that finished in between
@@ -278,6 +279,7 @@ CORIO_API int corio_as_completed_next(corio_as_completed *it, corio_future **out
         return -EINVAL;
     corio__parker p;
     corio__parker_init(&p);
+    corio__parker_what(&p, "as_completed", it);
     for (;;) {
         pthread_mutex_lock(&it->lock);
         if (it->head != it->tail) {

@@ -460,13 +460,15 @@ START_TEST(test_dump_each_kind_of_wait) {
     if (getenv("T_SHOW_DUMP"))
         fputs(text, stderr);
     ck_assert_msg(strstr(text, "loop 0: 5 live coroutines"), "%s", text);
-    ck_assert_msg(strstr(text, "\"waits-on-future\" parked (future, wait, sync object or sleep), "
-                               "no deadline"), "%s", text);
-    ck_assert_msg(strstr(text, "\"sleeps\" parked (future, wait, sync object or sleep), "
-                               "deadline in 3"), "%s", text);
-    ck_assert_msg(strstr(text, "\"in-recv\" in a ring operation"), "%s", text);
+    /* What each waits on (object and address), for how long, and until when. */
+    const char *w = strstr(text, "\"waits-on-future\" waiting on future 0x");
+    ck_assert_msg(w && strstr(w, " s, no deadline"), "%s", text);
+    w = strstr(text, "\"sleeps\" waiting in sleep for ");
+    ck_assert_msg(w && strstr(w, " s, deadline in 3"), "%s", text);
+    ck_assert_msg(strstr(text, "\"in-recv\" in ring operation recv on fd "), "%s", text);
     ck_assert_msg(strstr(text, "\"joins\" joining coroutine "), "%s", text);
-    ck_assert_msg(strstr(text, "\"group-child\" parked") && strstr(text, ", group 0x"), "%s", text);
+    ck_assert_msg(strstr(text, "\"group-child\" waiting on future 0x") && strstr(text, ", group 0x"),
+                  "%s", text);
     ck_assert_int_eq(corio_runtime_dump(NULL, 1), -EINVAL);
     ck_assert_int_eq(corio_runtime_dump(rt, -1), -EINVAL);
     ck_assert_int_eq(corio_coro_set_name("x"), -EPERM);
