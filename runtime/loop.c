@@ -445,7 +445,12 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
     if (flags)
         *flags = op.flags;
     /* An op already running in an io-wq worker is interrupted rather than
-     * cancelled: it ends with -EINTR instead of -ECANCELED. */
+     * cancelled: it ends with -EINTR instead of -ECANCELED, or with one of
+     * the kernel's internal restart codes (-ERESTARTSYS and its kin, 512 to
+     * 516: seen from a blocked IORING_OP_SPLICE), which are -EINTR too and
+     * never reach the caller. */
+    if (op.res <= -512 && op.res >= -516)
+        op.res = -EINTR;
     if (op.timed_out && (op.res == -ECANCELED || op.res == -EINTR))
         return -ETIMEDOUT;
     if (corio__coro_stopped(c) && op.res == -EINTR)

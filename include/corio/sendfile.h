@@ -48,8 +48,8 @@ extern "C" {
  * count of 0 returns 0 after the checks; a count above SSIZE_MAX is cut
  * to SSIZE_MAX.
  *
- * Lifetime: `offset` is borrowed until the call returns. On a plain
- * thread with a timeout, and in the coroutine fallback, a blocking out_fd
+ * Lifetime: `offset` is borrowed until the call returns. In a coroutine
+ * (either path), and on a plain thread with a timeout, a blocking out_fd
  * is made non-blocking for the duration of the call (other users of the
  * same open socket see O_NONBLOCK meanwhile), as corio_connect does. */
 CORIO_API ssize_t corio_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count,

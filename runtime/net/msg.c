@@ -95,9 +95,11 @@ static int again(ssize_t r) { return r == -EAGAIN || r == -EWOULDBLOCK || r == -
  * or the deadline arrived meanwhile. */
 static ssize_t sys_run(const msg_op *o, int64_t deadline) {
     int in_coro = corio__tls_coro != NULL;
-    if (!in_coro && deadline == INT64_MAX) {
+    if (!in_coro && deadline == INT64_MAX && o->kind != K_SENDMMSG) {
         /* A thread without a limit: the blocking call is one syscall. Only
-         * a non-blocking socket needs the poll loop below. */
+         * a non-blocking socket needs the poll loop below. Not for
+         * sendmmsg: blocking, it would wait for room for every message
+         * after the first, where the call returns what the socket took. */
         ssize_t r;
         do
             r = call(o, 0);

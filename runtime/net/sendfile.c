@@ -5,8 +5,9 @@
  *   in_fd @pos ──splice──▶ pipe (the loop thread's, up to 1 MiB) ──splice──▶ out_fd
  *
  * one chunk at a time: fill the pipe from the file at an explicit offset,
- * then drain it into out_fd until empty (a short splice is continued; an
- * O_NONBLOCK out_fd that is full is waited for with a ring poll). The
+ * then drain it into out_fd until empty (a short splice is continued;
+ * out_fd is made O_NONBLOCK for the call, and when full is waited for
+ * with a ring poll, which the timeout and a cancel bound). The
  * kernel runs every splice in an io-wq worker, so the loop thread never
  * waits for the disk. Only bytes that reached out_fd count as sent; when
  * the call ends with bytes still in the pipe (timeout, cancel, error), the
@@ -180,6 +181,18 @@ static int ring_sendfile(corio__loop *l, int out, int in, int64_t pos, size_t co
     spipe *p = pipe_take();
     if (!p)
         return NO_PIPE;
+    /* A splice into a blocking out_fd that has no room sleeps in an io-wq
+     * worker, and the kernel's linked timeout does not wake it (seen on
+     * 6.18: the call outlived its timeout by any amount). Non-blocking, it
+     * ends with -EAGAIN and the wait is a ring poll, which the timeout
+     * bounds; so out_fd is made non-blocking for the call, as on the
+     * sendfile(2) path. */
+    int fl = fcntl(out, F_GETFL);
+    int nb = fl >= 0 && !(fl & O_NONBLOCK);
+    if (nb && fcntl(out, F_SETFL, fl | O_NONBLOCK) < 0) {
+        pipe_give(p);
+        return -errno;
+    }
     int err = 0;
     size_t inpipe = 0; /* bytes in the pipe not yet in out_fd */
     while (*sent < count && !err) {
@@ -210,6 +223,8 @@ static int ring_sendfile(corio__loop *l, int out, int in, int64_t pos, size_t co
             *sent += (size_t)r;
         }
     }
+    if (nb)
+        fcntl(out, F_SETFL, fl);
     if (inpipe)
         pipe_free(p); /* its bytes must never reach out_fd later */
     else
