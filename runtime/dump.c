@@ -273,6 +273,8 @@ CORIO_API int corio_coro_set_name(const char *name) {
     if (!c)
         return -EPERM;
     c->name = name;
+    /* For the stall watchdog: it reads the running coroutine's name. */
+    atomic_store_explicit(&c->loop->m.current_name, name, memory_order_relaxed);
     return 0;
 }
 

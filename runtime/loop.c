@@ -472,6 +472,7 @@ static void run_ready(corio__loop *l) {
         l->current = c;
         corio__tls_coro = c;
         /* For the stall watchdog: who runs now (one plain store). */
+        atomic_store_explicit(&l->m.current_name, c->name, memory_order_relaxed);
         atomic_store_explicit(&l->m.current_id, c->fiber.id, memory_order_relaxed);
         corio__fiber_switch(&l->sched, &c->fiber);
         atomic_store_explicit(&l->m.current_id, 0, memory_order_relaxed);

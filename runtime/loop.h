@@ -145,6 +145,7 @@ typedef struct corio__loop_counters {
     _Atomic uint64_t eventfd_wakes;  /* eventfd reads completed (wake-ups by other threads) */
     _Atomic uint64_t stack_hits;     /* stacks served from the loop's cache */
     _Atomic uint64_t stack_misses;   /* stacks that had to be mapped */
+    const char *_Atomic current_name; /* that coroutine's name (corio_coro_set_name), or NULL */
     _Atomic uint64_t current_id;     /* id of the coroutine the scheduler resumed last,
                                       * 0 while the scheduler runs (stall watchdog) */
 } corio__loop_counters;

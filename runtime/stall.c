@@ -74,10 +74,18 @@ static void sample(corio__stall *w) {
         if (awake && cur != 0 && cur == s->current && sw == s->switches) {
             if (++s->still >= 2 && !s->reported) {
                 s->reported = 1;
+                /* The name is the caller's string, valid while its
+                 * coroutine lives: read it only if that coroutine is still
+                 * the one running (same id, no switch since) after the
+                 * pointer was loaded. Best effort: it is not copied. */
+                const char *name = atomic_load_explicit(&l->m.current_name, memory_order_relaxed);
+                if (atomic_load_explicit(&l->m.current_id, memory_order_relaxed) != cur ||
+                    atomic_load_explicit(&l->m.switches, memory_order_relaxed) != sw)
+                    name = NULL;
                 report(w,
-                       "corio: stall: loop %d: coroutine %" PRIu64 " has run for over %.3f s "
-                       "without yielding (it blocks its loop)\n",
-                       i, cur, w->threshold);
+                       "corio: stall: loop %d: coroutine %" PRIu64 " \"%.64s\" has run for over "
+                       "%.3f s without yielding (it blocks its loop)\n",
+                       i, cur, name ? name : "", w->threshold);
             }
         } else {
             s->still = 0;

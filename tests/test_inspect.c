@@ -520,6 +520,7 @@ END_TEST
 static int spins(void *arg, corio_value *out) {
     (void)arg;
     (void)out;
+    corio_coro_set_name("spinner");
     int64_t until = corio_now_ns() + 600000000;
     while (corio_now_ns() < until) {
     } /* blocks its loop on purpose */
@@ -566,6 +567,7 @@ START_TEST(test_stall_detector) {
         }
     }
     ck_assert_msg(strstr(text, "corio: stall: loop 0: coroutine "), "%s", text);
+    ck_assert_msg(strstr(text, " \"spinner\" has run for over 0.100 s"), "%s", text);
     corio_runtime_destroy(rt); /* stops the watchdog */
     close(p[0]);
     close(p[1]);
