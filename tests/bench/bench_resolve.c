@@ -171,6 +171,28 @@ static double dns_cpu(void) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* UDP datagrams the namespace dropped for a full receive buffer so far
+ * (/proc/net/snmp, Udp: RcvbufErrors): a query or answer lost that way
+ * costs a c-ares or glibc retry after the try timeout. */
+static long udp_drops(void) {
+    FILE *f = fopen("/proc/net/snmp", "r");
+    if (!f)
+        return -1;
+    char head[512], vals[512];
+    long r = -1;
+    while (fgets(head, sizeof head, f)) {
+        if (strncmp(head, "Udp:", 4) != 0 || !fgets(vals, sizeof vals, f))
+            continue;
+        char *hs, *vs, *h = strtok_r(head, " \n", &hs), *v = strtok_r(vals, " \n", &vs);
+        for (; h && v; h = strtok_r(NULL, " \n", &hs), v = strtok_r(NULL, " \n", &vs))
+            if (!strcmp(h, "RcvbufErrors"))
+                r = strtol(v, NULL, 10);
+        break;
+    }
+    fclose(f);
+    return r;
+}
+
 /* This process's CPU time so far (user + system, every thread), seconds. */
 static double self_cpu(void) {
     struct rusage u;
@@ -288,6 +310,7 @@ static int inner(void) {
     glibc_round(threads * 4);
     double best_c = 0, best_g = 0, cpu_c = 0, cpu_g = 0, us_c = 1e9, us_g = 1e9;
     for (int k = 0; k < rounds; k++) {
+        long d0 = udp_drops();
         double c0 = dns_cpu(), s0 = self_cpu(), t0 = now_s();
         double c = corio_round(rt, lookups);
         double cc = (dns_cpu() - c0) / (now_s() - t0), cu = (self_cpu() - s0) * 1e6 / lookups;
@@ -295,8 +318,8 @@ static int inner(void) {
         double g = glibc_round(lookups);
         double gc = (dns_cpu() - c0) / (now_s() - t0), gu = (self_cpu() - s0) * 1e6 / lookups;
         printf("  round %d: corio %6.0f, glibc %6.0f lookups/s; CPU %5.1f / %5.1f us per lookup; "
-               "dnsmasq busy %3.0f%% / %3.0f%%\n",
-               k + 1, c, g, cu, gu, cc * 100, gc * 100);
+               "dnsmasq busy %3.0f%% / %3.0f%%; UDP drops %ld\n",
+               k + 1, c, g, cu, gu, cc * 100, gc * 100, udp_drops() - d0);
         if (c > best_c)
             best_c = c, cpu_c = cc;
         if (g > best_g)
