@@ -31,7 +31,7 @@ PREFIX ?= /usr/local
 MESON_SETUP_OPTS ?= -Dwerror=true --prefix=$(PREFIX)
 
 DEPS := tools/deps.sh
-BENCH_PACKAGES := libuv1-dev libboost-context-dev
+BENCH_PACKAGES := libuv1-dev libboost-context-dev dnsmasq-base
 # libFuzzer needs clang and its runtime (libclang_rt.fuzzer).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_TESTS := fuzz_http_parser fuzz_wire
@@ -40,8 +40,9 @@ FUZZ_SECONDS ?= 120
 # build skips it when libcurl is missing, so every target that runs it
 # installs it first.
 DOWNLOADS_PACKAGES := libcurl4-openssl-dev
-# The net suite builds a veth in a network namespace with ip(8) when root.
-NET_TEST_PACKAGES := iproute2
+# The net suite builds a veth in a network namespace with ip(8) when root;
+# the resolve suites run against a dnsmasq they start (skipped without it).
+NET_TEST_PACKAGES := iproute2 dnsmasq-base
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.

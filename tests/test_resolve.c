@@ -1,102 +1,15 @@
 /* Tests for corio/resolve.h against a real dnsmasq started on 127.0.0.1 on
  * a free port with a test hosts file: A, NXDOMAIN, a server that never
  * answers, numeric addresses, bad input, and many concurrent lookups on one
- * loop while a timer coroutine keeps firing. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
+ * loop while a timer coroutine keeps firing. More (CNAME, TCP fallback,
+ * hosts file, libc backend, getnameinfo, cancel, edge input) are in
+ * test_resolve_more.c; the dnsmasq helpers are tests/t_dns.h. */
+#include "t_dns.h"
 
-#include "t_helpers.h"
-
-static pid_t dns_pid;
+static t_dns dns;
 static char servers[64];
 
-/* A port on 127.0.0.1 free for both UDP and TCP when asked (dnsmasq binds
- * both); the sockets are released, so another process may still take it:
- * t_dns_start retries with a new port when dnsmasq exits. */
-static int t_free_port(void) {
-    for (;;) {
-        int u = socket(AF_INET, SOCK_DGRAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        ck_assert_int_eq(bind(u, (struct sockaddr *)&a, sizeof a), 0);
-        socklen_t l = sizeof a;
-        getsockname(u, (struct sockaddr *)&a, &l);
-        int t = socket(AF_INET, SOCK_STREAM, 0);
-        int ok = bind(t, (struct sockaddr *)&a, sizeof a) == 0;
-        close(t);
-        close(u);
-        if (ok)
-            return ntohs(a.sin_port);
-    }
-}
-
-/* Start dnsmasq on a free port and wait (bounded) until it answers. Up to
- * 10 ports are tried: one taken between t_free_port and dnsmasq's bind makes
- * dnsmasq exit, which waitpid sees. */
-static void t_dns_start(void) {
-    if (access("/usr/sbin/dnsmasq", X_OK) != 0)
-        return;
-    char hosts[] = "/tmp/corio-hosts-XXXXXX";
-    int fd = mkstemp(hosts);
-    const char *text = "10.1.2.3 alpha.test\n10.1.2.4 beta.test\nfd00::5 six.test\n";
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    for (int attempt = 0; attempt < 10; attempt++) {
-        int port = t_free_port();
-        char parg[32], harg[64];
-        snprintf(parg, sizeof parg, "--port=%d", port);
-        snprintf(harg, sizeof harg, "--addn-hosts=%s", hosts);
-        dns_pid = fork();
-        if (dns_pid == 0) {
-            execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--no-resolv",
-                  "--no-hosts", "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
-                  "--local=/test/", parg, harg, "--pid-file=", (char *)NULL);
-            _exit(127);
-        }
-        snprintf(servers, sizeof servers, "127.0.0.1:%d", port);
-        corio_resolver_options o = {.servers = servers, .try_timeout = 1, .attempts = 5};
-        ck_assert_int_eq(corio_resolver_configure(&o), 0);
-        for (int i = 0; i < 200; i++) {
-            int status;
-            if (waitpid(dns_pid, &status, WNOHANG) == dns_pid) {
-                dns_pid = 0;
-                break; /* it exited (port taken): try another */
-            }
-            struct addrinfo *r = NULL;
-            if (corio_getaddrinfo("alpha.test", NULL, NULL, 0.2, &r) == 0) {
-                corio_freeaddrinfo(r);
-                unlink(hosts);
-                return;
-            }
-            t_sleep(0.01);
-        }
-        if (dns_pid > 0) {
-            kill(dns_pid, SIGKILL);
-            waitpid(dns_pid, NULL, 0);
-            dns_pid = 0;
-        }
-    }
-    unlink(hosts);
-    ck_abort_msg("dnsmasq did not answer");
-}
-
-static void t_dns_stop(void) {
-    if (dns_pid > 0) {
-        kill(dns_pid, SIGTERM);
-        waitpid(dns_pid, NULL, 0);
-        dns_pid = 0;
-    }
-}
-
-static const char *first_addr(struct addrinfo *r, char *buf) {
-    if (r->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)r->ai_addr)->sin_addr, buf, 64);
-    else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)r->ai_addr)->sin6_addr, buf, 64);
-    return buf;
-}
+static const char *first_addr(struct addrinfo *r, char *buf) { return t_addr_text(r, buf); }
 
 static int lookups(void *arg, corio_value *out) {
     (void)arg;
@@ -119,13 +32,13 @@ static int lookups(void *arg, corio_value *out) {
 }
 
 START_TEST(test_lookup) {
-    t_dns_start();
-    if (!dns_pid)
+    t_dns_start(&dns);
+    if (!dns.pid)
         return;
     corio_runtime_options o = {.loops = 1, .no_pin = true};
     ck_assert_int_eq(corio_run_with(&o, lookups, NULL, NULL), 0);
     ck_assert_int_eq(lookups(NULL, NULL), 0); /* the same on a plain thread */
-    t_dns_stop();
+    t_dns_stop(&dns);
 }
 END_TEST
 
@@ -164,13 +77,7 @@ static int silent_lookup(void *arg, corio_value *out) {
 }
 
 START_TEST(test_timeout) {
-    /* A UDP socket that never answers. */
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    snprintf(servers, sizeof servers, "127.0.0.1:%d", ntohs(a.sin_port));
+    int s = t_silent_server(servers, NULL);
     corio_resolver_options o = {.servers = servers, .try_timeout = 5, .attempts = 1};
     ck_assert_int_eq(corio_resolver_configure(&o), 0);
     corio_runtime_options ro = {.loops = 1, .no_pin = true};
@@ -188,12 +95,7 @@ static int cancelled_lookup(void *arg, corio_value *out) {
 }
 
 START_TEST(test_cancel) {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    snprintf(servers, sizeof servers, "127.0.0.1:%d", ntohs(a.sin_port));
+    int s = t_silent_server(servers, NULL);
     corio_resolver_options o = {.servers = servers, .try_timeout = 10, .attempts = 1};
     ck_assert_int_eq(corio_resolver_configure(&o), 0);
     corio_runtime_options ro = {.loops = 1, .no_pin = true};
@@ -250,8 +152,8 @@ static int ticker(void *arg, corio_value *out) {
 }
 
 START_TEST(test_many_concurrent) {
-    t_dns_start();
-    if (!dns_pid)
+    t_dns_start(&dns);
+    if (!dns.pid)
         return;
     corio_runtime_options o = {.loops = 1, .no_pin = true};
     corio_runtime *rt;
@@ -274,7 +176,7 @@ START_TEST(test_many_concurrent) {
                   n, corio_error_name(last_err));
     ck_assert_msg(max_gap < 0.5, "the loop stalled %.3f s", max_gap);
     corio_runtime_destroy(rt);
-    t_dns_stop();
+    t_dns_stop(&dns);
 }
 END_TEST
 

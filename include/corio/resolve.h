@@ -19,11 +19,12 @@
  * CORIO_EAI_* block of corio/error.h plus -EINVAL, -ENAMETOOLONG, -ENOMEM,
  * -ETIMEDOUT, -ECANCELED; corio_strerror gives their text.
  *
- * /etc/hosts (c-ares also honours the CARES_HOSTS environment variable),
  * /etc/resolv.conf (nameserver, search, domain, options ndots, timeout,
  * attempts, rotate) and the LOCALDOMAIN / RES_OPTIONS variables are read
- * when a loop's resolver is created. Numeric addresses never touch the
- * network. See docs/reference/resolve.md.
+ * when a loop's resolver is created; the hosts file at every lookup:
+ * /etc/hosts, or for corio_getaddrinfo the file named by the CARES_HOSTS
+ * environment variable when it is set (read at every lookup too).
+ * Numeric addresses never touch the network. See docs/reference/resolve.md.
  */
 #ifndef CORIO_RESOLVE_H
 #define CORIO_RESOLVE_H

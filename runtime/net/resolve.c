@@ -713,8 +713,11 @@ CORIO_API int corio_getaddrinfo(const char *host, const char *service,
         return -ENOMEM;
     }
     q->kind = Q_ADDR;
-    struct ares_addrinfo_hints ah = {.ai_family = h.ai_family,
-                                     .ai_flags = (h.ai_flags & AI_CANONNAME) ? ARES_AI_CANONNAME : 0};
+    /* ARES_AI_ENVHOSTS: c-ares 1.18 reads $CARES_HOSTS (instead of
+     * /etc/hosts) only when asked to, at each lookup. */
+    struct ares_addrinfo_hints ah = {
+        .ai_family = h.ai_family,
+        .ai_flags = ARES_AI_ENVHOSTS | ((h.ai_flags & AI_CANONNAME) ? ARES_AI_CANONNAME : 0)};
     query *done = NULL;
     code = run_query(q, submit_addr, host, &ah, deadline, &done);
     if (code == 0) {
