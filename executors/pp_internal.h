@@ -120,6 +120,7 @@ typedef struct pool {
     worker *graveyard;          /* exited workers, freed after the event batch */
     int nactive;                /* live, non-retiring workers */
     int nlive;                  /* live workers */
+    uint64_t completed;         /* jobs a worker answered (its function ran to its end); lock */
     int shutdown;               /* submits refused */
     int done;                   /* collector finished: all workers and the fork server gone */
     int joined;                 /* the collector thread was joined (by shutdown or destroy) */

@@ -331,12 +331,30 @@ static void pp_inspect(const corio_executor *ex, corio_executor_stats *st) {
     pthread_mutex_unlock(&p->lock);
 }
 
+/* corio_executor_metrics_get: the same snapshot, plus the totals. */
+static int pp_metrics(corio_executor *ex, corio_executor_metrics *m) {
+    pool *p = (pool *)ex;
+    corio_executor_stats st = {0};
+    pp_inspect(ex, &st);
+    m->queued = st.pending;
+    m->running = st.running;
+    pthread_mutex_lock(&p->lock);
+    m->workers = (uint64_t)p->nlive;
+    m->completed = p->completed;
+    m->shutdown = p->shutdown != 0;
+    pthread_mutex_unlock(&p->lock);
+    m->max_workers = (uint64_t)ex->max_workers;
+    m->broken = atomic_load_explicit(&ex->broken, memory_order_relaxed) != 0;
+    return 0;
+}
+
 static const corio__executor_vt process_pool_vt = {
     .submit = pp_submit,
     .submit_batch = pp_submit_batch,
     .shutdown = pp_shutdown,
     .destroy = pp_destroy,
     .inspect = pp_inspect,
+    .metrics = pp_metrics,
 };
 
 /* ---- create ------------------------------------------------------------------ */

@@ -1361,13 +1361,30 @@ START_TEST(test_inspect) {
     ck_assert_uint_eq(st.ids_len, 2);
     ck_assert(ids[0] > 0 && ids[1] > 0 && ids[0] != ids[1]);
     ck_assert_int_eq(kill((pid_t)ids[0], 0), 0);
+    /* The metrics agree with the snapshot. */
+    corio_executor_metrics m;
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
+    ck_assert_uint_eq(m.max_workers, 2);
+    ck_assert_uint_eq(m.workers, 2);
+    ck_assert_uint_eq(m.running, 2);
+    ck_assert_uint_eq(m.queued, 3);
+    ck_assert_uint_eq(m.completed, 0);
+    ck_assert(!m.shutdown && !m.broken);
     pp_gate_release(2);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        t_result_int(g[i]);
         corio_future_unref(g[i]);
+    }
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(t_result_int(q[i]), 1);
         corio_future_unref(q[i]);
     }
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
+    ck_assert_uint_eq(m.completed, 5);
+    ck_assert_uint_eq(m.running + m.queued, 0);
+    ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
+    ck_assert(m.shutdown);
     corio_executor_destroy(ex);
     pp_gate_close();
 }

@@ -57,8 +57,11 @@ typedef struct corio_executor_metrics {
     bool broken;          /**< broken by a worker failure */
 } corio_executor_metrics;
 
-/** Read ex's counters. Any thread. Returns 0, -EINVAL (NULL ex or out),
- * -ENOTSUP for an executor kind without metrics (the process pool). */
+/** Read ex's counters (thread and process pools; for a process pool
+ * `workers` counts live worker processes and `completed` the jobs a
+ * worker answered, a map chunk counting once). Any thread. Returns 0,
+ * -EINVAL (NULL ex or out), -ENOTSUP for an executor kind without
+ * metrics. */
 CORIO_API int corio_executor_metrics_get(struct corio_executor *ex, corio_executor_metrics *out);
 
 /** Render rt's loop counters (labelled loop="k") and its blocking pool's
