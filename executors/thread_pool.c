@@ -84,10 +84,24 @@ typedef struct finishing_flag {
     _Atomic int on;        /* 1 while finishing */
     _Atomic int running;   /* 1 while running a job's function (metrics, inspect) */
     _Atomic int tid;       /* the worker's kernel thread id while it lives, else 0 */
+    unsigned nsample;      /* jobs since the last timed one (worker only) */
     _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
     corio_future *_Atomic current; /* the job's future while its function runs (deadlocks) */
-    char pad[64 - 3 * sizeof(int) - sizeof(uint64_t) - sizeof(void *) - 4]; /* the rest of the line */
+    _Atomic uint64_t *hist; /* this worker's run-time buckets (CORIO_METRICS_BUCKETS) */
+    char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 2 * sizeof(void *)]; /* the rest of the line */
 } finishing_flag;
+
+/* Every RUN_SAMPLE-th job of a worker is timed (two clock reads) into the
+ * run-time histogram: a sample keeps the cost off the other jobs. */
+#define RUN_SAMPLE 16
+
+/* Bucket of a run time: 0 below 1 us, k for [2^(k-1), 2^k) us, the last
+ * one for everything longer. */
+static unsigned run_bucket(int64_t ns) {
+    uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+    unsigned k = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+    return k < CORIO_METRICS_BUCKETS ? k : CORIO_METRICS_BUCKETS - 1;
+}
 
 typedef struct thread_pool {
     corio_executor base;        /* common executor head (must be first) */
@@ -105,6 +119,7 @@ typedef struct thread_pool {
     _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
     _Atomic uint64_t sleepers;  /* SL_*: unclaimed sleepers (high half), tokens (low half, futex) */
     finishing_flag *finishing;  /* max_workers flags, worker i uses finishing[i] */
+    _Atomic uint64_t *hist;     /* max_workers rows of CORIO_METRICS_BUCKETS (finishing[i].hist) */
     char pad3[64];              /* see above */
     pthread_mutex_t lock;       /* guards starting workers, threads[], broken_msg */
     _Atomic int nthreads;       /* workers started (alive or exited, not joined); written under lock */
@@ -138,6 +153,12 @@ static void run_job(finishing_flag *fin, job *j) {
          * deadlock check reads current the same way. */
         atomic_store_explicit(&fin->running, 1, memory_order_relaxed);
         atomic_store_explicit(&fin->current, f, memory_order_relaxed);
+        int timed = ++fin->nsample >= RUN_SAMPLE;
+        int64_t t0 = 0;
+        if (timed) {
+            fin->nsample = 0;
+            t0 = corio__now_ns();
+        }
         if (j->batch) {
             corio__batch_run(j->fn, j->batch);
             out = (corio_value){j->batch, 0, corio__batch_free};
@@ -147,6 +168,12 @@ static void run_job(finishing_flag *fin, job *j) {
             r = j->fn(j->arg, &out);
             if (r < 0 && out.dtor)
                 out.dtor(out.ptr);
+        }
+        if (timed) {
+            /* Worker-written only: a relaxed load and store, no locked add. */
+            _Atomic uint64_t *b = &fin->hist[run_bucket(corio__now_ns() - t0)];
+            atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
         }
         atomic_store_explicit(&fin->current, NULL, memory_order_relaxed);
         atomic_store_explicit(&fin->jobs,
@@ -759,6 +786,7 @@ static void tp_destroy(corio_executor *ex) {
     }
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->join_lock);
+    free(p->hist);
     free(p->finishing);
     free(p->joined);
     free(p->threads);
@@ -776,6 +804,11 @@ static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
     for (int i = 0; i < ex->max_workers; i++) {
         m->running += (uint64_t)atomic_load_explicit(&p->finishing[i].running, memory_order_relaxed);
         m->completed += atomic_load_explicit(&p->finishing[i].jobs, memory_order_relaxed);
+        for (unsigned k = 0; k < CORIO_METRICS_BUCKETS; k++) {
+            uint64_t v = atomic_load_explicit(&p->finishing[i].hist[k], memory_order_relaxed);
+            m->run_us[k] += v;
+            m->run_samples += v;
+        }
     }
     m->shutdown = (st & ST_SHUTDOWN) != 0;
     m->broken = atomic_load_explicit(&ex->broken, memory_order_relaxed) != 0;
@@ -828,13 +861,17 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->threads = corio__calloc((size_t)o.max_workers, sizeof *p->threads);
     p->joined = corio__calloc((size_t)o.max_workers, 1);
     p->finishing = corio__calloc((size_t)o.max_workers, sizeof *p->finishing);
-    if (!p->threads || !p->joined || !p->finishing) {
+    p->hist = corio__calloc((size_t)o.max_workers * CORIO_METRICS_BUCKETS, sizeof *p->hist);
+    if (!p->threads || !p->joined || !p->finishing || !p->hist) {
+        free(p->hist);
         free(p->finishing);
         free(p->joined);
         free(p->threads);
         free(p);
         return -ENOMEM;
     }
+    for (int i = 0; i < o.max_workers; i++)
+        p->finishing[i].hist = p->hist + (size_t)i * CORIO_METRICS_BUCKETS;
     p->base.vt = &thread_pool_vt;
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);

@@ -142,6 +142,24 @@ CORIO_API ssize_t corio_metrics_format(corio_runtime *rt, char *buf, size_t cap)
                 "# TYPE corio_pool_completed counter\n"
                 "corio_pool_completed{pool=\"blocking\"} %llu\n",
             (unsigned long long)em.completed);
+        /* The sampled run times as a Prometheus histogram: cumulative
+         * buckets with upper bounds 2^k us (in seconds), then +Inf. The
+         * sum is not tracked, so it is the bucket bounds' estimate. */
+        put(&o, "# HELP corio_pool_run_seconds Run time of a sample of the blocking pool's jobs "
+                "(every 16th per worker).\n# TYPE corio_pool_run_seconds histogram\n");
+        uint64_t cum = 0;
+        double sum = 0;
+        for (unsigned k = 0; k + 1 < CORIO_METRICS_BUCKETS; k++) {
+            cum += em.run_us[k];
+            double le = (double)(1ull << k) / 1e6;
+            sum += (double)em.run_us[k] * le;
+            put(&o, "corio_pool_run_seconds_bucket{pool=\"blocking\",le=\"%.9g\"} %llu\n", le,
+                (unsigned long long)cum);
+        }
+        put(&o, "corio_pool_run_seconds_bucket{pool=\"blocking\",le=\"+Inf\"} %llu\n"
+                "corio_pool_run_seconds_sum{pool=\"blocking\"} %.9g\n"
+                "corio_pool_run_seconds_count{pool=\"blocking\"} %llu\n",
+            (unsigned long long)em.run_samples, sum, (unsigned long long)em.run_samples);
     }
     return (ssize_t)o.len;
 }

@@ -269,6 +269,8 @@ START_TEST(test_metrics_known_workload) {
     ck_assert_msg(strstr(text, want), "no '%s' in:\n%s", want, text);
     ck_assert(strstr(text, "# TYPE corio_ring_submitted counter\n"));
     ck_assert(strstr(text, "corio_live{loop=\"1\"} 0\n"));
+    ck_assert(strstr(text, "# TYPE corio_pool_run_seconds histogram\n"));
+    ck_assert(strstr(text, "corio_pool_run_seconds_bucket{pool=\"blocking\",le=\"+Inf\"} "));
     free(text);
     corio_runtime_destroy(rt);
 }
@@ -306,6 +308,44 @@ START_TEST(test_executor_metrics) {
     ck_assert_int_eq(corio_executor_metrics_get(NULL, &m), -EINVAL);
     corio_executor_destroy(ex);
     sem_destroy(&gate);
+}
+END_TEST
+
+/* The run-time histogram: 64 jobs of about 2 ms on one worker give 4 timed
+ * samples (every 16th job), each at 2 ms or more: bucket 11 ([1024, 2048)
+ * us) holds 2 ms only if the sleep returned early, so buckets >= 11. */
+static int sleep_2ms(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+START_TEST(test_executor_run_histogram) {
+    corio_thread_pool_options o = {.max_workers = 1};
+    corio_executor *ex;
+    ck_assert_int_eq(corio_thread_pool_create(&o, &ex), 0);
+    corio_future *f[64];
+    for (int i = 0; i < 64; i++)
+        ck_assert_ptr_nonnull(f[i] = corio_executor_submit(ex, sleep_2ms, NULL, NULL));
+    for (int i = 0; i < 64; i++) {
+        ck_assert_int_eq(corio_future_result(f[i], 30, NULL), 0);
+        corio_future_unref(f[i]);
+    }
+    ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
+    corio_executor_metrics m;
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
+    ck_assert_uint_eq(m.run_samples, 4);
+    uint64_t sum = 0, low = 0;
+    for (unsigned k = 0; k < CORIO_METRICS_BUCKETS; k++) {
+        sum += m.run_us[k];
+        if (k < 11)
+            low += m.run_us[k];
+    }
+    ck_assert_uint_eq(sum, m.run_samples);
+    ck_assert_uint_eq(low, 0);
+    corio_executor_destroy(ex);
 }
 END_TEST
 
@@ -583,6 +623,7 @@ int main(void) {
     tcase_add_test(tc, test_drain_blocking_jobs);
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_executor_metrics);
+    tcase_add_test(tc, test_executor_run_histogram);
     tcase_add_test(tc, test_pool_deadlock_reported);
     tcase_add_test(tc, test_pool_near_deadlock_not_reported);
     tcase_add_test(tc, test_dump_each_kind_of_wait);

@@ -46,13 +46,23 @@ typedef struct corio_loop_metrics {
  * out of range). */
 CORIO_API int corio_loop_metrics_get(struct corio_runtime *rt, int loop, corio_loop_metrics *out);
 
+/** Buckets of corio_executor_metrics.run_us (powers of two of microseconds). */
+#define CORIO_METRICS_BUCKETS 24
+
 /** Counters of an executor. */
+
 typedef struct corio_executor_metrics {
     uint64_t queued;      /**< jobs submitted and not yet taken by a worker (now) */
     uint64_t running;     /**< jobs running (now) */
     uint64_t workers;     /**< workers started */
     uint64_t max_workers; /**< the pool's limit */
     uint64_t completed;   /**< jobs whose function ran to its end */
+    /** Run times of a sample of the jobs (every 16th of each worker; thread
+     *  pool only): run_us[0] counts those under 1 us, run_us[k] those in
+     *  [2^(k-1), 2^k) us, the last bucket everything longer. The time is
+     *  the function's own run, not the wait in the queue. */
+    uint64_t run_us[CORIO_METRICS_BUCKETS];
+    uint64_t run_samples; /**< the sum of run_us */
     bool shutdown;        /**< shut down: submits refused */
     bool broken;          /**< broken by a worker failure */
 } corio_executor_metrics;
