@@ -91,6 +91,8 @@ typedef struct finishing_flag {
     char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 2 * sizeof(void *)]; /* the rest of the line */
 } finishing_flag;
 
+_Static_assert(sizeof(finishing_flag) == 64, "a worker's flags fill one cache line");
+
 /* Every RUN_SAMPLE-th job of a worker is timed (two clock reads) into the
  * run-time histogram: a sample keeps the cost off the other jobs. */
 #define RUN_SAMPLE 16
