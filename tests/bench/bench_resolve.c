@@ -355,7 +355,7 @@ static int arg_int(const char *v, int lo, int hi) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* option, value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "usage: %s [--lookups N] [--rounds N] [--loops N] [--coros N] "
@@ -376,7 +376,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_resolve: unknown option %s\n", a);
             return 2;
         }
-        i++;
     }
     if (getenv(INNER_ENV))
         return inner();
