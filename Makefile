@@ -31,7 +31,7 @@ PREFIX ?= /usr/local
 MESON_SETUP_OPTS ?= -Dwerror=true --prefix=$(PREFIX)
 
 DEPS := tools/deps.sh
-BENCH_PACKAGES := libuv1-dev libboost-context-dev dnsmasq-base
+BENCH_PACKAGES := libuv1-dev libboost-context-dev dnsmasq-base wrk aria2 nginx-light
 # libFuzzer needs clang and its runtime (libclang_rt.fuzzer).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_TESTS := fuzz_http_parser fuzz_wire
@@ -42,7 +42,7 @@ FUZZ_SECONDS ?= 120
 DOWNLOADS_PACKAGES := libcurl4-openssl-dev
 # The net suite builds a veth in a network namespace with ip(8) when root;
 # the resolve suites run against a dnsmasq they start (skipped without it).
-NET_TEST_PACKAGES := iproute2 dnsmasq-base
+NET_TEST_PACKAGES := iproute2 dnsmasq-base openssl curl nginx-light
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.

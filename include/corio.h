@@ -6,6 +6,7 @@
 #include "corio/common.h"
 #include "corio/error.h"
 #include "corio/future.h"
+#include "corio/http.h"
 #include "corio/executor.h"
 #include "corio/io.h"
 #include "corio/inspect.h"

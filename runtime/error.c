@@ -56,6 +56,10 @@ static const struct {
     {CORIO_EAI_OVERFLOW, "CORIO_EAI_OVERFLOW", "result too large for the buffer"},
     /* streams */
     {CORIO_EUNEXPECTED_EOF, "CORIO_EUNEXPECTED_EOF", "stream ended in the middle of a frame"},
+    {CORIO_ETLS_CONFIG, "CORIO_ETLS_CONFIG", "TLS configuration rejected (certificate, key, CA or cipher list)"},
+    {CORIO_ETLS_VERIFY, "CORIO_ETLS_VERIFY", "TLS peer certificate verification failed"},
+    {CORIO_ETLS_HANDSHAKE, "CORIO_ETLS_HANDSHAKE", "TLS handshake failed"},
+    {CORIO_ETLS_PROTOCOL, "CORIO_ETLS_PROTOCOL", "TLS protocol error: the peer does not speak TLS"},
     /* end streams */
 };
 

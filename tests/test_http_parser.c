@@ -14,27 +14,27 @@
 
 /* One parser with its header array, as a server embeds it per connection. */
 typedef struct t_ctx {
-    corio_http_parser p;            /* the parser under test */
+    corio__http_parser p;            /* the parser under test */
     corio_http_header hdrs[T_NHDR]; /* its header array */
-    corio_http_request req;         /* the last completed request */
-    corio_http_response resp;       /* the last completed response */
+    corio__http_request req;         /* the last completed request */
+    corio__http_response resp;       /* the last completed response */
 } t_ctx;
 
-static void t_init_req(t_ctx *t, const corio_http_limits *lim, unsigned allowed) {
+static void t_init_req(t_ctx *t, const corio__http_limits *lim, unsigned allowed) {
     memset(t, 0, sizeof *t);
-    corio_http_request_parser_init(&t->p, lim, allowed, t->hdrs, T_NHDR);
+    corio__http_request_parser_init(&t->p, lim, allowed, t->hdrs, T_NHDR);
 }
 
 /* Parses a whole request with default limits and every method allowed. */
 static int t_req(t_ctx *t, const char *s) {
     t_init_req(t, NULL, CORIO_HTTP_METHODS_ALL);
-    return corio_http_request_parse(&t->p, s, strlen(s), &t->req);
+    return corio__http_request_parse(&t->p, s, strlen(s), &t->req);
 }
 
 static int t_resp(t_ctx *t, const char *s, corio_http_method m) {
     memset(t, 0, sizeof *t);
-    corio_http_response_parser_init(&t->p, NULL, t->hdrs, T_NHDR);
-    return corio_http_response_parse(&t->p, s, strlen(s), m, &t->resp);
+    corio__http_response_parser_init(&t->p, NULL, t->hdrs, T_NHDR);
+    return corio__http_response_parse(&t->p, s, strlen(s), m, &t->resp);
 }
 
 static bool t_slice_eq(const char *p, size_t n, const char *s) {
@@ -46,7 +46,7 @@ static bool t_slice_eq(const char *p, size_t n, const char *s) {
  * ASan sees any read past what was fed). Returns the first non-NEED_MORE
  * result; *at is the length fed when it came. */
 static int t_req_bytewise(t_ctx *t, const char *s, size_t len, size_t *at) {
-    int rc = CORIO_HTTP_NEED_MORE;
+    int rc = CORIO__HTTP_NEED_MORE;
     char *copy = NULL;
     t_init_req(t, NULL, CORIO_HTTP_METHODS_ALL);
     for (size_t n = 1; n <= len; n++) {
@@ -54,11 +54,11 @@ static int t_req_bytewise(t_ctx *t, const char *s, size_t len, size_t *at) {
         copy = malloc(n);
         ck_assert_ptr_nonnull(copy);
         memcpy(copy, s, n);
-        rc = corio_http_request_parse(&t->p, copy, n, &t->req);
-        if (rc != CORIO_HTTP_NEED_MORE) {
+        rc = corio__http_request_parse(&t->p, copy, n, &t->req);
+        if (rc != CORIO__HTTP_NEED_MORE) {
             *at = n;
             /* Rebase slices onto s so the caller may compare them. */
-            if (rc == CORIO_HTTP_DONE) {
+            if (rc == CORIO__HTTP_DONE) {
                 ptrdiff_t d = s - copy;
                 t->req.method_str += d;
                 t->req.target += d;
@@ -80,7 +80,7 @@ START_TEST(test_simple_get) {
     t_ctx t;
     const char *s = "GET /index.html?x=1 HTTP/1.1\r\nHost: example.com\r\n"
                     "User-Agent: t \r\nAccept:*/*\r\nX-Empty:\r\n\r\n";
-    ck_assert_int_eq(t_req(&t, s), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_req(&t, s), CORIO__HTTP_DONE);
     ck_assert_int_eq(t.req.method, CORIO_HTTP_GET);
     ck_assert(t_slice_eq(t.req.method_str, t.req.method_len, "GET"));
     ck_assert(t_slice_eq(t.req.target, t.req.target_len, "/index.html?x=1"));
@@ -94,7 +94,7 @@ START_TEST(test_simple_get) {
     ck_assert(t.req.keep_alive);
     ck_assert(!t.req.chunked);
     ck_assert(!t.req.has_content_length);
-    ck_assert_int_eq(t.req.body, CORIO_HTTP_BODY_NONE);
+    ck_assert_int_eq(t.req.body, CORIO__HTTP_BODY_NONE);
     ck_assert_uint_eq(t.req.head_len, strlen(s));
     /* Slices point into the caller's buffer: zero-copy. */
     ck_assert_ptr_eq(t.req.target, s + 4);
@@ -103,13 +103,13 @@ END_TEST
 
 START_TEST(test_need_more) {
     t_ctx t;
-    ck_assert_int_eq(t_req(&t, ""), CORIO_HTTP_NEED_MORE);
-    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\n"), CORIO_HTTP_NEED_MORE);
-    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\n\r"), CORIO_HTTP_NEED_MORE);
+    ck_assert_int_eq(t_req(&t, ""), CORIO__HTTP_NEED_MORE);
+    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\n"), CORIO__HTTP_NEED_MORE);
+    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\n\r"), CORIO__HTTP_NEED_MORE);
     /* A buffer shorter than what was already fed is a caller bug. */
     t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, "GET /", 5, &t.req), 0);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, "GET /", 3, &t.req), -EINVAL);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, "GET /", 5, &t.req), 0);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, "GET /", 3, &t.req), -EINVAL);
 }
 END_TEST
 
@@ -161,12 +161,12 @@ START_TEST(test_status_400) {
     t_ctx t;
     const char *s = t_bad_400[_i];
     ck_assert_msg(t_req(&t, s) == -400, "case %d: got %d", _i,
-                  corio_http_request_parse(&t.p, s, strlen(s), &t.req));
+                  corio__http_request_parse(&t.p, s, strlen(s), &t.req));
     /* Sticky until reset. */
-    ck_assert_int_eq(corio_http_request_parse(&t.p, s, strlen(s), &t.req), -400);
-    corio_http_parser_reset(&t.p);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, "GET / HTTP/1.0\r\n\r\n", 18, &t.req),
-                     CORIO_HTTP_DONE);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, s, strlen(s), &t.req), -400);
+    corio__http_parser_reset(&t.p);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, "GET / HTTP/1.0\r\n\r\n", 18, &t.req),
+                     CORIO__HTTP_DONE);
 }
 END_TEST
 
@@ -174,23 +174,23 @@ START_TEST(test_status_405_501) {
     t_ctx t;
     const char *post = "POST / HTTP/1.1\r\nHost: a\r\n\r\n";
     t_init_req(&t, NULL, CORIO_HTTP_GET | CORIO_HTTP_HEAD);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, post, strlen(post), &t.req), -405);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, post, strlen(post), &t.req), -405);
     t_init_req(&t, NULL, CORIO_HTTP_GET | CORIO_HTTP_HEAD);
     /* Refused as soon as the request line ends. */
-    ck_assert_int_eq(corio_http_request_parse(&t.p, post, 17, &t.req), -405);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, post, 17, &t.req), -405);
     ck_assert_int_eq(t_req(&t, "BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n"), -501);
     ck_assert_int_eq(t_req(&t, "get / HTTP/1.1\r\nHost: a\r\n\r\n"), -501); /* case-sensitive */
     char longm[64];
     memset(longm, 'X', sizeof longm);
     t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, longm, sizeof longm, &t.req), -501);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, longm, sizeof longm, &t.req), -501);
     /* Every known method parses when allowed. */
     const char *names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
                            "TRACE", "PATCH"};
     for (unsigned i = 0; i < 9; i++) {
         char buf[128];
         snprintf(buf, sizeof buf, "%s / HTTP/1.1\r\nHost: a\r\n\r\n", names[i]);
-        ck_assert_int_eq(t_req(&t, buf), CORIO_HTTP_DONE);
+        ck_assert_int_eq(t_req(&t, buf), CORIO__HTTP_DONE);
         ck_assert_uint_eq(t.req.method, 1u << i);
     }
     /* Unknown transfer coding before chunked: 501 (RFC 9112 6.1). */
@@ -206,9 +206,9 @@ START_TEST(test_status_413) {
         t_req(&t, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n"), -413);
     ck_assert_int_eq(
         t_req(&t, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n"),
-        CORIO_HTTP_DONE);
+        CORIO__HTTP_DONE);
     ck_assert_uint_eq(t.req.content_length, 1048576);
-    ck_assert_int_eq(t.req.body, CORIO_HTTP_BODY_LENGTH);
+    ck_assert_int_eq(t.req.body, CORIO__HTTP_BODY_LENGTH);
     /* Too big for 64 bits: saturates, never wraps to something small. */
     ck_assert_int_eq(
         t_req(&t, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n"),
@@ -219,41 +219,41 @@ START_TEST(test_status_413) {
     /* Refused before the head is complete. */
     const char *s = "POST / HTTP/1.1\r\nContent-Length: 99999999\r\n";
     t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, s, strlen(s), &t.req), -413);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, s, strlen(s), &t.req), -413);
     /* A raised limit lets it through. */
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     lim.max_body = UINT64_MAX;
     t_init_req(&t, &lim, CORIO_HTTP_METHODS_ALL);
     s = "PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n";
-    ck_assert_int_eq(corio_http_request_parse(&t.p, s, strlen(s), &t.req), CORIO_HTTP_DONE);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, s, strlen(s), &t.req), CORIO__HTTP_DONE);
     ck_assert(t.req.content_length == UINT64_MAX);
 }
 END_TEST
 
 START_TEST(test_status_414) {
     t_ctx t;
-    size_t n = CORIO_HTTP_DEFAULT_MAX_URI + 64;
+    size_t n = CORIO__HTTP_DEFAULT_MAX_URI + 64;
     char *s = malloc(n + 64);
     ck_assert_ptr_nonnull(s);
     memcpy(s, "GET /", 5);
-    memset(s + 5, 'a', CORIO_HTTP_DEFAULT_MAX_URI - 1); /* target exactly at the limit */
-    strcpy(s + 4 + CORIO_HTTP_DEFAULT_MAX_URI, " HTTP/1.1\r\nHost: a\r\n\r\n");
-    ck_assert_int_eq(t_req(&t, s), CORIO_HTTP_DONE);
-    ck_assert_uint_eq(t.req.target_len, CORIO_HTTP_DEFAULT_MAX_URI);
-    memset(s + 5, 'a', CORIO_HTTP_DEFAULT_MAX_URI); /* one byte over */
-    strcpy(s + 5 + CORIO_HTTP_DEFAULT_MAX_URI, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    memset(s + 5, 'a', CORIO__HTTP_DEFAULT_MAX_URI - 1); /* target exactly at the limit */
+    strcpy(s + 4 + CORIO__HTTP_DEFAULT_MAX_URI, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(t_req(&t, s), CORIO__HTTP_DONE);
+    ck_assert_uint_eq(t.req.target_len, CORIO__HTTP_DEFAULT_MAX_URI);
+    memset(s + 5, 'a', CORIO__HTTP_DEFAULT_MAX_URI); /* one byte over */
+    strcpy(s + 5 + CORIO__HTTP_DEFAULT_MAX_URI, " HTTP/1.1\r\nHost: a\r\n\r\n");
     ck_assert_int_eq(t_req(&t, s), -414);
     /* Refused without waiting for the end of the line. */
     t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, s, 5 + CORIO_HTTP_DEFAULT_MAX_URI, &t.req),
+    ck_assert_int_eq(corio__http_request_parse(&t.p, s, 5 + CORIO__HTTP_DEFAULT_MAX_URI, &t.req),
                      -414);
     free(s);
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     lim.max_uri = 4;
     t_init_req(&t, &lim, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, "GET /abcd HTTP/1.0\r\n\r\n", 22, &t.req),
+    ck_assert_int_eq(corio__http_request_parse(&t.p, "GET /abcd HTTP/1.0\r\n\r\n", 22, &t.req),
                      -414);
 }
 END_TEST
@@ -261,7 +261,7 @@ END_TEST
 START_TEST(test_status_431) {
     t_ctx t;
     /* Over the header byte limit: one long field. */
-    size_t big = CORIO_HTTP_DEFAULT_MAX_HEADER_BYTES + 100;
+    size_t big = CORIO__HTTP_DEFAULT_MAX_HEADER_BYTES + 100;
     char *s = malloc(big + 100);
     ck_assert_ptr_nonnull(s);
     strcpy(s, "GET / HTTP/1.1\r\nHost: a\r\nX: ");
@@ -271,19 +271,19 @@ START_TEST(test_status_431) {
     ck_assert_int_eq(t_req(&t, s), -431);
     /* Refused before the field ends. */
     t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, s, l + big, &t.req), -431);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, s, l + big, &t.req), -431);
     free(s);
 
     /* Exactly at the byte limit is fine; one more byte is not. */
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     const char *h = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     lim.max_header_bytes = strlen("Host: a\r\n\r\n");
     t_init_req(&t, &lim, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, h, strlen(h), &t.req), CORIO_HTTP_DONE);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, h, strlen(h), &t.req), CORIO__HTTP_DONE);
     lim.max_header_bytes--;
     t_init_req(&t, &lim, CORIO_HTTP_METHODS_ALL);
-    ck_assert_int_eq(corio_http_request_parse(&t.p, h, strlen(h), &t.req), -431);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, h, strlen(h), &t.req), -431);
 
     /* Over the count limit: 101 fields. */
     char *m = malloc(101 * 16 + 64);
@@ -292,7 +292,7 @@ START_TEST(test_status_431) {
     for (int i = 0; i < 99; i++)
         w += sprintf(w, "X%d: v\r\n", i);
     strcpy(w, "\r\n");
-    ck_assert_int_eq(t_req(&t, m), CORIO_HTTP_DONE); /* 100 fields */
+    ck_assert_int_eq(t_req(&t, m), CORIO__HTTP_DONE); /* 100 fields */
     ck_assert_uint_eq(t.req.num_headers, 100);
     strcpy(w, "Y: v\r\n\r\n");
     ck_assert_int_eq(t_req(&t, m), -431); /* 101 fields */
@@ -300,9 +300,9 @@ START_TEST(test_status_431) {
 
     /* A smaller caller array is a smaller limit. */
     corio_http_header two[2];
-    corio_http_request_parser_init(&t.p, NULL, CORIO_HTTP_METHODS_ALL, two, 2);
+    corio__http_request_parser_init(&t.p, NULL, CORIO_HTTP_METHODS_ALL, two, 2);
     h = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
-    ck_assert_int_eq(corio_http_request_parse(&t.p, h, strlen(h), &t.req), -431);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, h, strlen(h), &t.req), -431);
 }
 END_TEST
 
@@ -312,7 +312,7 @@ START_TEST(test_status_505) {
     ck_assert_int_eq(t_req(&t, "GET / HTTP/0.9\r\nHost: a\r\n\r\n"), -505);
     ck_assert_int_eq(t_req(&t, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), -505);
     /* A later 1.x is processed as 1.1 (RFC 9110 6.2). */
-    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.2\r\nHost: a\r\n\r\n"), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.2\r\nHost: a\r\n\r\n"), CORIO__HTTP_DONE);
     ck_assert_int_eq(t.req.version_minor, 2);
     ck_assert(t.req.keep_alive);
 }
@@ -320,26 +320,26 @@ END_TEST
 
 START_TEST(test_keep_alive_rules) {
     t_ctx t;
-    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.0\r\n\r\n"), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.0\r\n\r\n"), CORIO__HTTP_DONE);
     ck_assert(!t.req.keep_alive);
     ck_assert_ptr_null(t.req.host);
     ck_assert_int_eq(t_req(&t, "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(t.req.keep_alive);
-    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), CORIO__HTTP_DONE);
     ck_assert(t.req.keep_alive);
     ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\nConnection: CLOSE\r\n\r\n"),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(!t.req.keep_alive);
     ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade,  close \r\n"
                                "\r\n"),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(!t.req.keep_alive);
     ck_assert_int_eq(t_req(&t, "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(!t.req.keep_alive);
     ck_assert_int_eq(t_req(&t, "GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n"),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(t.req.keep_alive);
 }
 END_TEST
@@ -347,7 +347,7 @@ END_TEST
 START_TEST(test_leading_empty_lines) {
     t_ctx t;
     const char *s = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
-    ck_assert_int_eq(t_req(&t, s), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_req(&t, s), CORIO__HTTP_DONE);
     ck_assert_uint_eq(t.req.head_len, strlen(s));
     ck_assert_ptr_eq(t.req.method_str, s + 4);
 }
@@ -373,7 +373,7 @@ START_TEST(test_bytewise_equals_whole) {
     size_t at = 0;
     int rp = t_req_bytewise(&part, s, strlen(s), &at);
     ck_assert_int_eq(rp, rw);
-    if (rw != CORIO_HTTP_DONE)
+    if (rw != CORIO__HTTP_DONE)
         return;
     ck_assert_uint_eq(at, strlen(s));
     ck_assert_uint_eq(part.req.head_len, whole.req.head_len);
@@ -397,8 +397,8 @@ START_TEST(test_bytewise_equals_whole) {
 END_TEST
 
 /* Drives one request's body through the decoder, in place. */
-static int t_body(corio_http_body *b, char *buf, size_t len, size_t *used, size_t *out) {
-    return corio_http_body_decode(b, buf, len, used, buf, len, out);
+static int t_body(corio__http_body *b, char *buf, size_t len, size_t *used, size_t *out) {
+    return corio__http_body_decode(b, buf, len, used, buf, len, out);
 }
 
 START_TEST(test_pipelined) {
@@ -414,65 +414,65 @@ START_TEST(test_pipelined) {
     t_ctx t;
     t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
     for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(corio_http_request_parse(&t.p, buf + off, len - off, &t.req),
-                         CORIO_HTTP_DONE);
+        ck_assert_int_eq(corio__http_request_parse(&t.p, buf + off, len - off, &t.req),
+                         CORIO__HTTP_DONE);
         ck_assert(t_slice_eq(t.req.target, t.req.target_len, targets[i]));
         ck_assert_int_eq(t.req.keep_alive, i != 3);
         off += t.req.head_len;
-        corio_http_body b;
-        corio_http_body_init(&b, t.req.body, t.req.content_length, NULL, false);
+        corio__http_body b;
+        corio__http_body_init(&b, t.req.body, t.req.content_length, NULL, false);
         size_t used, out;
         char *body = buf + off;
-        ck_assert_int_eq(t_body(&b, body, len - off, &used, &out), CORIO_HTTP_DONE);
+        ck_assert_int_eq(t_body(&b, body, len - off, &used, &out), CORIO__HTTP_DONE);
         ck_assert(t_slice_eq(body, out, bodies[i]));
         off += used;
     }
-    ck_assert_int_eq(corio_http_request_parse(&t.p, buf + off, len - off, &t.req),
-                     CORIO_HTTP_NEED_MORE);
+    ck_assert_int_eq(corio__http_request_parse(&t.p, buf + off, len - off, &t.req),
+                     CORIO__HTTP_NEED_MORE);
 }
 END_TEST
 
 START_TEST(test_length_body) {
-    corio_http_body b;
+    corio__http_body b;
     size_t used, out;
     char dst[8];
-    corio_http_body_init(&b, CORIO_HTTP_BODY_LENGTH, 10, NULL, false);
+    corio__http_body_init(&b, CORIO__HTTP_BODY_LENGTH, 10, NULL, false);
     /* Zero-copy: out NULL, data read from the input. */
-    ck_assert_int_eq(corio_http_body_decode(&b, "0123", 4, &used, NULL, 0, &out),
-                     CORIO_HTTP_NEED_MORE);
+    ck_assert_int_eq(corio__http_body_decode(&b, "0123", 4, &used, NULL, 0, &out),
+                     CORIO__HTTP_NEED_MORE);
     ck_assert_uint_eq(used, 4);
     ck_assert_uint_eq(out, 4);
     /* Output full before input is used up. */
-    ck_assert_int_eq(corio_http_body_decode(&b, "45678", 5, &used, dst, 2, &out),
-                     CORIO_HTTP_NEED_MORE);
+    ck_assert_int_eq(corio__http_body_decode(&b, "45678", 5, &used, dst, 2, &out),
+                     CORIO__HTTP_NEED_MORE);
     ck_assert_uint_eq(used, 2);
-    ck_assert_int_eq(corio_http_body_eof(&b), -400); /* truncated */
-    ck_assert_int_eq(corio_http_body_decode(&b, "6789GET", 7, &used, dst, sizeof dst, &out),
-                     CORIO_HTTP_DONE);
+    ck_assert_int_eq(corio__http_body_eof(&b), -400); /* truncated */
+    ck_assert_int_eq(corio__http_body_decode(&b, "6789GET", 7, &used, dst, sizeof dst, &out),
+                     CORIO__HTTP_DONE);
     ck_assert_uint_eq(used, 4);
     ck_assert(t_slice_eq(dst, out, "6789"));
-    ck_assert_int_eq(corio_http_body_eof(&b), CORIO_HTTP_DONE);
-    ck_assert_int_eq(corio_http_body_decode(&b, "x", 1, &used, NULL, 0, &out), CORIO_HTTP_DONE);
+    ck_assert_int_eq(corio__http_body_eof(&b), CORIO__HTTP_DONE);
+    ck_assert_int_eq(corio__http_body_decode(&b, "x", 1, &used, NULL, 0, &out), CORIO__HTTP_DONE);
     ck_assert_uint_eq(used, 0);
     /* Over the limit, even when initialised by hand. */
-    corio_http_body_init(&b, CORIO_HTTP_BODY_LENGTH, 2u << 20, NULL, false);
-    ck_assert_int_eq(corio_http_body_decode(&b, "x", 1, &used, NULL, 0, &out), -413);
-    corio_http_body_init(&b, CORIO_HTTP_BODY_NONE, 0, NULL, false);
-    ck_assert_int_eq(corio_http_body_decode(&b, "x", 1, &used, NULL, 0, &out), CORIO_HTTP_DONE);
+    corio__http_body_init(&b, CORIO__HTTP_BODY_LENGTH, 2u << 20, NULL, false);
+    ck_assert_int_eq(corio__http_body_decode(&b, "x", 1, &used, NULL, 0, &out), -413);
+    corio__http_body_init(&b, CORIO__HTTP_BODY_NONE, 0, NULL, false);
+    ck_assert_int_eq(corio__http_body_decode(&b, "x", 1, &used, NULL, 0, &out), CORIO__HTTP_DONE);
     ck_assert_uint_eq(used, 0);
 }
 END_TEST
 
 /* Decodes a whole chunked body in place; returns the status and the data. */
-static int t_chunked(const char *src, bool lenient, const corio_http_limits *lim, char *data,
+static int t_chunked(const char *src, bool lenient, const corio__http_limits *lim, char *data,
                      size_t *data_len, size_t *used) {
     size_t n = strlen(src);
     char *buf = malloc(n + 1);
     ck_assert_ptr_nonnull(buf);
     memcpy(buf, src, n);
-    corio_http_body b;
-    corio_http_body_init(&b, CORIO_HTTP_BODY_CHUNKED, 0, lim, lenient);
-    int rc = corio_http_body_decode(&b, buf, n, used, buf, n, data_len);
+    corio__http_body b;
+    corio__http_body_init(&b, CORIO__HTTP_BODY_CHUNKED, 0, lim, lenient);
+    int rc = corio__http_body_decode(&b, buf, n, used, buf, n, data_len);
     if (data)
         memcpy(data, buf, *data_len);
     free(buf);
@@ -484,26 +484,26 @@ START_TEST(test_chunked_decoding) {
     size_t dl, used;
     const char *s = "5\r\nhello\r\n1;name=val;q=\"a b\"\r\n \r\n"
                     "0000a\r\n0123456789\r\n0\r\nExpires: never\r\nX:\r\n\r\nNEXT";
-    ck_assert_int_eq(t_chunked(s, false, NULL, data, &dl, &used), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_chunked(s, false, NULL, data, &dl, &used), CORIO__HTTP_DONE);
     ck_assert(t_slice_eq(data, dl, "hello 0123456789"));
     ck_assert_uint_eq(used, strlen(s) - 4);
     /* Upper-case hex, whitespace before an extension. */
     ck_assert_int_eq(t_chunked("A \t;ext\r\n0123456789\r\n0\r\n\r\n", false, NULL, data, &dl,
                                &used),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert_uint_eq(dl, 10);
     /* Empty body. */
-    ck_assert_int_eq(t_chunked("0\r\n\r\n", false, NULL, data, &dl, &used), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_chunked("0\r\n\r\n", false, NULL, data, &dl, &used), CORIO__HTTP_DONE);
     ck_assert_uint_eq(dl, 0);
     /* Incomplete. */
     ck_assert_int_eq(t_chunked("5\r\nhel", false, NULL, data, &dl, &used),
-                     CORIO_HTTP_NEED_MORE);
+                     CORIO__HTTP_NEED_MORE);
     ck_assert_int_eq(t_chunked("0\r\nT: v\r\n", false, NULL, data, &dl, &used),
-                     CORIO_HTTP_NEED_MORE);
+                     CORIO__HTTP_NEED_MORE);
     /* Bare LF: refused strictly, accepted leniently (responses). */
     const char *lf = "3\nabc\n0\nT: v\n\n";
     ck_assert_int_eq(t_chunked(lf, false, NULL, data, &dl, &used), -400);
-    ck_assert_int_eq(t_chunked(lf, true, NULL, data, &dl, &used), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_chunked(lf, true, NULL, data, &dl, &used), CORIO__HTTP_DONE);
     ck_assert(t_slice_eq(data, dl, "abc"));
 }
 END_TEST
@@ -512,20 +512,20 @@ START_TEST(test_chunked_bytewise) {
     const char *s = "4;a=b\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: 1\r\n\r\n";
     const char *want = "Wikipedia in\r\n\r\nchunks.";
     size_t n = strlen(s);
-    corio_http_body b;
-    corio_http_body_init(&b, CORIO_HTTP_BODY_CHUNKED, 0, NULL, false);
+    corio__http_body b;
+    corio__http_body_init(&b, CORIO__HTTP_BODY_CHUNKED, 0, NULL, false);
     char out[64];
     size_t ol = 0, used, got;
-    int rc = CORIO_HTTP_NEED_MORE;
+    int rc = CORIO__HTTP_NEED_MORE;
     for (size_t i = 0; i < n; i++) {
         /* One input byte, and at most one output byte, per call. */
-        rc = corio_http_body_decode(&b, s + i, 1, &used, out + ol, 1, &got);
+        rc = corio__http_body_decode(&b, s + i, 1, &used, out + ol, 1, &got);
         ck_assert_uint_eq(used, 1);
         ol += got;
-        if (rc != CORIO_HTTP_NEED_MORE)
+        if (rc != CORIO__HTTP_NEED_MORE)
             break;
     }
-    ck_assert_int_eq(rc, CORIO_HTTP_DONE);
+    ck_assert_int_eq(rc, CORIO__HTTP_DONE);
     ck_assert(t_slice_eq(out, ol, want));
 }
 END_TEST
@@ -555,15 +555,15 @@ END_TEST
 
 START_TEST(test_chunked_limits) {
     size_t dl, used;
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     /* A size that fits 64 bits but not the limit: 413, before any data. */
     ck_assert_int_eq(t_chunked("FFFFFFFFFFFFFFFF\r\n", false, NULL, NULL, &dl, &used), -413);
     /* The total over several chunks. */
     lim.max_body = 8;
     ck_assert_int_eq(t_chunked("4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n", false, &lim, NULL, &dl,
                                &used),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert_int_eq(t_chunked("4\r\nabcd\r\n5\r\nefghi\r\n0\r\n\r\n", false, &lim, NULL, &dl,
                                &used),
                      -413);
@@ -572,21 +572,21 @@ START_TEST(test_chunked_limits) {
     ck_assert_int_eq(t_chunked("0\r\nLong: trailer\r\n\r\n", false, &lim, NULL, &dl, &used),
                      -431);
     /* Leading zeros are fine; an endless size line is not. */
-    char *s = malloc(CORIO_HTTP_MAX_CHUNK_LINE + 16);
+    char *s = malloc(CORIO__HTTP_MAX_CHUNK_LINE + 16);
     ck_assert_ptr_nonnull(s);
-    memset(s, '0', CORIO_HTTP_MAX_CHUNK_LINE + 8);
-    s[CORIO_HTTP_MAX_CHUNK_LINE + 8] = '\0';
+    memset(s, '0', CORIO__HTTP_MAX_CHUNK_LINE + 8);
+    s[CORIO__HTTP_MAX_CHUNK_LINE + 8] = '\0';
     ck_assert_int_eq(t_chunked(s, false, NULL, NULL, &dl, &used), -400);
     memcpy(s, "1;", 2);
-    memset(s + 2, 'e', CORIO_HTTP_MAX_CHUNK_LINE + 6);
+    memset(s + 2, 'e', CORIO__HTTP_MAX_CHUNK_LINE + 6);
     ck_assert_int_eq(t_chunked(s, false, NULL, NULL, &dl, &used), -400);
     free(s);
     /* Sticky. */
-    corio_http_body b;
-    corio_http_body_init(&b, CORIO_HTTP_BODY_CHUNKED, 0, NULL, false);
-    ck_assert_int_eq(corio_http_body_decode(&b, "z", 1, &used, NULL, 0, &dl), -400);
-    ck_assert_int_eq(corio_http_body_decode(&b, "0\r\n\r\n", 5, &used, NULL, 0, &dl), -400);
-    ck_assert_int_eq(corio_http_body_eof(&b), -400);
+    corio__http_body b;
+    corio__http_body_init(&b, CORIO__HTTP_BODY_CHUNKED, 0, NULL, false);
+    ck_assert_int_eq(corio__http_body_decode(&b, "z", 1, &used, NULL, 0, &dl), -400);
+    ck_assert_int_eq(corio__http_body_decode(&b, "0\r\n\r\n", 5, &used, NULL, 0, &dl), -400);
+    ck_assert_int_eq(corio__http_body_eof(&b), -400);
 }
 END_TEST
 
@@ -642,7 +642,7 @@ START_TEST(test_path_normalize) {
     const char *want = t_paths[_i].path;
     size_t len = strlen(target);
     char out[128];
-    int rc = corio_http_path_normalize(target, len, out, len + 2);
+    int rc = corio__http_path_normalize(target, len, out, len + 2);
     if (!want) {
         ck_assert_msg(rc == -400, "%s: got %d", target, rc);
         return;
@@ -651,18 +651,18 @@ START_TEST(test_path_normalize) {
     ck_assert_str_eq(out, want);
     ck_assert_int_eq(rc, (int)strlen(want));
     /* Too small an output buffer: 414, never an overflow. */
-    ck_assert_int_eq(corio_http_path_normalize(target, len, out, (size_t)rc), -414);
+    ck_assert_int_eq(corio__http_path_normalize(target, len, out, (size_t)rc), -414);
 }
 END_TEST
 
 START_TEST(test_mime_and_reason) {
-    ck_assert_str_eq(corio_http_mime_type("a/index.html", 12), "text/html; charset=utf-8");
-    ck_assert_str_eq(corio_http_mime_type("x.PNG", 5), "image/png");
-    ck_assert_str_eq(corio_http_mime_type("x.tar.gz", 8), "application/gzip");
-    ck_assert_str_eq(corio_http_mime_type("README", 6), "application/octet-stream");
-    ck_assert_str_eq(corio_http_mime_type("a.d/file", 8), "application/octet-stream");
-    ck_assert_str_eq(corio_http_mime_type("file.", 5), "application/octet-stream");
-    ck_assert_str_eq(corio_http_mime_type("x.woff2", 7), "font/woff2");
+    ck_assert_str_eq(corio__http_mime_type("a/index.html", 12), "text/html; charset=utf-8");
+    ck_assert_str_eq(corio__http_mime_type("x.PNG", 5), "image/png");
+    ck_assert_str_eq(corio__http_mime_type("x.tar.gz", 8), "application/gzip");
+    ck_assert_str_eq(corio__http_mime_type("README", 6), "application/octet-stream");
+    ck_assert_str_eq(corio__http_mime_type("a.d/file", 8), "application/octet-stream");
+    ck_assert_str_eq(corio__http_mime_type("file.", 5), "application/octet-stream");
+    ck_assert_str_eq(corio__http_mime_type("x.woff2", 7), "font/woff2");
     ck_assert_str_eq(corio_http_status_reason(-431), "Request Header Fields Too Large");
     ck_assert_str_eq(corio_http_status_reason(200), "OK");
     ck_assert_str_eq(corio_http_status_reason(799), "Unknown");
@@ -672,39 +672,39 @@ END_TEST
 START_TEST(test_response_length) {
     t_ctx t;
     const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nServer: x\r\n\r\nabc";
-    ck_assert_int_eq(t_resp(&t, s, CORIO_HTTP_GET), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_resp(&t, s, CORIO_HTTP_GET), CORIO__HTTP_DONE);
     ck_assert_int_eq(t.resp.status, 200);
     ck_assert(t_slice_eq(t.resp.reason, t.resp.reason_len, "OK"));
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_LENGTH);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_LENGTH);
     ck_assert_uint_eq(t.resp.content_length, 3);
     ck_assert(t.resp.keep_alive);
     ck_assert_uint_eq(t.resp.num_headers, 2);
     ck_assert_uint_eq(t.resp.head_len, strlen(s) - 3);
     /* The same response to HEAD has no body. */
-    ck_assert_int_eq(t_resp(&t, s, CORIO_HTTP_HEAD), CORIO_HTTP_DONE);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_NONE);
+    ck_assert_int_eq(t_resp(&t, s, CORIO_HTTP_HEAD), CORIO__HTTP_DONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_NONE);
     ck_assert_uint_eq(t.resp.content_length, 3);
     /* Bodiless statuses. */
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 204 No Content\r\n\r\n", CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_NONE);
+                     CORIO__HTTP_DONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_NONE);
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
                             CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_NONE);
-    ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\n\r\n", CORIO_HTTP_CONNECT), CORIO_HTTP_DONE);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_NONE);
+                     CORIO__HTTP_DONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_NONE);
+    ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\n\r\n", CORIO_HTTP_CONNECT), CORIO__HTTP_DONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_NONE);
     /* An interim response, then the final one from the same buffer. */
     const char *two = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
-    ck_assert_int_eq(t_resp(&t, two, CORIO_HTTP_PUT), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_resp(&t, two, CORIO_HTTP_PUT), CORIO__HTTP_DONE);
     ck_assert_int_eq(t.resp.status, 100);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_NONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_NONE);
     size_t off = t.resp.head_len;
-    ck_assert_int_eq(corio_http_response_parse(&t.p, two + off, strlen(two) - off,
+    ck_assert_int_eq(corio__http_response_parse(&t.p, two + off, strlen(two) - off,
                                                CORIO_HTTP_PUT, &t.resp),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert_int_eq(t.resp.status, 201);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_LENGTH);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_LENGTH);
 }
 END_TEST
 
@@ -712,49 +712,49 @@ START_TEST(test_response_chunked_and_close) {
     t_ctx t;
     char s[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                "6\r\nchunky\r\n0\r\n\r\n";
-    ck_assert_int_eq(t_resp(&t, s, CORIO_HTTP_GET), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_resp(&t, s, CORIO_HTTP_GET), CORIO__HTTP_DONE);
     ck_assert(t.resp.chunked);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_CHUNKED);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_CHUNKED);
     ck_assert(t.resp.keep_alive);
-    corio_http_body b;
-    corio_http_body_init(&b, t.resp.body, t.resp.content_length, NULL, true);
+    corio__http_body b;
+    corio__http_body_init(&b, t.resp.body, t.resp.content_length, NULL, true);
     size_t used, out;
     char *body = s + t.resp.head_len;
-    ck_assert_int_eq(t_body(&b, body, strlen(body), &used, &out), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_body(&b, body, strlen(body), &used, &out), CORIO__HTTP_DONE);
     ck_assert(t_slice_eq(body, out, "chunky"));
 
     /* No length at all: close-delimited, and the connection cannot persist. */
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n",
                             CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_CLOSE);
+                     CORIO__HTTP_DONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_CLOSE);
     ck_assert(!t.resp.keep_alive);
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     lim.max_body = 10;
-    corio_http_body_init(&b, CORIO_HTTP_BODY_CLOSE, 0, &lim, true);
-    ck_assert_int_eq(corio_http_body_decode(&b, "0123456", 7, &used, NULL, 0, &out),
-                     CORIO_HTTP_NEED_MORE);
+    corio__http_body_init(&b, CORIO__HTTP_BODY_CLOSE, 0, &lim, true);
+    ck_assert_int_eq(corio__http_body_decode(&b, "0123456", 7, &used, NULL, 0, &out),
+                     CORIO__HTTP_NEED_MORE);
     ck_assert_uint_eq(used, 7);
-    ck_assert_int_eq(corio_http_body_eof(&b), CORIO_HTTP_DONE);
-    ck_assert_int_eq(corio_http_body_decode(&b, "7890", 4, &used, NULL, 0, &out), -413);
+    ck_assert_int_eq(corio__http_body_eof(&b), CORIO__HTTP_DONE);
+    ck_assert_int_eq(corio__http_body_decode(&b, "7890", 4, &used, NULL, 0, &out), -413);
 
     /* A final coding other than chunked also means close-delimited. */
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
                             CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
-    ck_assert_int_eq(t.resp.body, CORIO_HTTP_BODY_CLOSE);
+                     CORIO__HTTP_DONE);
+    ck_assert_int_eq(t.resp.body, CORIO__HTTP_BODY_CLOSE);
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                             CORIO_HTTP_GET),
                      -501);
     /* HTTP/1.0 keep-alive only on request. */
     ck_assert_int_eq(t_resp(&t, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(!t.resp.keep_alive);
     ck_assert_int_eq(t_resp(&t, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: "
                                 "keep-alive\r\n\r\n",
                             CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(t.resp.keep_alive);
 }
 END_TEST
@@ -763,14 +763,14 @@ START_TEST(test_response_lenient_and_errors) {
     t_ctx t;
     /* Bare LF line ends and a missing reason are taken from servers. */
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 404\nContent-Length: 2\nX:  y \n\n", CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert_int_eq(t.resp.status, 404);
     ck_assert_uint_eq(t.resp.reason_len, 0);
     ck_assert_uint_eq(t.resp.num_headers, 2);
     ck_assert(t_slice_eq(t.hdrs[1].value, t.hdrs[1].value_len, "y"));
-    ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 \r\n\r\n", CORIO_HTTP_GET), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 \r\n\r\n", CORIO_HTTP_GET), CORIO__HTTP_DONE);
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 500 Internal Server Error\r\n\r\n", CORIO_HTTP_GET),
-                     CORIO_HTTP_DONE);
+                     CORIO__HTTP_DONE);
     ck_assert(t_slice_eq(t.resp.reason, t.resp.reason_len, "Internal Server Error"));
     ck_assert_int_eq(t_resp(&t, "HTTP/2.0 200 OK\r\n\r\n", CORIO_HTTP_GET), -505);
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 20 OK\r\n\r\n", CORIO_HTTP_GET), -400);
@@ -791,23 +791,23 @@ START_TEST(test_response_lenient_and_errors) {
                             CORIO_HTTP_GET),
                      -413);
     ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\n folded\r\n\r\n", CORIO_HTTP_GET), -400);
-    ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\n", CORIO_HTTP_GET), CORIO_HTTP_NEED_MORE);
+    ck_assert_int_eq(t_resp(&t, "HTTP/1.1 200 OK\r\n", CORIO_HTTP_GET), CORIO__HTTP_NEED_MORE);
 }
 END_TEST
 
 START_TEST(test_response_bytewise) {
     const char *s = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\n";
     t_ctx whole, part;
-    ck_assert_int_eq(t_resp(&whole, s, CORIO_HTTP_GET), CORIO_HTTP_DONE);
+    ck_assert_int_eq(t_resp(&whole, s, CORIO_HTTP_GET), CORIO__HTTP_DONE);
     memset(&part, 0, sizeof part);
-    corio_http_response_parser_init(&part.p, NULL, part.hdrs, T_NHDR);
+    corio__http_response_parser_init(&part.p, NULL, part.hdrs, T_NHDR);
     size_t n = strlen(s);
-    int rc = CORIO_HTTP_NEED_MORE;
-    for (size_t i = 1; i <= n && rc == CORIO_HTTP_NEED_MORE; i++) {
-        rc = corio_http_response_parse(&part.p, s, i, CORIO_HTTP_GET, &part.resp);
-        ck_assert(i == n || rc == CORIO_HTTP_NEED_MORE);
+    int rc = CORIO__HTTP_NEED_MORE;
+    for (size_t i = 1; i <= n && rc == CORIO__HTTP_NEED_MORE; i++) {
+        rc = corio__http_response_parse(&part.p, s, i, CORIO_HTTP_GET, &part.resp);
+        ck_assert(i == n || rc == CORIO__HTTP_NEED_MORE);
     }
-    ck_assert_int_eq(rc, CORIO_HTTP_DONE);
+    ck_assert_int_eq(rc, CORIO__HTTP_DONE);
     ck_assert_uint_eq(part.resp.head_len, whole.resp.head_len);
     ck_assert_uint_eq(part.resp.num_headers, 2);
     ck_assert(t_slice_eq(part.hdrs[0].value, part.hdrs[0].value_len, "text/plain"));

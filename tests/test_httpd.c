@@ -153,29 +153,29 @@ static void t_consume(t_client *c, size_t n) {
  * nothing allocated) on EOF before a whole response, an error or a bad
  * response. */
 static int t_read(t_client *c, corio_http_method method, t_resp *r) {
-    corio_http_parser p;
+    corio__http_parser p;
     corio_http_header h[64];
-    corio_http_response resp;
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_response resp;
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     lim.max_body = UINT64_MAX; /* the client takes any size */
-    corio_http_response_parser_init(&p, &lim, h, 64);
+    corio__http_response_parser_init(&p, &lim, h, 64);
     r->body = NULL;
     int pr;
-    while ((pr = corio_http_response_parse(&p, c->buf, c->len, method, &resp)) == 0) {
+    while ((pr = corio__http_response_parse(&p, c->buf, c->len, method, &resp)) == 0) {
         ssize_t n = t_fill(c);
         if (n <= 0)
             return n == 0 ? -EPIPE : (int)n;
     }
     if (pr < 0 || resp.head_len >= sizeof r->head)
         return -EPROTO;
-    if (resp.body != CORIO_HTTP_BODY_NONE && resp.body != CORIO_HTTP_BODY_LENGTH)
+    if (resp.body != CORIO__HTTP_BODY_NONE && resp.body != CORIO__HTTP_BODY_LENGTH)
         return -EPROTO; /* the server only sends Content-Length bodies */
     r->status = resp.status;
     r->keep_alive = resp.keep_alive;
     memcpy(r->head, c->buf, resp.head_len);
     r->head[resp.head_len] = 0;
-    r->body_len = resp.body == CORIO_HTTP_BODY_LENGTH ? resp.content_length : 0;
+    r->body_len = resp.body == CORIO__HTTP_BODY_LENGTH ? resp.content_length : 0;
     t_consume(c, resp.head_len);
     r->body = malloc(r->body_len + 1);
     if (!r->body)

@@ -9,7 +9,7 @@
 # and exits 1. Prints nothing when everything is already installed.
 set -euo pipefail
 
-base=(meson ninja-build pkg-config gcc liburing-dev libc-ares-dev check)
+base=(meson ninja-build pkg-config gcc liburing-dev libc-ares-dev libssl-dev ca-certificates check)
 wanted=("${base[@]}" "$@")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -19,7 +19,7 @@
  * into the buffer with MSG_WAITALL, asking for exactly the bytes still
  * due (never past the end of the response), so a large body costs one
  * completion per buffer-full rather than one per TCP segment batch.
- * Chunked and close-delimited bodies go through corio_http_body_decode.
+ * Chunked and close-delimited bodies go through corio__http_body_decode.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,23 +259,23 @@ static enum attempt exchange(const dl_options *o, int fd, bool reused, const url
     }
     dl_quickack(fd); /* no delayed ACKs while the response comes in */
     /* The head. */
-    corio_http_limits lim;
-    corio_http_limits_init(&lim);
+    corio__http_limits lim;
+    corio__http_limits_init(&lim);
     lim.max_body = UINT64_MAX;
     corio_http_header hdrs[64];
-    corio_http_parser p;
-    corio_http_response_parser_init(&p, &lim, hdrs, 64);
-    corio_http_response resp;
+    corio__http_parser p;
+    corio__http_response_parser_init(&p, &lim, hdrs, 64);
+    corio__http_response resp;
     size_t filled = 0, start = 0;
     for (;;) {
         int pr = filled > start
-                     ? corio_http_response_parse(&p, buf + start, filled - start, CORIO_HTTP_GET,
+                     ? corio__http_response_parse(&p, buf + start, filled - start, CORIO_HTTP_GET,
                                                  &resp)
-                     : CORIO_HTTP_NEED_MORE;
-        if (pr == CORIO_HTTP_DONE) {
+                     : CORIO__HTTP_NEED_MORE;
+        if (pr == CORIO__HTTP_DONE) {
             if (resp.status >= 100 && resp.status < 200) { /* interim: skip it */
                 start += resp.head_len;
-                corio_http_parser_reset(&p);
+                corio__http_parser_reset(&p);
                 continue;
             }
             break;
@@ -310,11 +310,11 @@ static enum attempt exchange(const dl_options *o, int fd, bool reused, const url
     }
     size_t body_off = start + resp.head_len;
     size_t have = filled - body_off;
-    if (resp.body == CORIO_HTTP_BODY_NONE) {
+    if (resp.body == CORIO__HTTP_BODY_NONE) {
         *keep = resp.keep_alive && have == 0;
         return ATT_DONE;
     }
-    if (resp.body == CORIO_HTTP_BODY_LENGTH) {
+    if (resp.body == CORIO__HTTP_BODY_LENGTH) {
         uint64_t cl = resp.content_length;
         size_t take = have < cl ? have : (size_t)cl;
         int rc = sink_write(out_fd, buf + body_off, take);
@@ -345,15 +345,15 @@ static enum attempt exchange(const dl_options *o, int fd, bool reused, const url
         return ATT_DONE;
     }
     /* Chunked or until close: decode in place. */
-    corio_http_body b;
-    corio_http_body_init(&b, resp.body, resp.content_length, &lim, true);
+    corio__http_body b;
+    corio__http_body_init(&b, resp.body, resp.content_length, &lim, true);
     const char *in = buf + body_off;
     size_t in_len = have;
     for (;;) {
         size_t used = 0, out_len = 0;
-        int dr = CORIO_HTTP_NEED_MORE;
+        int dr = CORIO__HTTP_NEED_MORE;
         if (in_len > 0) {
-            dr = corio_http_body_decode(&b, in, in_len, &used, (char *)in, in_len, &out_len);
+            dr = corio__http_body_decode(&b, in, in_len, &used, (char *)in, in_len, &out_len);
             if (dr < 0) {
                 dl_fail(r, -EPROTO, "malformed body (%d)", -dr);
                 return ATT_FAILED;
@@ -365,8 +365,8 @@ static enum attempt exchange(const dl_options *o, int fd, bool reused, const url
             }
             r->bytes += out_len;
         }
-        if (dr == CORIO_HTTP_DONE) {
-            *keep = resp.keep_alive && used == in_len && resp.body == CORIO_HTTP_BODY_CHUNKED;
+        if (dr == CORIO__HTTP_DONE) {
+            *keep = resp.keep_alive && used == in_len && resp.body == CORIO__HTTP_BODY_CHUNKED;
             return ATT_DONE;
         }
         /* Keep what the decoder did not consume (a partial chunk line). */
@@ -374,7 +374,7 @@ static enum attempt exchange(const dl_options *o, int fd, bool reused, const url
         memmove(buf, in + used, rest);
         ssize_t n = corio_recv(fd, buf + rest, cap - rest, 0, left(deadline));
         if (n == 0) {
-            if (corio_http_body_eof(&b) == CORIO_HTTP_DONE)
+            if (corio__http_body_eof(&b) == CORIO__HTTP_DONE)
                 return ATT_DONE;
             dl_fail(r, -ECONNRESET, "connection closed before the body was complete");
             return ATT_FAILED;

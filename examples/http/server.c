@@ -75,7 +75,7 @@ struct corio_httpd {
     int64_t max_conns;       /* connections served at once */
     size_t in_max;           /* receive buffer may grow to this */
     size_t path_cap;         /* bytes of conn->path */
-    corio_http_limits lim;   /* parser limits */
+    corio__http_limits lim;   /* parser limits */
     char *pattern;           /* PATTERN_LEN + 26 bytes of a..z repeated */
     struct conn **watch;     /* per loop: the connections it serves, a
                               * list only that loop's thread touches */
@@ -115,9 +115,9 @@ typedef struct conn {
     size_t start, len;       /* in[start..len): received, not consumed */
     size_t outlen;           /* bytes of out waiting to be sent */
     char *xfer;              /* file transfer buffer (XFER_CAP), lazily */
-    corio_http_parser p;     /* request parser */
-    corio_http_request req;  /* the last parsed head */
-    corio_http_body body;    /* body skipper of the current request */
+    corio__http_parser p;     /* request parser */
+    corio__http_request req;  /* the last parsed head */
+    corio__http_body body;    /* body skipper of the current request */
     corio_http_header hdrs[MAX_HDRS]; /* field lines of the last head */
     char out[OUT_CAP];       /* responses waiting to be sent, in order */
     char in0[IN_INIT];       /* the first receive buffer */
@@ -260,11 +260,11 @@ static void fail(conn *c, int status) {
  * for the request (400 for a path that tries to leave the root). */
 static int route(conn *c) {
     corio_httpd *s = c->srv;
-    const corio_http_request *q = &c->req;
+    const corio__http_request *q = &c->req;
     c->is_head = q->method == CORIO_HTTP_HEAD;
     c->keep_alive = q->keep_alive;
     c->minor = q->version_minor;
-    int n = corio_http_path_normalize(q->target, q->target_len, c->path, s->path_cap);
+    int n = corio__http_path_normalize(q->target, q->target_len, c->path, s->path_cap);
     if (n < 0)
         return -n;
     c->path_len = (size_t)n;
@@ -402,7 +402,7 @@ static int respond_file(conn *c) {
     if (fd < 0)
         return respond_404(c);
     uint64_t size = (uint64_t)st.st_size;
-    int r = put_head(c, 200, corio_http_mime_type(name, name_len), size, "", !c->keep_alive);
+    int r = put_head(c, 200, corio__http_mime_type(name, name_len), size, "", !c->keep_alive);
     if (r < 0 || c->is_head)
         goto out;
     /* Small files: read straight into out, behind the head: one send. */
@@ -582,14 +582,14 @@ static void serve_conn(conn *c) {
         int r;
         if (c->in_body) {
             size_t used, ignored;
-            r = corio_http_body_decode(&c->body, c->in + c->start, c->len - c->start, &used,
+            r = corio__http_body_decode(&c->body, c->in + c->start, c->len - c->start, &used,
                                        NULL, 0, &ignored);
             c->start += used;
             if (r < 0) {
                 fail(c, -r);
                 return;
             }
-            if (r == CORIO_HTTP_DONE) {
+            if (r == CORIO__HTTP_DONE) {
                 c->in_body = false;
                 if (respond(c) < 0)
                     return;
@@ -598,20 +598,20 @@ static void serve_conn(conn *c) {
                 continue;
             }
         } else if (c->start < c->len) {
-            r = corio_http_request_parse(&c->p, c->in + c->start, c->len - c->start, &c->req);
+            r = corio__http_request_parse(&c->p, c->in + c->start, c->len - c->start, &c->req);
             if (r < 0) {
                 c->is_head = false;
                 fail(c, -r);
                 return;
             }
-            if (r == CORIO_HTTP_DONE) {
+            if (r == CORIO__HTTP_DONE) {
                 c->start += c->req.head_len;
                 if ((r = route(c)) > 0) {
                     fail(c, r);
                     return;
                 }
-                if (c->req.body != CORIO_HTTP_BODY_NONE) {
-                    corio_http_body_init(&c->body, c->req.body, c->req.content_length, &s->lim,
+                if (c->req.body != CORIO__HTTP_BODY_NONE) {
+                    corio__http_body_init(&c->body, c->req.body, c->req.content_length, &s->lim,
                                          false);
                     c->in_body = true;
                     continue;
@@ -687,7 +687,7 @@ static conn *conn_new(corio_httpd *s, int fd) {
     c->fd = fd;
     c->in = c->in0;
     c->in_cap = IN_INIT;
-    corio_http_request_parser_init(&c->p, &s->lim, CORIO_HTTP_GET | CORIO_HTTP_HEAD, c->hdrs,
+    corio__http_request_parser_init(&c->p, &s->lim, CORIO_HTTP_GET | CORIO_HTTP_HEAD, c->hdrs,
                                    MAX_HDRS);
     return c;
 }
@@ -820,7 +820,7 @@ int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
     s->delay = o->delay_ms / 1000.0;
     s->idle = o->idle_timeout > 0 ? o->idle_timeout : CORIO_HTTPD_DEFAULT_IDLE_TIMEOUT;
     s->max_conns = o->max_conns > 0 ? o->max_conns : CORIO_HTTPD_DEFAULT_MAX_CONNS;
-    corio_http_limits_init(&s->lim);
+    corio__http_limits_init(&s->lim);
     s->lim.max_body = o->max_body ? o->max_body : CORIO_HTTPD_DEFAULT_MAX_BODY;
     if (o->max_uri)
         s->lim.max_uri = o->max_uri;
@@ -828,7 +828,7 @@ int corio_httpd_create(const corio_httpd_options *opts, corio_httpd **out) {
         s->lim.max_header_bytes = o->max_header_bytes;
     /* Room for the longest head the limits allow: request line (method,
      * target, version), header section, leading empty lines. */
-    s->in_max = s->lim.max_uri + s->lim.max_header_bytes + CORIO_HTTP_MAX_METHOD + 64;
+    s->in_max = s->lim.max_uri + s->lim.max_header_bytes + CORIO__HTTP_MAX_METHOD + 64;
     if (s->in_max < IN_INIT)
         s->in_max = IN_INIT;
     s->path_cap = s->lim.max_uri + 2;

@@ -72,6 +72,20 @@ enum corio_errc {
      *  (before the first byte of a frame) is 0, not this. */
     CORIO_EUNEXPECTED_EOF = -5201,
     /* end streams */
+    /* TLS (corio/tls.h); corio_tls_last_error gives OpenSSL's detail. */
+    /** A certificate, key or CA file that cannot be read or parsed, a key
+     *  that does not match its certificate, a cipher list OpenSSL rejects. */
+    CORIO_ETLS_CONFIG = -5301,
+    /** The peer's certificate was rejected: untrusted or expired chain,
+     *  self-signed, or not valid for the name asked for. */
+    CORIO_ETLS_VERIFY = -5302,
+    /** The handshake failed: the peer sent an alert (it rejected our
+     *  certificate, no common version or cipher...). */
+    CORIO_ETLS_HANDSHAKE = -5303,
+    /** The peer does not speak TLS, or broke the record protocol. */
+    CORIO_ETLS_PROTOCOL = -5304,
+    /* end TLS */
+    /* HTTP (corio/http.h): -5401 to -5499. */
 };
 
 /** A short human-readable description of `code` (any negative corio or

@@ -39,8 +39,8 @@ static char *dup_exact(const uint8_t *data, size_t n) {
 
 /* Tight limits, so that the 413/414/431 paths are reachable by small
  * inputs; chosen by the first input byte. */
-static void pick_limits(const uint8_t *data, size_t size, corio_http_limits *lim) {
-    corio_http_limits_init(lim);
+static void pick_limits(const uint8_t *data, size_t size, corio__http_limits *lim) {
+    corio__http_limits_init(lim);
     if (size > 0 && (data[0] & 1)) {
         lim->max_uri = 16;
         lim->max_header_bytes = 96;
@@ -61,11 +61,11 @@ typedef struct outcome {
     bool keep_alive;      /* persistence */
 } outcome;
 
-static outcome request_outcome(int rc, const corio_http_request *r, const char *buf) {
+static outcome request_outcome(int rc, const corio__http_request *r, const char *buf) {
     outcome o;
     memset(&o, 0, sizeof o);
     o.rc = rc;
-    if (rc == CORIO_HTTP_DONE) {
+    if (rc == CORIO__HTTP_DONE) {
         o.head_len = r->head_len;
         o.num_headers = r->num_headers;
         o.target_off = (size_t)(r->target - buf);
@@ -86,21 +86,21 @@ static bool outcome_eq(const outcome *a, const outcome *b) {
 
 /* Decodes a body from in[0..len) into scratch; returns the decode result
  * and sets *used. The output never exceeds the input. */
-static int drain_body(corio_http_body *b, const char *in, size_t len, size_t *used,
+static int drain_body(corio__http_body *b, const char *in, size_t len, size_t *used,
                       char *scratch) {
     size_t out = 0;
-    int rc = corio_http_body_decode(b, in, len, used, scratch, len, &out);
+    int rc = corio__http_body_decode(b, in, len, used, scratch, len, &out);
     require(*used <= len && out <= *used);
     return rc;
 }
 
 /* Parses pipelined requests over the whole buffer; returns the first
  * request's outcome. */
-static outcome requests(const char *buf, size_t size, const corio_http_limits *lim) {
+static outcome requests(const char *buf, size_t size, const corio__http_limits *lim) {
     corio_http_header hdrs[NHDR];
-    corio_http_parser p;
-    corio_http_request req;
-    corio_http_request_parser_init(&p, lim, CORIO_HTTP_GET | CORIO_HTTP_HEAD | CORIO_HTTP_POST |
+    corio__http_parser p;
+    corio__http_request req;
+    corio__http_request_parser_init(&p, lim, CORIO_HTTP_GET | CORIO_HTTP_HEAD | CORIO_HTTP_POST |
                                                 CORIO_HTTP_PUT,
                                    hdrs, NHDR);
     char *scratch = malloc(size ? size : 1);
@@ -109,10 +109,10 @@ static outcome requests(const char *buf, size_t size, const corio_http_limits *l
     memset(&first, 0, sizeof first);
     size_t off = 0;
     for (int i = 0;; i++) {
-        int rc = corio_http_request_parse(&p, buf + off, size - off, &req);
+        int rc = corio__http_request_parse(&p, buf + off, size - off, &req);
         if (i == 0)
             first = request_outcome(rc, &req, buf);
-        if (rc != CORIO_HTTP_DONE)
+        if (rc != CORIO__HTTP_DONE)
             break;
         require(req.head_len > 0 && req.head_len <= size - off);
         require(req.num_headers <= lim->max_headers);
@@ -122,12 +122,12 @@ static outcome requests(const char *buf, size_t size, const corio_http_limits *l
             require(hdrs[h].value + hdrs[h].value_len <= buf + off + req.head_len);
         }
         off += req.head_len;
-        corio_http_body b;
-        corio_http_body_init(&b, req.body, req.content_length, lim, false);
+        corio__http_body b;
+        corio__http_body_init(&b, req.body, req.content_length, lim, false);
         size_t used;
         rc = drain_body(&b, buf + off, size - off, &used, scratch);
         off += used;
-        if (rc != CORIO_HTTP_DONE)
+        if (rc != CORIO__HTTP_DONE)
             break;
     }
     free(scratch);
@@ -136,21 +136,21 @@ static outcome requests(const char *buf, size_t size, const corio_http_limits *l
 
 /* The first request fed in two parts: [0, split) then the whole. */
 static outcome request_split(const uint8_t *data, size_t size, size_t split,
-                             const corio_http_limits *lim) {
+                             const corio__http_limits *lim) {
     corio_http_header hdrs[NHDR];
-    corio_http_parser p;
-    corio_http_request req;
-    corio_http_request_parser_init(&p, lim, CORIO_HTTP_GET | CORIO_HTTP_HEAD | CORIO_HTTP_POST |
+    corio__http_parser p;
+    corio__http_request req;
+    corio__http_request_parser_init(&p, lim, CORIO_HTTP_GET | CORIO_HTTP_HEAD | CORIO_HTTP_POST |
                                                 CORIO_HTTP_PUT,
                                    hdrs, NHDR);
     char *part = dup_exact(data, split);
-    int rc = corio_http_request_parse(&p, part, split, &req);
+    int rc = corio__http_request_parse(&p, part, split, &req);
     /* Slices point into the buffer of the call that completed the head. */
     outcome o = request_outcome(rc, &req, part);
     free(part);
-    if (rc == CORIO_HTTP_NEED_MORE) {
+    if (rc == CORIO__HTTP_NEED_MORE) {
         char *whole = dup_exact(data, size);
-        rc = corio_http_request_parse(&p, whole, size, &req);
+        rc = corio__http_request_parse(&p, whole, size, &req);
         o = request_outcome(rc, &req, whole);
         free(whole);
     }
@@ -159,30 +159,30 @@ static outcome request_split(const uint8_t *data, size_t size, size_t split,
 
 /* Chunked decoding all at once in place, then through a 7-byte window: the
  * same result and the same bytes. */
-static void chunked(const uint8_t *data, size_t size, const corio_http_limits *lim,
+static void chunked(const uint8_t *data, size_t size, const corio__http_limits *lim,
                     bool lenient) {
     char *a = dup_exact(data, size);
-    corio_http_body b;
-    corio_http_body_init(&b, CORIO_HTTP_BODY_CHUNKED, 0, lim, lenient);
+    corio__http_body b;
+    corio__http_body_init(&b, CORIO__HTTP_BODY_CHUNKED, 0, lim, lenient);
     size_t used_a, out_a;
-    int rc_a = corio_http_body_decode(&b, a, size, &used_a, a, size, &out_a);
+    int rc_a = corio__http_body_decode(&b, a, size, &used_a, a, size, &out_a);
     require(used_a <= size && out_a <= used_a);
 
     char *in = dup_exact(data, size);
     char *out = malloc(out_a + 8);
     require(out != NULL);
-    corio_http_body_init(&b, CORIO_HTTP_BODY_CHUNKED, 0, lim, lenient);
+    corio__http_body_init(&b, CORIO__HTTP_BODY_CHUNKED, 0, lim, lenient);
     size_t off = 0, got = 0;
     int rc_b;
     for (;;) {
         char win[7];
         size_t used, n;
-        rc_b = corio_http_body_decode(&b, in + off, size - off, &used, win, sizeof win, &n);
+        rc_b = corio__http_body_decode(&b, in + off, size - off, &used, win, sizeof win, &n);
         require(used <= size - off && n <= sizeof win && got + n <= out_a + 7);
         memcpy(out + got, win, n);
         got += n;
         off += used;
-        if (rc_b != CORIO_HTTP_NEED_MORE || (used == 0 && n == 0) || off == size)
+        if (rc_b != CORIO__HTTP_NEED_MORE || (used == 0 && n == 0) || off == size)
             break;
     }
     require(rc_b == rc_a);
@@ -190,7 +190,7 @@ static void chunked(const uint8_t *data, size_t size, const corio_http_limits *l
         require(off == used_a && got == out_a);
         require(memcmp(out, a, out_a) == 0);
     }
-    (void)corio_http_body_eof(&b);
+    (void)corio__http_body_eof(&b);
     free(out);
     free(in);
     free(a);
@@ -200,7 +200,7 @@ static void path(const uint8_t *data, size_t size) {
     char *t = dup_exact(data, size);
     char *out = malloc(size + 2);
     require(out != NULL);
-    int rc = corio_http_path_normalize(t, size, out, size + 2);
+    int rc = corio__http_path_normalize(t, size, out, size + 2);
     require(rc == -400 || rc >= 0);
     if (rc >= 0) {
         size_t n = (size_t)rc;
@@ -221,43 +221,43 @@ static void path(const uint8_t *data, size_t size) {
                 }
             }
         }
-        (void)corio_http_mime_type(out, n);
+        (void)corio__http_mime_type(out, n);
         /* One byte short of room: 414, and nothing written past it. */
-        require(corio_http_path_normalize(t, size, out, n) == -414);
+        require(corio__http_path_normalize(t, size, out, n) == -414);
     }
     free(out);
     free(t);
 }
 
-static void responses(const char *buf, size_t size, const corio_http_limits *lim,
+static void responses(const char *buf, size_t size, const corio__http_limits *lim,
                       corio_http_method m) {
     corio_http_header hdrs[NHDR];
-    corio_http_parser p;
-    corio_http_response resp;
-    corio_http_response_parser_init(&p, lim, hdrs, NHDR);
+    corio__http_parser p;
+    corio__http_response resp;
+    corio__http_response_parser_init(&p, lim, hdrs, NHDR);
     char *scratch = malloc(size ? size : 1);
     require(scratch != NULL);
     size_t off = 0;
     for (;;) {
-        int rc = corio_http_response_parse(&p, buf + off, size - off, m, &resp);
-        if (rc != CORIO_HTTP_DONE)
+        int rc = corio__http_response_parse(&p, buf + off, size - off, m, &resp);
+        if (rc != CORIO__HTTP_DONE)
             break;
         require(resp.head_len > 0 && resp.head_len <= size - off);
         require(resp.status >= 100 && resp.status <= 999);
         off += resp.head_len;
-        corio_http_body b;
-        corio_http_body_init(&b, resp.body, resp.content_length, lim, true);
+        corio__http_body b;
+        corio__http_body_init(&b, resp.body, resp.content_length, lim, true);
         size_t used;
         rc = drain_body(&b, buf + off, size - off, &used, scratch);
         off += used;
-        if (rc != CORIO_HTTP_DONE)
+        if (rc != CORIO__HTTP_DONE)
             break;
     }
     free(scratch);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    corio_http_limits lim;
+    corio__http_limits lim;
     pick_limits(data, size, &lim);
     char *buf = dup_exact(data, size);
 

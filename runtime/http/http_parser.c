@@ -1,7 +1,7 @@
 /* HTTP/1.1 request/response heads, bodies, safe paths: see http_parser.h.
  *
  * Heads are parsed by one byte-at-a-time state machine shared by requests and
- * responses. State lives in corio_http_parser as offsets, never pointers, so
+ * responses. State lives in corio__http_parser as offsets, never pointers, so
  * the caller may move its buffer between calls; pointers are made only when
  * a head completes, from the buffer of that call. Each byte is examined once
  * across all calls (O(total bytes)), and every check happens on the byte that
@@ -87,17 +87,17 @@ static bool ieq(const char *s, size_t n, const char *lit) {
     return i == n && lit[i] == '\0';
 }
 
-void corio_http_limits_init(corio_http_limits *lim) {
-    lim->max_uri = CORIO_HTTP_DEFAULT_MAX_URI;
-    lim->max_header_bytes = CORIO_HTTP_DEFAULT_MAX_HEADER_BYTES;
-    lim->max_headers = CORIO_HTTP_DEFAULT_MAX_HEADERS;
-    lim->max_body = CORIO_HTTP_DEFAULT_MAX_BODY;
+void corio__http_limits_init(corio__http_limits *lim) {
+    lim->max_uri = CORIO__HTTP_DEFAULT_MAX_URI;
+    lim->max_header_bytes = CORIO__HTTP_DEFAULT_MAX_HEADER_BYTES;
+    lim->max_headers = CORIO__HTTP_DEFAULT_MAX_HEADERS;
+    lim->max_body = CORIO__HTTP_DEFAULT_MAX_BODY;
 }
 
 /* Clears per-message state; configuration (lim, hdrs, hdr_cap, allowed,
  * is_response) is kept. */
-void corio_http_parser_reset(corio_http_parser *p) {
-    corio_http_parser keep = *p;
+void corio__http_parser_reset(corio__http_parser *p) {
+    corio__http_parser keep = *p;
     memset(p, 0, sizeof *p);
     p->lim = keep.lim;
     p->hdrs = keep.hdrs;
@@ -107,20 +107,20 @@ void corio_http_parser_reset(corio_http_parser *p) {
     p->state = S_START;
 }
 
-static void parser_init(corio_http_parser *p, const corio_http_limits *lim,
+static void parser_init(corio__http_parser *p, const corio__http_limits *lim,
                         corio_http_header *headers, size_t max_headers) {
     memset(p, 0, sizeof *p);
     if (lim)
         p->lim = *lim;
     else
-        corio_http_limits_init(&p->lim);
+        corio__http_limits_init(&p->lim);
     p->hdrs = headers;
     p->hdr_cap = headers ? max_headers : 0;
     if (p->hdr_cap > p->lim.max_headers)
         p->hdr_cap = p->lim.max_headers;
 }
 
-void corio_http_request_parser_init(corio_http_parser *p, const corio_http_limits *lim,
+void corio__http_request_parser_init(corio__http_parser *p, const corio__http_limits *lim,
                                     unsigned allowed_methods, corio_http_header *headers,
                                     size_t max_headers) {
     parser_init(p, lim, headers, max_headers);
@@ -128,7 +128,7 @@ void corio_http_request_parser_init(corio_http_parser *p, const corio_http_limit
     p->is_response = 0;
 }
 
-void corio_http_response_parser_init(corio_http_parser *p, const corio_http_limits *lim,
+void corio__http_response_parser_init(corio__http_parser *p, const corio__http_limits *lim,
                                      corio_http_header *headers, size_t max_headers) {
     parser_init(p, lim, headers, max_headers);
     p->allowed = CORIO_HTTP_METHODS_ALL;
@@ -168,8 +168,8 @@ static int parse_version(const char *s, size_t n, int *minor) {
 
 /* Walks a comma-separated list in s[0..n), calling fn for each non-empty
  * element with surrounding whitespace removed. Stops at fn's first error. */
-static int for_each_element(corio_http_parser *p, const char *s, size_t n,
-                            int (*fn)(corio_http_parser *, const char *, size_t)) {
+static int for_each_element(corio__http_parser *p, const char *s, size_t n,
+                            int (*fn)(corio__http_parser *, const char *, size_t)) {
     size_t i = 0;
     while (i <= n) {
         size_t j = i;
@@ -190,7 +190,7 @@ static int for_each_element(corio_http_parser *p, const char *s, size_t n,
     return 0;
 }
 
-static int te_element(corio_http_parser *p, const char *s, size_t n) {
+static int te_element(corio__http_parser *p, const char *s, size_t n) {
     if (ieq(s, n, "chunked")) {
         /* Chunked twice is a framing the RFC forbids (6.1); refuse it
          * rather than guess which one a front end honoured. */
@@ -205,7 +205,7 @@ static int te_element(corio_http_parser *p, const char *s, size_t n) {
     return 0;
 }
 
-static int conn_element(corio_http_parser *p, const char *s, size_t n) {
+static int conn_element(corio__http_parser *p, const char *s, size_t n) {
     if (ieq(s, n, "close"))
         p->conn_close = true;
     else if (ieq(s, n, "keep-alive"))
@@ -215,7 +215,7 @@ static int conn_element(corio_http_parser *p, const char *s, size_t n) {
 
 /* A field line ended: interpret the fields that decide framing and
  * persistence. buf holds the whole line. */
-static int end_field(corio_http_parser *p, const char *buf) {
+static int end_field(corio__http_parser *p, const char *buf) {
     const char *name = buf + p->tok;
     const char *val = buf + p->value_off;
     size_t vlen = p->value_end - p->value_off;
@@ -261,7 +261,7 @@ static int end_field(corio_http_parser *p, const char *buf) {
 
 /* The request line ended (its CR is at pos - 1). The version decides
  * between 400 and 505 before the method is judged. */
-static int end_request_line(corio_http_parser *p, const char *buf, size_t pos) {
+static int end_request_line(corio__http_parser *p, const char *buf, size_t pos) {
     size_t vstart = p->target_off + p->target_len + 1;
     int rc = parse_version(buf + vstart, pos - 1 - vstart, &p->minor);
     if (rc < 0)
@@ -275,7 +275,7 @@ static int end_request_line(corio_http_parser *p, const char *buf, size_t pos) {
 }
 
 /* Final checks once the empty line ending the head is seen. */
-static int end_head(corio_http_parser *p) {
+static int end_head(corio__http_parser *p) {
     if (p->te_seen && p->has_cl)
         return -400;
     if (!p->is_response) {
@@ -295,7 +295,7 @@ static int end_head(corio_http_parser *p) {
 }
 
 /* Fills the caller's header array by walking the finished, validated head. */
-static size_t fill_headers(const corio_http_parser *p, const char *buf, size_t end) {
+static size_t fill_headers(const corio__http_parser *p, const char *buf, size_t end) {
     size_t n = 0, i = p->hdr_start;
     while (i < end && buf[i] != '\r' && buf[i] != '\n' && n < p->hdr_cap) {
         size_t name = i;
@@ -321,7 +321,7 @@ static size_t fill_headers(const corio_http_parser *p, const char *buf, size_t e
 
 /* Runs the head state machine over buf[p->pos..len). Returns DONE with
  * p->pos just past the head, NEED_MORE, or -status (made sticky). */
-static int run(corio_http_parser *p, const char *buf, size_t len) {
+static int run(corio__http_parser *p, const char *buf, size_t len) {
     const bool lenient = p->is_response;
     size_t pos = p->pos;
     int rc = 0;
@@ -372,7 +372,7 @@ static int run(corio_http_parser *p, const char *buf, size_t len) {
                 p->state = S_TARGET;
             } else if (!is_tchar(c)) {
                 goto bad;
-            } else if (pos - p->start >= CORIO_HTTP_MAX_METHOD) {
+            } else if (pos - p->start >= CORIO__HTTP_MAX_METHOD) {
                 rc = -501;
                 goto fail;
             }
@@ -526,13 +526,13 @@ static int run(corio_http_parser *p, const char *buf, size_t len) {
             if ((rc = end_head(p)) < 0)
                 goto fail;
             p->pos = pos + 1;
-            return CORIO_HTTP_DONE;
+            return CORIO__HTTP_DONE;
         default:
             goto bad;
         }
     }
     p->pos = pos;
-    return CORIO_HTTP_NEED_MORE;
+    return CORIO__HTTP_NEED_MORE;
 bad:
     rc = -400;
 fail:
@@ -540,10 +540,10 @@ fail:
     return rc;
 }
 
-int corio_http_request_parse(corio_http_parser *p, const char *buf, size_t len,
-                             corio_http_request *req) {
+int corio__http_request_parse(corio__http_parser *p, const char *buf, size_t len,
+                             corio__http_request *req) {
     int rc = run(p, buf, len);
-    if (rc != CORIO_HTTP_DONE)
+    if (rc != CORIO__HTTP_DONE)
         return rc;
     req->method = (corio_http_method)p->method;
     req->method_str = buf + p->start;
@@ -561,20 +561,20 @@ int corio_http_request_parse(corio_http_parser *p, const char *buf, size_t len,
     /* Close wins over keep-alive; 1.0 persists only when asked to. */
     req->keep_alive = !p->conn_close && (p->minor >= 1 || p->conn_keep_alive);
     if (p->te_chunked)
-        req->body = CORIO_HTTP_BODY_CHUNKED;
+        req->body = CORIO__HTTP_BODY_CHUNKED;
     else if (p->content_length > 0)
-        req->body = CORIO_HTTP_BODY_LENGTH;
+        req->body = CORIO__HTTP_BODY_LENGTH;
     else
-        req->body = CORIO_HTTP_BODY_NONE;
+        req->body = CORIO__HTTP_BODY_NONE;
     req->head_len = p->pos;
-    corio_http_parser_reset(p);
-    return CORIO_HTTP_DONE;
+    corio__http_parser_reset(p);
+    return CORIO__HTTP_DONE;
 }
 
-int corio_http_response_parse(corio_http_parser *p, const char *buf, size_t len,
-                              corio_http_method request_method, corio_http_response *resp) {
+int corio__http_response_parse(corio__http_parser *p, const char *buf, size_t len,
+                              corio_http_method request_method, corio__http_response *resp) {
     int rc = run(p, buf, len);
-    if (rc != CORIO_HTTP_DONE)
+    if (rc != CORIO__HTTP_DONE)
         return rc;
     resp->version_minor = p->minor;
     resp->status = p->status;
@@ -589,19 +589,19 @@ int corio_http_response_parse(corio_http_parser *p, const char *buf, size_t len,
     /* RFC 9112 6.3, in its order of precedence. */
     if (request_method == CORIO_HTTP_HEAD || p->status < 200 || p->status == 204 ||
         p->status == 304 || (request_method == CORIO_HTTP_CONNECT && p->status < 300)) {
-        resp->body = CORIO_HTTP_BODY_NONE;
+        resp->body = CORIO__HTTP_BODY_NONE;
     } else if (p->te_seen) {
-        resp->body = resp->chunked ? CORIO_HTTP_BODY_CHUNKED : CORIO_HTTP_BODY_CLOSE;
+        resp->body = resp->chunked ? CORIO__HTTP_BODY_CHUNKED : CORIO__HTTP_BODY_CLOSE;
     } else if (p->has_cl) {
-        resp->body = CORIO_HTTP_BODY_LENGTH;
+        resp->body = CORIO__HTTP_BODY_LENGTH;
     } else {
-        resp->body = CORIO_HTTP_BODY_CLOSE;
+        resp->body = CORIO__HTTP_BODY_CLOSE;
     }
-    if (resp->body == CORIO_HTTP_BODY_CLOSE)
+    if (resp->body == CORIO__HTTP_BODY_CLOSE)
         resp->keep_alive = false;
     resp->head_len = p->pos;
-    corio_http_parser_reset(p);
-    return CORIO_HTTP_DONE;
+    corio__http_parser_reset(p);
+    return CORIO__HTTP_DONE;
 }
 
 /* ---- bodies ------------------------------------------------------------ */
@@ -623,11 +623,11 @@ enum {
     C_FINAL_LF,   /* CR of the final empty line seen */
 };
 
-void corio_http_body_init(corio_http_body *b, corio_http_body_kind kind, uint64_t content_length,
-                          const corio_http_limits *lim, bool lenient) {
-    corio_http_limits def;
+void corio__http_body_init(corio__http_body *b, corio__http_body_kind kind, uint64_t content_length,
+                          const corio__http_limits *lim, bool lenient) {
+    corio__http_limits def;
     if (!lim) {
-        corio_http_limits_init(&def);
+        corio__http_limits_init(&def);
         lim = &def;
     }
     memset(b, 0, sizeof *b);
@@ -636,14 +636,14 @@ void corio_http_body_init(corio_http_body *b, corio_http_body_kind kind, uint64_
     b->lenient = lenient;
     b->max_body = lim->max_body;
     b->max_trailer_bytes = lim->max_header_bytes;
-    if (kind == CORIO_HTTP_BODY_LENGTH) {
+    if (kind == CORIO__HTTP_BODY_LENGTH) {
         b->remaining = content_length;
         b->total = content_length;
         if (content_length > lim->max_body)
             b->error = -413;
     }
-    b->done = kind == CORIO_HTTP_BODY_NONE ||
-              (kind == CORIO_HTTP_BODY_LENGTH && content_length == 0);
+    b->done = kind == CORIO__HTTP_BODY_NONE ||
+              (kind == CORIO__HTTP_BODY_LENGTH && content_length == 0);
 }
 
 /* Moves n data bytes to the output (memmove: in-place decoding aliases). */
@@ -658,7 +658,7 @@ static size_t min3(uint64_t a, size_t b, size_t c) {
     return a < m ? (size_t)a : m;
 }
 
-static int decode_chunked(corio_http_body *b, const char *in, size_t in_len, size_t *i,
+static int decode_chunked(corio__http_body *b, const char *in, size_t in_len, size_t *i,
                           char *out, size_t out_cap, size_t *out_len) {
     while (*i < in_len) {
         unsigned char c = (unsigned char)in[*i];
@@ -666,7 +666,7 @@ static int decode_chunked(corio_http_body *b, const char *in, size_t in_len, siz
             size_t room = out ? out_cap - *out_len : SIZE_MAX;
             size_t n = min3(b->remaining, in_len - *i, room);
             if (n == 0)
-                return CORIO_HTTP_NEED_MORE; /* out is full */
+                return CORIO__HTTP_NEED_MORE; /* out is full */
             emit(out, out_len, in + *i, n);
             *i += n;
             b->remaining -= n;
@@ -674,7 +674,7 @@ static int decode_chunked(corio_http_body *b, const char *in, size_t in_len, siz
                 b->state = C_DATA_CR;
             continue;
         }
-        if (b->state <= C_SIZE_LF && ++b->line_bytes > CORIO_HTTP_MAX_CHUNK_LINE)
+        if (b->state <= C_SIZE_LF && ++b->line_bytes > CORIO__HTTP_MAX_CHUNK_LINE)
             return -400;
         if (b->state >= C_TRL_START && ++b->trailer_bytes > b->max_trailer_bytes)
             return -431;
@@ -751,7 +751,7 @@ static int decode_chunked(corio_http_body *b, const char *in, size_t in_len, siz
             if (c == '\r') {
                 b->state = C_FINAL_LF;
             } else if (c == '\n' && b->lenient) {
-                return CORIO_HTTP_DONE;
+                return CORIO__HTTP_DONE;
             } else if (is_tchar(c)) {
                 b->state = C_TRL_NAME;
             } else {
@@ -780,35 +780,35 @@ static int decode_chunked(corio_http_body *b, const char *in, size_t in_len, siz
         case C_FINAL_LF:
             if (c != '\n')
                 return -400;
-            return CORIO_HTTP_DONE;
+            return CORIO__HTTP_DONE;
         default:
             return -400;
         }
     }
-    return CORIO_HTTP_NEED_MORE;
+    return CORIO__HTTP_NEED_MORE;
 }
 
-int corio_http_body_decode(corio_http_body *b, const char *in, size_t in_len, size_t *in_used,
+int corio__http_body_decode(corio__http_body *b, const char *in, size_t in_len, size_t *in_used,
                            char *out, size_t out_cap, size_t *out_len) {
     size_t i = 0;
-    int rc = CORIO_HTTP_NEED_MORE;
+    int rc = CORIO__HTTP_NEED_MORE;
     *in_used = 0;
     *out_len = 0;
     if (b->error)
         return b->error;
     if (b->done)
-        return CORIO_HTTP_DONE;
+        return CORIO__HTTP_DONE;
     switch (b->kind) {
-    case CORIO_HTTP_BODY_LENGTH: {
+    case CORIO__HTTP_BODY_LENGTH: {
         size_t n = min3(b->remaining, in_len, out ? out_cap : SIZE_MAX);
         emit(out, out_len, in, n);
         i = n;
         b->remaining -= n;
         if (b->remaining == 0)
-            rc = CORIO_HTTP_DONE;
+            rc = CORIO__HTTP_DONE;
         break;
     }
-    case CORIO_HTTP_BODY_CLOSE: {
+    case CORIO__HTTP_BODY_CLOSE: {
         size_t n = min3(UINT64_MAX, in_len, out ? out_cap : SIZE_MAX);
         if (n > b->max_body - b->total) {
             rc = -413;
@@ -819,30 +819,30 @@ int corio_http_body_decode(corio_http_body *b, const char *in, size_t in_len, si
         b->total += n;
         break;
     }
-    case CORIO_HTTP_BODY_CHUNKED:
+    case CORIO__HTTP_BODY_CHUNKED:
         rc = decode_chunked(b, in, in_len, &i, out, out_cap, out_len);
         break;
     default:
-        rc = CORIO_HTTP_DONE;
+        rc = CORIO__HTTP_DONE;
         break;
     }
     *in_used = i;
     if (rc < 0)
         b->error = rc;
-    else if (rc == CORIO_HTTP_DONE)
+    else if (rc == CORIO__HTTP_DONE)
         b->done = true;
     return rc;
 }
 
-int corio_http_body_eof(const corio_http_body *b) {
+int corio__http_body_eof(const corio__http_body *b) {
     if (b->error)
         return b->error;
-    return (b->done || b->kind == CORIO_HTTP_BODY_CLOSE) ? CORIO_HTTP_DONE : -400;
+    return (b->done || b->kind == CORIO__HTTP_BODY_CLOSE) ? CORIO__HTTP_DONE : -400;
 }
 
 /* ---- paths and types --------------------------------------------------- */
 
-int corio_http_path_normalize(const char *t, size_t len, char *out, size_t out_cap) {
+int corio__http_path_normalize(const char *t, size_t len, char *out, size_t out_cap) {
     size_t i = 0;
     /* absolute-form (RFC 9112 3.2.2): drop scheme and authority. */
     size_t skip = 0;
@@ -912,7 +912,7 @@ int corio_http_path_normalize(const char *t, size_t len, char *out, size_t out_c
     return (int)olen;
 }
 
-const char *corio_http_mime_type(const char *path, size_t len) {
+const char *corio__http_mime_type(const char *path, size_t len) {
     static const struct {
         const char *ext;  /* lower-case extension, no dot */
         const char *type; /* Content-Type value */

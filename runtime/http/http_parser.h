@@ -1,4 +1,4 @@
-/* Incremental, zero-copy HTTP/1.1 message parsing for corio's examples.
+/* Incremental, zero-copy HTTP/1.1 message parsing for corio's HTTP server and client.
  *
  * This module is pure C11: no allocation, no I/O, no dependency on the rest
  * of corio. It serves two programs: corio-httpd (request heads, request
@@ -7,7 +7,7 @@
  *
  * Return convention, shared by every parsing function here:
  *   1                 the message part is complete;
- *   0                 CORIO_HTTP_NEED_MORE: feed more bytes and call again;
+ *   0                 CORIO__HTTP_NEED_MORE: feed more bytes and call again;
  *   -status (< 0)     the message is unacceptable; `status` is the HTTP status
  *                     a server must answer with (400, 405, 413, 414, 431, 501,
  *                     505). The response parser reuses the same numbers for
@@ -37,73 +37,51 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Result of a parse call that needs more input (see the convention above). */
-#define CORIO_HTTP_NEED_MORE 0
-/* Result of a parse call that completed its message part. */
-#define CORIO_HTTP_DONE 1
+#include "corio/http.h"
 
-/* Default limits, used by corio_http_limits_init(). */
-#define CORIO_HTTP_DEFAULT_MAX_URI (8u * 1024u)
-#define CORIO_HTTP_DEFAULT_MAX_HEADER_BYTES (16u * 1024u)
-#define CORIO_HTTP_DEFAULT_MAX_HEADERS 100u
-#define CORIO_HTTP_DEFAULT_MAX_BODY (1024u * 1024u)
+/* Result of a parse call that needs more input (see the convention above). */
+#define CORIO__HTTP_NEED_MORE 0
+/* Result of a parse call that completed its message part. */
+#define CORIO__HTTP_DONE 1
+
+/* Default limits, used by corio__http_limits_init(). */
+#define CORIO__HTTP_DEFAULT_MAX_URI (8u * 1024u)
+#define CORIO__HTTP_DEFAULT_MAX_HEADER_BYTES (16u * 1024u)
+#define CORIO__HTTP_DEFAULT_MAX_HEADERS 100u
+#define CORIO__HTTP_DEFAULT_MAX_BODY (1024u * 1024u)
 
 /* Longest method token accepted; no registered method comes close, so a
  * longer token is answered 501 without waiting for the rest of the line. */
-#define CORIO_HTTP_MAX_METHOD 32u
+#define CORIO__HTTP_MAX_METHOD 32u
 /* Longest chunk-size line (size, extensions, CRLF); longer is a 400. */
-#define CORIO_HTTP_MAX_CHUNK_LINE 4096u
+#define CORIO__HTTP_MAX_CHUNK_LINE 4096u
 
-/* Request methods, as bits so that a server can pass a set of allowed ones.
- * A method token outside this list is answered 501 (RFC 9110 section 9.1:
- * "unrecognized or not implemented"); a listed method missing from the
- * caller's allowed mask is answered 405. Methods are case-sensitive. */
-typedef enum corio_http_method {
-    CORIO_HTTP_GET = 1u << 0,
-    CORIO_HTTP_HEAD = 1u << 1,
-    CORIO_HTTP_POST = 1u << 2,
-    CORIO_HTTP_PUT = 1u << 3,
-    CORIO_HTTP_DELETE = 1u << 4,
-    CORIO_HTTP_CONNECT = 1u << 5,
-    CORIO_HTTP_OPTIONS = 1u << 6,
-    CORIO_HTTP_TRACE = 1u << 7,
-    CORIO_HTTP_PATCH = 1u << 8,
-} corio_http_method;
-
-/* Every method above. */
-#define CORIO_HTTP_METHODS_ALL 0x1ffu
+/* Methods (corio_http_method) and field lines (corio_http_header) are
+ * the public types of corio/http.h. */
 
 /* How a message's body is delimited (RFC 9112 section 6.3). */
-typedef enum corio_http_body_kind {
-    CORIO_HTTP_BODY_NONE = 0,    /* no body at all */
-    CORIO_HTTP_BODY_LENGTH = 1,  /* exactly Content-Length bytes */
-    CORIO_HTTP_BODY_CHUNKED = 2, /* Transfer-Encoding: chunked */
-    CORIO_HTTP_BODY_CLOSE = 3,   /* until the peer closes (responses only) */
-} corio_http_body_kind;
+typedef enum corio__http_body_kind {
+    CORIO__HTTP_BODY_NONE = 0,    /* no body at all */
+    CORIO__HTTP_BODY_LENGTH = 1,  /* exactly Content-Length bytes */
+    CORIO__HTTP_BODY_CHUNKED = 2, /* Transfer-Encoding: chunked */
+    CORIO__HTTP_BODY_CLOSE = 3,   /* until the peer closes (responses only) */
+} corio__http_body_kind;
 
 /* Limits applied while parsing. Embed one, fill it with
- * corio_http_limits_init(), adjust fields. The parsers copy it at init. */
-typedef struct corio_http_limits {
+ * corio__http_limits_init(), adjust fields. The parsers copy it at init. */
+typedef struct corio__http_limits {
     size_t max_uri;          /* longest request target, bytes; over: 414 */
     size_t max_header_bytes; /* header section (or trailer section) bytes,
                               * every field line and its CRLF plus the final
                               * CRLF; over: 431 */
     size_t max_headers;      /* most field lines in one head; over: 431 */
     uint64_t max_body;       /* longest body (declared or decoded); over: 413 */
-} corio_http_limits;
+} corio__http_limits;
 
-/* One field line: slices into the caller's buffer. The value has no leading
- * or trailing whitespace; it may be empty. Names keep the sender's case. */
-typedef struct corio_http_header {
-    const char *name;  /* field name, not NUL-terminated */
-    size_t name_len;   /* bytes in name, >= 1 */
-    const char *value; /* field value, not NUL-terminated */
-    size_t value_len;  /* bytes in value, may be 0 */
-} corio_http_header;
 
-/* A complete request head. Filled by corio_http_request_parse() only when it
- * returns CORIO_HTTP_DONE; slices point into the buffer of that call. */
-typedef struct corio_http_request {
+/* A complete request head. Filled by corio__http_request_parse() only when it
+ * returns CORIO__HTTP_DONE; slices point into the buffer of that call. */
+typedef struct corio__http_request {
     corio_http_method method;    /* one bit of corio_http_method */
     const char *method_str;      /* method token as received */
     size_t method_len;           /* bytes in method_str */
@@ -119,14 +97,14 @@ typedef struct corio_http_request {
     bool has_content_length;     /* a Content-Length field was present */
     bool chunked;                /* Transfer-Encoding: chunked */
     bool keep_alive;             /* the connection may carry another request */
-    corio_http_body_kind body;   /* NONE, LENGTH or CHUNKED; never CLOSE */
+    corio__http_body_kind body;   /* NONE, LENGTH or CHUNKED; never CLOSE */
     size_t head_len;             /* bytes of the buffer the head used, from
                                   * its start: the body (or the next pipelined
                                   * request) starts at buf + head_len */
-} corio_http_request;
+} corio__http_request;
 
-/* A complete response head, filled by corio_http_response_parse(). */
-typedef struct corio_http_response {
+/* A complete response head, filled by corio__http_response_parse(). */
+typedef struct corio__http_response {
     int version_minor;          /* x of HTTP/1.x */
     int status;                 /* three-digit status code, 100..999 */
     const char *reason;         /* reason phrase, may be empty */
@@ -137,15 +115,15 @@ typedef struct corio_http_response {
     bool has_content_length;    /* a Content-Length field was present */
     bool chunked;               /* Transfer-Encoding ends in chunked */
     bool keep_alive;            /* the connection may carry another request */
-    corio_http_body_kind body;  /* how the body that follows is delimited */
+    corio__http_body_kind body;  /* how the body that follows is delimited */
     size_t head_len;            /* bytes of the buffer the head used */
-} corio_http_response;
+} corio__http_response;
 
 /* Parser state, embedded by the caller (no allocation). One parser serves one
  * connection: requests on the server side, responses on the client side.
  * Every field is private to http_parser.c. */
-typedef struct corio_http_parser {
-    corio_http_limits lim;      /* limits copied at init */
+typedef struct corio__http_parser {
+    corio__http_limits lim;      /* limits copied at init */
     corio_http_header *hdrs;    /* caller's header array */
     size_t hdr_cap;             /* effective header count limit:
                                  * min(lim.max_headers, capacity of hdrs) */
@@ -182,12 +160,12 @@ typedef struct corio_http_parser {
     bool te_other;              /* a coding other than chunked was listed */
     bool conn_close;            /* Connection lists "close" */
     bool conn_keep_alive;       /* Connection lists "keep-alive" */
-} corio_http_parser;
+} corio__http_parser;
 
 /* Incremental body decoder for Content-Length, chunked and close-delimited
  * bodies. Embedded by the caller; every field is private. */
-typedef struct corio_http_body {
-    uint8_t kind;       /* corio_http_body_kind */
+typedef struct corio__http_body {
+    uint8_t kind;       /* corio__http_body_kind */
     uint8_t state;      /* chunked state machine, see http_parser.c */
     bool lenient;       /* accept a bare LF as a line end (responses) */
     bool done;          /* the body is complete */
@@ -199,11 +177,11 @@ typedef struct corio_http_body {
     size_t line_bytes;  /* bytes of the current chunk-size line */
     size_t trailer_bytes;     /* bytes of the trailer section so far */
     size_t max_trailer_bytes; /* limit on trailer_bytes; over: 431 */
-} corio_http_body;
+} corio__http_body;
 
 /* Fills `lim` with the defaults: URI 8 KiB, header section 16 KiB, 100 field
  * lines, body 1 MiB. */
-void corio_http_limits_init(corio_http_limits *lim);
+void corio__http_limits_init(corio__http_limits *lim);
 
 /* Prepares `p` to parse requests. `lim` NULL means the defaults; it is
  * copied. `allowed_methods` is a mask of corio_http_method bits: a request
@@ -212,17 +190,17 @@ void corio_http_limits_init(corio_http_limits *lim);
  * the field lines of each completed head (so a request's header slices are
  * overwritten by the next parse). The effective field-line limit is the
  * smaller of lim->max_headers and max_headers. Cannot fail. */
-void corio_http_request_parser_init(corio_http_parser *p, const corio_http_limits *lim,
+void corio__http_request_parser_init(corio__http_parser *p, const corio__http_limits *lim,
                                     unsigned allowed_methods, corio_http_header *headers,
                                     size_t max_headers);
 
 /* Prepares `p` to parse responses; arguments as for the request side. */
-void corio_http_response_parser_init(corio_http_parser *p, const corio_http_limits *lim,
+void corio__http_response_parser_init(corio__http_parser *p, const corio__http_limits *lim,
                                      corio_http_header *headers, size_t max_headers);
 
 /* Forgets any partial message and any sticky error; keeps the configuration.
  * O(1). */
-void corio_http_parser_reset(corio_http_parser *p);
+void corio__http_parser_reset(corio__http_parser *p);
 
 /* Parses one request head from `buf`, which holds `len` bytes starting at the
  * first byte of this request (up to two leading empty lines, left over from
@@ -233,10 +211,10 @@ void corio_http_parser_reset(corio_http_parser *p);
  * as the offending byte arrives (a too-long target as soon as it exceeds
  * max_uri, an over-limit Content-Length before the rest of the head).
  *
- * Returns CORIO_HTTP_DONE and fills `req` (slices into `buf`, valid while
+ * Returns CORIO__HTTP_DONE and fills `req` (slices into `buf`, valid while
  * `buf` is); the parser is then ready for the next request, which starts at
  * buf + req->head_len after this request's body. Returns
- * CORIO_HTTP_NEED_MORE, or a negative status: 400 (syntax, invalid bytes,
+ * CORIO__HTTP_NEED_MORE, or a negative status: 400 (syntax, invalid bytes,
  * bare CR/LF, obs-fold, space before a colon, missing or repeated Host in
  * 1.1, duplicate or non-numeric Content-Length, Content-Length together with
  * Transfer-Encoding, Transfer-Encoding not ending in chunked or in a 1.0
@@ -244,10 +222,10 @@ void corio_http_parser_reset(corio_http_parser *p);
  * for 64 bits), 414, 431, 501 (unknown method, unknown transfer coding), 505
  * (HTTP major version other than 1). Errors are sticky until reset. A
  * Content-Length field listed twice, even with equal values, is a 400. */
-int corio_http_request_parse(corio_http_parser *p, const char *buf, size_t len,
-                             corio_http_request *req);
+int corio__http_request_parse(corio__http_parser *p, const char *buf, size_t len,
+                             corio__http_request *req);
 
-/* Parses one response head, as corio_http_request_parse() does requests.
+/* Parses one response head, as corio__http_request_parse() does requests.
  * `request_method` is the method of the request this answers: a response to
  * HEAD, a 1xx, 204 or 304, and a 2xx to CONNECT have no body. A 1xx head is
  * returned like any other; the caller skips it and parses again at
@@ -256,15 +234,15 @@ int corio_http_request_parse(corio_http_parser *p, const char *buf, size_t len,
  * together with chunked is -501, since the chunks would hold data this
  * module cannot decode; Content-Length together with Transfer-Encoding is
  * -400. */
-int corio_http_response_parse(corio_http_parser *p, const char *buf, size_t len,
-                              corio_http_method request_method, corio_http_response *resp);
+int corio__http_response_parse(corio__http_parser *p, const char *buf, size_t len,
+                              corio_http_method request_method, corio__http_response *resp);
 
 /* Prepares a body decoder. `kind` and `content_length` usually come from a
  * parsed head (req->body, req->content_length). `lim` NULL means defaults:
  * max_body bounds the body, max_header_bytes the trailer section. `lenient`
  * accepts a bare LF in chunked framing (pass true for responses only). */
-void corio_http_body_init(corio_http_body *b, corio_http_body_kind kind, uint64_t content_length,
-                          const corio_http_limits *lim, bool lenient);
+void corio__http_body_init(corio__http_body *b, corio__http_body_kind kind, uint64_t content_length,
+                          const corio__http_limits *lim, bool lenient);
 
 /* Decodes body bytes from in[0..in_len) into out[0..out_cap). `out` may equal
  * `in` (decoding in place: output never overtakes input) or be NULL to
@@ -274,19 +252,19 @@ void corio_http_body_init(corio_http_body *b, corio_http_body_kind kind, uint64_
  * dropped.
  *
  * Sets *in_used to the input bytes consumed and *out_len to the bytes
- * written (or that would have been). Returns CORIO_HTTP_DONE when the body is
+ * written (or that would have been). Returns CORIO__HTTP_DONE when the body is
  * complete (what follows in[*in_used] belongs to the next message),
- * CORIO_HTTP_NEED_MORE when all input was used or out is full (compare
+ * CORIO__HTTP_NEED_MORE when all input was used or out is full (compare
  * *in_used with in_len), or -400 (bad chunk framing, chunk size over 64
- * bits, chunk line over CORIO_HTTP_MAX_CHUNK_LINE), -413 (body over
+ * bits, chunk line over CORIO__HTTP_MAX_CHUNK_LINE), -413 (body over
  * max_body), -431 (trailers over max_header_bytes). Errors are sticky. */
-int corio_http_body_decode(corio_http_body *b, const char *in, size_t in_len, size_t *in_used,
+int corio__http_body_decode(corio__http_body *b, const char *in, size_t in_len, size_t *in_used,
                            char *out, size_t out_cap, size_t *out_len);
 
-/* Tells the decoder the peer closed the connection. Returns CORIO_HTTP_DONE
+/* Tells the decoder the peer closed the connection. Returns CORIO__HTTP_DONE
  * if the body is complete (always for CLOSE bodies), else -400: the body was
  * truncated. */
-int corio_http_body_eof(const corio_http_body *b);
+int corio__http_body_eof(const corio__http_body *b);
 
 /* Turns a request target into a path relative to the served directory.
  * Accepts origin-form ("/a/b?q") and absolute-form ("http://h/a/b"); drops
@@ -302,15 +280,12 @@ int corio_http_body_eof(const corio_http_body *b);
  * NUL, backslash or control byte (raw or decoded), a raw byte >= 0x7f, a bad
  * percent escape or a target that is not a path, or -414 when out_cap is too
  * small. */
-int corio_http_path_normalize(const char *target, size_t len, char *out, size_t out_cap);
+int corio__http_path_normalize(const char *target, size_t len, char *out, size_t out_cap);
 
 /* The Content-Type for a file name, chosen by its extension (ASCII
  * case-insensitive): "text/html; charset=utf-8", "image/png", ...;
  * "application/octet-stream" when unknown. Returns a static string. */
-const char *corio_http_mime_type(const char *path, size_t len);
+const char *corio__http_mime_type(const char *path, size_t len);
 
-/* The reason phrase for a status ("Bad Request" for 400 or -400), "Unknown"
- * for others. Returns a static string. */
-const char *corio_http_status_reason(int status);
 
 #endif /* CORIO_HTTP_PARSER_H */
