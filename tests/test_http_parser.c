@@ -155,6 +155,13 @@ static const char *const t_bad_400[] = {
     "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", /* TE in 1.0 */
     "\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",          /* 3 empty lines */
     "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",           /* TLS hello */
+    /* Regression: invalid Host values were accepted (RFC 9112 3.2). */
+    "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a@b\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a?b\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: \"a\"\r\n\r\n",
+    "GET / HTTP/1.0\r\nHost: a b\r\n\r\n",
 };
 
 START_TEST(test_status_400) {
@@ -492,6 +499,12 @@ START_TEST(test_chunked_decoding) {
                                &used),
                      CORIO__HTTP_DONE);
     ck_assert_uint_eq(dl, 10);
+    /* The strict grammar's accepted forms: BWS around ';' and '=', token
+     * and quoted-string values with a quoted-pair, several extensions. */
+    ck_assert_int_eq(t_chunked("3 ; a = b ;c;d=\"x\\\"y; z\"\r\nabc\r\n0\r\n\r\n", false,
+                               NULL, data, &dl, &used),
+                     CORIO__HTTP_DONE);
+    ck_assert(t_slice_eq(data, dl, "abc"));
     /* Empty body. */
     ck_assert_int_eq(t_chunked("0\r\n\r\n", false, NULL, data, &dl, &used), CORIO__HTTP_DONE);
     ck_assert_uint_eq(dl, 0);
@@ -545,6 +558,19 @@ static const char *const t_bad_chunks[] = {
     "0\r\nBad Name: x\r\n\r\n",            /* bad trailer name */
     "0\r\nT: a\x02\r\n\r\n",               /* CTL in trailer */
     "0\r\n\rX",                            /* bad final CRLF */
+    /* Regression: loose chunk extensions were accepted (RFC 9112 7.1.1). */
+    "5 \r\nhello\r\n0\r\n\r\n",             /* trailing space after the size */
+    "5\t\r\nhello\r\n0\r\n\r\n",            /* trailing tab after the size */
+    "5;\r\nhello\r\n0\r\n\r\n",             /* empty extension name */
+    "5;;;==\"\r\nhello\r\n0\r\n\r\n",        /* no names, unbalanced quote */
+    "5;a=\"b\r\nhello\r\n0\r\n\r\n",         /* unbalanced quote */
+    "5;a=b \r\nhello\r\n0\r\n\r\n",          /* trailing space after a value */
+    "5;a \r\nhello\r\n0\r\n\r\n",            /* trailing space after a name */
+    "5;a=\r\nhello\r\n0\r\n\r\n",            /* '=' without a value */
+    "5;=b\r\nhello\r\n0\r\n\r\n",            /* value without a name */
+    "5;a=b=c\r\nhello\r\n0\r\n\r\n",         /* '=' in a token value */
+    "5;a\"b\r\nhello\r\n0\r\n\r\n",          /* quote in a name */
+    "5;a=\"b\"c\r\nhello\r\n0\r\n\r\n",       /* bytes after the closing quote */
 };
 
 START_TEST(test_chunked_malformed) {

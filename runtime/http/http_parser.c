@@ -213,6 +213,25 @@ static int conn_element(corio__http_parser *p, const char *s, size_t n) {
     return 0;
 }
 
+
+/* RFC 9112 3.2 and RFC 3986 3.2.2: Host = uri-host [ ":" port ], where
+ * uri-host is an IP-literal in brackets, an IPv4 address or a reg-name of
+ * unreserved, pct-encoded and sub-delims characters. Anything else (a
+ * space, '/', '@', '?', '#', a quote, a control byte) is a 400: such a
+ * value cannot name an authority, and a server that routes or logs on it
+ * must not see it. The empty value is allowed (a target without an
+ * authority). This checks the character set, not the full grammar. */
+static bool valid_host(const char *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            continue;
+        if (!strchr("-._~%!$&'()*+,;=:[]", c) || c == 0)
+            return false;
+    }
+    return true;
+}
+
 /* A field line ended: interpret the fields that decide framing and
  * persistence. buf holds the whole line. */
 static int end_field(corio__http_parser *p, const char *buf) {
@@ -252,6 +271,8 @@ static int end_field(corio__http_parser *p, const char *buf) {
         return for_each_element(p, val, vlen, conn_element);
     } else if (!p->is_response && ieq(name, p->name_len, "host")) {
         if (++p->host_count > 1)
+            return -400;
+        if (!valid_host(val, vlen))
             return -400;
         p->host_off = p->value_off;
         p->host_len = vlen;
@@ -611,7 +632,19 @@ enum {
     C_SIZE_START, /* expecting the first hex digit of a chunk size */
     C_SIZE,       /* in the hex digits */
     C_EXT_BWS,    /* after the digits: whitespace, then ';' or CR */
-    C_EXT,        /* after a ';': extension bytes up to CR */
+    C_EXT,        /* lenient: after a ';': extension bytes up to CR */
+    /* Strict chunk extensions (requests, RFC 9112 7.1.1):
+     *   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+     *   chunk-ext-name = token; chunk-ext-val = token / quoted-string */
+    C_X_SEMI,     /* whitespace seen after the size or a value: only ';' may follow */
+    C_X_NAME0,    /* after ';': BWS, then the first tchar of a name */
+    C_X_NAME,     /* in a name */
+    C_X_EQ,       /* whitespace after a name: '=' or ';' may follow */
+    C_X_VAL0,     /* after '=': BWS, then a token or a '"' */
+    C_X_TOKEN,    /* in a token value */
+    C_X_QUOTED,   /* in a quoted-string value */
+    C_X_QPAIR,    /* after a backslash in a quoted-string */
+    C_X_VALEND,   /* after the closing '"': ';', whitespace or CR */
     C_SIZE_LF,    /* CR ending the size line seen */
     C_DATA,       /* in chunk data */
     C_DATA_CR,    /* chunk data done: expecting CR */
@@ -694,9 +727,68 @@ static int decode_chunked(corio__http_body *b, const char *in, size_t in_len, si
             }
             if (b->state == C_SIZE_START)
                 return -400;
+            if (!b->lenient)
+                goto strict_ext; /* the byte after the digits is judged there */
             b->state = C_EXT_BWS;
-            goto ext_bws; /* the byte after the digits is judged there */
+            goto ext_bws;
         }
+        strict_ext:
+        case C_X_SEMI:
+        case C_X_NAME:
+        case C_X_EQ:
+        case C_X_TOKEN:
+        case C_X_VALEND:
+            /* The bytes that may end a name, a value or the size. A CR
+             * after whitespace is refused: BWS is allowed only before a
+             * ';' or '=' (so "5 \r\n" and "5;a \r\n" are 400s). */
+            if (c == ';') {
+                b->state = C_X_NAME0;
+            } else if (c == '\r' && b->state != C_X_SEMI && b->state != C_X_EQ) {
+                b->state = C_SIZE_LF;
+            } else if (is_ws(c)) {
+                b->state = b->state == C_X_NAME || b->state == C_X_EQ ? C_X_EQ : C_X_SEMI;
+            } else if (c == '=' && (b->state == C_X_NAME || b->state == C_X_EQ)) {
+                b->state = C_X_VAL0;
+            } else if (is_tchar(c) && (b->state == C_X_NAME || b->state == C_X_TOKEN)) {
+                /* stays in the name or the token */
+            } else {
+                return -400;
+            }
+            break;
+        case C_X_NAME0:
+            if (is_ws(c))
+                break;
+            if (!is_tchar(c))
+                return -400; /* "5;", "5;;", "5;=x": no name */
+            b->state = C_X_NAME;
+            break;
+        case C_X_VAL0:
+            if (is_ws(c))
+                break;
+            if (c == '"')
+                b->state = C_X_QUOTED;
+            else if (is_tchar(c))
+                b->state = C_X_TOKEN;
+            else
+                return -400;
+            break;
+        case C_X_QUOTED:
+            /* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
+            if (c == '"')
+                b->state = C_X_VALEND;
+            else if (c == '\\')
+                b->state = C_X_QPAIR;
+            else if (c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f))
+                break;
+            else
+                return -400; /* a CR before the closing quote: unbalanced */
+            break;
+        case C_X_QPAIR:
+            if (c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f))
+                b->state = C_X_QUOTED;
+            else
+                return -400;
+            break;
         case C_EXT_BWS:
         ext_bws:
             if (is_ws(c))
