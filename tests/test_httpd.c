@@ -27,7 +27,7 @@
 
 #include "corio.h"
 #include "http_parser.h"
-#include "server.h"
+#include "httpd.h"
 
 #define T_IO_TIMEOUT 20.0 /* seconds any client call may take */
 
@@ -68,17 +68,17 @@ static void t_dir_remove(t_dir *d) {
 }
 
 /* A server on d (or on no directory of interest when d is NULL). */
-static corio_httpd *t_start(t_dir *d, corio_httpd_options *o) {
-    corio_httpd_options def = {.loops = 1};
+static httpd *t_start(t_dir *d, httpd_options *o) {
+    httpd_options def = {.loops = 1};
     if (!o)
         o = &def;
     o->port = 0;
     o->quiet = true;
     o->root = d ? d->root : "/tmp";
-    corio_httpd *s = NULL;
-    int r = corio_httpd_create(o, &s);
-    ck_assert_msg(r == 0, "corio_httpd_create: %s", corio_strerror(r));
-    ck_assert_int_gt(corio_httpd_port(s), 0);
+    httpd *s = NULL;
+    int r = httpd_create(o, &s);
+    ck_assert_msg(r == 0, "httpd_create: %s", corio_strerror(r));
+    ck_assert_int_gt(httpd_port(s), 0);
     return s;
 }
 
@@ -247,9 +247,9 @@ static bool t_is_pattern(const char *b, uint64_t n) {
 /* ---- routes ---- */
 
 START_TEST(test_hello_keep_alive) {
-    corio_httpd *s = t_start(NULL, NULL);
+    httpd *s = t_start(NULL, NULL);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     char v[128];
     for (int i = 0; i < 3; i++) {
         t_resp r;
@@ -261,19 +261,19 @@ START_TEST(test_hello_keep_alive) {
         ck_assert(r.keep_alive);
         t_resp_free(&r);
     }
-    corio_httpd_stats st;
-    corio_httpd_stats_get(s, &st);
+    httpd_stats st;
+    httpd_stats_get(s, &st);
     ck_assert_uint_eq(st.accepted, 1); /* three requests, one connection */
     ck_assert_uint_eq(st.requests, 3);
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
 START_TEST(test_bytes) {
-    corio_httpd *s = t_start(NULL, NULL);
+    httpd *s = t_start(NULL, NULL);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     static const uint64_t sizes[] = {0, 1, 26, 27, 16384, 100000, 3 * 1024 * 1024 + 5};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char req[128];
@@ -293,14 +293,14 @@ START_TEST(test_bytes) {
                 404, &r);
     t_resp_free(&r);
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
 START_TEST(test_head) {
-    corio_httpd *s = t_start(NULL, NULL);
+    httpd *s = t_start(NULL, NULL);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     char v[64];
     t_resp r;
     t_roundtrip(&c, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_HEAD, 200, &r);
@@ -317,7 +317,7 @@ START_TEST(test_head) {
     t_resp_free(&r);
     ck_assert_uint_eq(c.len, 0);
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
@@ -341,9 +341,9 @@ START_TEST(test_static_files) {
     snprintf(sub, sizeof sub, "%s/fifo", d.root);
     ck_assert_int_eq(mkfifo(sub, 0644), 0); /* must not stall the loop */
 
-    corio_httpd *s = t_start(&d, NULL);
+    httpd *s = t_start(&d, NULL);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     char v[128];
     t_resp r;
     t_roundtrip(&c, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
@@ -391,7 +391,7 @@ START_TEST(test_static_files) {
     t_roundtrip(&c, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
     t_resp_free(&r);
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
     free(big);
     t_dir_remove(&d);
 }
@@ -415,7 +415,7 @@ START_TEST(test_traversal) {
     snprintf(p, sizeof p, "%s/in", d.root);
     ck_assert_int_eq(symlink("a.txt", p), 0);
 
-    corio_httpd *s = t_start(&d, NULL);
+    httpd *s = t_start(&d, NULL);
     static const struct {
         const char *target;
         int status;
@@ -427,7 +427,7 @@ START_TEST(test_traversal) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         t_client c;
-        ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+        ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
         char req[256];
         snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", cases[i].target);
         t_resp r;
@@ -441,7 +441,7 @@ START_TEST(test_traversal) {
     /* A symlink that stays inside the root is followed where openat2
      * resolves beneath the root (the fallback refuses every final link). */
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     t_resp r;
     ck_assert_int_eq(t_sends(&c, "GET /in HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
     ck_assert_int_eq(t_read(&c, CORIO_HTTP_GET, &r), 0);
@@ -450,7 +450,7 @@ START_TEST(test_traversal) {
         ck_assert_str_eq(r.body, "A");
     t_resp_free(&r);
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
     t_dir_remove(&d);
 }
 END_TEST
@@ -458,9 +458,9 @@ END_TEST
 /* ---- connection semantics ---- */
 
 START_TEST(test_pipelined) {
-    corio_httpd *s = t_start(NULL, NULL);
+    httpd *s = t_start(NULL, NULL);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     /* Five requests in one send, answered in order; then the same again
      * byte by byte, each byte its own send. */
     const char *reqs = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -515,17 +515,17 @@ START_TEST(test_pipelined) {
     ck_assert_str_eq(r.body, "a");
     t_resp_free(&r);
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
 START_TEST(test_http10) {
-    corio_httpd *s = t_start(NULL, NULL);
+    httpd *s = t_start(NULL, NULL);
     char v[64];
     t_client c;
     t_resp r;
     /* 1.0: one response, then the server closes. */
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     t_roundtrip(&c, "GET /hello HTTP/1.0\r\n\r\n", CORIO_HTTP_GET, 200, &r);
     ck_assert_str_eq(r.body, "Hello, world!");
     ck_assert_str_eq(t_header(&r, "Connection", v, sizeof v), "close");
@@ -533,7 +533,7 @@ START_TEST(test_http10) {
     ck_assert(t_at_eof(&c));
     t_close(&c);
     /* 1.0 asking for keep-alive gets it. */
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     for (int i = 0; i < 2; i++) {
         t_roundtrip(&c, "GET /bytes/4 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
                     CORIO_HTTP_GET, 200, &r);
@@ -543,14 +543,14 @@ START_TEST(test_http10) {
     }
     t_close(&c);
     /* 1.1 with Connection: close: one response, then EOF. */
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     t_roundtrip(&c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                 CORIO_HTTP_GET, 200, &r);
     ck_assert_str_eq(t_header(&r, "Connection", v, sizeof v), "close");
     t_resp_free(&r);
     ck_assert(t_at_eof(&c));
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
@@ -567,9 +567,9 @@ static const struct {
     {"GET /hello HTTP/1.1\r\n\r\n", 400}, /* no Host */
     {"GET /hello HTTP/1.1\nHost: x\n\n", 400},
     {"GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n", 413},
-    {"GET /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-     "65\r\n",
-     413},
+    /* (A chunked body over the limit that the handler does not read is
+     * answered by the handler, then the connection closes: see
+     * test_http_server.c.) */
     {"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
      "HTTP/1.1\r\nHost: x\r\n\r\n",
      414},
@@ -582,11 +582,11 @@ static const struct {
 };
 
 START_TEST(test_bad_request) {
-    corio_httpd_options o = {.loops = 1, .max_uri = 64, .max_header_bytes = 256,
+    httpd_options o = {.loops = 1, .max_uri = 64, .max_header_bytes = 256,
                              .max_body = 100};
-    corio_httpd *s = t_start(NULL, &o);
+    httpd *s = t_start(NULL, &o);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     /* A good request first: the error comes after its response. */
     char req[1024];
     snprintf(req, sizeof req, "GET /bytes/2 HTTP/1.1\r\nHost: x\r\n\r\n%s", bad_cases[_i].req);
@@ -606,7 +606,7 @@ START_TEST(test_bad_request) {
     t_resp_free(&r);
     ck_assert(t_at_eof(&c));
     t_close(&c);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
@@ -614,11 +614,11 @@ END_TEST
  * stopped in the middle of a head; an idle keep-alive connection between
  * requests is closed without a response. */
 START_TEST(test_idle_timeout) {
-    corio_httpd_options o = {.loops = 1, .idle_timeout = 0.3};
-    corio_httpd *s = t_start(NULL, &o);
+    httpd_options o = {.loops = 1, .idle_timeout = 0.3};
+    httpd *s = t_start(NULL, &o);
     for (int k = 0; k < 3; k++) {
         t_client c;
-        ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+        ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
         t_resp r;
         if (k == 1)
             ck_assert_int_eq(t_sends(&c, "GET /hel"), 0);
@@ -637,16 +637,16 @@ START_TEST(test_idle_timeout) {
         ck_assert_msg(dt > 0.2 && dt < 10, "closed after %.3f s", dt);
         t_close(&c);
     }
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
 /* Over max_conns, a new connection gets 503 and is closed; once one
  * closes, new ones are served again. */
 START_TEST(test_max_conns) {
-    corio_httpd_options o = {.loops = 1, .max_conns = 2};
-    corio_httpd *s = t_start(NULL, &o);
-    int port = corio_httpd_port(s);
+    httpd_options o = {.loops = 1, .max_conns = 2};
+    httpd *s = t_start(NULL, &o);
+    int port = httpd_port(s);
     t_client a, b, c;
     t_resp r;
     ck_assert_int_eq(t_connect(&a, port), 0);
@@ -677,23 +677,23 @@ START_TEST(test_max_conns) {
         t_close(&c);
     }
     ck_assert_int_eq(status, 200);
-    corio_httpd_stats st;
-    corio_httpd_stats_get(s, &st);
+    httpd_stats st;
+    httpd_stats_get(s, &st);
     ck_assert_uint_ge(st.rejected, 1);
     t_close(&a);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
 /* --delay-ms: each response waits, without blocking the loop: eight
  * connections on one loop are answered together, not one after another. */
 START_TEST(test_delay) {
-    corio_httpd_options o = {.loops = 1, .delay_ms = 400};
-    corio_httpd *s = t_start(NULL, &o);
+    httpd_options o = {.loops = 1, .delay_ms = 400};
+    httpd *s = t_start(NULL, &o);
     enum { N = 8 };
     t_client c[N];
     for (int i = 0; i < N; i++)
-        ck_assert_int_eq(t_connect(&c[i], corio_httpd_port(s)), 0);
+        ck_assert_int_eq(t_connect(&c[i], httpd_port(s)), 0);
     double t0 = t_now();
     t_resp r;
     t_roundtrip(&c[0], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
@@ -712,7 +712,7 @@ START_TEST(test_delay) {
     double all = t_now() - t0;
     /* Serially it would take 8 * 0.4 = 3.2 s; together, one delay. */
     ck_assert_msg(all >= 0.39 && all < 2.4, "%d concurrent delayed responses took %.3f s", N, all);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
@@ -778,8 +778,8 @@ START_TEST(test_many_clients) {
                 (unsigned long long)rl.rlim_cur);
         return;
     }
-    corio_httpd_options o = {.loops = 2};
-    corio_httpd *s = t_start(NULL, &o);
+    httpd_options o = {.loops = 2};
+    httpd *s = t_start(NULL, &o);
     corio_runtime_options ro = {.loops = 1, .ring_entries = 1024};
     corio_runtime *rt;
     ck_assert_int_eq(corio_runtime_create(&ro, &rt), 0);
@@ -788,7 +788,7 @@ START_TEST(test_many_clients) {
     ck_assert(ctx && fs);
     corio_spawn_options so = {.stack_size = 128 * 1024};
     for (int i = 0; i < MANY; i++) {
-        ctx[i] = (many_ctx){.port = corio_httpd_port(s), .id = i};
+        ctx[i] = (many_ctx){.port = httpd_port(s), .id = i};
         int err;
         fs[i] = corio_spawn_on(rt, 0, many_client, &ctx[i], &so, &err);
         ck_assert_ptr_nonnull(fs[i]);
@@ -804,13 +804,13 @@ START_TEST(test_many_clients) {
         corio_future_unref(fs[i]);
     }
     ck_assert_int_eq(failed, 0);
-    corio_httpd_stats st;
-    corio_httpd_stats_get(s, &st);
+    httpd_stats st;
+    httpd_stats_get(s, &st);
     ck_assert_uint_eq(st.accepted, MANY);
     ck_assert_uint_eq(st.rejected, 0);
     ck_assert_uint_eq(st.requests, MANY * MANY_REQS);
     corio_runtime_destroy(rt);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
     free(fs);
     free(ctx);
 }
@@ -828,11 +828,11 @@ static int emfile_child(void) {
     rl.rlim_cur = 128;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 1;
-    corio_httpd_options o = {.loops = 1, .port = 0, .quiet = true, .root = "/tmp"};
-    corio_httpd *s;
-    if (corio_httpd_create(&o, &s) < 0)
+    httpd_options o = {.loops = 1, .port = 0, .quiet = true, .root = "/tmp"};
+    httpd *s;
+    if (httpd_create(&o, &s) < 0)
         return 2;
-    int port = corio_httpd_port(s);
+    int port = httpd_port(s);
     static t_client a, b;
     t_resp r;
     if (t_connect(&a, port) < 0 || t_sends(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") < 0 ||
@@ -853,10 +853,10 @@ static int emfile_child(void) {
     /* The handshake completes in the kernel (backlog); accept cannot. */
     if (t_connect(&b, port) < 0 || t_sends(&b, "GET /bytes/3 HTTP/1.1\r\nHost: x\r\n\r\n") < 0)
         return 5;
-    corio_httpd_stats st;
+    httpd_stats st;
     double t0 = t_now();
     do {
-        corio_httpd_stats_get(s, &st);
+        httpd_stats_get(s, &st);
         if (st.accept_errors == 0)
             sched_yield();
     } while (st.accept_errors == 0 && t_now() - t0 < 20);
@@ -875,7 +875,7 @@ static int emfile_child(void) {
     t_resp_free(&r);
     t_close(&a);
     t_close(&b);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
     return 0;
 }
 
@@ -896,9 +896,9 @@ END_TEST
 /* Stopping with connections in every state: idle, mid-head, mid-delay,
  * mid-transfer of a large body the client does not read. */
 START_TEST(test_stop_busy) {
-    corio_httpd_options o = {.loops = 2};
-    corio_httpd *s = t_start(NULL, &o);
-    int port = corio_httpd_port(s);
+    httpd_options o = {.loops = 2};
+    httpd *s = t_start(NULL, &o);
+    int port = httpd_port(s);
     t_client c[4];
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(t_connect(&c[i], port), 0);
@@ -908,7 +908,7 @@ START_TEST(test_stop_busy) {
     t_resp r;
     t_roundtrip(&c[3], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
     t_resp_free(&r);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
     /* Every connection was closed by the server. */
     for (int i = 0; i < 4; i++) {
         ssize_t n;
@@ -922,29 +922,37 @@ END_TEST
 
 /* Creating fails cleanly: a root that is not a directory, a port in use. */
 START_TEST(test_create_errors) {
-    corio_httpd_options o = {.loops = 1, .port = 0, .root = "/nonexistent/dir", .quiet = true};
-    corio_httpd *s = NULL;
-    ck_assert_int_eq(corio_httpd_create(&o, &s), -ENOENT);
+    httpd_options o = {.loops = 1, .port = 0, .root = "/nonexistent/dir", .quiet = true};
+    httpd *s = NULL;
+    ck_assert_int_eq(httpd_create(&o, &s), -ENOENT);
     o.root = "/etc/hostname";
-    ck_assert_int_eq(corio_httpd_create(&o, &s), -ENOTDIR);
-    corio_httpd *a = t_start(NULL, NULL);
+    ck_assert_int_eq(httpd_create(&o, &s), -ENOTDIR);
+    /* A port held by a socket without SO_REUSEPORT. (Two servers of the
+     * same user both set SO_REUSEPORT, so the kernel lets them share a
+     * port, as two nginx with reuseport would.) */
+    int a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(a, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(a, 1), 0);
+    ck_assert_int_eq(getsockname(a, (struct sockaddr *)&sa, &sl), 0);
     o.root = "/tmp";
-    o.port = corio_httpd_port(a);
-    ck_assert_int_eq(corio_httpd_create(&o, &s), -EADDRINUSE);
+    o.port = ntohs(sa.sin_port);
+    ck_assert_int_eq(httpd_create(&o, &s), -EADDRINUSE);
     o.port = 0;
     o.bind = "[::1"; /* malformed: corio_listen's -EINVAL */
-    ck_assert_int_eq(corio_httpd_create(&o, &s), -EINVAL);
+    ck_assert_int_eq(httpd_create(&o, &s), -EINVAL);
     o.bind = "no-such-host.invalid"; /* a name that does not resolve */
-    int r = corio_httpd_create(&o, &s);
+    int r = httpd_create(&o, &s);
     ck_assert_msg(r == CORIO_EAI_NONAME || r == CORIO_EAI_AGAIN || r == -ETIMEDOUT, "%s",
                   corio_strerror(r));
-    corio_httpd_destroy(a);
+    close(a);
     /* IPv6 loopback (--bind ::1): a raw request over [::1] is answered. */
     o.bind = "::1";
-    if (corio_httpd_create(&o, &s) == 0) {
+    if (httpd_create(&o, &s) == 0) {
         int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
-                                  .sin6_port = htons((uint16_t)corio_httpd_port(s)),
+                                  .sin6_port = htons((uint16_t)httpd_port(s)),
                                   .sin6_addr = IN6ADDR_LOOPBACK_INIT};
         ck_assert_int_eq(corio_connect(fd, (struct sockaddr *)&a6, sizeof a6, T_IO_TIMEOUT), 0);
         const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -953,7 +961,7 @@ START_TEST(test_create_errors) {
         ck_assert_int_eq(corio_recv(fd, buf, 8, MSG_WAITALL, T_IO_TIMEOUT), 8);
         ck_assert_str_eq(buf, "HTTP/1.1");
         close(fd);
-        corio_httpd_destroy(s);
+        httpd_destroy(s);
     } /* else: no IPv6 on this machine */
 }
 END_TEST
@@ -967,9 +975,9 @@ START_TEST(test_metrics_curl) {
         fprintf(stderr, "test_metrics_curl: no /usr/bin/curl, skipped\n");
         return;
     }
-    corio_httpd *s = t_start(NULL, NULL);
+    httpd *s = t_start(NULL, NULL);
     t_client c;
-    ck_assert_int_eq(t_connect(&c, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&c, httpd_port(s)), 0);
     for (int i = 0; i < 3; i++) {
         t_resp r;
         t_roundtrip(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
@@ -979,7 +987,7 @@ START_TEST(test_metrics_curl) {
     char cmd[256];
     snprintf(cmd, sizeof cmd,
              "timeout 30 /usr/bin/curl -sS http://127.0.0.1:%d/metrics",
-             corio_httpd_port(s));
+             httpd_port(s));
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     static char text[1 << 16];
@@ -1001,7 +1009,7 @@ START_TEST(test_metrics_curl) {
                           sscanf(line, "%127[a-z_] %llu", name, &v) == 2,
                       "bad line: %s", line);
     }
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 
@@ -1009,38 +1017,35 @@ END_TEST
  * it, an idle keep-alive connection is closed, new connections are not served,
  * and nothing had to be cancelled. */
 START_TEST(test_drain) {
-    corio_httpd_options o = {.loops = 1, .delay_ms = 200};
-    corio_httpd *s = t_start(NULL, &o);
+    httpd_options o = {.loops = 1, .delay_ms = 200};
+    httpd *s = t_start(NULL, &o);
     t_client idle, busy;
     t_resp r;
-    ck_assert_int_eq(t_connect(&idle, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&idle, httpd_port(s)), 0);
     t_roundtrip(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", CORIO_HTTP_GET, 200, &r);
     ck_assert(r.keep_alive);
     t_resp_free(&r);
-    ck_assert_int_eq(t_connect(&busy, corio_httpd_port(s)), 0);
+    ck_assert_int_eq(t_connect(&busy, httpd_port(s)), 0);
     ck_assert_int_eq(t_sends(&busy, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
     /* The request is read at once; its answer waits for the delay. */
-    corio_httpd_stats st;
+    httpd_stats st;
     int64_t until = corio_now_ns() + 10000000000;
     do
-        corio_httpd_stats_get(s, &st);
+        httpd_stats_get(s, &st);
     while (st.requests < 2 && corio_now_ns() < until && sched_yield() == 0);
     ck_assert_uint_eq(st.requests, 2);
-    corio_drain_summary sum;
     int64_t t0 = corio_now_ns();
-    ck_assert_int_eq(corio_httpd_drain(s, 20, &sum), 0);
+    ck_assert_int_eq(httpd_drain(s, 20), 0); /* nothing had to be cancelled */
     ck_assert(corio_now_ns() - t0 < 10000000000);
-    ck_assert_uint_eq(sum.cancelled, 0);
-    ck_assert_uint_ge(sum.finished, 3); /* two connections, the acceptor, the watchdog */
     ck_assert_int_eq(t_read(&busy, CORIO_HTTP_GET, &r), 0);
     ck_assert_int_eq(r.status, 200);
     t_resp_free(&r);
     ck_assert(t_at_eof(&busy));
     ck_assert(t_at_eof(&idle));
-    ck_assert_int_eq(corio_httpd_drain(s, 1, NULL), -EALREADY);
+    ck_assert_int_eq(httpd_drain(s, 1), -EALREADY);
     t_close(&idle);
     t_close(&busy);
-    corio_httpd_destroy(s);
+    httpd_destroy(s);
 }
 END_TEST
 

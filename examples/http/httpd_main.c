@@ -19,7 +19,7 @@
 #include <sys/resource.h>
 
 #include "corio.h"
-#include "server.h"
+#include "httpd.h"
 
 /* Seconds SIGTERM lets the requests in flight finish. */
 #define DRAIN_GRACE 10.0
@@ -41,7 +41,7 @@ static bool parse_num(const char *s, long long lo, long long hi, long long *out)
 }
 
 int main(int argc, char **argv) {
-    corio_httpd_options o = {.port = CORIO_HTTPD_DEFAULT_PORT};
+    httpd_options o = {.port = HTTPD_DEFAULT_PORT};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -104,22 +104,21 @@ int main(int argc, char **argv) {
     sigaddset(&stop, SIGTERM);
     corio_signal_block(&stop);
 
-    corio_httpd *srv;
-    int r = corio_httpd_create(&o, &srv);
+    httpd *srv;
+    int r = httpd_create(&o, &srv);
     if (r < 0) {
         fprintf(stderr, "corio-httpd: cannot start: %s\n", corio_strerror(r));
         return 1;
     }
-    printf("listening on %s:%d\n", o.bind ? o.bind : "127.0.0.1", corio_httpd_port(srv));
+    printf("listening on %s:%d\n", o.bind ? o.bind : "127.0.0.1", httpd_port(srv));
     fflush(stdout);
     int sig = corio_signal_wait(&stop, CORIO_FOREVER, NULL);
     if (sig == SIGTERM) {
         /* Graceful: requests in flight get DRAIN_GRACE seconds. */
-        corio_drain_summary sum;
-        if (corio_httpd_drain(srv, DRAIN_GRACE, &sum) == 0 && !o.quiet)
-            fprintf(stderr, "corio-httpd: drained: %zu finished, %zu cancelled\n", sum.finished,
-                    sum.cancelled);
+        int d = httpd_drain(srv, DRAIN_GRACE);
+        if (d >= 0 && !o.quiet)
+            fprintf(stderr, "corio-httpd: drained%s\n", d ? " (some connections cancelled)" : "");
     }
-    corio_httpd_destroy(srv);
+    httpd_destroy(srv);
     return 0;
 }

@@ -1,0 +1,283 @@
+/* corio — one HTTP connection's life (the coroutine serve runs):
+ *
+ *   [TLS handshake] → read a head (whole-head deadline; idle deadline
+ *   before its first byte) → refuse it (4xx, close) or call the handler →
+ *   finish the answer → discard an unread body → flush when nothing more
+ *   is buffered (pipelined answers leave together) → next head, or linger
+ *   and close.
+ *
+ * The head is parsed in place in the stream's read buffer, then copied to
+ * c->head (its slices rebased) so that the body reader may refill the
+ * buffer while the handler still uses the head.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+#define LINGER_MAX 2.0            /* seconds to drain a closing connection */
+#define LINGER_BYTES (256 * 1024) /* bytes drained at most */
+
+/* Closing after an answer: stop sending, then read and drop what the
+ * client still sends until it closes (or LINGER_MAX passes), so that the
+ * close does not become a reset that destroys the answer before the client
+ * read it (RFC 9112 9.6). */
+static void linger(corio__hconn *c) {
+    corio_http_server *s = c->srv;
+    corio_scope sc;
+    corio__wd_arm(c, &sc, corio__hs_now() + s->write_t, CORIO__WD_WRITE);
+    int r = corio_stream_shutdown(c->st, SHUT_WR, CORIO_FOREVER);
+    corio__wd_disarm(c, &sc, r);
+    if (r < 0)
+        return;
+    double limit = s->idle_t < LINGER_MAX ? s->idle_t : LINGER_MAX;
+    char buf[4096];
+    size_t total = 0;
+    corio__wd_arm(c, &sc, corio__hs_now() + limit, CORIO__WD_WRITE);
+    while (total < LINGER_BYTES) {
+        ssize_t n = corio_stream_read(c->st, buf, sizeof buf, CORIO_FOREVER);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+    corio__wd_disarm(c, &sc, 0);
+}
+
+/* An error answer without the handler ("<status> <reason>\n", Connection:
+ * close); HEAD gets the head only. Returns 0 or the write's error. */
+int corio__hs_send_error(corio__hconn *c, int status, bool is_head) {
+    char head[512], body[64];
+    int bn = snprintf(body, sizeof body, "%d %s\n", status, corio_http_status_reason(status));
+    char extra[128] = "";
+    if (status == 405) {
+        /* The methods the server accepts (its methods option). */
+        static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE",
+                                            "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+        size_t k = (size_t)snprintf(extra, sizeof extra, "Allow: ");
+        for (int i = 0; i < 9; i++)
+            if (c->srv->methods & (1u << i))
+                k += (size_t)snprintf(extra + k, sizeof extra - k, "%s%s", k > 7 ? ", " : "",
+                                      names[i]);
+        snprintf(extra + k, sizeof extra - k, "\r\n");
+    }
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\n%sDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                      "Content-Length: %d\r\n%sConnection: close\r\n\r\n",
+                      status, corio_http_status_reason(status), c->srv->server_line,
+                      corio__hs_date(), bn, extra);
+    atomic_fetch_add_explicit(&c->srv->requests, 1, memory_order_relaxed);
+    struct iovec iov[2] = {{head, (size_t)hn}, {body, is_head ? 0 : (size_t)bn}};
+    int r = corio__hs_write(c, iov, 2);
+    if (r == 0)
+        r = corio__hs_flush(c);
+    return r;
+}
+
+/* Refuse the request in the buffer (the parser's -status, a limit, a
+ * timeout) and close. A HEAD request gets no body even here. */
+static void refuse(corio__hconn *c, int status) {
+    const void *v = NULL;
+    ssize_t n = corio_stream_peek(c->st, 0, &v, 0);
+    bool is_head = n >= 5 && !memcmp(v, "HEAD ", 5);
+    atomic_fetch_add_explicit(&c->srv->bad_requests, 1, memory_order_relaxed);
+    if (corio__hs_send_error(c, status, is_head) == 0)
+        linger(c);
+}
+
+/* Copy the parsed head out of the stream's buffer (rebasing its slices),
+ * then consume it. */
+static int keep_head(corio__hconn *c, const char *v) {
+    corio__http_request *h = &c->req.h;
+    size_t n = h->head_len;
+    if (n + 1 > c->head_cap) {
+        size_t cap = n + 1 < 1024 ? 1024 : n + 1;
+        char *p = realloc(c->head, cap);
+        if (!p)
+            return -ENOMEM;
+        c->head = p;
+        c->head_cap = cap;
+    }
+    memcpy(c->head, v, n);
+    c->head[n] = 0;
+    ptrdiff_t d = c->head - v;
+    h->method_str += d;
+    h->target += d;
+    if (h->host)
+        h->host += d;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        h->headers[i].name += d;
+        h->headers[i].value += d;
+    }
+    /* NUL-terminate the method and the target in the copy (each is
+     * followed by a space there). */
+    c->head[h->method_str - c->head + (ptrdiff_t)h->method_len] = 0;
+    c->head[h->target - c->head + (ptrdiff_t)h->target_len] = 0;
+    return corio_stream_consume(c->st, n);
+}
+
+/* Read and parse one head. Returns 1 (c->req.h filled), 0 to close
+ * silently (clean end, idle timeout, a reset, the server stopping), or a
+ * status to refuse with (400, 408, 414, 431, ...). */
+static int read_head(corio__hconn *c) {
+    corio_http_server *s = c->srv;
+    double head_dl = c->nreq == 0 ? c->accepted_at + s->head_t : 0;
+    const void *v = NULL;
+    size_t have = corio_stream_buffered(c->st);
+    for (;;) {
+        if (have > 0) {
+            corio_stream_peek(c->st, 0, &v, 0);
+            int r = corio__http_request_parse(&c->p, v, have, &c->req.h);
+            if (r == CORIO__HTTP_DONE)
+                return keep_head(c, v) < 0 ? 503 : 1;
+            if (r < 0)
+                return -r;
+            if (head_dl == 0)
+                head_dl = corio__hs_now() + s->head_t; /* from the first byte */
+        }
+        if (have >= s->in_max)
+            return 431; /* the parser's limits should have caught it first */
+        bool idle = have == 0 && c->nreq > 0;
+        if (atomic_load_explicit(&s->draining, memory_order_relaxed) && idle)
+            return 0;
+        corio_scope sc;
+        corio__wd_arm(c, &sc, idle ? corio__hs_now() + s->idle_t : head_dl,
+                      idle ? CORIO__WD_IDLE : CORIO__WD_HEAD);
+        c->idle = idle;
+        ssize_t n = corio_stream_peek(c->st, have + 1, &v, CORIO_FOREVER);
+        c->idle = false;
+        n = corio__wd_disarm(c, &sc, n);
+        if (n == -ETIMEDOUT) {
+            atomic_fetch_add_explicit(&s->timeouts, 1, memory_order_relaxed);
+            /* Idle between requests (or drained): close silently. A head
+             * that is late, or a new connection that sent nothing: 408. */
+            return c->timed_out == CORIO__WD_IDLE ? 0 : 408;
+        }
+        if (n < 0 || (size_t)n <= have)
+            return 0; /* reset, EOF (mid-head too), or the server stopping */
+        have = (size_t)n;
+    }
+}
+
+/* After the handler: complete the answer, dispose of an unread body.
+ * Returns true when the connection may carry another request. */
+static bool finish(corio__hconn *c, int hr) {
+    corio_http_request *q = &c->req;
+    corio_http_response *w = &c->resp;
+    if (!w->started) {
+        if (hr < 0 || q->body_err) {
+            int st = q->body_status ? q->body_status : 500;
+            if (hr == -ECANCELED && !q->body_status)
+                return false; /* the server is stopping */
+            w->close = true;
+            w->hlen = 0;
+            w->has_cl = false;
+            w->hold_len = 0;
+            w->written = 0;
+            if (corio_http_response_error(w, st) < 0)
+                return false;
+            if (st == 408)
+                atomic_fetch_add_explicit(&c->srv->timeouts, 1, memory_order_relaxed);
+        } else if (corio_http_response_end(w) < 0) {
+            return false;
+        }
+    } else if (!w->ended) {
+        if (hr < 0 || corio_http_response_end(w) < 0)
+            return false; /* cut: the client sees the framing end early */
+    }
+    if (w->failed)
+        return false;
+    if (!q->body_done) {
+        /* The client waits for 100 Continue before it sends: without it, the
+         * body may or may not come, so the connection cannot go on. */
+        if (q->expect_continue && !q->continue_sent)
+            w->close = true;
+        else if (!w->close && corio__hs_body_discard(c, CORIO__HS_DISCARD) < 0)
+            w->close = true;
+    }
+    return !w->close;
+}
+
+static void serve_conn(corio__hconn *c) {
+    corio_http_server *s = c->srv;
+    for (;;) {
+        int r = read_head(c);
+        if (r == 0)
+            return;
+        if (r > 1) {
+            refuse(c, r);
+            return;
+        }
+        corio__hs_request_setup(c);
+        corio__hs_response_setup(c);
+        if (c->req.body_status) { /* a bad path, an Expect we do not know */
+            refuse(c, c->req.body_status);
+            return;
+        }
+        /* Counted before the handler runs: a client that has the answer
+         * (and whoever it tells) finds it counted. */
+        atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+        int hr = s->handler(&c->req, &c->resp, s->arg);
+        c->nreq++;
+        bool again = finish(c, hr);
+        if (!again) {
+            if (!c->resp.failed && corio__hs_flush(c) == 0)
+                linger(c);
+            return;
+        }
+        /* Pipelined requests already buffered: answer them first, so that
+         * their answers leave in one send. */
+        if (corio_stream_buffered(c->st) == 0 && corio__hs_flush(c) < 0)
+            return;
+    }
+}
+
+/* Over max_conns: 503 with one non-blocking send, then close. */
+static void reject(corio__hconn *c) {
+    char head[256];
+    static const char body[] = "503 Service Unavailable\n";
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 503 Service Unavailable\r\n%sDate: %s\r\nContent-Type: text/plain"
+                     "\r\nContent-Length: %zu\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+                     c->srv->server_line, corio__hs_date(), sizeof body - 1, body);
+    if (n > 0 && send(c->fd, head, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+        atomic_fetch_add_explicit(&c->srv->requests, 1, memory_order_relaxed);
+        shutdown(c->fd, SHUT_WR);
+        char buf[1024];
+        corio_recv(c->fd, buf, sizeof buf, 0, 0.2); /* let the answer be read */
+    }
+}
+
+int corio__hs_serve(void *arg, corio_value *out) {
+    (void)out;
+    corio__hconn *c = arg;
+    corio_http_server *s = c->srv;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->reject || s->tls) {
+        reject(c);
+        return 0;
+    }
+    corio_stream_options so = {.read_buffer = 8192, .max_read_buffer = s->in_max,
+                               .write_buffer = 16384};
+    if (corio_stream_create(c->fd, &so, &c->st) < 0)
+        return 0; /* conn_done closes fd */
+    corio__hconn **head = &s->watch[corio_loop_id()];
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+    serve_conn(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    return 0;
+}

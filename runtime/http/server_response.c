@@ -1,0 +1,359 @@
+/* corio — the HTTP server's response object: status and field lines, the
+ * head (Server, Date, the handler's fields, framing, Connection), and the
+ * body's framing: a Content-Length the handler set, a Content-Length the
+ * server computes for a body ended while still held (up to 4 KiB, as Go
+ * does), else chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
+ *
+ * Every byte goes through the connection's stream: writes that fit its
+ * buffer are copied, so the answers to pipelined requests leave in one
+ * send (server_conn.c flushes once nothing more is buffered).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server_internal.h"
+
+/* The Date field value, formatted at most once a second per thread. */
+const char *corio__hs_date(void) {
+    static _Thread_local time_t last;
+    static _Thread_local char buf[40];
+    time_t t = time(NULL);
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = t;
+    }
+    return buf;
+}
+
+/* Write iov in full through the stream, under the write timeout. Returns
+ * 0, or a negative code (the answer is then cut: resp.failed). */
+int corio__hs_write(corio__hconn *c, const struct iovec *iov, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    corio_scope sc;
+    corio__wd_arm(c, &sc, corio__hs_now() + c->srv->write_t, CORIO__WD_WRITE);
+    ssize_t w = corio_stream_writev(c->st, iov, n, CORIO_FOREVER);
+    w = corio__wd_disarm(c, &sc, w);
+    if (w >= 0 && (size_t)w == total)
+        return 0;
+    c->resp.failed = true;
+    c->resp.close = true;
+    return w < 0 ? (int)w : -EPIPE;
+}
+
+int corio__hs_flush(corio__hconn *c) {
+    corio_scope sc;
+    corio__wd_arm(c, &sc, corio__hs_now() + c->srv->write_t, CORIO__WD_WRITE);
+    int r = (int)corio__wd_disarm(c, &sc, corio_stream_flush(c->st, CORIO_FOREVER));
+    if (r < 0) {
+        c->resp.failed = true;
+        c->resp.close = true;
+    }
+    return r;
+}
+
+void corio__hs_response_setup(corio__hconn *c) {
+    corio_http_response *w = &c->resp;
+    memset(w, 0, sizeof *w);
+    w->c = c;
+    w->req = &c->req;
+    w->status = 200;
+    w->close = !c->req.keep_alive;
+    w->no_body = c->req.is_head;
+    if (c->extra) {
+        w->hdrs = c->extra;
+        w->hold = c->extra + CORIO__HS_HDR_CAP;
+    }
+}
+
+static bool no_body_status(int st) { return st < 200 || st == 204 || st == 304; }
+
+int corio_http_response_set_status(corio_http_response *resp, int status) {
+    if (!resp || status < 200 || status > 999)
+        return -EINVAL;
+    if (resp->started)
+        return CORIO_EINVALID_STATE;
+    resp->status = status;
+    return 0;
+}
+
+/* The connection's field-line and hold buffers, allocated at first use
+ * and kept for its next answers. */
+static int ensure_extra(corio_http_response *w) {
+    corio__hconn *c = w->c;
+    if (!c->extra && !(c->extra = malloc(CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP)))
+        return -ENOMEM;
+    w->hdrs = c->extra;
+    w->hold = c->extra + CORIO__HS_HDR_CAP;
+    return 0;
+}
+
+static bool is_token(const char *s) {
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (!(ch > 0x20 && ch < 0x7f) || strchr("\"(),/:;<=>?@[\\]{}", ch))
+            return false;
+    }
+    return true;
+}
+
+static bool has_token(const char *v, const char *tok) {
+    size_t n = strlen(tok);
+    for (const char *p = v; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - p) == n && strncasecmp(p, tok, n) == 0)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+int corio_http_response_add_header(corio_http_response *resp, const char *name,
+                                   const char *value) {
+    if (!resp || !name || !value || !is_token(name) || strpbrk(value, "\r\n"))
+        return -EINVAL;
+    if (resp->started)
+        return CORIO_EINVALID_STATE;
+    if (!strcasecmp(name, "transfer-encoding"))
+        return -EINVAL; /* the framing is the server's */
+    if (!strcasecmp(name, "content-length")) {
+        uint64_t v = 0;
+        const char *p = value;
+        if (!*p)
+            return -EINVAL;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+                return -EINVAL;
+            v = v * 10 + (uint64_t)(*p - '0');
+        }
+        resp->has_cl = true;
+        resp->cl = v;
+        return 0;
+    }
+    if (!strcasecmp(name, "connection")) {
+        if (has_token(value, "close"))
+            resp->close = true;
+        return 0; /* the server writes Connection itself */
+    }
+    if (ensure_extra(resp) < 0)
+        return -ENOMEM;
+    size_t nl = strlen(name), vl = strlen(value);
+    if (resp->hlen + nl + vl + 4 > CORIO__HS_HDR_CAP)
+        return -ENOSPC;
+    char *p = resp->hdrs + resp->hlen;
+    memcpy(p, name, nl);
+    p[nl] = ':';
+    p[nl + 1] = ' ';
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 2);
+    resp->hlen += nl + vl + 4;
+    if (!strcasecmp(name, "server"))
+        resp->own_server = true;
+    if (!strcasecmp(name, "date"))
+        resp->own_date = true;
+    return 0;
+}
+
+int corio_http_response_set_header(corio_http_response *resp, const char *name,
+                                   const char *value) {
+    if (!resp || !name || !value)
+        return -EINVAL;
+    if (resp->started)
+        return CORIO_EINVALID_STATE;
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < resp->hlen) {
+        char *line = resp->hdrs + i;
+        char *end = memchr(line, '\n', resp->hlen - i);
+        size_t ll = (size_t)(end - line) + 1;
+        if (ll > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
+            memmove(line, line + ll, resp->hlen - i - ll);
+            resp->hlen -= ll;
+        } else {
+            i += ll;
+        }
+    }
+    if (!strcasecmp(name, "content-length"))
+        resp->has_cl = false;
+    return corio_http_response_add_header(resp, name, value);
+}
+
+/* Send the head. `final`: the handler ended without sending the head, so
+ * the held bytes are the whole body (their length is the Content-Length). */
+static int send_head(corio_http_response *w, bool final, const void *body, size_t blen) {
+    corio__hconn *c = w->c;
+    corio_http_request *q = w->req;
+    corio_http_server *s = c->srv;
+    char pre[256], post[160];
+    bool nobody_st = no_body_status(w->status);
+    if (nobody_st || q->is_head)
+        w->no_body = true;
+    /* The client sent Expect: 100-continue and we did not ask for the
+     * body: it may come or not, so this is the last answer. */
+    if (q->expect_continue && !q->continue_sent && !q->body_done)
+        w->close = true;
+    if (atomic_load_explicit(&s->draining, memory_order_relaxed))
+        w->close = true;
+    int pn = snprintf(pre, sizeof pre, "HTTP/1.1 %d %s\r\n%s%s%s%s", w->status,
+                      corio_http_status_reason(w->status), w->own_server ? "" : s->server_line,
+                      w->own_date ? "" : "Date: ", w->own_date ? "" : corio__hs_date(),
+                      w->own_date ? "" : "\r\n");
+    int tn = 0;
+    if (w->status == 204 || w->status < 200) {
+        /* no framing at all (RFC 9110 8.6) */
+    } else if (w->has_cl) {
+        tn = snprintf(post, sizeof post, "Content-Length: %" PRIu64 "\r\n", w->cl);
+    } else if (final) {
+        if (w->status != 304)
+            tn = snprintf(post, sizeof post, "Content-Length: %" PRIu64 "\r\n", w->written);
+    } else if (w->no_body) {
+        /* HEAD of a body of unknown length: no framing field */
+    } else if (q->h.version_minor >= 1) {
+        w->chunked = true;
+        tn = snprintf(post, sizeof post, "Transfer-Encoding: chunked\r\n");
+    } else {
+        w->close = true; /* close-delimited */
+    }
+    const char *conn = w->close               ? "Connection: close\r\n\r\n"
+                       : q->h.version_minor == 0 ? "Connection: keep-alive\r\n\r\n"
+                                                  : "\r\n";
+    tn += snprintf(post + tn, sizeof post - (size_t)tn, "%s", conn);
+    struct iovec iov[4] = {{pre, (size_t)pn},
+                           {w->hdrs, w->hlen},
+                           {post, (size_t)tn},
+                           {(void *)body, w->no_body ? 0 : blen}};
+    w->started = true;
+    return corio__hs_write(c, iov, 4);
+}
+
+/* The head alone, for a body the caller sends itself (send_file). */
+int corio__hs_head_only(corio_http_response *w) { return send_head(w, false, NULL, 0); }
+
+/* One chunk: size line, data, CRLF. */
+static int write_chunk(corio__hconn *c, const void *buf, size_t len) {
+    if (len == 0)
+        return 0;
+    char line[24];
+    int n = snprintf(line, sizeof line, "%zx\r\n", len);
+    struct iovec iov[3] = {{line, (size_t)n}, {(void *)buf, len}, {"\r\n", 2}};
+    return corio__hs_write(c, iov, 3);
+}
+
+/* Body bytes after the head, in the answer's framing (none for HEAD). */
+static int body_out(corio_http_response *w, const void *buf, size_t len) {
+    if (w->no_body || len == 0)
+        return 0;
+    if (w->chunked)
+        return write_chunk(w->c, buf, len);
+    return corio__hs_write(w->c, &(struct iovec){(void *)buf, len}, 1);
+}
+
+ssize_t corio_http_response_write(corio_http_response *w, const void *buf, size_t len) {
+    if (!w)
+        return -EINVAL;
+    if (!buf && len > 0)
+        return -EFAULT;
+    if (w->ended || w->failed)
+        return CORIO_EINVALID_STATE;
+    if (len == 0)
+        return 0;
+    if (w->has_cl && len > w->cl - w->written)
+        return -EINVAL;
+    int r = 0;
+    if (w->started) {
+        r = body_out(w, buf, len);
+    } else if (w->has_cl || no_body_status(w->status)) {
+        r = send_head(w, false, buf, len);
+    } else if (w->hold_len + len <= CORIO__HS_HOLD_CAP && ensure_extra(w) == 0) {
+        memcpy(w->hold + w->hold_len, buf, len);
+        w->hold_len += len;
+    } else {
+        /* Too much to hold: the framing is chunked (or close-delimited). */
+        if ((r = send_head(w, false, NULL, 0)) == 0)
+            r = body_out(w, w->hold, w->hold_len);
+        w->hold_len = 0;
+        if (r == 0)
+            r = body_out(w, buf, len);
+    }
+    w->written += len;
+    return r < 0 ? r : (ssize_t)len;
+}
+
+int corio_http_response_end(corio_http_response *w) {
+    if (!w)
+        return -EINVAL;
+    if (w->ended)
+        return w->failed ? -EPIPE : 0;
+    int r = 0;
+    if (!w->started) {
+        r = send_head(w, !w->has_cl, w->hold, w->hold_len);
+        w->hold_len = 0;
+    } else if (w->chunked && !w->no_body && !w->failed) {
+        r = corio__hs_write(w->c, &(struct iovec){"0\r\n\r\n", 5}, 1);
+    }
+    w->ended = true;
+    if (r == 0 && w->has_cl && w->written < w->cl && !w->no_body) {
+        w->close = true;
+        w->failed = true;
+        r = -EPROTO;
+    }
+    return r;
+}
+
+int corio_http_response_write_all(corio_http_response *w, const void *buf, size_t len) {
+    if (!w)
+        return -EINVAL;
+    if (!buf && len > 0)
+        return -EFAULT;
+    if (w->ended)
+        return CORIO_EINVALID_STATE;
+    if (!w->started && !w->has_cl) {
+        w->has_cl = true;
+        w->cl = w->written + len;
+    }
+    if (!w->started && w->hold_len == 0) {
+        /* The common case: head and body in one write. */
+        int r = send_head(w, false, buf, len);
+        w->written += len;
+        w->ended = true;
+        return r;
+    }
+    ssize_t n = corio_http_response_write(w, buf, len);
+    if (n < 0)
+        return (int)n;
+    return corio_http_response_end(w);
+}
+
+int corio_http_response_error(corio_http_response *w, int status) {
+    if (!w || status < 200 || status > 999)
+        return -EINVAL;
+    if (w->started)
+        return CORIO_EINVALID_STATE;
+    char body[64];
+    int n = snprintf(body, sizeof body, "%d %s\n", status, corio_http_status_reason(status));
+    w->status = status;
+    int r = corio_http_response_set_header(w, "Content-Type", "text/plain; charset=utf-8");
+    if (r == 0 && status == 405)
+        r = corio_http_response_set_header(w, "Allow", "GET, HEAD");
+    if (r < 0)
+        return r;
+    return corio_http_response_write_all(w, body, (size_t)n);
+}
+
+bool corio_http_response_started(const corio_http_response *w) { return w && w->started; }
