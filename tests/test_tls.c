@@ -471,7 +471,7 @@ END_TEST
 
 static void *thread_server(void *arg) {
     pair *p = arg;
-    int fd = accept4(corio_listener_fd(p->l, 0), NULL, NULL, SOCK_CLOEXEC);
+    int fd = corio_listener_accept(p->l, NULL, NULL, 10.0);
     corio_stream *s = NULL;
     p->srv = corio_tls_accept(p->sctx, fd, NULL, 10.0, &s);
     if (p->srv == 0) {

@@ -23,6 +23,11 @@
  *    (corio_poll) with the deadline. SIGPIPE is held blocked on the thread
  *    around each OpenSSL call (its socket BIO writes with write(2)).
  *
+ * OpenSSL's error queue is emptied whenever a failure is classified (and
+ * before each handshake step), so the hot read and write calls need not
+ * clear it first: SSL_get_error reads a queue that holds only their own
+ * errors.
+ *
  * Errors: an OpenSSL failure becomes a CORIO_ETLS_* code (classify()), a
  * system one its -errno, an end without close_notify CORIO_EUNEXPECTED_EOF.
  */
@@ -330,9 +335,17 @@ static ssize_t tls_read(void *ctx, void *buf, size_t len, int64_t deadline) {
     tls_conn *c = ctx;
     if (len == 0)
         return 0;
+    /* Ring path, nothing received and nothing inside OpenSSL: receive
+     * first, rather than call SSL_read only to hear WANT_READ. */
+    if (c->ring && c->ipos == c->ilen && !c->ieof && !c->ierr && !SSL_has_pending(c->ssl)) {
+        int r = out_flush(c, deadline);
+        if (r == 0)
+            r = in_fill(c, deadline);
+        if (r < 0)
+            return r;
+    }
     for (;;) {
         size_t got = 0;
-        ERR_clear_error();
         guard_enter(c);
         errno = 0;
         int ok = SSL_read_ex(c->ssl, buf, len, &got);
@@ -373,7 +386,6 @@ static ssize_t tls_write(void *ctx, const void *buf, size_t len, int64_t deadlin
             continue;
         }
         size_t w = 0;
-        ERR_clear_error();
         guard_enter(c);
         errno = 0;
         int ok = SSL_write_ex(c->ssl, (const char *)buf + total, len - total, &w);
