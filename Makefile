@@ -41,8 +41,10 @@ FUZZ_SECONDS ?= 120
 # installs it first.
 DOWNLOADS_PACKAGES := libcurl4-openssl-dev
 # The net suite builds a veth in a network namespace with ip(8) when root;
-# the resolve suites run against a dnsmasq they start (skipped without it).
-NET_TEST_PACKAGES := iproute2 dnsmasq-base openssl curl nginx-light
+# the resolve suites run against a dnsmasq they start (skipped without it);
+# the TLS and HTTP suites start openssl, curl and nginx; the packaging
+# suite builds a CMake consumer.
+NET_TEST_PACKAGES := iproute2 dnsmasq-base openssl curl nginx-light cmake
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.
