@@ -82,6 +82,13 @@ def serve(c, root):
             elif path.startswith("/close/"):
                 c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body(int(path[7:])))
                 return
+            elif path.startswith("/bad/"):
+                heads = {"dupcl": b"Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+                         "clte": b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                         "barecr": b"X-A: 1\rX-B: 2\r\nContent-Length: 3\r\n\r\nabc",
+                         "obsfold": b"X-A: 1\r\n folded\r\nContent-Length: 3\r\n\r\nabc"}
+                c.sendall(b"HTTP/1.1 200 OK\r\n" + heads[path[5:]])
+                return
             elif path == "/reset":
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                 return
@@ -284,6 +291,23 @@ rc=$?
 expect="r['ok'] == 1 and not res['https://127.0.0.1:$main/hello']['ok'] and res['http://127.0.0.1:$main/hello']['ok']"
 [[ $rc -eq 1 ]] && json_check "$tmp/https.json" "$expect" && ok "coro: https fails cleanly in the native client" \
     || bad "coro: https handling (exit $rc)"
+
+# 5b. Malformed heads (libcurl 7.88 accepts them) fail in every mode: the
+#     native client's parser and the libcurl modes' header check agree.
+bad_urls=("http://127.0.0.1:$odd/bad/dupcl" "http://127.0.0.1:$odd/bad/clte"
+          "http://127.0.0.1:$odd/bad/barecr" "http://127.0.0.1:$odd/bad/obsfold")
+for m in "${modes[@]}"; do
+    # shellcheck disable=SC2046
+    "$dl" $(mode_args "$m") --json --timeout 5 "${bad_urls[@]}" >"$tmp/bad-$m.json" 2>&1
+    rc=$?
+    expect="r['ok'] == 0 and r['failed'] == 4"
+    for u in "${bad_urls[@]}"; do
+        expect+=" and 'alformed' in res['$u']['error']"
+    done
+    [[ $rc -eq 1 ]] && json_check "$tmp/bad-$m.json" "$expect" \
+        && ok "$m: duplicate Content-Length, CL+TE, bare CR and obs-fold refused" \
+        || bad "$m: malformed heads accepted (exit $rc): $(head -c 600 "$tmp/bad-$m.json")"
+done
 
 # 6. Plain output: one line per URL, a table; usage errors exit 2.
 "$dl" --mode all --no-progress "${good_urls[@]:0:3}" >"$tmp/plain.txt" 2>&1

@@ -145,6 +145,17 @@ void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_p
  * that loop, after its last transfer). */
 void dl_curl_multi_loop_cleanup(void);
 
+/* curl_strict.c: a CURLOPT_HEADERFUNCTION (with CURLOPT_HEADERDATA a
+ * zeroed dl_strict) that stops a transfer whose head has two
+ * Content-Length fields, Content-Length with Transfer-Encoding, a bare CR
+ * or obs-fold; `bad` then says which. */
+typedef struct dl_strict {
+    int content_length;    /* Content-Length fields in the current head */
+    int transfer_encoding; /* Transfer-Encoding fields in the current head */
+    const char *bad;       /* why the head was refused, NULL when it was not */
+} dl_strict;
+size_t dl_strict_header(char *line, size_t size, size_t nitems, void *arg);
+
 /* report.c */
 void dl_report_begin(const dl_options *o, enum dl_mode m, const char *client);
 void dl_report_result(const dl_options *o, dl_run *run, const dl_result *r);
