@@ -226,9 +226,9 @@ int corio__http_url_resolve(const corio__http_url *base, const char *ref, size_t
     }
     out->tls = base->tls;
     if (len >= 2 && ref[0] == '/' && ref[1] == '/') { /* network-path reference */
-        size_t alen = 2 + strcspn(ref + 2, "/?");
-        if (alen > len)
-            alen = len;
+        size_t alen = 2; /* ref is not NUL-terminated: scan within len */
+        while (alen < len && ref[alen] != '/' && ref[alen] != '?')
+            alen++;
         int rc = parse_authority(ref + 2, alen - 2, out);
         if (rc < 0)
             return rc;
