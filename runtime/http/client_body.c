@@ -5,7 +5,8 @@
  *   - Content-Length: corio_stream_read of at most the bytes still due, so
  *     a read never takes bytes of a next response; a read of a buffer at
  *     least as large as the stream's (16 KiB) receives straight into the
- *     caller's memory;
+ *     caller's memory, and on a plain socket with nothing buffered a read
+ *     of 64 KiB or more is one MSG_WAITALL receive of what is due;
  *   - chunked: the stream's buffered bytes (a peek view) are decoded by
  *     corio__http_body_decode straight into the caller's buffer, and what
  *     the decoder used is consumed;
@@ -19,10 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "client_internal.h"
 #include "corio/error.h"
+#include "corio/io.h"
 #include "internal.h"
+
+/* Reads of at least this many body bytes on a plain socket use one
+ * MSG_WAITALL receive (see corio_http_client_response_read). */
+#define WAITALL_MIN (64u * 1024u)
 
 /* Scratch buffer of corio_http_client_response_stream. */
 #define STREAM_CHUNK (64u * 1024u)
@@ -118,7 +125,18 @@ CORIO_API ssize_t corio_http_client_response_read(corio_http_client_response *r,
     switch (r->kind) {
     case CORIO__HTTP_BODY_LENGTH: {
         uint64_t due = (uint64_t)r->content_length - r->body_read;
-        n = corio_stream_read(s, buf, len < due ? len : (size_t)due, corio__http_left(d));
+        size_t want = len < due ? len : (size_t)due;
+        if (want >= WAITALL_MIN && corio_stream_buffered(s) == 0 &&
+            !corio__http_stream_is_tls(s))
+            /* Nothing buffered on a plain socket: receive the bytes still
+             * due (never more) straight into buf, with MSG_WAITALL, so a
+             * large body costs one completion per buffer-full rather than
+             * one per batch of TCP segments. The stream's buffer is empty
+             * and stays so; a timeout or error here fails the response,
+             * so bytes a cut-short receive took cannot be missed. */
+            n = corio_recv(corio_stream_fd(s), buf, want, MSG_WAITALL, corio__http_left(d));
+        else
+            n = corio_stream_read(s, buf, want, corio__http_left(d));
         if (n == 0)
             return fail(r, CORIO_EUNEXPECTED_EOF);
         if (n < 0)

@@ -222,7 +222,19 @@ int corio__http_url_resolve(const corio__http_url *base, const char *ref, size_t
             return -ENOMEM;
         int rc = corio__http_url_parse(abs, out);
         free(abs);
-        return rc;
+        if (rc < 0)
+            return rc;
+        /* RFC 3986 section 5.2.2: an absolute reference's path loses its
+         * dot segments too (a URL the caller gave is sent as written). */
+        char *path = malloc(strlen(out->target) + 2);
+        if (!path) {
+            corio__http_url_fini(out);
+            return -ENOMEM;
+        }
+        remove_dots(out->target, strlen(out->target), path);
+        free(out->target);
+        out->target = path;
+        return 0;
     }
     out->tls = base->tls;
     if (len >= 2 && ref[0] == '/' && ref[1] == '/') { /* network-path reference */
