@@ -281,8 +281,10 @@ static void *t_origin_accept(void *arg) {
         tc->o = o;
         tc->fd = fd;
         o->fds[k] = fd;
-        pthread_create(&o->workers[k], NULL, t_origin_serve, tc);
+        /* Counted before the worker can answer, so a client that got its
+         * response sees the connection counted. */
         atomic_store(&o->nconns, k + 1);
+        pthread_create(&o->workers[k], NULL, t_origin_serve, tc);
     }
 }
 
