@@ -8,7 +8,8 @@
  * Taking (corio__http_pool_get), under the lock:
  *   1. idle connections past idle_timeout are unlinked (closed after the
  *      lock is released);
- *   2. the newest idle connection is taken, if any;
+ *   2. the newest idle connection is taken, if any, and peeked for liveness
+ *      after the lock is released (a dead one is closed and step 1 rerun);
  *   3. else, below the limit, the count is raised and the caller dials;
  *   4. else the caller queues a waiter and waits (lock released) on its
  *      event until the deadline.
@@ -223,24 +224,33 @@ int corio__http_pool_get(corio_http_client *c, const corio__http_url *u, int64_t
     corio__http_conn *dead = NULL, *got = NULL;
     corio__http_waiter w = {0};
     bool may_dial = false;
-    pthread_mutex_lock(&c->lock);
-    corio__http_origin *o = origin_get(c, key);
-    if (!o) {
-        pthread_mutex_unlock(&c->lock);
-        return -ENOMEM;
-    }
-    expire_idle(c, o, &dead);
-    while (o->idle && !got) {
-        corio__http_conn *k = o->idle;
-        o->idle = k->next;
-        o->nidle--;
-        if (conn_alive(k)) {
-            got = k;
-        } else {
-            o->conns--;
-            k->next = dead;
-            dead = k;
+    corio__http_origin *o;
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        o = origin_get(c, key);
+        if (!o) {
+            pthread_mutex_unlock(&c->lock);
+            return -ENOMEM;
         }
+        expire_idle(c, o, &dead);
+        if (!o->idle)
+            break; /* with the lock held */
+        got = o->idle;
+        o->idle = got->next;
+        o->nidle--;
+        pthread_mutex_unlock(&c->lock);
+        close_list(dead);
+        dead = NULL;
+        /* The liveness peek is a system call: made outside the lock. */
+        if (conn_alive(got)) {
+            *reused = true;
+            *out = got;
+            return 0;
+        }
+        corio_stream_destroy(got->s);
+        free(got);
+        got = NULL;
+        release_unit(c, o);
     }
     if (!got && (c->max_conns == 0 || o->conns < c->max_conns)) {
         o->conns++;
