@@ -6,7 +6,7 @@
  *     a read never takes bytes of a next response; a read of a buffer at
  *     least as large as the stream's (16 KiB) receives straight into the
  *     caller's memory, and on a plain socket with nothing buffered a read
- *     of 64 KiB or more is one MSG_WAITALL receive of what is due;
+ *     of 16 KiB or more is one MSG_WAITALL receive of what is due;
  *   - chunked: the stream's buffered bytes (a peek view) are decoded by
  *     corio__http_body_decode straight into the caller's buffer, and what
  *     the decoder used is consumed;
@@ -28,8 +28,9 @@
 #include "internal.h"
 
 /* Reads of at least this many body bytes on a plain socket use one
- * MSG_WAITALL receive (see corio_http_client_response_read). */
-#define WAITALL_MIN (64u * 1024u)
+ * MSG_WAITALL receive (see corio_http_client_response_read): the stream's
+ * read buffer size, below which a read through the stream is as cheap. */
+#define WAITALL_MIN (16u * 1024u)
 
 /* Scratch buffer of corio_http_client_response_stream. */
 #define STREAM_CHUNK (64u * 1024u)
