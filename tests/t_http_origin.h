@@ -28,6 +28,9 @@
  *                   malformed responses
  *   /head204        204 (no body) ; /notmod 304 with a Content-Length
  *   /interim        100 Continue, then 200 "after 100"
+ *   /toloc          302 to http://localhost:PORT/hdrs (another origin)
+ *   /hdrs           200, body: the Authorization, Cookie, X-Keep, Host and
+ *                   User-Agent values received, one "Name=value" per line
  */
 #ifndef CORIO_T_HTTP_ORIGIN_H
 #define CORIO_T_HTTP_ORIGIN_H
@@ -77,6 +80,9 @@ static void t_origin_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+
+/* The head of the request being answered, NUL-terminated (per worker). */
+static _Thread_local char t_origin_head[65536];
 
 /* Answer one request; returns false when the connection must close. */
 static bool t_origin_answer(t_origin *o, int fd, int nth, const char *method, const char *target,
@@ -204,6 +210,33 @@ static bool t_origin_answer(t_origin *o, int fd, int nth, const char *method, co
         t_origin_sends(fd, "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n");
         return true;
     }
+    if (!strcmp(target, "/toloc") || !strcmp(target, "/tosame")) {
+        snprintf(buf, sizeof buf,
+                 "HTTP/1.1 302 Found\r\nLocation: http://%s:%d/hdrs\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 target[3] == 'l' ? "localhost" : "127.0.0.1", o->port);
+        t_origin_sends(fd, buf);
+        return true;
+    }
+    if (!strcmp(target, "/hdrs")) {
+        static const char *names[] = {"Authorization", "Cookie", "X-Keep", "Host", "User-Agent"};
+        int bl = 0;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char pat[64];
+            snprintf(pat, sizeof pat, "\r\n%s: ", names[i]);
+            const char *v = strcasestr(t_origin_head, pat);
+            if (v) {
+                v += strlen(pat);
+                bl += snprintf(buf + bl, sizeof buf - (size_t)bl, "%s=%.*s\n", names[i],
+                               (int)strcspn(v, "\r"), v);
+            }
+        }
+        char head[128];
+        snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", bl);
+        t_origin_sends(fd, head);
+        t_origin_send(fd, buf, (size_t)bl);
+        return true;
+    }
     if (!strcmp(target, "/interim")) {
         t_origin_sends(fd, "HTTP/1.1 100 Continue\r\n\r\n"
                            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nafter 100");
@@ -254,6 +287,8 @@ static void *t_origin_serve(void *arg) {
             have += (size_t)n;
         }
         atomic_fetch_add(&o->requests, 1);
+        memcpy(t_origin_head, req, hl);
+        t_origin_head[hl] = '\0';
         bool keep = t_origin_answer(o, fd, nth, method, target, req + hl, cl);
         memmove(req, req + hl + cl, have - hl - cl);
         have -= hl + cl;

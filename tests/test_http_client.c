@@ -542,6 +542,73 @@ START_TEST(test_hosts) {
 }
 END_TEST
 
+/* Request fields: the caller's replace Host and User-Agent; credentials
+ * survive a redirect within the origin and are dropped when it leaves. */
+START_TEST(test_request_fields) {
+    corio_http_client_options o = {.user_agent = "t-agent/1"};
+    corio_http_client *c = t_client(&o);
+    corio_http_header h[] = {{"Authorization", 13, "Bearer x", 8}, {"Cookie", 6, "a=b", 3},
+                             {"X-Keep", 6, "yes", 3}};
+    corio_http_client_request rq = {.url = U("/tosame"), .headers = h, .num_headers = 3};
+    corio_http_client_response *r;
+    void *d;
+    size_t n;
+    ck_assert_int_eq(corio_http_client_send(c, &rq, &r), 0);
+    ck_assert_int_eq(corio_http_client_response_collect(r, 1000, &d, &n, 5), 0);
+    ck_assert_ptr_nonnull(strstr(d, "Authorization=Bearer x\n"));
+    ck_assert_ptr_nonnull(strstr(d, "Cookie=a=b\n"));
+    ck_assert_ptr_nonnull(strstr(d, "User-Agent=t-agent/1\n"));
+    char host[64];
+    snprintf(host, sizeof host, "Host=127.0.0.1:%d\n", srv.port);
+    ck_assert_ptr_nonnull(strstr(d, host));
+    free(d);
+    corio_http_client_response_destroy(r);
+    rq.url = U("/toloc");
+    if (corio_http_client_send(c, &rq, &r) == 0) { /* localhost may not resolve here */
+        ck_assert_int_eq(corio_http_client_response_collect(r, 1000, &d, &n, 5), 0);
+        ck_assert_ptr_null(strstr(d, "Authorization="));
+        ck_assert_ptr_null(strstr(d, "Cookie="));
+        ck_assert_ptr_nonnull(strstr(d, "X-Keep=yes\n"));
+        free(d);
+        corio_http_client_response_destroy(r);
+    }
+    corio_http_header h2[] = {{"Host", 4, "example.test", 12}, {"User-Agent", 10, "mine", 4}};
+    rq = (corio_http_client_request){.url = U("/hdrs"), .headers = h2, .num_headers = 2};
+    ck_assert_int_eq(corio_http_client_send(c, &rq, &r), 0);
+    ck_assert_int_eq(corio_http_client_response_collect(r, 1000, &d, &n, 5), 0);
+    ck_assert_str_eq(d, "Host=example.test\nUser-Agent=mine\n");
+    free(d);
+    size_t nh;
+    const corio_http_header *all = corio_http_client_response_headers(r, &nh);
+    ck_assert_uint_eq(nh, 1);
+    ck_assert_str_eq(all[0].name, "Content-Length");
+    ck_assert_ptr_nonnull(corio_http_client_response_header(r, "CONTENT-length", &n));
+    ck_assert_ptr_null(corio_http_client_response_header(r, "Content-Type", NULL));
+    corio_http_client_response_destroy(r);
+    ck_assert_int_eq(corio_http_client_destroy(c), 0);
+}
+END_TEST
+
+/* Idle connections past idle_timeout are not reused. */
+START_TEST(test_idle_timeout) {
+    corio_http_client_options o = {.idle_timeout = 0.05};
+    corio_http_client *c = t_client(&o);
+    int st;
+    char *b;
+    size_t n;
+    ck_assert_int_eq(t_get(c, "/echo", &st, &b, &n), 0);
+    free(b);
+    ck_assert_int_eq(t_get(c, "/echo", &st, &b, &n), 0); /* at once: reused */
+    free(b);
+    ck_assert_int_eq(atomic_load(&srv.nconns), 1);
+    t_sleep(0.1); /* let the idle timeout pass */
+    ck_assert_int_eq(t_get(c, "/echo", &st, &b, &n), 0);
+    free(b);
+    ck_assert_int_eq(atomic_load(&srv.nconns), 2);
+    ck_assert_int_eq(corio_http_client_destroy(c), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("http_client");
     TCase *tc = tcase_create("http_client");
@@ -560,6 +627,8 @@ int main(void) {
     tcase_add_test(tc, test_limit_wait_timeout);
     tcase_add_test(tc, test_cancellation);
     tcase_add_test(tc, test_hosts);
+    tcase_add_test(tc, test_request_fields);
+    tcase_add_test(tc, test_idle_timeout);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
