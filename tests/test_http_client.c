@@ -8,6 +8,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "corio.h"
 #include "t_helpers.h"
@@ -609,6 +613,42 @@ START_TEST(test_idle_timeout) {
 }
 END_TEST
 
+/* connect_timeout against a listener whose accept queue is full: Linux
+ * drops further SYNs, so the connect hangs until the bound. */
+START_TEST(test_connect_timeout) {
+    corio_listen_options lo = {.backlog = 1};
+    corio_listener *l;
+    ck_assert_int_eq(corio_listen("127.0.0.1", "0", &lo, &l), 0);
+    int lport = corio_listener_port(l);
+    int fill[8];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lport),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < 8; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof a);
+    }
+    corio_http_client_options o = {.connect_timeout = 0.3};
+    corio_http_client *c = t_client(&o);
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", lport);
+    corio_http_client_request rq = {.url = u};
+    corio_http_client_response *r;
+    double t0 = t_now();
+    int rc = corio_http_client_send(c, &rq, &r);
+    double dt = t_now() - t0;
+    if (rc == 0) /* the kernel accepted the SYN after all: nothing to time */
+        corio_http_client_response_destroy(r);
+    else {
+        ck_assert_int_eq(rc, -ETIMEDOUT);
+        ck_assert_msg(dt >= 0.25 && dt < 3.0, "connect timeout took %.3f s", dt);
+    }
+    ck_assert_int_eq(corio_http_client_destroy(c), 0);
+    for (int i = 0; i < 8; i++)
+        close(fill[i]);
+    corio_listener_destroy(l);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("http_client");
     TCase *tc = tcase_create("http_client");
@@ -629,6 +669,7 @@ int main(void) {
     tcase_add_test(tc, test_hosts);
     tcase_add_test(tc, test_request_fields);
     tcase_add_test(tc, test_idle_timeout);
+    tcase_add_test(tc, test_connect_timeout);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
