@@ -21,6 +21,7 @@
 #include "corio/signal.h"
 #include "corio/stream.h"
 #include "corio/sync.h"
+#include "corio/tls.h"
 #include "corio/udp.h"
 #include "corio/version.h"
 
