@@ -46,11 +46,6 @@ static corio_tls_context *tls_ctx;
 int dl_native_init(const dl_options *o, char *err, size_t errlen) {
     if (!o->https)
         return 0;
-#ifndef CORIO_TLS_H
-    (void)err;
-    (void)errlen;
-    return 0; /* https:// URLs then fail one by one (-EPROTONOSUPPORT) */
-#else
     corio_tls_options to = {.role = CORIO_TLS_CLIENT, .insecure = o->insecure,
                             .ca_file = o->cacert};
     int rc = corio_tls_context_create(&to, &tls_ctx);
@@ -58,13 +53,10 @@ int dl_native_init(const dl_options *o, char *err, size_t errlen) {
         snprintf(err, errlen, "TLS: %s%s%s", corio_strerror(rc),
                  *corio_tls_last_error() ? ": " : "", corio_tls_last_error());
     return rc;
-#endif
 }
 
 void dl_native_fini(void) {
-#ifdef CORIO_TLS_H
     corio_tls_context_destroy(tls_ctx);
-#endif
     tls_ctx = NULL;
 }
 
@@ -171,12 +163,8 @@ static void send_failed(const dl_options *o, const char *url, int rc, dl_result 
     case CORIO_ETLS_VERIFY:
     case CORIO_ETLS_HANDSHAKE:
     case CORIO_ETLS_PROTOCOL:
-#ifdef CORIO_TLS_H
         dl_fail(r, rc, "TLS with %s: %s%s%s", auth, corio_strerror(rc),
                 *corio_tls_last_error() ? ": " : "", corio_tls_last_error());
-#else
-        dl_fail(r, rc, "TLS with %s: %s", auth, corio_strerror(rc));
-#endif
         break;
     default:
         dl_fail(r, rc, "%s", corio_strerror(rc));
