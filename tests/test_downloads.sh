@@ -351,5 +351,71 @@ rc=$?
     && ok "no libcurl: threads mode stops with exit 2 and says why" \
     || bad "no libcurl, threads mode (exit $rc): $(cat "$tmp/nocurl.err")"
 
+# 9. https:// with the native client against nginx with TLS: a throw-away
+#    CA made here with openssl (no key kept), --cacert verifies, the system
+#    store refuses, --insecure passes. Skipped without nginx or openssl.
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+if [[ -x $nginx_bin ]] && command -v openssl >/dev/null; then
+    mkdir -p "$tmp/tls"
+    (cd "$tmp/tls" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 2 -subj /CN=corio-dl-test-ca &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+        printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out srv.pem -days 2 -extfile ext) >/dev/null 2>&1
+    tport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$tmp/tls/nginx.conf" <<NGINX
+daemon off; master_process off; worker_processes 1;
+error_log $tmp/tls/error.log; pid $tmp/tls/nginx.pid;
+events { worker_connections 256; }
+http { access_log off; client_body_temp_path $tmp/tls; proxy_temp_path $tmp/tls;
+  fastcgi_temp_path $tmp/tls; uwsgi_temp_path $tmp/tls; scgi_temp_path $tmp/tls;
+  server { listen 127.0.0.1:$tport ssl; root $tmp/www;
+    ssl_certificate $tmp/tls/srv.pem; ssl_certificate_key $tmp/tls/srv.key; } }
+NGINX
+    "$nginx_bin" -p "$tmp/tls" -c "$tmp/tls/nginx.conf" >/dev/null 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do
+        "$py" -c "import socket; socket.create_connection(('127.0.0.1', $tport), 1)" 2>/dev/null && break
+        sleep 0.05
+    done
+    https_urls=()
+    for i in "${!sizes[@]}"; do https_urls+=("https://127.0.0.1:$tport/f$i.bin"); done
+    "$dl" --mode coro --json --cacert "$tmp/tls/ca.pem" "${https_urls[@]}" >"$tmp/https-ok.json" 2>&1
+    rc=$?
+    expect="r['ok'] == ${#sizes[@]} and r['client'] == 'native'"
+    for i in "${!sizes[@]}"; do
+        expect+=" and res['https://127.0.0.1:$tport/f$i.bin']['bytes'] == ${sizes[$i]}"
+    done
+    [[ $rc -eq 0 ]] && json_check "$tmp/https-ok.json" "$expect" \
+        && ok "https: native client with --cacert, every byte" \
+        || bad "https --cacert (exit $rc): $(head -c 600 "$tmp/https-ok.json")"
+    rm -rf "$tmp/out"
+    "$dl" --mode coro --quiet --no-progress --cacert "$tmp/tls/ca.pem" --out "$tmp/out" \
+        "${https_urls[@]}" >/dev/null 2>&1
+    same=1
+    for i in "${!sizes[@]}"; do
+        f=$(ls "$tmp/out/"*"-f$i.bin" 2>/dev/null | head -1)
+        cmp -s "$f" "$tmp/www/f$i.bin" || same=0
+    done
+    ((same)) && ok "https --out: files identical to the served ones" || bad "https --out: files differ"
+    "$dl" --mode coro --json "https://127.0.0.1:$tport/f0.bin" >"$tmp/https-verify.json" 2>&1
+    rc=$?
+    [[ $rc -eq 1 ]] && json_check "$tmp/https-verify.json" \
+        "r['ok'] == 0 and 'verif' in res['https://127.0.0.1:$tport/f0.bin']['error']" \
+        && ok "https: an unknown CA fails verification" \
+        || bad "https without --cacert (exit $rc): $(head -c 600 "$tmp/https-verify.json")"
+    "$dl" --mode coro --json --insecure "https://127.0.0.1:$tport/f0.bin" >"$tmp/https-insecure.json" 2>&1
+    rc=$?
+    [[ $rc -eq 0 ]] && json_check "$tmp/https-insecure.json" "r['ok'] == 1" \
+        && ok "https: --insecure skips verification" || bad "https --insecure (exit $rc)"
+    "$dl" --mode coro --cacert "$tmp/no-such.pem" "https://127.0.0.1:$tport/f0.bin" >/dev/null 2>&1
+    [[ $? -eq 2 ]] && ok "https: unreadable --cacert: exit 2" || bad "bad --cacert exit status"
+else
+    echo "# skipped https: no nginx or openssl"
+fi
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
