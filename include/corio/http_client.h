@@ -43,6 +43,10 @@
  * seconds; -ETIMEDOUT, -ECANCELED (the calling coroutine was cancelled:
  * the connection in use is closed, never pooled); errno is untouched.
  *
+ * HTTPS. https:// dials, then corio_tls_connect(ctx, fd, host, ...) with
+ * the URL's host as SNI and verified name; the rest is the same code on
+ * the TLS stream (see options.tls for the context).
+ *
  * Thread safety. A client is used from any number of coroutines, loops
  * and threads at once: its pool is guarded by one pthread mutex, held only
  * to take or return a connection (never across I/O or a suspension), and
