@@ -34,7 +34,7 @@ DEPS := tools/deps.sh
 BENCH_PACKAGES := libuv1-dev libboost-context-dev dnsmasq-base wrk aria2 nginx-light
 # libFuzzer needs clang and its runtime (libclang_rt.fuzzer).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
-FUZZ_TESTS := fuzz_http_parser fuzz_wire
+FUZZ_TESTS := fuzz_http_parser fuzz_http_response fuzz_wire
 FUZZ_SECONDS ?= 120
 # corio-downloads (an example, its tests and the demo) needs libcurl; the
 # build skips it when libcurl is missing, so every target that runs it
@@ -133,7 +133,7 @@ soak: build
 fuzz: export CC = clang
 fuzz:
 	@$(DEPS) $(FUZZ_PACKAGES) && $(call configure,build-fuzz,) && $(NINJA) -C build-fuzz
-	@for t in http_parser:fuzz_http_parser wire:fuzz_wire; do \
+	@for t in http_parser:fuzz_http_parser http_response:fuzz_http_response wire:fuzz_wire; do \
 	  corpus=$${t%%:*}; exe=$${t##*:}; dir=$$(mktemp -d); \
 	  cp tests/fuzz/corpus/$$corpus/* "$$dir"/; \
 	  echo "===== $$exe for $(FUZZ_SECONDS) s ====="; \

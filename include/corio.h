@@ -11,6 +11,7 @@
 #include "corio/error.h"
 #include "corio/future.h"
 #include "corio/http.h"
+#include "corio/http_client.h"
 #include "corio/executor.h"
 #include "corio/io.h"
 #include "corio/inspect.h"
