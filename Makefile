@@ -34,15 +34,17 @@ DEPS := tools/deps.sh
 BENCH_PACKAGES := libuv1-dev libboost-context-dev dnsmasq-base wrk aria2 nginx-light
 # libFuzzer needs clang and its runtime (libclang_rt.fuzzer).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
-FUZZ_TESTS := fuzz_http_parser fuzz_wire
+FUZZ_TESTS := fuzz_http_parser fuzz_http_response fuzz_wire
 FUZZ_SECONDS ?= 120
 # corio-downloads (an example, its tests and the demo) needs libcurl; the
 # build skips it when libcurl is missing, so every target that runs it
 # installs it first.
 DOWNLOADS_PACKAGES := libcurl4-openssl-dev
 # The net suite builds a veth in a network namespace with ip(8) when root;
-# the resolve suites run against a dnsmasq they start (skipped without it).
-NET_TEST_PACKAGES := iproute2 dnsmasq-base openssl curl nginx-light
+# the resolve suites run against a dnsmasq they start (skipped without it);
+# the TLS and HTTP suites start openssl, curl and nginx; the packaging
+# suite builds a CMake consumer.
+NET_TEST_PACKAGES := iproute2 dnsmasq-base openssl curl nginx-light cmake
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.
@@ -131,7 +133,7 @@ soak: build
 fuzz: export CC = clang
 fuzz:
 	@$(DEPS) $(FUZZ_PACKAGES) && $(call configure,build-fuzz,) && $(NINJA) -C build-fuzz
-	@for t in http_parser:fuzz_http_parser wire:fuzz_wire; do \
+	@for t in http_parser:fuzz_http_parser http_response:fuzz_http_response wire:fuzz_wire; do \
 	  corpus=$${t%%:*}; exe=$${t##*:}; dir=$$(mktemp -d); \
 	  cp tests/fuzz/corpus/$$corpus/* "$$dir"/; \
 	  echo "===== $$exe for $(FUZZ_SECONDS) s ====="; \

@@ -83,7 +83,8 @@ static pthread_mutex_t exit_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static corio_executor *exit_list;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
-static void exit_join_all(void) {
+static void exit_join_all(void *unused) {
+    (void)unused;
     pthread_mutex_lock(&exit_lock);
     pid_t me = getpid();
     for (corio_executor *ex = exit_list; ex; ex = ex->exit_next)
@@ -92,7 +93,7 @@ static void exit_join_all(void) {
     pthread_mutex_unlock(&exit_lock);
 }
 
-static void exit_install(void) { corio__atexit(exit_join_all); }
+static void exit_install(void) { corio__atexit(exit_join_all, NULL); }
 
 void corio__executor_register(corio_executor *ex) {
     pthread_once(&exit_once, exit_install);

@@ -313,12 +313,10 @@ static void pp_destroy(corio_executor *ex) {
     free(p);
 }
 
-/* corio_executor_inspect: one snapshot under the pool lock. A job written
+/* The counts of a snapshot; the caller holds the pool lock. A job written
  * to a worker is the one it runs (MAX_DEPTH 1), so every outstanding job
  * counts as running. */
-static void pp_inspect(const corio_executor *ex, corio_executor_stats *st) {
-    pool *p = (pool *)ex;
-    pthread_mutex_lock(&p->lock);
+static void count_locked(pool *p, corio_executor_stats *st) {
     st->workers = p->nlive;
     for (pp_job *j = p->qh; j; j = j->next)
         st->pending += j->nitems ? j->nitems : 1;
@@ -328,21 +326,29 @@ static void pp_inspect(const corio_executor *ex, corio_executor_stats *st) {
         if (w->pid > 0 && st->ids_len < st->ids_cap)
             st->ids[st->ids_len++] = w->pid;
     }
+}
+
+/* corio_executor_inspect: one snapshot under the pool lock. */
+static void pp_inspect(const corio_executor *ex, corio_executor_stats *st) {
+    pool *p = (pool *)ex;
+    pthread_mutex_lock(&p->lock);
+    count_locked(p, st);
     pthread_mutex_unlock(&p->lock);
 }
 
-/* corio_executor_metrics_get: the same snapshot, plus the totals. */
+/* corio_executor_metrics_get: the same snapshot and the totals, taken
+ * under one hold of the lock so that they agree with each other. */
 static int pp_metrics(corio_executor *ex, corio_executor_metrics *m) {
     pool *p = (pool *)ex;
     corio_executor_stats st = {0};
-    pp_inspect(ex, &st);
-    m->queued = st.pending;
-    m->running = st.running;
     pthread_mutex_lock(&p->lock);
+    count_locked(p, &st);
     m->workers = (uint64_t)p->nlive;
     m->completed = p->completed;
     m->shutdown = p->shutdown != 0;
     pthread_mutex_unlock(&p->lock);
+    m->queued = st.pending;
+    m->running = st.running;
     m->max_workers = (uint64_t)ex->max_workers;
     m->broken = atomic_load_explicit(&ex->broken, memory_order_relaxed) != 0;
     return 0;

@@ -61,6 +61,16 @@ static const struct {
     {CORIO_ETLS_HANDSHAKE, "CORIO_ETLS_HANDSHAKE", "TLS handshake failed"},
     {CORIO_ETLS_PROTOCOL, "CORIO_ETLS_PROTOCOL", "TLS protocol error: the peer does not speak TLS"},
     /* end streams */
+    /* HTTP client */
+    {CORIO_EHTTP_PROTOCOL, "CORIO_EHTTP_PROTOCOL", "malformed HTTP response"},
+    {CORIO_EHTTP_HEAD_TOO_LARGE, "CORIO_EHTTP_HEAD_TOO_LARGE",
+     "HTTP response head larger than the client's limit"},
+    {CORIO_EHTTP_TOO_MANY_REDIRECTS, "CORIO_EHTTP_TOO_MANY_REDIRECTS", "too many HTTP redirects"},
+    {CORIO_EHTTP_BODY_TOO_LARGE, "CORIO_EHTTP_BODY_TOO_LARGE",
+     "HTTP response body larger than the caller's limit"},
+    {CORIO_EHTTP_UNSUPPORTED, "CORIO_EHTTP_UNSUPPORTED",
+     "HTTP response uses a feature the client does not support"},
+    /* end HTTP client */
 };
 
 CORIO_API const char *corio_strerror(int code) {

@@ -47,16 +47,8 @@ static inline void corio__zero(void *p, size_t n) {
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 extern void *__dso_handle;
 
-static inline void corio__atexit_call(void *fn) {
-    void (*f)(void);
-    memcpy(&f, &fn, sizeof f);
-    f();
-}
-
-static inline int corio__atexit(void (*fn)(void)) {
-    void *p;
-    memcpy(&p, &fn, sizeof p);
-    return __cxa_atexit(corio__atexit_call, p, &__dso_handle);
+static inline int corio__atexit(void (*fn)(void *), void *arg) {
+    return __cxa_atexit(fn, arg, &__dso_handle);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -278,7 +278,10 @@ CORIO_API int corio_run(corio_fn fn, void *arg, corio_value *result) {
 static corio_executor *_Atomic default_blocking;
 static pthread_mutex_t default_blocking_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void default_blocking_destroy(void) { corio_executor_destroy(default_blocking); }
+static void default_blocking_destroy(void *unused) {
+    (void)unused;
+    corio_executor_destroy(default_blocking);
+}
 
 /* Create the pool on first use. A failed creation is retried by the next
  * call: with pthread_once, one transient ENOMEM left the process without a
@@ -293,7 +296,7 @@ static corio_executor *default_blocking_get(void) {
         corio_thread_pool_options o = {.thread_name_prefix = "corio-blk"};
         if (corio_thread_pool_create(&o, &ex) == 0) {
             atomic_store_explicit(&default_blocking, ex, memory_order_release);
-            corio__atexit(default_blocking_destroy);
+            corio__atexit(default_blocking_destroy, NULL);
         }
     }
     pthread_mutex_unlock(&default_blocking_lock);

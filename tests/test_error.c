@@ -21,6 +21,13 @@ START_TEST(test_names_and_texts) {
     ck_assert_ptr_nonnull(strstr(corio_strerror(-ETIMEDOUT), "timed out"));
     ck_assert_str_eq(corio_strerror(-999999), "unknown error");
     ck_assert_str_eq(corio_strerror(CORIO_EPROTOCOL), "corrupt or truncated message from a worker");
+    ck_assert_str_eq(corio_error_name(CORIO_EHTTP_PROTOCOL), "CORIO_EHTTP_PROTOCOL");
+    ck_assert_str_eq(corio_error_name(CORIO_EHTTP_HEAD_TOO_LARGE), "CORIO_EHTTP_HEAD_TOO_LARGE");
+    ck_assert_str_eq(corio_error_name(CORIO_EHTTP_TOO_MANY_REDIRECTS),
+                     "CORIO_EHTTP_TOO_MANY_REDIRECTS");
+    ck_assert_str_eq(corio_error_name(CORIO_EHTTP_BODY_TOO_LARGE), "CORIO_EHTTP_BODY_TOO_LARGE");
+    ck_assert_str_eq(corio_error_name(CORIO_EHTTP_UNSUPPORTED), "CORIO_EHTTP_UNSUPPORTED");
+    ck_assert_ptr_nonnull(strstr(corio_strerror(CORIO_EHTTP_HEAD_TOO_LARGE), "head"));
 }
 END_TEST
 

@@ -11,9 +11,10 @@
  * completes its future and gives the unit back. So nothing crosses between
  * loops: no cross-thread spawn, no cross-loop semaphore hand-off, and each
  * loop's kept-alive connections serve its own transfers. A transfer uses:
- *   - http:// with the native client (coro_native.c) by default, or with
- *     libcurl's multi-socket API (coro_curl.c) under --coro-client curl;
- *   - https:// (and anything else) always with libcurl.
+ *   - http:// and https:// with the native client (coro_native.c, on
+ *     corio_http_client) by default, or with libcurl's multi-socket API
+ *     (coro_curl.c) under --coro-client curl;
+ *   - any other scheme always with libcurl.
  * While a transfer waits for the network its coroutine is suspended and
  * costs its loop nothing. When every URL is done, one cleanup coroutine per
  * loop closes that loop's kept-alive connections and curl state.
@@ -56,7 +57,7 @@ static int fetch_coro(void *arg, corio_value *out) {
     const dl_options *o = j->o;
     const char *url = o->urls[j->index];
     char *path = dl_out_path(o->out_dir, url, j->index);
-    if (o->client == DL_CLIENT_NATIVE && !strncmp(url, "http://", 7))
+    if (o->client == DL_CLIENT_NATIVE && dl_native_url(url))
         dl_native_fetch(o, url, path, &j->res);
     else
         dl_curl_multi_fetch(o, url, path, &j->res);

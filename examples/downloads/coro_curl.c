@@ -64,6 +64,7 @@ typedef struct xfer {
     int fd;               /* output file, -1 to discard */
     int werr;             /* first write error */
     CURL *h;              /* the easy handle */
+    dl_strict strict;     /* the head check (curl_strict.c) */
 } xfer;
 
 /* Slot k is touched only by loop k's coroutines. */
@@ -310,6 +311,8 @@ void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_p
     curl_easy_setopt(x.h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(x.h, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(x.h, CURLOPT_PRIVATE, &x);
+    curl_easy_setopt(x.h, CURLOPT_HEADERFUNCTION, dl_strict_header);
+    curl_easy_setopt(x.h, CURLOPT_HEADERDATA, &x.strict);
     curl_easy_setopt(x.h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(x.h, CURLOPT_USERAGENT, "corio-downloads");
     curl_easy_setopt(x.h, CURLOPT_BUFFERSIZE, 512L * 1024L);
@@ -330,7 +333,9 @@ void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_p
     long status = 0;
     curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &status);
     r->status = (int)status;
-    if (status != 0 && (status < 200 || status > 299))
+    if (x.strict.bad)
+        dl_fail(r, CORIO_EHTTP_PROTOCOL, "malformed response: %s", x.strict.bad);
+    else if (status != 0 && (status < 200 || status > 299))
         dl_fail(r, -EPROTO, "HTTP %ld", status);
     else if (x.result != CURLE_OK) {
         if (x.werr)

@@ -10,7 +10,7 @@
  *   modes.c       seq, threads (thread pool) and procs (process pool)
  *   fetch_easy.c  one blocking libcurl easy transfer (seq/threads/procs)
  *   coro.c        coro mode: coroutines, semaphore, as_completed
- *   coro_native.c the native HTTP/1.1 client on the ring (http://)
+ *   coro_native.c the native client: corio_http_client (http://, https://)
  *   coro_curl.c   libcurl's multi-socket API driven from the ring
  *   report.c      progress bar, per-URL lines, table, JSON, plot
  */
@@ -26,8 +26,8 @@
 /* The modes, in the order `--mode all` runs them. */
 enum dl_mode { DL_SEQ = 0, DL_THREADS, DL_PROCS, DL_CORO, DL_NMODES };
 
-/* Which client coro mode uses for http:// URLs (https:// always goes to
- * libcurl). */
+/* Which client coro mode uses for http:// and https:// URLs (other schemes
+ * always go to libcurl). */
 enum dl_coro_client { DL_CLIENT_NATIVE = 0, DL_CLIENT_CURL = 1 };
 
 /* Options shared by every mode; filled by main.c, read-only afterwards. */
@@ -39,7 +39,10 @@ typedef struct dl_options {
     const char *out_dir;       /* save bodies under this directory; NULL: discard */
     int loops;                 /* coro mode: loops (0: one per CPU) */
     bool pin;                  /* coro mode: pin loop k to CPU k */
-    enum dl_coro_client client; /* coro mode: client for http:// */
+    enum dl_coro_client client; /* coro mode: client for http:// and https:// */
+    bool https;                /* some URL is https:// (native client: make a TLS context) */
+    bool insecure;             /* --insecure: do not verify TLS servers */
+    const char *cacert;        /* --cacert FILE: trusted roots (NULL: system store) */
     size_t bufsize;            /* receive buffer per transfer (native client) */
     bool quiet;                /* no per-URL line for successful URLs */
     bool json;                 /* one JSON document on stdout, nothing else there */
@@ -118,9 +121,18 @@ int dl_run_threads(const dl_options *o, dl_run *run);
 int dl_run_procs(const dl_options *o, dl_run *run);
 int dl_run_coro(const dl_options *o, dl_run *run);
 
-/* coro_native.c: transfer one http:// URL with the native client, from a
- * coroutine. Connections are kept per loop and reused. */
+/* coro_native.c: make the TLS context the native client uses for https://
+ * (when o->https), honouring o->insecure and o->cacert. Returns 0, or a
+ * negative code with a message in err. dl_native_fini releases it (after
+ * the run). */
+int dl_native_init(const dl_options *o, char *err, size_t errlen);
+void dl_native_fini(void);
+/* coro_native.c: transfer one http:// or https:// URL with the native
+ * client (corio_http_client), from a coroutine. Connections are kept per
+ * loop and reused. */
 void dl_native_fetch(const dl_options *o, const char *url, const char *out_path, dl_result *r);
+/* Whether the native client serves `url` (http:// or https://). */
+bool dl_native_url(const char *url);
 /* Close the calling loop's idle connections and free its buffers (from a
  * coroutine of that loop, after its last transfer). */
 void dl_native_loop_cleanup(void);
@@ -132,6 +144,17 @@ void dl_curl_multi_fetch(const dl_options *o, const char *url, const char *out_p
 /* Stop the calling loop's multi driver and free it (from a coroutine of
  * that loop, after its last transfer). */
 void dl_curl_multi_loop_cleanup(void);
+
+/* curl_strict.c: a CURLOPT_HEADERFUNCTION (with CURLOPT_HEADERDATA a
+ * zeroed dl_strict) that stops a transfer whose head has two
+ * Content-Length fields, Content-Length with Transfer-Encoding, a bare CR
+ * or obs-fold; `bad` then says which. */
+typedef struct dl_strict {
+    int content_length;    /* Content-Length fields in the current head */
+    int transfer_encoding; /* Transfer-Encoding fields in the current head */
+    const char *bad;       /* why the head was refused, NULL when it was not */
+} dl_strict;
+size_t dl_strict_header(char *line, size_t size, size_t nitems, void *arg);
 
 /* report.c */
 void dl_report_begin(const dl_options *o, enum dl_mode m, const char *client);

@@ -245,6 +245,9 @@ void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_res
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    dl_strict strict = {0};
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, dl_strict_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &strict);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "corio-downloads");
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024L);
@@ -256,7 +259,9 @@ void dl_fetch_easy(const char *url, double timeout, const char *out_path, dl_res
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     r->status = (int)status;
-    if (status != 0 && (status < 200 || status > 299)) {
+    if (strict.bad) {
+        dl_fail(r, CORIO_EHTTP_PROTOCOL, "malformed response: %s", strict.bad);
+    } else if (status != 0 && (status < 200 || status > 299)) {
         dl_fail(r, -EPROTO, "HTTP %ld", status);
         r->bytes = 0;
     } else if (c != CURLE_OK) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,10 +22,13 @@ static void usage(FILE *f) {
             "  --concurrency N      transfers in flight (default 16)\n"
             "  --timeout SEC        limit per URL (default 30; 0: none)\n"
             "  --out DIR            save bodies under DIR (default: count and discard)\n"
-            "  --coro-client C      coro mode, http:// URLs: native | curl (default native)\n"
+            "  --coro-client C      coro mode, http(s):// URLs: native | curl (default native)\n"
             "  --loops N            coro mode: io_uring loops (default: one per CPU)\n"
             "  --pin                coro mode: pin loop k to CPU k (default: let them move)\n"
             "  --bufsize BYTES      coro native client: receive buffer (default 256 KiB)\n"
+            "  --insecure           coro native client, https://: do not verify servers\n"
+            "  --cacert FILE        coro native client, https://: trust the CAs in FILE\n"
+            "                       (PEM) instead of the system store\n"
             "  --json               one JSON document on stdout\n"
             "  --plot FILE.png      chart the modes' MB/s with gnuplot\n"
             "  --quiet              no line for URLs that succeeded\n"
@@ -105,6 +109,8 @@ int main(int argc, char **argv) {
             o.quiet = true;
         } else if (!strcmp(a, "--pin")) {
             o.pin = true;
+        } else if (!strcmp(a, "--insecure")) {
+            o.insecure = true;
         } else if (!strcmp(a, "--no-progress")) {
             no_progress = true;
         } else if (a[0] == '-' && a[1] == '-' && !v) {
@@ -145,6 +151,8 @@ int main(int argc, char **argv) {
                 return 2;
             }
             i++;
+        } else if (!strcmp(a, "--cacert")) {
+            o.cacert = v, i++;
         } else if (!strcmp(a, "--out")) {
             o.out_dir = v, i++;
         } else if (!strcmp(a, "--plot")) {
@@ -203,7 +211,15 @@ int main(int argc, char **argv) {
                            (run_mode[DL_CORO] && o.client != DL_CLIENT_NATIVE);
     bool need_curl = modes_need_curl;
     for (size_t i = 0; i < n && !need_curl; i++)
-        need_curl = strncmp(urls[i], "http://", 7) != 0;
+        need_curl = !dl_native_url(urls[i]);
+    /* The native client's TLS context, made once for every loop. */
+    for (size_t i = 0; i < n && run_mode[DL_CORO] && o.client == DL_CLIENT_NATIVE; i++)
+        o.https |= !strncasecmp(urls[i], "https://", 8);
+    char tls_err[512];
+    if (dl_native_init(&o, tls_err, sizeof tls_err) < 0) {
+        fprintf(stderr, "corio-downloads: %s\n", tls_err);
+        return 2;
+    }
     if (need_curl && dl_curl_load() < 0) {
         fprintf(stderr, "corio-downloads: %s\n", dl_curl_error());
         if (modes_need_curl)
@@ -252,6 +268,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nruns; i++)
         dl_run_fini(&runs[i]);
     dl_fetch_easy_cleanup();
+    dl_native_fini();
     dl_curl_unload();
     for (size_t i = 0; i < n; i++)
         free(urls[i]);

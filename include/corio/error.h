@@ -85,7 +85,26 @@ enum corio_errc {
     /** The peer does not speak TLS, or broke the record protocol. */
     CORIO_ETLS_PROTOCOL = -5304,
     /* end TLS */
-    /* HTTP (corio/http.h): -5401 to -5499. */
+    /* HTTP (corio/http.h): -5401 to -5499; the client (corio/http_client.h)
+     * uses -5401..-5449, the server -5450..-5499. */
+    /** A malformed HTTP response: bad status line or field line, bare CR,
+     *  obs-fold, conflicting Content-Length fields, Content-Length with
+     *  Transfer-Encoding, bad chunk framing, a redirect's unusable
+     *  Location. The connection is closed. */
+    CORIO_EHTTP_PROTOCOL = -5401,
+    /** The response head (status line and fields) exceeded the client's
+     *  max_head_bytes or its field-line limit: the client's own limit,
+     *  not a status the server sent. */
+    CORIO_EHTTP_HEAD_TOO_LARGE = -5402,
+    /** More redirects than the client's max_redirects. */
+    CORIO_EHTTP_TOO_MANY_REDIRECTS = -5403,
+    /** A body longer than the caller's limit (response collect). */
+    CORIO_EHTTP_BODY_TOO_LARGE = -5404,
+    /** The response uses what the client does not implement: a 101
+     *  protocol switch it did not ask for, a transfer coding other than
+     *  chunked around a framed body, an HTTP major version other than 1. */
+    CORIO_EHTTP_UNSUPPORTED = -5405,
+    /* end HTTP client */
 };
 
 /** A short human-readable description of `code` (any negative corio or

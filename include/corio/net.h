@@ -38,6 +38,9 @@
 #include <sys/types.h>
 
 #include "common.h"
+
+/* Declared here too: <netdb.h> defines it only with POSIX features on. */
+struct addrinfo;
 #include "runtime.h"
 
 #ifdef __cplusplus

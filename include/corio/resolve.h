@@ -34,6 +34,10 @@
 
 #include "common.h"
 
+/* Declared here too: <netdb.h> defines it only with POSIX features on
+ * (_POSIX_C_SOURCE, _GNU_SOURCE), which a strict -std=c11 build lacks. */
+struct addrinfo;
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -36,6 +36,9 @@
 
 #include "common.h"
 
+/* Declared here too: <sys/socket.h> defines it only with _GNU_SOURCE. */
+struct mmsghdr;
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -50,4 +50,12 @@ int corio__net_from_addrinfo(const struct addrinfo *list, int type, int family,
 /* The port of an IP address in host order, 0 for anything else. */
 int corio__net_port(const struct sockaddr *sa);
 
+/* SIGPIPE guard (sendfile.c): keep SIGPIPE blocked on the calling thread
+ * between enter and leave (nested: a per-thread depth, several coroutines
+ * of a loop may be inside), and take a SIGPIPE left pending at the
+ * outermost leave. For calls that write to a socket without MSG_NOSIGNAL
+ * (splice, sendfile, OpenSSL's socket BIO). */
+void corio__sigpipe_enter(void);
+void corio__sigpipe_leave(void);
+
 #endif /* CORIO_NET_INTERNAL_H */

@@ -50,6 +50,7 @@
 #include "fault.h"
 #include "io_internal.h"
 #include "loop.h"
+#include "net_internal.h"
 
 /* The kernel caps one transfer at MAX_RW_COUNT (as in io.c). */
 #define IO_MAX ((size_t)0x7ffff000)
@@ -67,7 +68,7 @@ static _Thread_local int sp_depth;
 /* The thread's mask before the outermost guard. */
 static _Thread_local sigset_t sp_old;
 
-static void sigpipe_enter(void) {
+void corio__sigpipe_enter(void) {
     if (sp_depth++ > 0)
         return;
     sigset_t s;
@@ -76,7 +77,7 @@ static void sigpipe_enter(void) {
     pthread_sigmask(SIG_BLOCK, &s, &sp_old);
 }
 
-static void sigpipe_leave(void) {
+void corio__sigpipe_leave(void) {
     if (--sp_depth > 0)
         return;
     if (sigismember(&sp_old, SIGPIPE))
@@ -320,12 +321,12 @@ CORIO_API ssize_t corio_sendfile(int out_fd, int in_fd, int64_t *offset, size_t 
 
     size_t sent = 0;
     int err;
-    sigpipe_enter();
+    corio__sigpipe_enter();
     corio__loop *l = corio__io_ring_for(IORING_OP_SPLICE);
     err = l ? ring_sendfile(l, out_fd, in_fd, pos, count, deadline, &sent) : NO_PIPE;
     if (err == NO_PIPE)
         err = sys_sendfile(out_fd, in_fd, pos, count, deadline, &sent);
-    sigpipe_leave();
+    corio__sigpipe_leave();
 
     if (sent > 0) {
         /* Only what reached out_fd moves the offset or the position. */

@@ -234,6 +234,8 @@ CORIO_API int corio_stream_detach(corio_stream *s) {
     int fd = s->fd;
     if (release(s) < 0)
         return -EINVAL;
+    if (s->tp->release)
+        s->tp->release(s->tp_ctx);
     free(s);
     return fd;
 }
@@ -367,10 +369,13 @@ CORIO_API ssize_t corio_stream_writev(corio_stream *s, const struct iovec *iov, 
 CORIO_API int corio_stream_flush(corio_stream *s, double timeout) {
     if (!s || timeout != timeout)
         return -EINVAL;
-    if (!s->wlen)
-        return 0;
-    int err;
-    send_all(s, NULL, 0, 0, corio__stream_deadline(timeout, s->wdeadline), &err);
+    int64_t deadline = corio__stream_deadline(timeout, s->wdeadline);
+    int err = 0;
+    if (s->wlen)
+        send_all(s, NULL, 0, 0, deadline, &err);
+    /* A layer that buffers under the stream (TLS records) sends its part. */
+    if (err == 0 && s->tp->flush)
+        err = s->tp->flush(s->tp_ctx, deadline);
     return err;
 }
 

@@ -48,6 +48,13 @@ typedef struct corio__stream_transport {
     int (*shutdown)(void *ctx, int how);
     /* Release the transport and close the descriptor: 0 or -errno. */
     int (*close)(void *ctx);
+    /* Release the transport, leaving the descriptor open (detach); NULL:
+     * nothing to release. */
+    void (*release)(void *ctx);
+    /* Send what the transport itself still holds (corio_stream_flush,
+     * after the stream's own buffer): 0 or a negative code; NULL: the
+     * transport holds nothing. */
+    int (*flush)(void *ctx, int64_t deadline);
 } corio__stream_transport;
 
 /* One received provided buffer waiting to be copied into the stream. */

@@ -19,6 +19,13 @@
 #
 # PLOT=FILE.png also draws both sets' MB/s as bar charts with gnuplot
 # (gnuplot-nox, installed when missing).
+#
+# HTTPS=1 runs the same sets over TLS: a throw-away CA and a certificate for
+# 127.0.0.1 made with the openssl command line in the temp dir (no key is
+# kept), nginx with `listen ... ssl` (TLS 1.3, its default ciphers), and
+# every peer told to trust that CA: corio-downloads --cacert, curl --cacert,
+# aria2c --ca-certificate, Python through SSL_CERT_FILE. corio-curl is left
+# out (the tool's libcurl modes use the system store only).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +38,7 @@ dl=$build/examples/corio-downloads
 
 "$here/tools/deps.sh" nginx-light curl aria2 libcurl4-openssl-dev
 PLOT=${PLOT:-}
+HTTPS=${HTTPS:-}
 [[ -z $PLOT ]] || "$here/tools/deps.sh" gnuplot-nox
 if [[ ! -x $dl ]]; then
     echo "downloads_vs_peers: $dl not built (ninja -C $build)" >&2
@@ -60,6 +68,22 @@ for i in $(seq 1 999); do cp "$tmp/www/small/0" "$tmp/www/small/$i"; done
 head -c $((16 * 1024 * 1024)) /dev/urandom >"$tmp/www/large/0"
 for i in $(seq 1 63); do cp "$tmp/www/large/0" "$tmp/www/large/$i"; done
 
+scheme=http
+listen_tls=
+if [[ -n $HTTPS ]]; then
+    scheme=https
+    (cd "$tmp/nginx" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 2 -subj /CN=corio-bench-ca &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+        printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out srv.pem -days 2 -extfile ext) >/dev/null 2>&1
+    listen_tls="ssl; ssl_certificate $tmp/nginx/srv.pem; ssl_certificate_key $tmp/nginx/srv.key"
+    listen_tls+="; ssl_session_cache shared:S:1m"
+fi
+ca=$tmp/nginx/ca.pem
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/nginx/nginx.conf" <<EOF
 worker_processes auto;
@@ -82,7 +106,7 @@ http {
     types { application/octet-stream bin; }
     default_type application/octet-stream;
     server {
-        listen 127.0.0.1:$port backlog=4096;
+        listen 127.0.0.1:$port backlog=4096 $listen_tls;
         root $tmp/www;
     }
 }
@@ -90,7 +114,7 @@ EOF
 "$nginx_bin" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
 nginx_pid=$!
 for _ in $(seq 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/small/0" && break
+    curl -sf -k -o /dev/null "$scheme://127.0.0.1:$port/small/0" && break
     sleep 0.05
 done
 
@@ -100,8 +124,8 @@ for set in small large; do
     : >"$tmp/$set.urls"
     : >"$tmp/$set.curl"
     for i in $(seq 0 $((n - 1))); do
-        echo "http://127.0.0.1:$port/$set/$i" >>"$tmp/$set.urls"
-        printf 'url = "http://127.0.0.1:%s/%s/%s"\noutput = "/dev/null"\n' "$port" "$set" "$i" \
+        echo "$scheme://127.0.0.1:$port/$set/$i" >>"$tmp/$set.urls"
+        printf 'url = "%s://127.0.0.1:%s/%s/%s"\noutput = "/dev/null"\n' "$scheme" "$port" "$set" "$i" \
             >>"$tmp/$set.curl"
     done
 done
@@ -122,25 +146,31 @@ best_of() {
 }
 
 peers=(corio-native corio-curl corio-native-64 curl aria2c python-seeds)
+tls_dl=() tls_curl=() tls_aria=() tls_py=()
+if [[ -n $HTTPS ]]; then
+    peers=(corio-native corio-native-64 curl aria2c python-seeds)
+    tls_dl=(--cacert "$ca") tls_curl=(--cacert "$ca") tls_aria=(--ca-certificate="$ca")
+    tls_py=(env SSL_CERT_FILE="$ca")
+fi
 run_peer() { # PEER SET
     local set=$2
     case $1 in
     corio-native) "$dl" --mode coro --coro-client native --concurrency "$CORIO_CONC" --quiet \
-                    --no-progress --urls "$tmp/$set.urls" ;;
+                    --no-progress "${tls_dl[@]}" --urls "$tmp/$set.urls" ;;
     corio-curl) "$dl" --mode coro --coro-client curl --concurrency "$CORIO_CONC" --quiet \
                     --no-progress --urls "$tmp/$set.urls" ;;
     corio-native-64) "$dl" --mode coro --coro-client native --concurrency "$CONC" --quiet \
-                    --no-progress --urls "$tmp/$set.urls" ;;
-    curl) curl --parallel --parallel-max "$CONC" -s -S -f -K "$tmp/$set.curl" ;;
-    aria2c) aria2c -j "$CONC" -q -i "$tmp/$set.urls" -d "$tmp/aria" --allow-overwrite=true \
+                    --no-progress "${tls_dl[@]}" --urls "$tmp/$set.urls" ;;
+    curl) curl --parallel --parallel-max "$CONC" -s -S -f "${tls_curl[@]}" -K "$tmp/$set.curl" ;;
+    aria2c) aria2c "${tls_aria[@]}" -j "$CONC" -q -i "$tmp/$set.urls" -d "$tmp/aria" --allow-overwrite=true \
                 --auto-file-renaming=false --file-allocation=none --console-log-level=error \
                 --max-connection-per-server=16 --enable-http-keep-alive=true ;;
-    python-seeds) /usr/bin/python3 "$here/tests/bench/downloads_seeds.py" --workers "$CONC" \
+    python-seeds) "${tls_py[@]}" /usr/bin/python3 "$here/tests/bench/downloads_seeds.py" --workers "$CONC" \
                     --quiet "$tmp/$set.urls" ;;
     esac
 }
 
-echo "corio-downloads vs peers: nginx on 127.0.0.1:$port, files under $base, best of $RUNS"
+echo "corio-downloads vs peers: nginx on $scheme://127.0.0.1:$port, files under $base, best of $RUNS"
 echo "windows: corio-native/corio-curl $CORIO_CONC (the tool's default), corio-native-64 and the peers $CONC"
 for set in small large; do
     if [[ $set = small ]]; then bytes=$((1000 * 64 * 1024)); label="1000 x 64 KiB"
