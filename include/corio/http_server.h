@@ -102,9 +102,10 @@ typedef struct corio_http_server_options {
     size_t stack_size;       /**< a connection coroutine's stack; 0: 64 KiB */
     const char *server_name; /**< value of the Server field; NULL: "corio"; "": none.
                               *   Copied. */
-    corio_tls_context *tls;  /**< HTTPS with this server context; NULL: plain HTTP.
-                              *   The server holds it until destroyed; the caller keeps
-                              *   its own reference. */
+    corio_tls_context *tls;  /**< HTTPS with this server context (corio/tls.h);
+                              *   NULL: plain HTTP. Borrowed: it must stay valid until
+                              *   corio_http_server_destroy returns. The handshake is
+                              *   bounded by head_timeout. */
     bool quiet;              /**< no diagnostics on stderr (accept failures) */
 } corio_http_server_options;
 
@@ -131,7 +132,7 @@ typedef struct corio_http_server_stats {
  * `handler` with `arg`.
  * Returns 0 with the server in *out, or -EINVAL (NULL rt, host, handler or
  * out; a port outside 0..65535; a negative or NaN timeout; a bad option),
- * -ENOTSUP (opts->tls set but the library was built without TLS), -ENOMEM,
+ * -ENOMEM,
  * CORIO_ESHUTDOWN (rt is draining), and the errors of corio_listen
  * (-EADDRINUSE, -EADDRNOTAVAIL, CORIO_EAI_NONAME, ...).
  * Lifetime: `host`, `opts` and its strings are read during the call only;

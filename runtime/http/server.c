@@ -193,8 +193,6 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
         for (const char *p = o->server_name; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
                 return -EINVAL;
-    if (o->tls)
-        return -ENOTSUP; /* no TLS in this build */
     *out = NULL;
     corio_http_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -203,6 +201,7 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
     s->handler = handler;
     s->arg = arg;
     s->quiet = o->quiet;
+    s->tls = o->tls;
     s->head_t = o->head_timeout > 0 ? o->head_timeout : 20;
     s->body_t = o->body_timeout > 0 ? o->body_timeout : 60;
     s->idle_t = o->idle_timeout > 0 ? o->idle_timeout : 60;

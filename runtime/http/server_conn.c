@@ -239,6 +239,8 @@ static void serve_conn(corio__hconn *c) {
 
 /* Over max_conns: 503 with one non-blocking send, then close. */
 static void reject(corio__hconn *c) {
+    if (c->srv->tls)
+        return;
     char head[256];
     static const char body[] = "503 Service Unavailable\n";
     int n = snprintf(head, sizeof head,
@@ -259,14 +261,25 @@ int corio__hs_serve(void *arg, corio_value *out) {
     corio_http_server *s = c->srv;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (c->reject || s->tls) {
-        reject(c);
+    if (c->reject) {
+        reject(c); /* plain: one send; TLS: just the close (no handshake spent) */
         return 0;
     }
     corio_stream_options so = {.read_buffer = 8192, .max_read_buffer = s->in_max,
                                .write_buffer = 16384};
-    if (corio_stream_create(c->fd, &so, &c->st) < 0)
+    if (s->tls) {
+        /* The handshake counts against the first head's deadline. The rest
+         * of the server works on the TLS stream unchanged. */
+        double left = c->accepted_at + s->head_t - corio__hs_now();
+        int r = corio_tls_accept(s->tls, c->fd, &so, left > 0.001 ? left : 0.001, &c->st);
+        if (r < 0) {
+            c->st = NULL;
+            atomic_fetch_add_explicit(&s->tls_failures, 1, memory_order_relaxed);
+            return 0; /* conn_done closes fd */
+        }
+    } else if (corio_stream_create(c->fd, &so, &c->st) < 0) {
         return 0; /* conn_done closes fd */
+    }
     corio__hconn **head = &s->watch[corio_loop_id()];
     c->next = *head;
     if (*head)

@@ -55,7 +55,7 @@ int corio_http_mux_handle(corio_http_mux *mux, const char *pattern, unsigned met
     if (methods & CORIO_HTTP_GET)
         methods |= CORIO_HTTP_HEAD;
     size_t len = strlen(p);
-    mux->routes[mux->n++] = (route){p, len, len > 1 && p[len - 1] == '/', methods, handler, arg};
+    mux->routes[mux->n++] = (route){p, len, p[len - 1] == '/', methods, handler, arg};
     return 0;
 }
 
