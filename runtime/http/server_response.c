@@ -33,10 +33,19 @@ const char *corio__hs_date(void) {
 
 /* Write iov in full through the stream, under the write timeout. Returns
  * 0, or a negative code (the answer is then cut: resp.failed). */
-int corio__hs_write(corio__hconn *c, const struct iovec *iov, int n) {
+int corio__hs_write(corio__hconn *c, const struct iovec *in, int nin) {
+    /* Empty pieces (no field lines, no body) are left out: the stream
+     * would memcpy from their NULL base. */
+    struct iovec iov[8];
+    int n = 0;
     size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += iov[i].iov_len;
+    for (int i = 0; i < nin && n < 8; i++)
+        if (in[i].iov_len) {
+            iov[n++] = in[i];
+            total += in[i].iov_len;
+        }
+    if (n == 0)
+        return 0;
     corio_scope sc;
     corio__wd_arm(c, &sc, corio__hs_now() + c->srv->write_t, CORIO__WD_WRITE);
     ssize_t w = corio_stream_writev(c->st, iov, n, CORIO_FOREVER);
