@@ -203,6 +203,25 @@ int corio_http_response_set_header(corio_http_response *resp, const char *name,
     return corio_http_response_add_header(resp, name, value);
 }
 
+/* Append the string z at out[n]; returns the new length. The callers'
+ * buffers are sized for every value they append. */
+static size_t put(char *out, size_t n, const char *z) {
+    size_t k = strlen(z);
+    memcpy(out + n, z, k);
+    return n + k;
+}
+
+static size_t put_u64(char *out, size_t n, uint64_t v) {
+    char tmp[24];
+    int k = 0;
+    do
+        tmp[k++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (k > 0)
+        out[n++] = tmp[--k];
+    return n;
+}
+
 /* Send the head. `final`: the handler ended without sending the head, so
  * the held bytes are the whole body (their length is the Content-Length). */
 static int send_head(corio_http_response *w, bool final, const void *body, size_t blen) {
@@ -219,33 +238,41 @@ static int send_head(corio_http_response *w, bool final, const void *body, size_
         w->close = true;
     if (atomic_load_explicit(&s->draining, memory_order_relaxed))
         w->close = true;
-    int pn = snprintf(pre, sizeof pre, "HTTP/1.1 %d %s\r\n%s%s%s%s", w->status,
-                      corio_http_status_reason(w->status), w->own_server ? "" : s->server_line,
-                      w->own_date ? "" : "Date: ", w->own_date ? "" : corio__hs_date(),
-                      w->own_date ? "" : "\r\n");
-    int tn = 0;
+    /* Assembled with memcpy: snprintf was a visible share of a small
+     * answer's CPU time. */
+    size_t pn = 0, tn = 0;
+    pn = put(pre, pn, "HTTP/1.1 ");
+    pn = put_u64(pre, pn, (uint64_t)w->status);
+    pre[pn++] = ' ';
+    pn = put(pre, pn, corio_http_status_reason(w->status));
+    pn = put(pre, pn, "\r\n");
+    if (!w->own_server)
+        pn = put(pre, pn, s->server_line);
+    if (!w->own_date) {
+        pn = put(pre, pn, "Date: ");
+        pn = put(pre, pn, corio__hs_date());
+        pn = put(pre, pn, "\r\n");
+    }
     if (w->status == 204 || w->status < 200) {
         /* no framing at all (RFC 9110 8.6) */
-    } else if (w->has_cl) {
-        tn = snprintf(post, sizeof post, "Content-Length: %" PRIu64 "\r\n", w->cl);
-    } else if (final) {
-        if (w->status != 304)
-            tn = snprintf(post, sizeof post, "Content-Length: %" PRIu64 "\r\n", w->written);
-    } else if (w->no_body) {
-        /* HEAD of a body of unknown length: no framing field */
+    } else if (w->has_cl || (final && w->status != 304)) {
+        tn = put(post, tn, "Content-Length: ");
+        tn = put_u64(post, tn, w->has_cl ? w->cl : w->written);
+        tn = put(post, tn, "\r\n");
+    } else if (final || w->no_body) {
+        /* 304, or HEAD of a body of unknown length: no framing field */
     } else if (q->h.version_minor >= 1) {
         w->chunked = true;
-        tn = snprintf(post, sizeof post, "Transfer-Encoding: chunked\r\n");
+        tn = put(post, tn, "Transfer-Encoding: chunked\r\n");
     } else {
         w->close = true; /* close-delimited */
     }
-    const char *conn = w->close               ? "Connection: close\r\n\r\n"
+    tn = put(post, tn, w->close                  ? "Connection: close\r\n\r\n"
                        : q->h.version_minor == 0 ? "Connection: keep-alive\r\n\r\n"
-                                                  : "\r\n";
-    tn += snprintf(post + tn, sizeof post - (size_t)tn, "%s", conn);
-    struct iovec iov[4] = {{pre, (size_t)pn},
+                                                 : "\r\n");
+    struct iovec iov[4] = {{pre, pn},
                            {w->hdrs, w->hlen},
-                           {post, (size_t)tn},
+                           {post, tn},
                            {(void *)body, w->no_body ? 0 : blen}};
     w->started = true;
     return corio__hs_write(c, iov, 4);
