@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@
 
 struct httpd {
     corio_runtime *rt;      /* the loops; owned */
-    corio_http_server *srv; /* the server; owned */
+    /* The server; owned. Atomic: create stores it after the loops may
+     * already run handlers (which read it for /metrics). */
+    _Atomic(corio_http_server *) srv;
     int rootfd;             /* the static files' directory; owned */
     double delay;           /* seconds before each answer */
     char *pattern;          /* PATTERN_LEN + 26 bytes of a..z repeated */
@@ -47,7 +50,7 @@ static int bytes(httpd *h, corio_http_response *w, uint64_t n) {
 /* The runtime's counters and the server's, in Prometheus' text format. */
 static int metrics(httpd *h, corio_http_response *w) {
     corio_http_server_counters st;
-    corio_http_server_stats(h->srv, &st);
+    corio_http_server_stats(atomic_load_explicit(&h->srv, memory_order_acquire), &st);
     char own[1024];
     int k = snprintf(own, sizeof own,
                      "# HELP corio_httpd_accepted Connections accepted.\n"
@@ -138,11 +141,13 @@ int httpd_create(const httpd_options *opts, httpd **out) {
         .max_uri = o->max_uri, .max_header_bytes = o->max_header_bytes,
         .methods = CORIO_HTTP_GET | CORIO_HTTP_HEAD, /* others: 405 and close */
         .server_name = "corio-httpd", .quiet = o->quiet};
+    corio_http_server *srv;
     r = corio_http_server_create(h->rt, o->bind ? o->bind : "127.0.0.1",
                                  o->port < 0 ? HTTPD_DEFAULT_PORT : o->port, &so, handle, h,
-                                 &h->srv);
+                                 &srv);
     if (r < 0)
         goto fail;
+    atomic_store_explicit(&h->srv, srv, memory_order_release);
     *out = h;
     return 0;
 fail:
@@ -150,11 +155,11 @@ fail:
     return r;
 }
 
-int httpd_port(const httpd *h) { return corio_http_server_port(h->srv); }
+int httpd_port(const httpd *h) { return corio_http_server_port(atomic_load((_Atomic(corio_http_server *) *)&h->srv)); }
 
 void httpd_stats_get(const httpd *h, httpd_stats *st) {
     corio_http_server_counters c;
-    corio_http_server_stats(h->srv, &c);
+    corio_http_server_stats(atomic_load((_Atomic(corio_http_server *) *)&h->srv), &c);
     st->accepted = c.accepted;
     st->rejected = c.rejected;
     st->accept_errors = c.accept_errors;
@@ -165,13 +170,13 @@ void httpd_stats_get(const httpd *h, httpd_stats *st) {
 int httpd_drain(httpd *h, double grace) {
     if (!h)
         return -EINVAL;
-    return corio_http_server_shutdown(h->srv, grace);
+    return corio_http_server_shutdown(atomic_load(&h->srv), grace);
 }
 
 void httpd_destroy(httpd *h) {
     if (!h)
         return;
-    corio_http_server_destroy(h->srv);
+    corio_http_server_destroy(atomic_load(&h->srv));
     corio_runtime_destroy(h->rt);
     if (h->rootfd >= 0)
         close(h->rootfd);
