@@ -435,6 +435,66 @@ START_TEST(test_slowloris) {
 }
 END_TEST
 
+/* Regression: 50 trickling clients with max_conns 50 kept every other
+ * client at 503. Now each is cut at the head deadline, and a client
+ * arriving after that is served (while they hold the slots, it gets 503). */
+START_TEST(test_slowloris_max_conns) {
+    corio_http_server_options o = {.head_timeout = 1, .max_conns = 50};
+    t_start(&o);
+    int fds[50];
+    for (int i = 0; i < 50; i++) {
+        fds[i] = t_conn();
+        t_put(fds[i], "GET /info HTTP/1.1\r\n");
+    }
+    /* Wait until the server counts all 50 (the accept is asynchronous). */
+    corio_http_server_counters st;
+    double t0 = t_now();
+    do
+        corio_http_server_stats(t_srv, &st);
+    while (st.active < 50 && t_now() - t0 < 10 && usleep(1000) == 0);
+    ck_assert_int_eq(st.active, 50);
+    t_exchange("GET /info HTTP/1.1\r\nHost: h\r\n\r\n", big, 4096);
+    ck_assert_msg(!strncmp(big, "HTTP/1.1 503 ", 13), "%s", big);
+    /* Keep trickling; every slow one ends with 408 within the deadline. */
+    int ended = 0;
+    bool done[50] = {false};
+    while (ended < 50 && t_now() - t0 < 10) {
+        for (int i = 0; i < 50; i++) {
+            if (done[i])
+                continue;
+            if (send(fds[i], "X", 1, MSG_NOSIGNAL) < 0) {
+                done[i] = true;
+                ended++;
+                continue;
+            }
+            char b[256];
+            ssize_t n = recv(fds[i], b, sizeof b - 1, MSG_DONTWAIT);
+            if (n > 0) {
+                b[n] = 0;
+                ck_assert_msg(!strncmp(b, "HTTP/1.1 408 ", 13), "%s", b);
+                done[i] = true;
+                ended++;
+            } else if (n == 0) {
+                done[i] = true;
+                ended++;
+            }
+        }
+        usleep(20000); /* the trickle's pace, not a synchronisation */
+    }
+    ck_assert_int_eq(ended, 50);
+    ck_assert_msg(t_now() - t0 < 6, "took %.2f s", t_now() - t0);
+    for (int i = 0; i < 50; i++)
+        close(fds[i]);
+    t0 = t_now();
+    do
+        corio_http_server_stats(t_srv, &st);
+    while (st.active > 0 && t_now() - t0 < 10 && usleep(1000) == 0);
+    t_exchange("GET /info HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", big, 4096);
+    ck_assert_msg(!strncmp(big, "HTTP/1.1 200 ", 13), "%s", big);
+    t_stop();
+}
+END_TEST
+
 /* A client that sends half a body and leaves: the handler's read fails,
  * the connection ends, the server serves the next one. */
 START_TEST(test_abort_mid_body) {
@@ -532,6 +592,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_smuggling, 0, (int)(sizeof t_smuggle / sizeof t_smuggle[0]));
     tcase_add_test(tc, test_head_errors_no_body);
     tcase_add_loop_test(tc, test_slowloris, 0, 2);
+    tcase_add_test(tc, test_slowloris_max_conns);
     tcase_add_test(tc, test_abort_mid_body);
     tcase_add_test(tc, test_shutdown);
     suite_add_tcase(s, tc);
