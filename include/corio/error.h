@@ -35,8 +35,7 @@ enum corio_errc {
     /** A message from a process-pool worker was corrupt or truncated. */
     CORIO_EPROTOCOL = -5006,
     /** The future was cancelled by executor shutdown(cancel_futures=true).
-     *  Only corio_future_exception() and corio_future_cancel_reason() report
-     *  it; result() reports -ECANCELED for every cancelled future, as Python
+     *  Only corio_future_exception() reports it; result() reports -ECANCELED for every cancelled future, as Python
      *  raises CancelledError. */
     CORIO_ECANCELLED_BY_EXECUTOR = -5007,
 
