@@ -460,6 +460,17 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
 
 /* ---- the loop thread ---- */
 
+/* Free the finished coroutines, except those whose free waits for a
+ * cancel message in flight (the message's handler frees them). */
+static void free_zombies(corio__loop *l) {
+    while (l->zombies) {
+        corio__coro *z = l->zombies;
+        l->zombies = z->next;
+        if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
+            l->ops->free(z);
+    }
+}
+
 static void run_ready(corio__loop *l) {
     /* Run only what is ready now; coroutines made ready meanwhile wait for
      * the next iteration, so I/O completions are not starved. */
@@ -469,6 +480,11 @@ static void run_ready(corio__loop *l) {
     while (c) {
         ran++;
         corio__coro *next = c->next;
+        if (__builtin_expect(!c->fiber.stack, 0) && l->ops->stack(c) < 0) {
+            free_zombies(l); /* no stack: it ended, failed */
+            c = next;
+            continue;
+        }
         l->current = c;
         corio__tls_coro = c;
         /* For the stall watchdog: who runs now (one plain store). */
@@ -479,14 +495,8 @@ static void run_ready(corio__loop *l) {
         corio__tls_coro = NULL;
         l->current = NULL;
         /* c, or the coroutines it handed the thread to at their end (see
-         * coro_entry), may have finished: free them, except those whose
-         * free waits for a cancel message in flight. */
-        while (l->zombies) {
-            corio__coro *z = l->zombies;
-            l->zombies = z->next;
-            if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
-                l->ops->free(z);
-        }
+         * coro_entry), may have finished. */
+        free_zombies(l);
         c = next;
     }
     atomic_store_explicit(&l->m.runnable, ran, memory_order_relaxed);
