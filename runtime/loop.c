@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -553,6 +554,7 @@ static void *loop_main(void *arg) {
     char name[16];
     snprintf(name, sizeof name, "corio-loop%d", l->id % 10000);
     pthread_setname_np(pthread_self(), name);
+    atomic_store_explicit(&l->m.tid, (int)syscall(SYS_gettid), memory_order_relaxed);
     l->pin_cpu = -1;
     if (!l->rt->opts.no_pin &&
         pthread_getaffinity_np(pthread_self(), sizeof l->free_cpus, &l->free_cpus) == 0) {

@@ -148,6 +148,7 @@ typedef struct corio__loop_counters {
     const char *_Atomic current_name; /* that coroutine's name (corio_coro_set_name), or NULL */
     _Atomic uint64_t current_id;     /* id of the coroutine the scheduler resumed last,
                                       * 0 while the scheduler runs (stall watchdog) */
+    _Atomic int tid;                 /* the loop thread's kernel id (stall backtraces) */
 } corio__loop_counters;
 
 /* Add n to a counter of the calling loop's own (see corio__loop_counters). */
