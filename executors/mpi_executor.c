@@ -33,6 +33,7 @@
 
 #include "mpi_internal.h"
 #include "fault.h"
+#include "corio/runtime.h"
 
 #define DEPTH 2
 
@@ -83,6 +84,25 @@ static const corio__executor_vt mpi_vt;
 static mpool *as_pool(corio_executor *ex) { return ex && ex->vt == &mpi_vt ? (mpool *)ex : NULL; }
 
 /* ---- completing jobs (no lock held) ------------------------------------------ */
+
+/* The future helper of every job: a waiter yields while polling for up to
+ * about 200 µs before it parks, so a short job's result needs no futex
+ * wake-up of the waiting thread (in a coroutine, corio_yield lets the
+ * loop's other coroutines run between polls). */
+static int mpi_help(corio_future *f, void *arg, int64_t deadline_ns) {
+    (void)arg;
+    int64_t end = corio__now_ns() + 200000;
+    if (end > deadline_ns)
+        end = deadline_ns;
+    int coro = corio_in_coroutine();
+    while (!corio_future_done(f)) {
+        if (corio__now_ns() >= end)
+            return 0;
+        if (coro ? corio_yield() == -ECANCELED : sched_yield() != 0)
+            return 0;
+    }
+    return 1;
+}
 
 static void job_release(mjob *j) {
     free(j->buf);
@@ -150,6 +170,26 @@ static void job_complete(mjob *j, unsigned char *m, size_t mlen) {
         return;
     }
     corio_value v = {(void *)(uintptr_t)h.ptr, 0, NULL};
+    if (h.kind == CORIO__MPI_RES_PTRS) {
+        size_t n = (size_t)h.ptr;
+        if (n != j->nitems || h.len != n * sizeof(uint64_t)) {
+            job_fail(j, CORIO_EPROTOCOL, "batch result of the wrong size");
+            return;
+        }
+        corio__batch *b = corio__calloc(1, sizeof *b + n * sizeof b->items[0]);
+        if (!b) {
+            job_fail(j, -ENOMEM, "out of memory receiving a chunk");
+            return;
+        }
+        b->n = n;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x;
+            memcpy(&x, pl + i * sizeof x, sizeof x);
+            b->items[i].value.ptr = (void *)(uintptr_t)x;
+        }
+        v = (corio_value){b, 0, corio__batch_free};
+        goto set;
+    }
     if (h.kind == CORIO__MPI_RES_BATCH) {
         size_t n = (size_t)h.ptr;
         if (n != j->nitems) {
@@ -367,6 +407,14 @@ static void *progress_main(void *arg) {
             continue;
         }
         if (p->nq == 0 && inflight == 0 && !p->stopping) {
+            /* Nothing to do: yield a while first (a caller submitting one
+             * job after another then needs no wake-up), then sleep until
+             * a submission signals. */
+            if (idle++ < 256) {
+                pthread_mutex_unlock(&p->lock);
+                sched_yield();
+                continue;
+            }
             pthread_cond_wait(&p->wake, &p->lock);
             idle = 0;
             pthread_mutex_unlock(&p->lock);
@@ -448,6 +496,7 @@ static corio_future *submit_common(mpool *p, const char *name, uint32_t kind, ui
         *err = -ENOMEM;
         return NULL;
     }
+    corio__future_set_helper(f, mpi_help, p);
     mjob *j = corio__future_ext(f);
     memset(j, 0, sizeof *j);
     j->f = f;

@@ -17,7 +17,8 @@
  *   |  PTR: none                 |        |  BATCH: n x corio__mpi_item|
  *   |  BYTES: the argument       |        |   then each item's bytes   |
  *   |  BATCH_PTR: n x u64        |        |   and message              |
- *   |  BATCH_BYTES: n x u64 len, |        | message (msglen B)         |
+ *   |  BATCH_BYTES: n x u64 len, |        |  PTRS: n x u64 (all ok)    |
+ *   |                            |        | message (msglen B)         |
  *   |    then the data           |        +----------------------------+
  *   +----------------------------+
  *
@@ -54,6 +55,7 @@ enum corio__mpi_res_kind {
     CORIO__MPI_RES_ONE = 1,   /* one result: code, value or message */
     CORIO__MPI_RES_BATCH = 2, /* n items */
     CORIO__MPI_RES_DYING = 3, /* the worker is exiting (exit() in a job): code and message */
+    CORIO__MPI_RES_PTRS = 4,  /* a batch whose items all succeeded without bytes: n u64 values */
 };
 
 typedef struct corio__mpi_job {

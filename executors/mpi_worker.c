@@ -252,7 +252,7 @@ static int ob_put(obuf *b, const void *data, size_t n) {
         b->p = q;
         b->cap = cap;
     }
-    if (n)
+    if (n && data)
         memcpy(b->p + b->len, data, n);
     b->len += n;
     return 0;
@@ -336,6 +336,25 @@ static int run_batch(obuf *o, corio__mpi_res *h, corio_fn fn, const corio__mpi_j
     corio__batch_run(fn, b);
     cur.in_job = 0;
     h->ptr = n;
+    /* The common case (every item succeeded with a pointer-sized result)
+     * travels as n u64 values: a third of the bytes, no per-item records. */
+    int plain = 1;
+    for (size_t i = 0; i < n && plain; i++)
+        plain = b->items[i].code == 0 && b->items[i].value.len == 0;
+    if (plain) {
+        h->kind = CORIO__MPI_RES_PTRS;
+        h->len = n * sizeof(uint64_t);
+        int r = ob_put(o, h, sizeof *h);
+        if (!r)
+            r = ob_put(o, NULL, h->len);
+        for (size_t i = 0; i < n && !r; i++) {
+            uint64_t v = (uint64_t)(uintptr_t)b->items[i].value.ptr;
+            memcpy(o->p + sizeof *h + i * sizeof v, &v, sizeof v);
+        }
+        corio__batch_free(b);
+        free(vals);
+        return r ? put_fail(o, h, r, "cannot build the chunk's result") : 0;
+    }
     int r = ob_put(o, h, sizeof *h);
     for (size_t i = 0; i < n && !r; i++) {
         corio__batch_item *it = &b->items[i];
