@@ -16,15 +16,19 @@ set -u
 exe=$1 case=$2 np=$3 expect=$4
 shift 4
 command -v mpiexec >/dev/null 2>&1 || { echo "no mpiexec: skipped"; exit 77; }
-"$exe" --probe
-[ $? -eq 77 ] && { echo "sanitizer build: MPI suite skipped"; exit 77; }
+# The test program answers --probe without MPI: 77 in a sanitizer build.
+# (The examples have no --probe; meson does not define them there.)
+if [ -z "${MPI_RUN_NO_PROBE:-}" ]; then
+    "$exe" --probe
+    [ $? -eq 77 ] && { echo "sanitizer build: MPI suite skipped"; exit 77; }
+fi
 # Open MPI refuses root without these; a 2-core machine needs --oversubscribe.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 start=$(date +%s%N)
 limit=${MPI_TEST_TIMEOUT:-60}
-timeout -k 5 "$limit" mpiexec -n "$np" --oversubscribe "$@" "$exe" "$case" >"$out" 2>&1
+timeout -k 5 "$limit" mpiexec -n "$np" --oversubscribe "$@" "$exe" ${case:+"$case"} >"$out" 2>&1
 rc=$?
 end=$(date +%s%N)
 cat "$out"
