@@ -6,13 +6,18 @@
  * signal it. The progress thread makes every MPI call of the executor
  * (MPI_THREAD_SERIALIZED), so no loop ever blocks in MPI. It sends with
  * MPI_Isend and finds results with MPI_Improbe + MPI_Mrecv, both
- * non-blocking; between polls it backs off: a few tight polls, then
- * sched_yield for about 1 ms, then timed waits on its condition variable
- * doubling from 10 µs to max_poll_us (200 µs by default). A submission
- * signals the condition variable, so new work never waits for the
- * backoff; a result arriving during a sleep waits at most max_poll_us
- * (only after a millisecond of silence: in a busy pool it is seen at once).
- * With nothing queued or in flight it sleeps until a submission.
+ * non-blocking (MPI_Improbe rather than MPI_Testsome over posted
+ * receives: results have any size, and a matched probe sizes the buffer).
+ * Between polls it backs off: 64 tight polls, then 64 polls with
+ * sched_yield, then timed waits on its condition variable doubling from
+ * 10 µs to max_poll_us (200 µs by default). A submission signals the
+ * condition variable, so new work never waits for the backoff; a result
+ * arriving during a sleep waits at most max_poll_us (only after about
+ * 128 empty polls: in a busy pool results are seen at once). Fewer yields
+ * matter on an oversubscribed machine, where a yield storm among ranks
+ * costs more than the sleep (measured: see docs/benchmarks.md). With
+ * nothing queued or in flight it yields 256 times, then sleeps until a
+ * submission.
  *
  * Each worker holds at most DEPTH jobs (one running, one already sent
  * behind it, to hide the message latency). A job is RUNNING, no longer
@@ -71,7 +76,6 @@ typedef struct mpool {
     int first;             /* rank of worker 0 on comm */
     int nworkers;          /* workers */
     mworker *w;            /* per worker */
-    int rr;                /* next worker to try */
     uint64_t next_id;      /* id of the next job (under the lock) */
     size_t max_payload;    /* submit limit */
     int max_poll_us;       /* longest backoff sleep */
@@ -260,9 +264,11 @@ set:
 static int dispatch(mpool *p) {
     int sent = 0;
     for (;;) {
+        /* The least loaded worker, the lowest rank among equals: a caller
+         * submitting one job at a time keeps hitting the same worker,
+         * which is still polling (not yet in its sleeping backoff). */
         int wi = -1;
-        for (int k = 0; k < p->nworkers; k++) {
-            int i = (p->rr + k) % p->nworkers;
+        for (int i = 0; i < p->nworkers; i++) {
             if (p->w[i].n < DEPTH && (wi < 0 || p->w[i].n < p->w[wi].n))
                 wi = i;
         }
@@ -283,7 +289,6 @@ static int dispatch(mpool *p) {
             job_release(j);
             continue;
         }
-        p->rr = (wi + 1) % p->nworkers;
         j->next = NULL;
         int rc = MPI_Isend(j->buf, (int)j->len, MPI_BYTE, p->first + wi, CORIO__MPI_TAG_JOB,
                            p->comm, &j->req);
@@ -425,7 +430,7 @@ static void *progress_main(void *arg) {
             pthread_mutex_unlock(&p->lock);
             continue;
         }
-        if (idle < 1024) {
+        if (idle < 128) {
             pthread_mutex_unlock(&p->lock);
             sched_yield();
             continue;

@@ -215,18 +215,22 @@ static void exit_in_job(void) {
     }
 }
 
-/* Backoff while no job arrives: poll tightly, then yield, then sleep up to
- * 1 ms, so that an idle worker costs little CPU (the 2-core case matters:
- * a spinning worker steals the client's core). */
+/* Backoff while no job arrives: 64 tight polls, then polls with
+ * sched_yield up to the 512th, then sleeps from 20 µs doubling to 1 ms, so
+ * that an idle worker costs little CPU (the oversubscribed case matters:
+ * a spinning worker steals the client's core). A job that arrives during
+ * a sleep waits up to that sleep: the client sends a lone job to the
+ * lowest idle rank, which stays in its polling phase while jobs keep
+ * coming. */
 static void idle_wait(unsigned *idle) {
     unsigned i = (*idle)++;
     if (i < 64)
         return;
-    if (i < 2048) {
+    if (i < 512) {
         sched_yield();
         return;
     }
-    long ns = 20000L << (i - 2048 < 6 ? i - 2048 : 6);
+    long ns = 20000L << (i - 512 < 6 ? i - 512 : 6);
     if (ns > 1000000L)
         ns = 1000000L;
     struct timespec d = {0, ns};
