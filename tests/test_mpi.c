@@ -308,6 +308,31 @@ START_TEST(as_completed_10k) {
 }
 END_TEST
 
+START_TEST(wait_first_completed) {
+    int err = 0;
+    corio_future *fs[2];
+    ck_assert_ptr_nonnull(fs[0] = corio_executor_submit(g_ex, t_sleep_ms, (void *)1500, &err));
+    ck_assert_ptr_nonnull(fs[1] = corio_executor_submit(g_ex, t_sleep_ms, (void *)1, &err));
+    corio_future *done[2], *not_done[2];
+    size_t nd = 0, nnd = 0;
+    ck_assert_int_eq(corio_wait(fs, 2, 10.0, CORIO_FIRST_COMPLETED, done, &nd, not_done, &nnd), 0);
+    ck_assert_uint_eq(nd, 1);
+    ck_assert_ptr_eq(done[0], fs[1]);
+    ck_assert_int_eq(corio_wait(fs, 2, 10.0, CORIO_ALL_COMPLETED, done, &nd, not_done, &nnd), 0);
+    ck_assert_uint_eq(nd, 2);
+    corio_executor_stats st = {0};
+    int64_t ids[8];
+    st.ids = ids;
+    st.ids_cap = 8;
+    ck_assert_int_eq(corio_executor_inspect(g_ex, &st), 0);
+    ck_assert_int_eq(st.workers, 3);
+    ck_assert_uint_eq(st.ids_len, 3);
+    ck_assert_int_eq(ids[0], 1); /* workers are ranks 1..3 */
+    corio_future_unref(fs[0]);
+    corio_future_unref(fs[1]);
+}
+END_TEST
+
 START_TEST(shutdown_cancel_futures) {
     int err = 0;
     enum { BUSY = 6, MORE = 20 };
@@ -350,6 +375,7 @@ static int run_basic(void) {
     tcase_add_test(tc, oversize_payload);
     tcase_add_test(tc, cancel_pending);
     tcase_add_test(tc, as_completed_10k);
+    tcase_add_test(tc, wait_first_completed);
     tcase_add_test(tc, shutdown_cancel_futures); /* last: ends the executor */
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
