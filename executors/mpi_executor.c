@@ -375,8 +375,13 @@ static int receive(mpool *p) {
     return got;
 }
 
-static void stop_workers(mpool *p) {
-    corio__mpi_job stop = {.magic = CORIO__MPI_JOB_MAGIC, .kind = CORIO__MPI_JOB_STOP};
+/* STOP every worker (small messages: MPI_Send returns once they are
+ * buffered). `abandoned`: the executor gave up on running jobs; the worker
+ * reads STOP after its job and then skips MPI_Comm_disconnect, which we no
+ * longer call. */
+static void stop_workers(mpool *p, int abandoned) {
+    corio__mpi_job stop = {.magic = CORIO__MPI_JOB_MAGIC, .kind = CORIO__MPI_JOB_STOP,
+                           .arg = (uint64_t)abandoned};
     for (int i = 0; i < p->nworkers; i++)
         MPI_Send(&stop, (int)sizeof stop, MPI_BYTE, p->first + i, CORIO__MPI_TAG_JOB, p->comm);
 }
@@ -446,11 +451,16 @@ static void *progress_main(void *arg) {
         if (sleep_ns > (int64_t)p->max_poll_us * 1000)
             sleep_ns = (int64_t)p->max_poll_us * 1000;
     }
-    if (broken) {
+    pthread_mutex_lock(&p->lock);
+    int abandoned = p->abandon;
+    pthread_mutex_unlock(&p->lock);
+    if (broken)
         pool_break(p, "MPI executor broken");
-    } else {
-        stop_workers(p);
-    }
+    /* After a timed-out shutdown the workers are alive, only late: let
+     * them end once their job is done. After a worker's death nothing is
+     * sent (a send to a dead rank may not return). */
+    if (!broken || abandoned)
+        stop_workers(p, abandoned);
     if (p->spawned && !broken)
         MPI_Comm_disconnect(&p->comm);
     pthread_mutex_lock(&p->lock);
@@ -803,7 +813,7 @@ CORIO_API int corio_mpi_executor_create(const corio_mpi_options *opts, corio_exe
     if (!r && pthread_create(&p->thr, NULL, progress_main, p) != 0) {
         r = -EAGAIN;
         if (p->spawned) {
-            stop_workers(p);
+            stop_workers(p, 0);
             MPI_Comm_disconnect(&p->comm);
         }
     }

@@ -48,7 +48,7 @@ enum corio__mpi_job_kind {
     CORIO__MPI_JOB_BYTES = 2,       /* payload is the argument bytes */
     CORIO__MPI_JOB_BATCH_PTR = 3,   /* payload is n u64 pointer values */
     CORIO__MPI_JOB_BATCH_BYTES = 4, /* payload is n u64 lengths, then the data */
-    CORIO__MPI_JOB_STOP = 5,        /* end the service; no name, no payload */
+    CORIO__MPI_JOB_STOP = 5,        /* end the service; arg 1: abandoned (no disconnect) */
 };
 
 enum corio__mpi_res_kind {

@@ -147,7 +147,7 @@ CORIO_API int corio_mpi_start(int *argc, char ***argv) {
         /* Spawned by an executor: serve its process (remote rank 0). */
         MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
         int r = corio__mpi_serve(parent, 0);
-        if (r == 0)
+        if (r == 0) /* 1: the client gave up on us and will not disconnect */
             MPI_Comm_disconnect(&parent);
         corio__mpi.finalized = 1;
         MPI_Finalize();
@@ -427,6 +427,8 @@ int corio__mpi_serve(MPI_Comm comm, int client) {
         }
         memcpy(&j, buf, sizeof j);
         if (j.magic != CORIO__MPI_JOB_MAGIC || j.kind == CORIO__MPI_JOB_STOP) {
+            /* 1: the client abandoned us (no disconnect follows). */
+            ret = j.kind == CORIO__MPI_JOB_STOP && j.arg ? 1 : 0;
             free(buf);
             break;
         }

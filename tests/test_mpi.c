@@ -6,6 +6,8 @@
  *          Check runs in CK_NOFORK mode: a process that initialised MPI
  *          must not fork; the launcher's `timeout` bounds the whole run.
  *   spawn  mpiexec -n 1: 3 workers by MPI_Comm_spawn, submit and map.
+ *   timeout SPMD: shutdown_timeout(0.3) with a 3 s job running returns
+ *          -ETIMEDOUT in time, the job's future fails, the run ends.
  *   exit   SPMD: a job calls exit(); rank 0 must see CORIO_EBROKEN_MPI with
  *          a message naming the rank (prints BROKEN-SEEN), then the launcher
  *          ends the job.
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <corio.h>
@@ -458,6 +461,32 @@ static int run_broken(corio_fn fn) {
     _exit(0);
 }
 
+/* shutdown_timeout with a job that outlives it: -ETIMEDOUT within the
+ * bound, the job's future fails, and the worker ends after its job. */
+static int run_timeout(void) {
+    corio_mpi_options o = {0};
+    corio_executor *ex;
+    T_CHECK(corio_mpi_executor_create(&o, &ex) == 0);
+    int err;
+    corio_future *slow = corio_executor_submit(ex, t_sleep_ms, (void *)3000, &err);
+    T_CHECK(slow);
+    usleep(100000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = corio_executor_shutdown_timeout(ex, 0.3, false);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("shutdown_timeout(0.3): %s after %.2f s\n", corio_error_name(r), dt);
+    T_CHECK(r == -ETIMEDOUT && dt < 1.5);
+    const char *msg = NULL;
+    T_CHECK(corio_future_exception(slow, 0, &msg) == CORIO_EBROKEN_MPI);
+    printf("slow job: %s\n", msg);
+    corio_future_unref(slow);
+    corio_executor_destroy(ex);
+    printf("TIMEOUT-OK\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     /* tests/mpi_run.sh asks first, without mpiexec: Open MPI is not
      * instrumented, so ASan and TSan builds report its internals (and its
@@ -478,6 +507,8 @@ int main(int argc, char **argv) {
         rc = run_basic();
     else if (!strcmp(c, "spawn"))
         rc = run_spawn();
+    else if (!strcmp(c, "timeout"))
+        rc = run_timeout();
     else if (!strcmp(c, "exit"))
         rc = run_broken(t_exit);
     else if (!strcmp(c, "kill"))
