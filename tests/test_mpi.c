@@ -450,6 +450,9 @@ static int run_broken(corio_fn fn) {
     T_CHECK(r == CORIO_EBROKEN_MPI);
     T_CHECK(corio_executor_broken(ex));
     T_CHECK(!corio_executor_submit(ex, t_square, NULL, &err) && err == CORIO_EBROKEN_MPI);
+    static void *items[3];
+    corio_map *m;
+    T_CHECK(corio_executor_map(ex, t_square, items, 3, NULL, &m) == CORIO_EBROKEN_MPI);
     printf("BROKEN-SEEN\n");
     fflush(stdout);
     corio_future_unref(slow);
