@@ -249,6 +249,34 @@ START_TEST(unknown_function) {
 }
 END_TEST
 
+START_TEST(bad_arguments) {
+    char longname[CORIO_MPI_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    ck_assert_int_eq(corio_mpi_register(longname, t_noop), -EINVAL);
+    ck_assert_int_eq(corio_mpi_register("", t_noop), -EINVAL);
+    ck_assert_int_eq(corio_mpi_register("x", NULL), -EINVAL);
+    int err = 0;
+    ck_assert_ptr_null(corio_mpi_submit_named(g_ex, longname, NULL, 0, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    ck_assert_ptr_null(corio_mpi_submit_named(g_ex, "t_noop", NULL, 5, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    /* One SPMD executor per run; SPMD workers are the other ranks. */
+    corio_executor *ex2;
+    ck_assert_int_eq(corio_mpi_executor_create(NULL, &ex2), -EALREADY);
+    corio_mpi_options o = {.max_payload = CORIO_MPI_MAX_PAYLOAD + 1, .spawn = true};
+    ck_assert_int_eq(corio_mpi_executor_create(&o, &ex2), -EINVAL);
+    /* Not an MPI executor. */
+    corio_executor *tp;
+    ck_assert_int_eq(corio_thread_pool_create(NULL, &tp), 0);
+    ck_assert_ptr_null(corio_mpi_submit_named(tp, "t_noop", NULL, 0, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    corio_executor_destroy(tp);
+    ck_assert_int_eq(corio_mpi_finalize(), -EBUSY);
+    ck_assert_int_eq(corio_mpi_rank(), 0);
+}
+END_TEST
+
 START_TEST(oversize_payload) {
     int err = 0;
     static char small[16];
@@ -375,6 +403,7 @@ static int run_basic(void) {
     tcase_add_test(tc, map_order_chunks);
     tcase_add_test(tc, job_failure_message);
     tcase_add_test(tc, unknown_function);
+    tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, oversize_payload);
     tcase_add_test(tc, cancel_pending);
     tcase_add_test(tc, as_completed_10k);
