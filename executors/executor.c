@@ -299,7 +299,8 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
         int code = 0;
         if (corio_future_done(m->futs[0]) && m->futs[0] &&
             ((code = corio__future_code(m->futs[0])) == CORIO_ESHUTDOWN ||
-             code == CORIO_EBROKEN_THREAD_POOL || code == CORIO_EBROKEN_PROCESS_POOL)) {
+             code == CORIO_EBROKEN_THREAD_POOL || code == CORIO_EBROKEN_PROCESS_POOL ||
+             code == CORIO_EBROKEN_MPI)) {
             corio_map_destroy(m);
             return code;
         }

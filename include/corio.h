@@ -17,6 +17,7 @@
 #include "corio/io.h"
 #include "corio/inspect.h"
 #include "corio/metrics.h"
+#include "corio/mpi.h"
 #include "corio/net.h"
 #include "corio/process.h"
 #include "corio/resolve.h"

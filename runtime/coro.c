@@ -286,47 +286,64 @@ static void link_live(corio__loop *l, corio__coro *c) {
     l->nlive++;
 }
 
+/* MSG_START (or a spawn on the caller's own loop): the coroutine joins the
+ * loop's live list and its run queue. Its stack is taken only when it
+ * first runs (corio__coro_stack): a burst of spawns from a plain thread
+ * arrives as one inbox full of START messages, and launching them all
+ * with stacks would map one fresh stack per coroutine (the pool caches a
+ * few dozen), where running them in turn reuses the same warm ones. */
 int corio__coro_launch(corio__coro *c) {
     corio__loop *l = c->loop;
     c->wake_msg.kind = CORIO__MSG_WAKE; /* from now on it only wakes */
-    size_t cached = l->stacks.n_cached;
-    corio__stack *st = NULL;
-    size_t want = c->stack_size ? c->stack_size : l->stacks.default_size;
-    int r = corio__stack_alloc(&l->stacks, c->stack_size, &st);
-    c->deadline = 0;
-    if (r == 0)
-        corio__count(l->stacks.n_cached < cached ? &l->m.stack_hits : &l->m.stack_misses, 1);
-    if (r == 0)
-        r = corio__fiber_init(&c->fiber, st, c->fiber.id, coro_entry, c);
-    if (r < 0) {
-        /* The likely cause differs with the size: a huge stack exceeds the
-         * address space or the memory limits; a normal one runs out of
-         * mappings (each coroutine needs 2) long before memory. */
-        static _Atomic int hinted;
-        if (r == -ENOMEM && !atomic_exchange(&hinted, 1)) {
-            if (want > ((size_t)1 << 30))
-                corio__log("cannot map a coroutine stack of %zu bytes: larger than the address "
-                           "space or the memory limits (RLIMIT_AS, overcommit) allow",
-                           want);
-            else
-                corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
-                           "coroutine needs 2 mappings)");
-        }
-        if (st)
-            corio__stack_free(&l->stacks, st);
-        corio__future_fail(c->future, r, "cannot start coroutine: no stack");
-        wake_joiner(c); /* a joiner holds a reference: c is still valid */
-        if (c->end)
-            c->end->fn(c->end->arg, c->future);
-        corio_future_unref(c->future); /* c is gone with it, unless referenced */
-        return r;
-    }
     link_live(l, c);
     corio__count(&l->m.spawned, 1);
     if (l->stopping || (l->drain_phase && !c->system))
         corio_future_cancel(c->future); /* spawned while stopping: never runs */
     corio__loop_make_ready(l, c);
     return 0;
+}
+
+/* Before the first switch into c (run_ready): its stack and fiber. On
+ * failure the coroutine ends here, failed, and is freed; returns < 0. */
+int corio__coro_stack(corio__coro *c) {
+    corio__loop *l = c->loop;
+    size_t cached = l->stacks.n_cached;
+    corio__stack *st = NULL;
+    size_t want = c->stack_size ? c->stack_size : l->stacks.default_size;
+    int r = corio__stack_alloc(&l->stacks, c->stack_size, &st);
+    c->deadline = 0; /* the union's other half from now on */
+    if (r == 0)
+        corio__count(l->stacks.n_cached < cached ? &l->m.stack_hits : &l->m.stack_misses, 1);
+    if (r == 0)
+        r = corio__fiber_init(&c->fiber, st, c->fiber.id, coro_entry, c);
+    if (r == 0)
+        return 0;
+    /* The likely cause differs with the size: a huge stack exceeds the
+     * address space or the memory limits; a normal one runs out of
+     * mappings (each coroutine needs 2) long before memory. */
+    static _Atomic int hinted;
+    if (r == -ENOMEM && !atomic_exchange(&hinted, 1)) {
+        if (want > ((size_t)1 << 30))
+            corio__log("cannot map a coroutine stack of %zu bytes: larger than the address "
+                       "space or the memory limits (RLIMIT_AS, overcommit) allow",
+                       want);
+        else
+            corio__log("cannot map a coroutine stack (is vm.max_map_count too low? each "
+                       "coroutine needs 2 mappings)");
+    }
+    if (st)
+        corio__stack_free(&l->stacks, st);
+    c->fiber.stack = NULL;
+    corio__future_fail(c->future, r, "cannot start coroutine: no stack");
+    wake_joiner(c); /* a joiner holds a reference: c is still valid */
+    if (c->end)
+        c->end->fn(c->end->arg, c->future);
+    c->finished = 1;
+    /* Freed by the scheduler like any finished coroutine (not here: a
+     * cancel message in flight may still name it). */
+    c->next = l->zombies;
+    l->zombies = c;
+    return r;
 }
 
 void corio__coro_free(corio__coro *c) {
@@ -340,8 +357,10 @@ void corio__coro_free(corio__coro *c) {
     l->nlive--;
     corio__count(&l->m.ended, 1);
     corio__stack *st = c->fiber.stack; /* fini clears it */
-    corio__fiber_fini(&c->fiber);
-    corio__stack_free(&l->stacks, st);
+    if (st) { /* NULL: it never got one (corio__coro_stack failed) */
+        corio__fiber_fini(&c->fiber);
+        corio__stack_free(&l->stacks, st);
+    }
     corio_future_unref(c->future); /* last use of c: it lives in the future */
     if (__builtin_expect(l->drain_phase != 0, 0)) {
         if (l->drain_phase == 1)
@@ -485,6 +504,7 @@ CORIO_API bool corio_cancel_requested(void) {
 
 const corio__coro_ops corio__coro_ops_default = {
     .launch = corio__coro_launch,
+    .stack = corio__coro_stack,
     .free = corio__coro_free,
     .cancel_now = corio__coro_cancel_now,
     .interrupt = corio__coro_interrupt,

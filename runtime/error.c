@@ -45,6 +45,8 @@ static const struct {
     {CORIO_EPROTOCOL, "CORIO_EPROTOCOL", "corrupt or truncated message from a worker"},
     {CORIO_ECANCELLED_BY_EXECUTOR, "CORIO_ECANCELLED_BY_EXECUTOR",
      "cancelled by executor shutdown"},
+    {CORIO_EBROKEN_MPI, "CORIO_EBROKEN_MPI",
+     "MPI executor is broken: a worker rank died or an MPI call failed"},
     {CORIO_EAI_NONAME, "CORIO_EAI_NONAME", "name or service not known"},
     {CORIO_EAI_AGAIN, "CORIO_EAI_AGAIN", "temporary failure in name resolution"},
     {CORIO_EAI_FAIL, "CORIO_EAI_FAIL", "non-recoverable failure in name resolution"},

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -460,6 +461,17 @@ int corio__loop_await(corio__loop *l, struct io_uring_sqe *sqe, double timeout, 
 
 /* ---- the loop thread ---- */
 
+/* Free the finished coroutines, except those whose free waits for a
+ * cancel message in flight (the message's handler frees them). */
+static void free_zombies(corio__loop *l) {
+    while (l->zombies) {
+        corio__coro *z = l->zombies;
+        l->zombies = z->next;
+        if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
+            l->ops->free(z);
+    }
+}
+
 static void run_ready(corio__loop *l) {
     /* Run only what is ready now; coroutines made ready meanwhile wait for
      * the next iteration, so I/O completions are not starved. */
@@ -469,6 +481,11 @@ static void run_ready(corio__loop *l) {
     while (c) {
         ran++;
         corio__coro *next = c->next;
+        if (__builtin_expect(!c->fiber.stack, 0) && l->ops->stack(c) < 0) {
+            free_zombies(l); /* no stack: it ended, failed */
+            c = next;
+            continue;
+        }
         l->current = c;
         corio__tls_coro = c;
         /* For the stall watchdog: who runs now (one plain store). */
@@ -479,14 +496,8 @@ static void run_ready(corio__loop *l) {
         corio__tls_coro = NULL;
         l->current = NULL;
         /* c, or the coroutines it handed the thread to at their end (see
-         * coro_entry), may have finished: free them, except those whose
-         * free waits for a cancel message in flight. */
-        while (l->zombies) {
-            corio__coro *z = l->zombies;
-            l->zombies = z->next;
-            if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
-                l->ops->free(z);
-        }
+         * coro_entry), may have finished. */
+        free_zombies(l);
         c = next;
     }
     atomic_store_explicit(&l->m.runnable, ran, memory_order_relaxed);
@@ -543,6 +554,7 @@ static void *loop_main(void *arg) {
     char name[16];
     snprintf(name, sizeof name, "corio-loop%d", l->id % 10000);
     pthread_setname_np(pthread_self(), name);
+    atomic_store_explicit(&l->m.tid, (int)syscall(SYS_gettid), memory_order_relaxed);
     l->pin_cpu = -1;
     if (!l->rt->opts.no_pin &&
         pthread_getaffinity_np(pthread_self(), sizeof l->free_cpus, &l->free_cpus) == 0) {

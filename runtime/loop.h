@@ -99,7 +99,7 @@ struct corio__coro {
     corio__coro *joiner;     /* a coroutine of this loop joined on us (see sched_join), or NULL */
     corio__coro *joining;    /* while we are joined on that coroutine, it; else NULL */
     union {
-        size_t stack_size;   /* before launch: the requested stack size (0: default) */
+        size_t stack_size;   /* before its first run: the requested stack size (0: default) */
         int64_t deadline;    /* after: parked with a deadline (timer heap key) */
     };
     size_t heap_idx;         /* position in the timer heap, SIZE_MAX if absent */
@@ -148,6 +148,7 @@ typedef struct corio__loop_counters {
     const char *_Atomic current_name; /* that coroutine's name (corio_coro_set_name), or NULL */
     _Atomic uint64_t current_id;     /* id of the coroutine the scheduler resumed last,
                                       * 0 while the scheduler runs (stall watchdog) */
+    _Atomic int tid;                 /* the loop thread's kernel id (stall backtraces) */
 } corio__loop_counters;
 
 /* Add n to a counter of the calling loop's own (see corio__loop_counters). */
@@ -162,7 +163,9 @@ static inline void corio__count(_Atomic uint64_t *c, uint64_t n) {
  * to switch to and messages to hand back, and the dependency points one
  * way (coro.c -> loop.c). */
 typedef struct corio__coro_ops {
-    int (*launch)(corio__coro *c);      /* MSG_START: stack + fiber, make ready */
+    int (*launch)(corio__coro *c);      /* MSG_START: link it, make it ready */
+    int (*stack)(corio__coro *c);       /* before its first run: stack + fiber;
+                                         * 0, or < 0 when it was ended instead */
     void (*free)(corio__coro *c);       /* a finished coroutine's last step */
     void (*cancel_now)(corio__coro *c); /* MSG_CANCEL with a cancel request */
     void (*interrupt)(corio__coro *c);  /* MSG_CANCEL for a cancelled scope */
@@ -291,7 +294,8 @@ extern const corio__coro_ops corio__coro_ops_default;
 /* A coroutine whose future has `refs` references: its own, plus the
  * spawner's. */
 corio__coro *corio__coro_new(corio__loop *l, corio_fn fn, void *arg, size_t stack_size, int refs);
-int corio__coro_launch(corio__coro *c); /* loop thread: stack + fiber, make ready */
+int corio__coro_launch(corio__coro *c); /* loop thread: link it, make it ready */
+int corio__coro_stack(corio__coro *c);  /* loop thread, before its first run: stack + fiber */
 void corio__coro_free(corio__coro *c);  /* loop thread, after it finished */
 void corio__coro_cancel_now(corio__coro *c); /* loop thread: act on a cancel */
 /* Loop thread: end what c waits on with -ECANCELED if it is now stopped

@@ -12,12 +12,33 @@
  * Memory ordering: relaxed loads throughout; a stale value only delays or
  * skips a report by one period, never invents one (the counters only
  * grow, and a loop that is asleep says so before it blocks).
+ *
+ * Backtrace of the stalled loop. The coroutine is running on the loop's
+ * thread, so only that thread can walk its stack: the watchdog sends it
+ * SIGURG (ignored by default, so unused by nearly every program; Go's
+ * runtime takes it for preemption for the same reason), whose handler
+ * calls backtrace(3) — the unwinder reads .eh_frame, no frame pointers
+ * needed — into a static buffer and publishes the count. The watchdog
+ * waits up to BT_WAIT_NS for it and writes the frames with
+ * backtrace_symbols_fd. The handler is installed only while SIGURG has
+ * its default disposition (a program that uses SIGURG keeps it, and its
+ * reports say "no backtrace"); backtrace() is called once beforehand so
+ * that its first-call loading of libgcc never happens in the handler.
+ * One request at a time, process-wide (bt_lock), so the buffer has one
+ * writer: the thread whose tid is bt_tid. Ordering: the watchdog stores
+ * bt_tid (release) before pthread_kill; the handler loads it (acquire),
+ * fills the buffer, stores bt_n (release); the watchdog loads bt_n
+ * (acquire) before reading the buffer. A late signal (after the watchdog
+ * gave up) finds bt_tid 0 and does nothing.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,7 +67,49 @@ typedef struct corio__stall {
     pthread_cond_t cond;     /* signalled to stop */
     int stop;                /* the runtime is being destroyed */
     stall_seen *seen;        /* one per loop */
+    int backtraces;          /* the SIGURG handler is ours: reports carry backtraces */
 } corio__stall;
+
+/* ---- the stalled loop's backtrace ---- */
+
+#define BT_MAX 32
+#define BT_WAIT_NS 200000000 /* 200 ms: a thread in a syscall takes the signal late */
+
+static pthread_mutex_t bt_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *bt_buf[BT_MAX];
+static _Atomic int bt_n = -1;       /* frames captured, -1: none yet */
+static _Atomic pid_t bt_tid;        /* the thread asked for, 0: none */
+static int bt_installed;            /* our handler is installed (under bt_lock) */
+
+static void bt_handler(int sig) {
+    (void)sig;
+    int saved = errno;
+    pid_t want = atomic_load_explicit(&bt_tid, memory_order_acquire);
+    if (want && want == (pid_t)syscall(SYS_gettid)) {
+        int n = backtrace(bt_buf, BT_MAX);
+        atomic_store_explicit(&bt_n, n, memory_order_release);
+    }
+    errno = saved;
+}
+
+/* Install the handler if SIGURG is unused. Returns 1 when it is ours. */
+static int bt_install(void) {
+    pthread_mutex_lock(&bt_lock);
+    if (!bt_installed) {
+        struct sigaction old;
+        if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL) {
+            void *warm[2];
+            backtrace(warm, 2); /* loads the unwinder now, not in the handler */
+            struct sigaction sa = {.sa_handler = bt_handler, .sa_flags = SA_RESTART};
+            sigemptyset(&sa.sa_mask);
+            bt_installed = sigaction(SIGURG, &sa, NULL) == 0;
+        }
+    }
+    int r = bt_installed;
+    pthread_mutex_unlock(&bt_lock);
+    return r;
+}
 
 static void report(corio__stall *w, const char *fmt, ...) CORIO_PRINTF(2, 3);
 static void report(corio__stall *w, const char *fmt, ...) {
@@ -59,6 +122,40 @@ static void report(corio__stall *w, const char *fmt, ...) {
         ssize_t r = write(w->fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
         (void)r; /* best effort: a watchdog must not stop on a full pipe */
     }
+}
+
+/* Ask loop l's thread for its backtrace and write it to the report fd. */
+static void report_backtrace(corio__stall *w, corio__loop *l, int i) {
+    if (!w->backtraces) {
+        report(w, "corio: stall: loop %d: no backtrace (SIGURG is in use by the program)\n", i);
+        return;
+    }
+    pthread_mutex_lock(&bt_lock);
+    atomic_store_explicit(&bt_n, -1, memory_order_relaxed);
+    atomic_store_explicit(&bt_tid, (pid_t)atomic_load_explicit(&l->m.tid, memory_order_relaxed),
+                          memory_order_release);
+    int n = -1;
+    if (pthread_kill(l->thread, SIGURG) == 0) {
+        for (int64_t waited = 0; waited < BT_WAIT_NS; waited += 1000000) {
+            n = atomic_load_explicit(&bt_n, memory_order_acquire);
+            if (n >= 0)
+                break;
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    atomic_store_explicit(&bt_tid, 0, memory_order_release);
+    if (n > 0) {
+        report(w, "corio: stall: loop %d: backtrace of the running coroutine (innermost "
+                  "first):\n", i);
+        /* Frame 0 is the handler, 1 the signal trampoline. */
+        int skip = n > 2 ? 2 : 0;
+        backtrace_symbols_fd(bt_buf + skip, n - skip, w->fd);
+    } else {
+        report(w, "corio: stall: loop %d: no backtrace (the thread did not answer within "
+                  "200 ms)\n", i);
+    }
+    pthread_mutex_unlock(&bt_lock);
 }
 
 static void sample(corio__stall *w) {
@@ -86,6 +183,7 @@ static void sample(corio__stall *w) {
                        "corio: stall: loop %d: coroutine %" PRIu64 " \"%.64s\" has run for over "
                        "%.3f s without yielding (it blocks its loop)\n",
                        i, cur, name ? name : "", w->threshold);
+                report_backtrace(w, l, i);
             }
         } else {
             s->still = 0;
@@ -148,6 +246,7 @@ CORIO_API int corio_runtime_stall_watch(corio_runtime *rt, double threshold, int
         w->period_ns = 1000000; /* 1 ms at least: a watchdog must not spin */
     w->fd = fd;
     w->seen = seen;
+    w->backtraces = bt_install();
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -10,8 +10,9 @@ found in the source rather than listed here:
   - an environment variable the code reads (getenv("CORIO_...") anywhere
     under runtime/, executors/, tests/, examples/);
   - a build configuration macro (conf.set('CORIO_...') in meson.build);
-  - a metric name the Prometheus export writes (string literals of
-    runtime/metrics.c; a doc may name a family, e.g. corio_pool_run_seconds);
+  - a metric name the Prometheus export or an example program writes
+    (string literals of runtime/metrics.c and examples/; a doc may name a
+    family, e.g. corio_pool_run_seconds);
   - a symbol version node of runtime/corio.map (CORIO_0.1).
 A prefix written as such ("CORIO_E*", "corio_executor_*", "corio_pool_")
 is fine when some known name starts with it. Internal names (corio__*,
@@ -40,7 +41,7 @@ def main():
         for path in glob.glob(os.path.join(root, sub, '**', '*.[ch]'), recursive=True):
             src = open(path, encoding='utf-8', errors='replace').read()
             known.update(re.findall(r'getenv\("((?:corio|CORIO)_\w+)"\)', src))
-            if os.path.basename(path) == 'metrics.c':
+            if os.path.basename(path) == 'metrics.c' or sub == 'examples':
                 literals.update(re.findall(r'"((?:corio)_\w+)', src))
     meson = open(os.path.join(root, 'meson.build'), encoding='utf-8').read()
     known.update(re.findall(r"conf\.set\w*\('(CORIO_\w+)'", meson))

@@ -35,10 +35,13 @@ enum corio_errc {
     /** A message from a process-pool worker was corrupt or truncated. */
     CORIO_EPROTOCOL = -5006,
     /** The future was cancelled by executor shutdown(cancel_futures=true).
-     *  Only corio_future_exception() and corio_future_cancel_reason() report
-     *  it; result() reports -ECANCELED for every cancelled future, as Python
+     *  Only corio_future_exception() reports it; result() reports -ECANCELED for every cancelled future, as Python
      *  raises CancelledError. */
     CORIO_ECANCELLED_BY_EXECUTOR = -5007,
+    /** The MPI executor is broken: a worker rank died, exited during a job
+     *  or an MPI call failed (the message names the rank). Pending futures
+     *  fail with it; submits are refused. */
+    CORIO_EBROKEN_MPI = -5008,
 
     /* Name resolution (corio/resolve.h): the getaddrinfo EAI_* space, in a
      * block of its own. -ENOMEM, -ETIMEDOUT, -ECANCELED and -EINVAL keep

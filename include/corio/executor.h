@@ -32,7 +32,7 @@ typedef int (*corio_init_fn)(void *arg);
 /** Options for corio_thread_pool_create. Zero-initialise, then set fields. */
 typedef struct corio_thread_pool_options {
     int max_workers;                /**< 0: default min(32, usable CPUs + 4); negative or over CORIO_THREAD_POOL_MAX_WORKERS: -EINVAL */
-    const char *thread_name_prefix; /**< names are "<prefix>_<n>"; NULL: "corio-tp" (truncated to 15 chars by the kernel) */
+    const char *thread_name_prefix; /**< names are "<prefix>_<n>"; NULL: "corio-tp". The kernel keeps 15 characters of the whole name, so with a prefix of 14 or more every worker shows the same name */
     corio_init_fn initializer;      /**< run once in each worker before its first task; may be NULL */
     void *initargs;                 /**< passed to initializer */
 } corio_thread_pool_options;
@@ -63,7 +63,9 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
 /** Schedule fn(arg) and return its future (a new reference owned by the
  * caller), or NULL with *err (when err is not NULL) set to CORIO_ESHUTDOWN
  * after shutdown, CORIO_EBROKEN_THREAD_POOL / CORIO_EBROKEN_PROCESS_POOL when
- * the pool is broken, -EINVAL for NULL ex or fn, -ENOMEM.
+ * the pool is broken, -EINVAL for NULL ex or fn, -ENOMEM, and on the thread
+ * pool -EAGAIN when no worker runs and none could be started (Python:
+ * RuntimeError "can't start new thread").
  *
  * Thread pool: `arg` is passed as is; it must stay valid until the task has
  * run. Process pool: `arg` is passed as the pointer value; it is only

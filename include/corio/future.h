@@ -56,8 +56,11 @@ CORIO_API corio_future_state corio_future_state_get(const corio_future *f);
 /** Attempt to cancel. Returns true when the future is (now) cancelled: it was
  * pending, or already cancelled. Returns false when it is running or
  * finished (or f is NULL). Cancelling wakes every waiter and runs the
- * done-callbacks. A future created by corio_spawn is an exception: a running
- * coroutine can be cancelled too (see corio/runtime.h). */
+ * done-callbacks. Two exceptions can be cancelled while running: a future
+ * created by corio_spawn (a running coroutine gets a cancel request, see
+ * corio/runtime.h), and a process-pool job when the pool has
+ * cancel_kills_running (its worker is killed and replaced); cancel then
+ * returns true at once and the future completes later. */
 CORIO_API bool corio_future_cancel(corio_future *f);
 
 /** True when cancelled. */
@@ -77,6 +80,9 @@ CORIO_API bool corio_future_done(const corio_future *f);
  *  - -ECANCELED if the future was cancelled,
  *  - -ETIMEDOUT if it is not done when the timeout expires (the future is not
  *    touched; call again to keep waiting),
+ *  - -ECANCELED also when the calling coroutine is cancelled while it waits
+ *    (the future is not touched; corio_future_cancelled() tells the two
+ *    apart),
  *  - -EINVAL if f is NULL.
  * A task may itself fail with -ETIMEDOUT; corio_future_done() tells the two apart. */
 CORIO_API int corio_future_result(corio_future *f, double timeout, void **out);
@@ -147,7 +153,8 @@ typedef enum corio_return_when {
  * FIRST_EXCEPTION a cancelled future does not count as a failure.
  *
  * Returns 0 when the condition was met, -ETIMEDOUT when the timeout expired
- * first (the partition is still filled in), -EINVAL for bad arguments (NULL
+ * first (the partition is still filled in), -ECANCELED when the calling
+ * coroutine is cancelled while it waits, -EINVAL for bad arguments (NULL
  * fs with n > 0, a NULL entry, an unknown return_when), -ENOMEM.
  * Cost: one waiter registration per distinct future, no polling. */
 CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
@@ -174,7 +181,8 @@ CORIO_API int corio_as_completed_create2(corio_future *const *fs, size_t n, doub
  * Returns 1 and stores it in *out (a borrowed reference, valid until the
  * iterator is destroyed; take corio_future_ref to keep it longer), 0 when
  * every future has been yielded, -ETIMEDOUT when the timeout expired first
- * (see corio_as_completed_pending for how many remain), -EINVAL for NULL. */
+ * (see corio_as_completed_pending for how many remain), -ECANCELED when the
+ * calling coroutine is cancelled while it waits, -EINVAL for NULL. */
 CORIO_API int corio_as_completed_next(corio_as_completed *it, corio_future **out);
 
 /** How many futures have not been yielded yet; with `total` (may be NULL)

@@ -57,9 +57,15 @@ CORIO_API int corio_runtime_dump_on_signal(corio_runtime *rt, int signo, int fd)
  * threshold and 1.5 x threshold after it began, once per stall. A sleeping
  * (idle) loop is never reported. Stopped by corio_runtime_destroy.
  * Returns 0, -EINVAL (threshold not > 0, fd < 0), -EBUSY (already
- * watching), -ENOMEM, or an -errno. Limits: no backtrace of the stalled
- * coroutine (it is running on another thread; corio_runtime_dump cannot
- * reach it either, its loop is blocked). */
+ * watching), -ENOMEM, or an -errno.
+ * Each stall report is followed by the running coroutine's backtrace,
+ * taken on the loop's own thread: the watchdog sends it SIGURG, whose
+ * handler (installed by the first call, and only when SIGURG still has its
+ * default disposition) records the frames; they are written as
+ * backtrace_symbols_fd(3) does, "binary(+offset)[address]" (resolve with
+ * `addr2line -f -e binary offset`; symbol names appear for functions the
+ * binary exports, e.g. with -rdynamic). A program that handles SIGURG
+ * itself keeps its handler and gets "no backtrace" lines instead. */
 CORIO_API int corio_runtime_stall_watch(corio_runtime *rt, double threshold, int fd);
 
 #ifdef __cplusplus

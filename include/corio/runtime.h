@@ -29,7 +29,7 @@ typedef struct corio_runtime corio_runtime;
 typedef struct corio_runtime_options {
     int loops;             /**< number of loops (threads); 0: usable CPUs; negative or > CORIO_LOOPS_MAX: -EINVAL */
     size_t stack_size;     /**< default coroutine stack size in bytes; 0: 256 KiB */
-    unsigned ring_entries; /**< SQ entries per io_uring; 0: 256 (rounded up to a power of 2) */
+    unsigned ring_entries; /**< SQ entries per io_uring (rounded up to a power of 2; CQ is 4x); 0: 256; more than 32768: -EINVAL */
     bool no_pin;           /**< do not pin loop k to CPU k (pinning is the default) */
     int blocking_workers;  /**< max workers of the runtime's blocking pool (corio_to_thread); 0: default */
 } corio_runtime_options;
@@ -86,7 +86,8 @@ typedef struct corio_spawn_options {
 } corio_spawn_options;
 
 /** Run fn(arg) as a new coroutine on loop `loop` (0 <= loop < loops; -1:
- * the calling coroutine's loop if any, else loop 0) of rt. Any thread or
+ * the calling coroutine's loop if that coroutine belongs to rt, else loop
+ * 0) of rt. Any thread or
  * coroutine may call it. Returns the coroutine's future (a new reference
  * owned by the caller): its result is what fn stored in *out, or fn's
  * failure code and message; cancelled if it was cancelled before it started
@@ -104,7 +105,10 @@ CORIO_API corio_future *corio_spawn(corio_fn fn, void *arg, int *err);
  * coroutine on loop 0, wait for it, destroy the runtime, and return the
  * coroutine's outcome: 0 with its result value in *result (may be NULL;
  * the value's destructor, if any, becomes the caller's to call), or its
- * failure code. Like asyncio.run. */
+ * failure code. Like asyncio.run, except that the failure's message (see
+ * corio_task_fail) is lost with the coroutine's future: a caller that wants
+ * it spawns the coroutine with corio_spawn_on on its own runtime and reads
+ * corio_future_exception. */
 CORIO_API int corio_run(corio_fn fn, void *arg, corio_value *result);
 
 /** Same as corio_run with options. */

@@ -101,6 +101,45 @@ static int spawn_batched(void *arg, corio_value *out) {
     return 0;
 }
 
+/* All futures first, then every result (the case of a plain thread that
+ * hands a loop a million jobs): `fs` holds spawn_iters futures. */
+static corio_future **many;
+
+static int spawn_all_then_join(void *arg, corio_value *out) {
+    double *ns = arg;
+    (void)out;
+    double t0 = now_s();
+    for (size_t i = 0; i < spawn_iters; i++) {
+        int err;
+        many[i] = corio_spawn(empty, NULL, &err);
+        if (!many[i])
+            die("corio_spawn", err);
+    }
+    for (size_t i = 0; i < spawn_iters; i++) {
+        corio_future_result(many[i], CORIO_FOREVER, NULL);
+        corio_future_unref(many[i]);
+    }
+    *ns = (now_s() - t0) / (double)spawn_iters * 1e9;
+    return 0;
+}
+
+/* The same from a plain (non-loop) thread: every spawn is a message to
+ * the loop's inbox. */
+static double from_thread(corio_runtime *rt) {
+    double t0 = now_s();
+    for (size_t i = 0; i < spawn_iters; i++) {
+        int err;
+        many[i] = corio_spawn_on(rt, 0, empty, NULL, NULL, &err);
+        if (!many[i])
+            die("corio_spawn_on", err);
+    }
+    for (size_t i = 0; i < spawn_iters; i++) {
+        corio_future_result(many[i], CORIO_FOREVER, NULL);
+        corio_future_unref(many[i]);
+    }
+    return (now_s() - t0) / (double)spawn_iters * 1e9;
+}
+
 static void *empty_thread(void *arg) { return arg; }
 
 static double bench_pthread(void) {
@@ -138,6 +177,17 @@ static void bench_spawn(void) {
         die("corio_runtime_create", r);
     double serial = best_of(rt, spawn_serial, 3);
     double batched = best_of(rt, spawn_batched, 3);
+    many = malloc(spawn_iters * sizeof *many);
+    if (!many)
+        die("malloc", -ENOMEM);
+    double all_co = best_of(rt, spawn_all_then_join, 3);
+    double all_th = 1e30;
+    for (int k = 0; k < 3; k++) {
+        double ns = from_thread(rt);
+        if (ns < all_th)
+            all_th = ns;
+    }
+    free(many);
     corio_runtime_destroy(rt);
     double th = bench_pthread();
     printf("spawn+run+join, empty coroutine, one at a time: %.0f ns\n", serial);
@@ -145,6 +195,10 @@ static void bench_spawn(void) {
     printf("pthread_create+join, empty thread: %.0f ns\n", th);
     printf("ratio thread / coroutine: %.1fx (one at a time), %.1fx (batched)\n", th / serial,
            th / batched);
+    printf("spawn %zu, then join them all, from a coroutine: %.0f ns each\n", spawn_iters, all_co);
+    printf("spawn %zu, then join them all, from a plain thread: %.0f ns each\n", spawn_iters,
+           all_th);
+    printf("ratio spawn from-thread/from-coroutine: %.2f\n", all_th / all_co);
 }
 
 /* ---- cross-thread wake latency ------------------------------------------- */
