@@ -51,7 +51,7 @@ static int files(corio_http_request *req, corio_http_response *resp, void *arg) 
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 8080;
-    rootfd = open(argc > 2 ? argv[2] : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    rootfd = open(argc > 2 ? argv[2] : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
         perror("root");
         return 1;
