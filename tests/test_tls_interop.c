@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,17 +179,69 @@ START_TEST(test_s_client_verifies) {
 }
 END_TEST
 
+/* corio-httpd --tls-cert/--tls-key (main's --httpd PATH): started with a
+ * free port, checked with curl, stopped with SIGTERM (it drains). */
+static const char *httpd_path;
+
+START_TEST(test_httpd_https) {
+    t_tls_setup();
+    char cert[600], key[600], ca[600], cmd[2000], out[4096];
+    t_tls_file(cert, sizeof cert, "server", "pem");
+    t_tls_file(key, sizeof key, "server", "key");
+    t_tls_file(ca, sizeof ca, "ca", "pem");
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        execl(httpd_path, httpd_path, "--port", "0", "--loops", "1", "--root", "/tmp", "--quiet",
+              "--tls-cert", cert, "--tls-key", key, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    char line[256] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); /* "listening on 127.0.0.1:PORT" */
+    const char *colon = strrchr(line, ':');
+    ck_assert_ptr_nonnull(colon);
+    int port = atoi(colon + 1);
+    snprintf(cmd, sizeof cmd, "curl -sS --max-time 10 --cacert %s https://localhost:%d/hello", ca,
+             port);
+    int st = run(cmd, out, sizeof out);
+    /* Plain HTTP on the TLS port: refused, nothing hangs. */
+    char cmd2[600], out2[4096];
+    snprintf(cmd2, sizeof cmd2, "curl -sS --max-time 10 http://127.0.0.1:%d/hello", port);
+    int st2 = run(cmd2, out2, sizeof out2);
+    kill(pid, SIGTERM);
+    int ws;
+    waitpid(pid, &ws, 0);
+    fclose(f);
+    ck_assert_msg(st == 0, "curl: exit %d: %s", st, out);
+    ck_assert_str_eq(out, "Hello, world!");
+    ck_assert_msg(st2 != 0 && st2 != 124, "plain HTTP on the TLS port: exit %d: %s", st2, out2);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+END_TEST
+
 static Suite *interop_suite(void) {
     Suite *s = suite_create("tls_interop");
     TCase *tc = tcase_create("interop");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_curl_verifies);
-    tcase_add_test(tc, test_s_client_verifies);
+    if (httpd_path) {
+        tcase_add_test(tc, test_httpd_https);
+    } else {
+        tcase_add_test(tc, test_curl_verifies);
+        tcase_add_test(tc, test_s_client_verifies);
+    }
     suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--httpd") == 0)
+        httpd_path = argv[2];
     if (system("command -v curl >/dev/null 2>&1") != 0) {
         fprintf(stderr, "curl not installed: skipped\n");
         return 77;

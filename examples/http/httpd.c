@@ -24,6 +24,7 @@ struct httpd {
     int rootfd;             /* the static files' directory; owned */
     double delay;           /* seconds before each answer */
     char *pattern;          /* PATTERN_LEN + 26 bytes of a..z repeated */
+    corio_tls_context *tls; /* HTTPS: the server context; owned (NULL: plain) */
 };
 
 static int hello(corio_http_response *w) {
@@ -134,8 +135,18 @@ int httpd_create(const httpd_options *opts, httpd **out) {
     corio_runtime_options ro = {.loops = o->loops, .ring_entries = 1024};
     if ((r = corio_runtime_create(&ro, &h->rt)) < 0)
         goto fail;
+    if (o->tls_cert || o->tls_key) {
+        corio_tls_options to = {.role = CORIO_TLS_SERVER, .cert_file = o->tls_cert,
+                                .key_file = o->tls_key, .alpn = "http/1.1"};
+        if ((r = corio_tls_context_create(&to, &h->tls)) < 0) {
+            if (!o->quiet && r == CORIO_ETLS_CONFIG)
+                fprintf(stderr, "corio-httpd: %s\n", corio_tls_last_error());
+            goto fail;
+        }
+    }
     double t = o->idle_timeout;
     corio_http_server_options so = {
+        .tls = h->tls,
         .idle_timeout = t, .head_timeout = t, .body_timeout = t, .write_timeout = t,
         .max_conns = o->max_conns, .max_body = o->max_body ? o->max_body : HTTPD_DEFAULT_MAX_BODY,
         .max_uri = o->max_uri, .max_header_bytes = o->max_header_bytes,
@@ -178,6 +189,7 @@ void httpd_destroy(httpd *h) {
         return;
     corio_http_server_destroy(atomic_load(&h->srv));
     corio_runtime_destroy(h->rt);
+    corio_tls_context_destroy(h->tls); /* after its connections */
     if (h->rootfd >= 0)
         close(h->rootfd);
     free(h->pattern);

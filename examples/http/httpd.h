@@ -43,6 +43,8 @@ typedef struct httpd_options {
     size_t max_uri;          /* longest request target; 0: the parser's 8 KiB */
     size_t max_header_bytes; /* largest header section; 0: the parser's 16 KiB */
     bool quiet;              /* no diagnostics on stderr */
+    const char *tls_cert;    /* PEM certificate chain: serve HTTPS (with tls_key) */
+    const char *tls_key;     /* its private key */
 } httpd_options;
 
 /* Counters of a running server (relaxed snapshots). */

@@ -2,7 +2,7 @@
  *
  *   corio-httpd [--bind ADDR] [--port N] [--root DIR] [--loops N]
  *               [--delay-ms MS] [--max-conns N] [--idle-timeout SEC]
- *               [--max-body BYTES] [--quiet]
+ *               [--max-body BYTES] [--tls-cert PEM --tls-key PEM] [--quiet]
  *
  * Once listening it prints exactly one line on stdout,
  * "listening on ADDR:PORT", and flushes it, so that a script started with
@@ -27,7 +27,7 @@
 static const char usage[] =
     "usage: corio-httpd [--bind 127.0.0.1] [--port N] [--root DIR] [--loops N]\n"
     "                   [--delay-ms MS] [--max-conns N] [--idle-timeout SEC]\n"
-    "                   [--max-body BYTES] [--quiet]\n";
+    "                   [--max-body BYTES] [--tls-cert PEM --tls-key PEM] [--quiet]\n";
 
 /* A whole decimal number in [lo, hi], or fail. */
 static bool parse_num(const char *s, long long lo, long long hi, long long *out) {
@@ -64,6 +64,10 @@ int main(int argc, char **argv) {
             o.bind = v;
         else if (!strcmp(a, "--root"))
             o.root = v;
+        else if (!strcmp(a, "--tls-cert"))
+            o.tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            o.tls_key = v;
         else if (!strcmp(a, "--port") && (ok = parse_num(v, 0, 65535, &n)))
             o.port = (int)n;
         else if (!strcmp(a, "--loops") && (ok = parse_num(v, 0, 1024, &n)))
@@ -90,6 +94,10 @@ int main(int argc, char **argv) {
         }
     }
 
+    if (!o.tls_cert != !o.tls_key) {
+        fprintf(stderr, "corio-httpd: --tls-cert and --tls-key go together\n%s", usage);
+        return 2;
+    }
     /* Each connection is a descriptor: use all the process may have. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
