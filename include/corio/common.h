@@ -5,9 +5,7 @@
  *    failure (-errno where one fits, CORIO_E* otherwise; see corio/error.h).
  *  - Timeouts are relative, in seconds, as a double, exactly like Python:
  *    CORIO_FOREVER (any negative value) waits without limit, 0 polls.
- *    NaN differs by module: the future, wait and sync calls (corio/future.h,
- *    corio/sync.h) take it as no limit, like a negative value; every I/O,
- *    stream, network, process, TLS and sleep call rejects it with -EINVAL.
+ *    A NaN timeout is rejected with -EINVAL by every call.
  *  - Every blocking call suspends the calling coroutine when it runs inside
  *    one, and blocks the calling thread otherwise.
  */
