@@ -53,7 +53,7 @@ MPI_PACKAGES := libopenmpi-dev openmpi-bin python3-mpi4py
 # stop at the first report so the test that caused it fails.
 ASAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:detect_leaks=1:print_summary=1
 UBSAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1
-TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tools/tsan.supp
 export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 
 ASAN_SETUP := -Db_sanitize=address,undefined -Db_lundef=false

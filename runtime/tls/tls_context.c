@@ -271,6 +271,20 @@ static int load_roots(SSL_CTX *ssl, const corio_tls_options *o) {
         }
         return 0;
     }
+    /* The system store as one bundle, parsed now (Debian: ca-certificates'
+     * /etc/ssl/certs/ca-certificates.crt, which OpenSSL's default file
+     * points to), as Go's crypto/x509 does. The hashed directory that
+     * SSL_CTX_set_default_verify_paths adds would instead be searched
+     * during each handshake and its certificates inserted into the shared
+     * store then; under TSan that insertion raced with lookups by other
+     * threads inside OpenSSL 3.0's X509 store. The directory remains the
+     * fallback when there is no bundle. */
+    const char *bundle = getenv(X509_get_default_cert_file_env());
+    if (!bundle)
+        bundle = X509_get_default_cert_file();
+    if (bundle && access(bundle, R_OK) == 0 && SSL_CTX_load_verify_file(ssl, bundle) == 1)
+        return 0;
+    ERR_clear_error();
     if (!SSL_CTX_set_default_verify_paths(ssl)) {
         corio__tls_set_ssl_error("system CA store");
         return CORIO_ETLS_CONFIG;
