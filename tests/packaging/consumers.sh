@@ -59,6 +59,26 @@ bad=$(grep -vE '^\./usr/local/(bin/hello|include/corio\.h|include/corio/[a-z_]+\
 [[ -z $bad ]] || { echo "a subproject installed more than the library:"; echo "$bad"; exit 1; }
 echo "superproject: built and installed only the library; program ran"
 
+# The README's own words: its first C program built with its pkg-config
+# command line, verbatim, against that install (a non-system prefix: the
+# README's PKG_CONFIG_PATH and LD_LIBRARY_PATH advice, with pkg-config's
+# sysroot standing for the DESTDIR).
+step "README: cc app.c \$(pkg-config --cflags --libs corio)"
+readme_cmd=$(awk '/^## Using corio in your project/{f=1} f && /^```sh/{getline; print; exit}' "$src/README.md")
+[[ $readme_cmd == 'cc app.c $(pkg-config --cflags --libs corio)' ]] ||
+    { echo "README's pkg-config line changed: '$readme_cmd'"; exit 1; }
+awk '/^```c$/{f=1; next} f && /^```$/{exit} f' "$src/README.md" > "$tmp/app.c"
+sp_lib=$(dirname "$(find "$tmp/sp-dest" -name 'libcorio.so' | head -1)")
+(
+    cd "$tmp"
+    export PKG_CONFIG_SYSROOT_DIR=$tmp/sp-dest
+    export PKG_CONFIG_PATH=$(dirname "$(find "$tmp/sp-dest" -name corio.pc | head -1)")
+    eval "$readme_cmd"
+    LD_LIBRARY_PATH=$sp_lib ./a.out > "$tmp/app.out"
+)
+[[ -s $tmp/app.out ]] || { echo "README's program printed nothing"; exit 1; }
+echo "README: its program built with its command and ran ($(head -1 "$tmp/app.out"))"
+
 # ---- 2. static library through pkg-config ----
 step "static library, pkg-config --static"
 prefix=$tmp/prefix
