@@ -111,6 +111,15 @@ int64_t corio__now_ns(void);
  * negative (forever) timeout, now for 0; then the earlier of that and the
  * current cancel scope's limit (corio__scope_clip). */
 int64_t corio__deadline(double timeout);
+/* The inverse, for the calls that take a relative timeout: seconds left
+ * until `deadline` (ns on CLOCK_MONOTONIC), >= 0; -1 (no limit) for
+ * INT64_MAX. */
+static inline double corio__left_s(int64_t deadline) {
+    if (deadline == INT64_MAX)
+        return -1.0;
+    int64_t d = deadline - corio__now_ns();
+    return d > 0 ? (double)d / 1e9 : 0.0;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Parker: the one way anything in corio blocks.                             */

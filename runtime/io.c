@@ -77,14 +77,6 @@ int corio__io_op_supported(int opcode) {
 
 static int bad_timeout(double timeout) { return timeout != timeout; }
 
-/* Seconds left until `deadline` (ns on CLOCK_MONOTONIC), >= 0; -1 for none. */
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1.0;
-    int64_t d = deadline - corio__now_ns();
-    return d > 0 ? (double)d / 1e9 : 0.0;
-}
-
 /* poll(2)'s milliseconds, rounded up so that we never wake just before. */
 static int left_ms(int64_t deadline) {
     if (deadline == INT64_MAX)
@@ -100,7 +92,7 @@ static int left_ms(int64_t deadline) {
 
 /* Await one prepared SQE with whatever is left of the deadline. */
 static int ring_await(corio__loop *l, struct io_uring_sqe *sqe, int64_t deadline) {
-    return corio__loop_await(l, sqe, left_s(deadline), NULL);
+    return corio__loop_await(l, sqe, corio__left_s(deadline), NULL);
 }
 
 /* ---- readiness: ring poll in a coroutine, poll(2) on a thread ---- */

@@ -413,19 +413,11 @@ static int check_opts(const corio_dial_options *o, double timeout, int *type, do
     return 0;
 }
 
-/* Seconds left until the deadline (for the resolver), -1 for none. */
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1;
-    int64_t ns = deadline - corio__now_ns();
-    return ns > 0 ? (double)ns / 1e9 : 0;
-}
-
 /* Resolve the local address, and narrow `family` to its family. */
 static int resolve_local(const corio_dial_options *o, int type, int *family, int64_t deadline,
                          corio__netaddr *local) {
     int r = corio__net_resolve(o->local_host, o->local_port, type, *family, CORIO__NET_LOCAL,
-                               left_s(deadline), local, 1);
+                               corio__left_s(deadline), local, 1);
     if (r < 0)
         return r;
     if (local->family != AF_UNIX)
@@ -469,7 +461,7 @@ static int dial_saving_errno(const char *host, const char *port, const corio_dia
     corio__netaddr *addrs = corio__calloc(CORIO__NET_MAX_ADDRS, sizeof *addrs);
     if (!addrs)
         return -ENOMEM;
-    int n = corio__net_resolve(host, port, type, rfamily, 0, left_s(deadline), addrs,
+    int n = corio__net_resolve(host, port, type, rfamily, 0, corio__left_s(deadline), addrs,
                                CORIO__NET_MAX_ADDRS);
     if (n > 0 && lp && lp->family != AF_UNIX) {
         n = keep_family(addrs, n, lp->family);

@@ -386,13 +386,6 @@ static int take_turn(slot *s, int64_t deadline) {
     return 0;
 }
 
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1.0;
-    int64_t d = deadline - corio__now_ns();
-    return d > 0 ? (double)d / 1e9 : 0.0;
-}
-
 static int accept_coro(corio_listener *l, struct sockaddr *peer, socklen_t *peerlen,
                        double timeout) {
     if (l->addr.ss_family == AF_UNIX)
@@ -418,7 +411,7 @@ static int accept_coro(corio_listener *l, struct sockaddr *peer, socklen_t *peer
         release_turn(s);
         return -ESHUTDOWN;
     }
-    r = corio_acceptor_next(s->acc, peer, peerlen, left_s(deadline));
+    r = corio_acceptor_next(s->acc, peer, peerlen, corio__left_s(deadline));
     release_turn(s);
     return r;
 }

@@ -56,14 +56,6 @@ typedef struct msg_op {
     unsigned n;          /* length of mm */
 } msg_op;
 
-/* Seconds left until `deadline` (ns), >= 0; -1 for none. */
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1.0;
-    int64_t d = deadline - corio__now_ns();
-    return d > 0 ? (double)d / 1e9 : 0.0;
-}
-
 /* The operation once, as a system call: the result or -errno. `nowait`
  * adds MSG_DONTWAIT; without it the batched receive still returns after
  * the first datagram (MSG_WAITFORONE), as the call documents. */
@@ -135,7 +127,7 @@ static ssize_t ring_run(corio__loop *l, const msg_op *o, int64_t deadline) {
             io_uring_prep_recvmsg(sqe, o->fd, o->msg, (unsigned)o->flags);
         else
             io_uring_prep_sendmsg(sqe, o->fd, o->msg, (unsigned)(o->flags | MSG_NOSIGNAL));
-        int r = corio__loop_await(l, sqe, left_s(deadline), NULL);
+        int r = corio__loop_await(l, sqe, corio__left_s(deadline), NULL);
         if (r != -EAGAIN && r != -EWOULDBLOCK)
             return r;
         r = corio__io_wait_ready(o->fd, o->events, deadline);

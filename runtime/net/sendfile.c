@@ -158,20 +158,12 @@ static void pipe_give(spipe *p) {
 /* ring_sendfile's "take the other path" (errors are negative). */
 #define NO_PIPE 1
 
-/* Seconds left until `deadline` (ns), >= 0; -1 for none. */
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1.0;
-    int64_t d = deadline - corio__now_ns();
-    return d > 0 ? (double)d / 1e9 : 0.0;
-}
-
 /* One splice on the ring, awaited. */
 static int ring_splice(corio__loop *l, int in, int64_t off_in, int out, size_t n,
                        unsigned flags, int64_t deadline) {
     struct io_uring_sqe *sqe = corio__loop_sqe(l);
     io_uring_prep_splice(sqe, in, off_in, out, -1, (unsigned)n, flags);
-    return corio__loop_await(l, sqe, left_s(deadline), NULL);
+    return corio__loop_await(l, sqe, corio__left_s(deadline), NULL);
 }
 
 /* The ring path. Adds the bytes that reached out_fd to *sent and returns 0

@@ -41,31 +41,23 @@
 
 /* ---- the descriptor transport ---- */
 
-/* Seconds left until `deadline` for the io.h calls: -1 for none, else >= 0. */
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1.0;
-    int64_t d = deadline - corio__now_ns();
-    return d > 0 ? (double)d / 1e9 : 0.0;
-}
-
 static ssize_t fd_read(void *ctx, void *buf, size_t len, int64_t deadline) {
     corio_stream *s = ctx;
     if (s->is_sock)
-        return corio_recv(s->fd, buf, len, 0, left_s(deadline));
-    return corio_read(s->fd, buf, len, -1, left_s(deadline));
+        return corio_recv(s->fd, buf, len, 0, corio__left_s(deadline));
+    return corio_read(s->fd, buf, len, -1, corio__left_s(deadline));
 }
 
 static ssize_t fd_readv(void *ctx, const struct iovec *iov, int iovcnt, int64_t deadline) {
     corio_stream *s = ctx;
-    return corio_readv(s->fd, iov, iovcnt, -1, left_s(deadline));
+    return corio_readv(s->fd, iov, iovcnt, -1, corio__left_s(deadline));
 }
 
 static ssize_t fd_write(void *ctx, const void *buf, size_t len, int64_t deadline) {
     corio_stream *s = ctx;
     if (s->is_sock)
-        return corio_send(s->fd, buf, len, 0, left_s(deadline));
-    return corio_write(s->fd, buf, len, -1, left_s(deadline));
+        return corio_send(s->fd, buf, len, 0, corio__left_s(deadline));
+    return corio_write(s->fd, buf, len, -1, corio__left_s(deadline));
 }
 
 /* sendmsg(MSG_NOSIGNAL) of an iovec array on a socket, in both worlds. */
@@ -81,7 +73,7 @@ static ssize_t sock_sendmsg(int fd, const struct iovec *iov, int iovcnt, int64_t
          * for room itself, even on an O_NONBLOCK one. */
         struct io_uring_sqe *sqe = corio__loop_sqe(l);
         io_uring_prep_sendmsg(sqe, fd, &m, MSG_NOSIGNAL);
-        return corio__loop_await(l, sqe, left_s(deadline), NULL);
+        return corio__loop_await(l, sqe, corio__left_s(deadline), NULL);
     }
     int saved = errno;
     for (;;) {
@@ -93,7 +85,7 @@ static ssize_t sock_sendmsg(int fd, const struct iovec *iov, int iovcnt, int64_t
         }
         if (errno == EINTR)
             continue;
-        int p = corio_poll(fd, POLLOUT, left_s(deadline));
+        int p = corio_poll(fd, POLLOUT, corio__left_s(deadline));
         if (p < 0) {
             errno = saved;
             return p;
@@ -105,7 +97,7 @@ static ssize_t fd_writev(void *ctx, const struct iovec *iov, int iovcnt, int64_t
     corio_stream *s = ctx;
     if (s->is_sock)
         return sock_sendmsg(s->fd, iov, iovcnt, deadline);
-    return corio_writev(s->fd, iov, iovcnt, -1, left_s(deadline));
+    return corio_writev(s->fd, iov, iovcnt, -1, corio__left_s(deadline));
 }
 
 static int fd_shutdown(void *ctx, int how) {

@@ -88,14 +88,6 @@ typedef struct tls_conn {
     unsigned char *gather;      /* GATHER_MAX bytes for writev, lazily */
 } tls_conn;
 
-/* Seconds left until `deadline` for the io.h calls: -1 for none. */
-static double left_s(int64_t deadline) {
-    if (deadline == INT64_MAX)
-        return -1.0;
-    int64_t d = deadline - corio__now_ns();
-    return d > 0 ? (double)d / 1e9 : 0.0;
-}
-
 /* ---- the ring path's BIO ---- */
 
 static int bio_read(BIO *b, char *buf, size_t len, size_t *got) {
@@ -181,7 +173,7 @@ static int out_flush(tls_conn *c, int64_t deadline) {
     c->flushing = 1;
     int r = 0;
     while (c->opos < c->olen) {
-        ssize_t n = corio_send(c->fd, c->out + c->opos, c->olen - c->opos, 0, left_s(deadline));
+        ssize_t n = corio_send(c->fd, c->out + c->opos, c->olen - c->opos, 0, corio__left_s(deadline));
         if (n < 0) {
             r = (int)n;
             break;
@@ -212,7 +204,7 @@ static int in_fill(tls_conn *c, int64_t deadline) {
         return 0; /* OpenSSL sees the end through BIO_CTRL_EOF */
     if (c->ipos == c->ilen)
         c->ipos = c->ilen = 0;
-    ssize_t n = corio_recv(c->fd, c->in + c->ilen, IN_CAP - c->ilen, 0, left_s(deadline));
+    ssize_t n = corio_recv(c->fd, c->in + c->ilen, IN_CAP - c->ilen, 0, corio__left_s(deadline));
     if (n == -ETIMEDOUT || n == -ECANCELED)
         return (int)n; /* the connection stays usable: nothing was lost */
     if (n < 0)
@@ -280,7 +272,7 @@ static int step(tls_conn *c, int ret, int sys_errno, int64_t deadline, const cha
                 return r;
             return in_fill(c, deadline);
         } else {
-            int r = corio_poll(c->fd, POLLIN, left_s(deadline));
+            int r = corio_poll(c->fd, POLLIN, corio__left_s(deadline));
             return r < 0 ? r : 0;
         }
     case SSL_ERROR_WANT_WRITE:
@@ -294,7 +286,7 @@ static int step(tls_conn *c, int ret, int sys_errno, int64_t deadline, const cha
             int r = out_flush(c, deadline);
             return r < 0 ? r : 0;
         } else {
-            int r = corio_poll(c->fd, POLLOUT, left_s(deadline));
+            int r = corio_poll(c->fd, POLLOUT, corio__left_s(deadline));
             return r < 0 ? r : 0;
         }
     case SSL_ERROR_ZERO_RETURN:
