@@ -357,14 +357,8 @@ rc=$?
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 if [[ -x $nginx_bin ]] && command -v openssl >/dev/null; then
     mkdir -p "$tmp/tls"
-    (cd "$tmp/tls" &&
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-            -keyout ca.key -out ca.pem -days 2 -subj /CN=corio-dl-test-ca &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-            -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
-        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-            -out srv.pem -days 2 -extfile ext) >/dev/null 2>&1
+    # The tests' PKI: ca.pem and server.pem/.key (localhost, 127.0.0.1).
+    bash "$(dirname "${BASH_SOURCE[0]}")/tls/make_certs.sh" "$tmp/tls" >/dev/null
     tport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     cat >"$tmp/tls/nginx.conf" <<NGINX
 daemon off; master_process off; worker_processes 1;
@@ -373,7 +367,7 @@ events { worker_connections 256; }
 http { access_log off; client_body_temp_path $tmp/tls; proxy_temp_path $tmp/tls;
   fastcgi_temp_path $tmp/tls; uwsgi_temp_path $tmp/tls; scgi_temp_path $tmp/tls;
   server { listen 127.0.0.1:$tport ssl; root $tmp/www;
-    ssl_certificate $tmp/tls/srv.pem; ssl_certificate_key $tmp/tls/srv.key; } }
+    ssl_certificate $tmp/tls/server.pem; ssl_certificate_key $tmp/tls/server.key; } }
 NGINX
     "$nginx_bin" -p "$tmp/tls" -c "$tmp/tls/nginx.conf" >/dev/null 2>&1 &
     pids+=($!)

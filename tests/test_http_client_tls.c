@@ -38,7 +38,7 @@ static const char *t_url(const char *host, const char *path, char *buf, size_t c
     return buf;
 }
 
-/* A client trusting `ca` ("ca.pem", "wrong-ca.pem"; NULL: the system
+/* A client trusting `ca` ("ca.pem", "self.pem"; NULL: the system
  * store, through the client's default context), or insecure. */
 static corio_http_client *t_client(const char *ca, bool insecure, corio_tls_context **ctx) {
     *ctx = NULL;
@@ -110,7 +110,7 @@ END_TEST
 
 START_TEST(test_https_wrong_ca) {
     corio_tls_context *ctx;
-    corio_http_client *c = t_client("wrong-ca.pem", false, &ctx);
+    corio_http_client *c = t_client("self.pem", false, &ctx);
     char u[256];
     int st;
     size_t n;
@@ -250,18 +250,11 @@ static int t_server_start(void) {
     if (!mkdtemp(dir))
         return 1;
     char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && mkdir -p www tmp && "
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout ca.key -out ca.pem -days 2 -subj /CN=corio-test-ca && "
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout wrong-ca.key -out wrong-ca.pem -days 2 -subj /CN=corio-wrong-ca && "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout srv.key -out srv.csr -subj /CN=localhost && "
-             "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext && "
-             "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out srv.pem -days 2 -extfile ext",
-             dir);
+    /* The tests' PKI (tests/tls/make_certs.sh): ca.pem, server.pem/.key
+     * for localhost and 127.0.0.1, and self.pem, a CA this server's
+     * certificate does not chain to. */
+    snprintf(cmd, sizeof cmd, "cd %s && mkdir -p www tmp && bash '%s' . >/dev/null", dir,
+             T_TLS_MAKE_CERTS);
     if (t_sh(cmd) != 0)
         return 1;
     t_write_file("www/f64k", 65536);
@@ -277,7 +270,7 @@ static int t_server_start(void) {
             "http { access_log off; client_body_temp_path %s/tmp; proxy_temp_path %s/tmp;\n"
             "  fastcgi_temp_path %s/tmp; uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;\n"
             "  server { listen 127.0.0.1:%d ssl; root %s/www; keepalive_requests 100000;\n"
-            "    ssl_certificate %s/srv.pem; ssl_certificate_key %s/srv.key;\n"
+            "    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key;\n"
             "    location = /moved { return 302 /f64k; } } }\n",
             dir, dir, dir, dir, dir, dir, dir, port, dir, dir, dir);
     fclose(f);

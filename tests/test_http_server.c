@@ -535,18 +535,12 @@ START_TEST(test_https_curl) {
     char dir[] = "/tmp/test_https.XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
-             "-days 1 -subj /CN=test-ca >/dev/null 2>&1 && "
-             "openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost "
-             ">/dev/null 2>&1 && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && "
-             "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
-             "-days 1 -extfile ext >/dev/null 2>&1",
-             dir);
+    /* The tests' PKI (tests/tls/make_certs.sh): ca.pem, server.pem/.key. */
+    snprintf(cmd, sizeof cmd, "bash '%s' %s >/dev/null", T_TLS_MAKE_CERTS, dir);
     ck_assert_int_eq(system(cmd), 0);
     char cert[128], key[128];
-    snprintf(cert, sizeof cert, "%s/srv.pem", dir);
-    snprintf(key, sizeof key, "%s/srv.key", dir);
+    snprintf(cert, sizeof cert, "%s/server.pem", dir);
+    snprintf(key, sizeof key, "%s/server.key", dir);
     corio_tls_options to = {.role = CORIO_TLS_SERVER, .cert_file = cert, .key_file = key};
     corio_tls_context *tls;
     ck_assert_int_eq(corio_tls_context_create(&to, &tls), 0);
