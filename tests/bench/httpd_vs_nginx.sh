@@ -32,36 +32,8 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
-tmp=$(mktemp -d /tmp/httpd_vs_nginx.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A free loopback port for nginx (corio-httpd picks its own with --port 0).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Wait until something answers /hello on port $1 (bounded).
-wait_up() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
+. "$here/wrk_common.sh"
+bench_tmpdir httpd_vs_nginx
 
 nport=$(free_port)
 mkdir -p "$tmp/nginx"
@@ -108,28 +80,6 @@ for p in "$nport" "$cport"; do
     [[ $body == "Hello, world!" ]] || { echo "port $p answered '$body'" >&2; exit 1; }
 done
 
-# Server CPU time so far in clock ticks (utime + stime of every thread).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-
-# One wrk run: port connections pid -> "req/s cpu-us-per-request wrk-cpu-%"
-# wrk's own CPU use (user + system, from the shell's `times` for its
-# children) says whether the client was the bottleneck: near 100 %, the
-# req/s measure wrk more than the server.
-run() {
-    local t0 t1 out
-    t0=$(cpu_ticks "$3")
-    out=$(wrk -t1 -c"$2" -d"$dur" "http://127.0.0.1:$1/hello"; times)
-    t1=$(cpu_ticks "$3")
-    awk -v dt=$((t1 - t0)) -v hz="$hz" -v dur="${dur%s}" '
-        function secs(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
-        /requests in/ { n = $1 }
-        /^Requests\/sec:/ { r = $2 }
-        /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ { w = secs($1) + secs($2) }
-        END { printf "%s %.2f %.0f\n", r, n ? dt * 1e6 / hz / n : 0, w * 100 / dur }' <<<"$out"
-}
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # nginx's worker (the master only supervises).
 nworker=$(pgrep -P "${pids[0]}" | head -1)

@@ -5,7 +5,7 @@
 #   tests/bench/https_vs_nginx.sh [BUILD_DIR] [DURATION] [ROUNDS]
 #
 # TLS 1.3, the same certificate and key for both (EC P-256, made here with
-# the openssl command line, thrown away at exit), keep-alive. The servers
+# tests/tls/make_certs.sh, thrown away at exit), keep-alive. The servers
 # answer GET /hello with the 13-byte body "Hello, world!": nginx with
 # `return 200`, corio with tests/bench/bench_tls_hello (the TLS layer over
 # streams, one loop: the floor under an HTTPS server on corio) and, when
@@ -33,40 +33,13 @@ hello=$build/tests/bench/bench_tls_hello
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
-tmp=$(mktemp -d /tmp/https_vs_nginx.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$here/wrk_common.sh"
+scheme=https
+bench_tmpdir https_vs_nginx
 
-# A free loopback port for nginx (corio-httpd picks its own with --port 0).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Wait until something answers /hello on port $1 (bounded).
-wait_up() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+# The tests' PKI (tests/tls/make_certs.sh): one certificate for both servers.
+bash "$top/tests/tls/make_certs.sh" "$tmp/pki" >/dev/null
+cert=$tmp/pki/server.pem key=$tmp/pki/server.key ca=$tmp/pki/ca.pem
 
 nport=$(free_port)
 mkdir -p "$tmp/nginx"
@@ -87,8 +60,8 @@ http {
     scgi_temp_path $tmp/nginx/scgi;
     server {
         listen 127.0.0.1:$nport ssl;
-        ssl_certificate $tmp/cert.pem;
-        ssl_certificate_key $tmp/key.pem;
+        ssl_certificate $cert;
+        ssl_certificate_key $key;
         ssl_protocols TLSv1.3;
         location / {
             default_type text/plain;
@@ -117,40 +90,18 @@ start() {
     [[ -n $p ]] || { echo "$name did not start" >&2; exit 1; }
     names+=("$name") ports+=("$p")
 }
-start tls_hello "$hello" "$tmp/cert.pem" "$tmp/key.pem" 1
+start tls_hello "$hello" "$cert" "$key" 1
 if [[ -x $httpd ]] && "$httpd" --help 2>&1 | grep -q -- --tls-cert; then
     start corio-httpd "$httpd" --port 0 --loops 1 --quiet --root "$tmp" \
-        --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
+        --tls-cert "$cert" --tls-key "$key"
 fi
 
 # Each must answer the same body over verified TLS.
 for p in "${ports[@]}"; do
-    body=$(curl -sS --max-time 5 --cacert "$tmp/cert.pem" "https://localhost:$p/hello")
+    body=$(curl -sS --max-time 5 --cacert "$ca" "https://localhost:$p/hello")
     [[ $body == "Hello, world!" ]] || { echo "port $p answered '$body'" >&2; exit 1; }
 done
 
-# Server CPU time so far in clock ticks (utime + stime of every thread).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-
-# One wrk run: port connections pid -> "req/s cpu-us-per-request wrk-cpu-%"
-# wrk's own CPU use (user + system, from the shell's `times` for its
-# children) says whether the client was the bottleneck: near 100 %, the
-# req/s measure wrk more than the server.
-run() {
-    local t0 t1 out
-    t0=$(cpu_ticks "$3")
-    out=$(wrk -t1 -c"$2" -d"$dur" "https://127.0.0.1:$1/hello"; times)
-    t1=$(cpu_ticks "$3")
-    awk -v dt=$((t1 - t0)) -v hz="$hz" -v dur="${dur%s}" '
-        function secs(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
-        /requests in/ { n = $1 }
-        /^Requests\/sec:/ { r = $2 }
-        /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ { w = secs($1) + secs($2) }
-        END { printf "%s %.2f %.0f\n", r, n ? dt * 1e6 / hz / n : 0, w * 100 / dur }' <<<"$out"
-}
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # nginx's worker (the master only supervises); the corio servers' pids.
 nworker=$(pgrep -P "${pids[0]}" | head -1)
