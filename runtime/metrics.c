@@ -104,6 +104,27 @@ static const loop_field loop_fields[] = {
     LF(stack_misses, "counter", "Coroutine stacks newly mapped."),
 };
 
+/* One bucketed time (corio_executor_metrics.run_us or queue_us) as a
+ * Prometheus histogram of the blocking pool: cumulative buckets with
+ * upper bounds 2^k us (in seconds), then +Inf. The sum is not tracked,
+ * so it is the bucket bounds' estimate. */
+static void put_hist(out_buf *o, const char *name, const char *help,
+                     const uint64_t b[CORIO_METRICS_BUCKETS], uint64_t count) {
+    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    double sum = 0;
+    for (unsigned k = 0; k + 1 < CORIO_METRICS_BUCKETS; k++) {
+        cum += b[k];
+        double le = (double)(1ull << k) / 1e6;
+        sum += (double)b[k] * le;
+        put(o, "%s_bucket{pool=\"blocking\",le=\"%.9g\"} %llu\n", name, le,
+            (unsigned long long)cum);
+    }
+    put(o, "%s_bucket{pool=\"blocking\",le=\"+Inf\"} %llu\n%s_sum{pool=\"blocking\"} %.9g\n"
+           "%s_count{pool=\"blocking\"} %llu\n",
+        name, (unsigned long long)count, name, sum, name, (unsigned long long)count);
+}
+
 CORIO_API ssize_t corio_metrics_format(corio_runtime *rt, char *buf, size_t cap) {
     if (!rt || (!buf && cap))
         return -EINVAL;
@@ -142,24 +163,12 @@ CORIO_API ssize_t corio_metrics_format(corio_runtime *rt, char *buf, size_t cap)
                 "# TYPE corio_pool_completed counter\n"
                 "corio_pool_completed{pool=\"blocking\"} %llu\n",
             (unsigned long long)em.completed);
-        /* The sampled run times as a Prometheus histogram: cumulative
-         * buckets with upper bounds 2^k us (in seconds), then +Inf. The
-         * sum is not tracked, so it is the bucket bounds' estimate. */
-        put(&o, "# HELP corio_pool_run_seconds Run time of a sample of the blocking pool's jobs "
-                "(every 16th per worker).\n# TYPE corio_pool_run_seconds histogram\n");
-        uint64_t cum = 0;
-        double sum = 0;
-        for (unsigned k = 0; k + 1 < CORIO_METRICS_BUCKETS; k++) {
-            cum += em.run_us[k];
-            double le = (double)(1ull << k) / 1e6;
-            sum += (double)em.run_us[k] * le;
-            put(&o, "corio_pool_run_seconds_bucket{pool=\"blocking\",le=\"%.9g\"} %llu\n", le,
-                (unsigned long long)cum);
-        }
-        put(&o, "corio_pool_run_seconds_bucket{pool=\"blocking\",le=\"+Inf\"} %llu\n"
-                "corio_pool_run_seconds_sum{pool=\"blocking\"} %.9g\n"
-                "corio_pool_run_seconds_count{pool=\"blocking\"} %llu\n",
-            (unsigned long long)em.run_samples, sum, (unsigned long long)em.run_samples);
+        put_hist(&o, "corio_pool_run_seconds",
+                 "Run time of a sample of the blocking pool's jobs (every 16th per worker).",
+                 em.run_us, em.run_samples);
+        put_hist(&o, "corio_pool_queue_seconds",
+                 "Queue wait (submit to start) of a sample of the blocking pool's jobs.",
+                 em.queue_us, em.queue_samples);
     }
     return (ssize_t)o.len;
 }
