@@ -47,6 +47,20 @@ typedef struct pair {
 
 static unsigned char pat(size_t i) { return (unsigned char)(i * 7 + (i >> 9)); }
 
+/* The echo server's part (a coroutine or a plain thread): read one line,
+ * send it back with its newline, flush. */
+static void echo_line(corio_stream *s) {
+    const char *line;
+    size_t len;
+    if (corio_stream_read_line(s, 1024, &line, &len, 10.0) == 1) {
+        char copy[1025];
+        memcpy(copy, line, len);
+        copy[len++] = '\n';
+        corio_stream_write(s, copy, len, 10.0);
+        corio_stream_flush(s, 10.0);
+    }
+}
+
 static int server_fn(void *arg, corio_value *out) {
     (void)out;
     pair *p = arg;
@@ -84,15 +98,7 @@ static int server_fn(void *arg, corio_value *out) {
     snprintf(p->srv_sni, sizeof p->srv_sni, "%s", p->si.server_name);
     snprintf(p->srv_alpn, sizeof p->srv_alpn, "%s", p->si.alpn);
     if (p->mode == SRV_ECHO) {
-        const char *line;
-        size_t len;
-        if (corio_stream_read_line(s, 1024, &line, &len, 10.0) == 1) {
-            char copy[1024];
-            memcpy(copy, line, len);
-            copy[len++] = '\n';
-            corio_stream_write(s, copy, len, 10.0);
-            corio_stream_flush(s, 10.0);
-        }
+        echo_line(s);
         p->srv_eof = (int)corio_stream_read(s, buf, sizeof buf, 10.0);
     } else if (p->mode == SRV_BULK) {
         unsigned char *b = malloc(p->bulk);
@@ -347,8 +353,6 @@ END_TEST
 
 /* ---- SNI, resumption ---- */
 
-static int sni_client(void *arg, corio_value *out) { return client_fn(arg, out); }
-
 START_TEST(test_sni_selects_context) {
     t_tls_setup();
     corio_tls_context *def = server_ctx("server", NULL, 0);
@@ -357,13 +361,13 @@ START_TEST(test_sni_selects_context) {
     corio_tls_context_destroy(oth); /* def keeps it alive */
     pair p = {.sctx = def, .cctx = client_ctx(0, NULL, 0), .mode = SRV_ECHO, .name = "other.test"};
     corio_runtime_options o = {.loops = 1, .stack_size = 256 * 1024, .no_pin = true};
-    ck_assert_int_eq(corio_run_with(&o, sni_client, &p, NULL), 0);
+    ck_assert_int_eq(corio_run_with(&o, client_fn, &p, NULL), 0);
     ck_assert_msg(p.cli == 0, "other.test: %s (%s)", corio_strerror(p.cli), p.cli_err);
     ck_assert_str_eq(p.srv_sni, "other.test");
     /* An unknown name gets the default certificate: verification of
      * "other2.test" against localhost's certificate fails. */
     p.name = "other2.test";
-    ck_assert_int_eq(corio_run_with(&o, sni_client, &p, NULL), 0);
+    ck_assert_int_eq(corio_run_with(&o, client_fn, &p, NULL), 0);
     ck_assert_int_eq(p.cli, CORIO_ETLS_VERIFY);
     pair_free(&p);
 }
@@ -475,15 +479,7 @@ static void *thread_server(void *arg) {
     corio_stream *s = NULL;
     p->srv = corio_tls_accept(p->sctx, fd, NULL, 10.0, &s);
     if (p->srv == 0) {
-        const char *line;
-        size_t len;
-        if (corio_stream_read_line(s, 100, &line, &len, 10.0) == 1) {
-            char c[100];
-            memcpy(c, line, len);
-            c[len++] = '\n';
-            corio_stream_write(s, c, len, 10.0);
-            corio_stream_flush(s, 10.0);
-        }
+        echo_line(s);
         corio_stream_destroy(s);
     } else {
         close(fd);

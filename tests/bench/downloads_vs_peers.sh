@@ -20,9 +20,8 @@
 # PLOT=FILE.png also draws both sets' MB/s as bar charts with gnuplot
 # (gnuplot-nox, installed when missing).
 #
-# HTTPS=1 runs the same sets over TLS: a throw-away CA and a certificate for
-# 127.0.0.1 made with the openssl command line in the temp dir (no key is
-# kept), nginx with `listen ... ssl` (TLS 1.3, its default ciphers), and
+# HTTPS=1 runs the same sets over TLS: the tests' throw-away CA and server
+# certificate (tests/tls/make_certs.sh, in the temp dir: no key is kept), nginx with `listen ... ssl` (TLS 1.3, its default ciphers), and
 # every peer told to trust that CA: corio-downloads --cacert, curl --cacert,
 # aria2c --ca-certificate, Python through SSL_CERT_FILE. corio-curl is left
 # out (the tool's libcurl modes use the system store only).
@@ -72,18 +71,13 @@ scheme=http
 listen_tls=
 if [[ -n $HTTPS ]]; then
     scheme=https
-    (cd "$tmp/nginx" &&
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-            -keyout ca.key -out ca.pem -days 2 -subj /CN=corio-bench-ca &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-            -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >ext &&
-        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-            -out srv.pem -days 2 -extfile ext) >/dev/null 2>&1
-    listen_tls="ssl; ssl_certificate $tmp/nginx/srv.pem; ssl_certificate_key $tmp/nginx/srv.key"
+    # The tests' PKI (tests/tls/make_certs.sh): ca.pem and server.pem/.key
+    # (localhost, 127.0.0.1, ::1), thrown away with the temp dir.
+    bash "$here/tests/tls/make_certs.sh" "$tmp/nginx/pki" >/dev/null
+    listen_tls="ssl; ssl_certificate $tmp/nginx/pki/server.pem; ssl_certificate_key $tmp/nginx/pki/server.key"
     listen_tls+="; ssl_session_cache shared:S:1m"
 fi
-ca=$tmp/nginx/ca.pem
+ca=$tmp/nginx/pki/ca.pem
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/nginx/nginx.conf" <<EOF
 worker_processes auto;
