@@ -164,6 +164,7 @@ run_peer() { # PEER SET
     esac
 }
 
+echo "machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "corio-downloads vs peers: nginx on $scheme://127.0.0.1:$port, files under $base, best of $RUNS"
 echo "windows: corio-native/corio-curl $CORIO_CONC (the tool's default), corio-native-64 and the peers $CONC"
 for set in small large; do
