@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "corio.h"
 #include "internal.h"
 #include "loop.h"
@@ -545,6 +546,215 @@ START_TEST(test_dump_each_kind_of_wait) {
 }
 END_TEST
 
+/* A coroutine blocked three calls deep in functions of this file. No
+ * tail calls (each does something after its call) and no inlining, so
+ * each keeps its frame; static, so only the full symbol table names them
+ * (the test is not linked with -rdynamic). */
+static atomic_int deep_returns;
+
+__attribute__((noinline, noipa)) static int t_deep_3(corio_future *never) {
+    int r = corio_future_result(never, -1, NULL);
+    atomic_fetch_add(&deep_returns, 1);
+    return r;
+}
+
+__attribute__((noinline, noipa)) static int t_deep_2(corio_future *never) {
+    int r = t_deep_3(never);
+    atomic_fetch_add(&deep_returns, 1);
+    return r;
+}
+
+__attribute__((noinline, noipa)) static int t_deep_1(corio_future *never) {
+    int r = t_deep_2(never);
+    atomic_fetch_add(&deep_returns, 1);
+    return r;
+}
+
+static int d_deep(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("deep");
+    atomic_fetch_add(&c->ready, 1);
+    int r = t_deep_1(c->never);
+    return r < 0 ? r : -EIO; /* not a tail call: d_deep keeps its frame */
+}
+
+/* The dump of rt as text (static buffer). */
+static const char *t_dump_text(corio_runtime *rt, long want) {
+    static char text[1 << 16];
+    FILE *tf = tmpfile();
+    ck_assert_ptr_nonnull(tf);
+    ck_assert_int_eq(corio_runtime_dump(rt, fileno(tf)), want);
+    rewind(tf);
+    size_t len = fread(text, 1, sizeof text - 1, tf);
+    text[len] = 0;
+    fclose(tf);
+    if (getenv("T_SHOW_DUMP"))
+        fputs(text, stderr);
+    return text;
+}
+
+/* The lines of coroutine `name`'s entry (up to the next coroutine). */
+static const char *t_entry(const char *text, const char *name, char *buf, size_t cap) {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\" ", name);
+    const char *p = strstr(text, key);
+    ck_assert_msg(p, "no %s in:\n%s", key, text);
+    const char *end = strstr(p, "\n  coroutine ");
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    ck_assert_uint_lt(n, cap);
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    return buf;
+}
+
+START_TEST(test_dump_full_backtrace) {
+    corio_runtime *rt = t_rt(1);
+    dump_ctx c = {0};
+    c.never = corio_future_create();
+    atomic_store(&deep_returns, 0);
+    corio_future *f = t_spawn(rt, 0, d_deep, &c);
+    while (atomic_load(&c.ready) < 1)
+        sched_yield();
+    char e[4096];
+    t_entry(t_dump_text(rt, 1), "deep", e, sizeof e);
+#if defined(CORIO_HAVE_LIBUNWIND) && defined(__x86_64__)
+    /* Innermost first: the wait, then the three frames in order, then the
+     * coroutine's function; "module+0xOFF (symbol+0xOFF)". */
+    const char *w = strstr(e, " (corio_future_result+0x");
+    const char *d3 = strstr(e, " (t_deep_3+0x"), *d2 = strstr(e, " (t_deep_2+0x");
+    const char *d1 = strstr(e, " (t_deep_1+0x"), *top = strstr(e, " (d_deep+0x");
+    ck_assert_msg(w && d3 && d2 && d1 && top && w < d3 && d3 < d2 && d2 < d1 && d1 < top,
+                  "frames missing or out of order:\n%s", e);
+    ck_assert_msg(strstr(e, "      test_inspect+0x"), "%s", e);
+#else
+    /* The frame-pointer walk: the first frame at least. */
+    ck_assert_msg(strstr(e, "\n      "), "%s", e);
+#endif
+    /* CORIO_DUMP_BACKTRACE=none: the state line alone. */
+    setenv("CORIO_DUMP_BACKTRACE", "none", 1);
+    t_entry(t_dump_text(rt, 1), "deep", e, sizeof e);
+    ck_assert_msg(!strstr(e, "\n      "), "%s", e);
+    /* fp: the frame-pointer walk, at least the first frame. */
+    setenv("CORIO_DUMP_BACKTRACE", "fp", 1);
+    t_entry(t_dump_text(rt, 1), "deep", e, sizeof e);
+    ck_assert_msg(strstr(e, "\n      "), "%s", e);
+    unsetenv("CORIO_DUMP_BACKTRACE");
+    corio_future_cancel(f);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), -ECANCELED);
+    ck_assert_int_eq(atomic_load(&deep_returns), 3);
+    corio_future_unref(f);
+    corio_future_unref(c.never);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
+/* A dump must not fault on a corrupt stack. A coroutine of the same loop
+ * (so the victim is suspended and nothing else runs) overwrites the
+ * victim's stack above its saved stack pointer, dumps, and puts the bytes
+ * back before the victim runs again. Three kinds of junk: non-canonical
+ * words, an address inside a function (valid unwind info, wrong frames),
+ * and pointers into the stack itself, each one word higher. */
+typedef struct corrupt_ctx {
+    corio_runtime *rt;
+    corio_future *never;
+    corio__coro *victim; /* set by the victim before it blocks */
+    long dumped[3];      /* each dump's result */
+    int intact;          /* the victim's name line was in each dump */
+} corrupt_ctx;
+
+static int d_victim(void *arg, corio_value *out) {
+    (void)out;
+    corrupt_ctx *c = arg;
+    corio_coro_set_name("victim");
+    c->victim = corio__tls_coro;
+    return t_deep_1(c->never);
+}
+
+/* Fill [lo, hi) but the victim's parker, which the dump reads (what it
+ * waits on). */
+__attribute__((no_sanitize("address"))) static void t_fill(uintptr_t lo, uintptr_t hi,
+                                                           const void *keep, int kind) {
+    uintptr_t k = (uintptr_t)keep;
+    for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
+        if (a + 8 > k && a < k + sizeof(corio__parker))
+            continue;
+        uintptr_t v = kind == 0   ? (uintptr_t)0x4141414141414141ULL
+                      : kind == 1 ? (uintptr_t)&corio_sleep + 9
+                                  : a + 8;
+        *(volatile uintptr_t *)a = v;
+    }
+}
+
+__attribute__((no_sanitize("address"))) static void t_copy(volatile unsigned char *to,
+                                                           const volatile unsigned char *from,
+                                                           size_t n) {
+    for (size_t i = 0; i < n; i++)
+        to[i] = from[i];
+}
+
+static int d_corrupter(void *arg, corio_value *out) {
+    (void)out;
+    corrupt_ctx *c = arg;
+    /* The victim was spawned first on this loop: it has run and blocked
+     * before this one starts, in practice; the loop makes sure. */
+    while (!c->victim || !c->victim->parker)
+        corio_sleep(0.001);
+    const corio__stack *st = c->victim->fiber.stack;
+    uintptr_t hi = (uintptr_t)st->lo + st->size;
+    /* From the saved rbp and return address of the switch frame up. */
+    uintptr_t from = (uintptr_t)c->victim->fiber.ctx.sp + 0x30;
+    size_t n = hi - from;
+    unsigned char *save = malloc(n);
+    if (!save)
+        return -ENOMEM;
+    t_copy(save, (unsigned char *)from, n);
+    c->intact = 1;
+    for (int kind = 0; kind < 3; kind++) {
+        t_fill(from, hi, c->victim->parker, kind);
+        FILE *tf = tmpfile();
+        c->dumped[kind] = tf ? corio_runtime_dump(c->rt, fileno(tf)) : -ENOMEM;
+        if (tf) {
+            char text[8192];
+            rewind(tf);
+            size_t len = fread(text, 1, sizeof text - 1, tf);
+            text[len] = 0;
+            if (!strstr(text, "\"victim\" waiting on future"))
+                c->intact = 0;
+            if (getenv("T_SHOW_DUMP"))
+                fputs(text, stderr);
+            fclose(tf);
+        }
+    }
+    t_copy((unsigned char *)from, save, n);
+    free(save);
+    return 0;
+}
+
+START_TEST(test_dump_corrupt_stack) {
+    corio_runtime *rt = t_rt(1);
+    corrupt_ctx c = {.rt = rt};
+    c.never = corio_future_create();
+    atomic_store(&deep_returns, 0);
+    corio_future *v = t_spawn(rt, 0, d_victim, &c);
+    /* Spawned after the victim on the same loop: it runs once the victim
+     * has blocked (a loop runs its coroutines one at a time, in order). */
+    corio_future *k = t_spawn(rt, 0, d_corrupter, &c);
+    ck_assert_int_eq(corio_future_result(k, 30, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(c.dumped[i], 2);
+    ck_assert(c.intact);
+    /* The stack was put back: the victim unwinds normally. */
+    corio_future_cancel(v);
+    ck_assert_int_eq(corio_future_result(v, 30, NULL), -ECANCELED);
+    ck_assert_int_eq(atomic_load(&deep_returns), 3);
+    corio_future_unref(v);
+    corio_future_unref(k);
+    corio_future_unref(c.never);
+    corio_runtime_destroy(rt);
+}
+END_TEST
+
 START_TEST(test_dump_on_signal) {
     corio_runtime *rt = t_rt(1);
     dump_ctx c = {0};
@@ -577,14 +787,39 @@ END_TEST
 
 /* ---- stall watchdog ------------------------------------------------------ */
 
+/* The spinner blocks its loop three calls deep (no inlining, no tail
+ * calls); each level records the return address of its call, which the
+ * stall report's backtrace must show, innermost first. */
+static void *spin_ra[3];
+
+__attribute__((noinline, noipa)) static int t_spin_3(void) {
+    spin_ra[2] = __builtin_return_address(0);
+    int64_t until = corio_now_ns() + 600000000;
+    while (corio_now_ns() < until) {
+    } /* blocks its loop on purpose */
+    return atomic_fetch_add(&deep_returns, 1);
+}
+
+__attribute__((noinline, noipa)) static int t_spin_2(void) {
+    spin_ra[1] = __builtin_return_address(0);
+    int r = t_spin_3();
+    atomic_fetch_add(&deep_returns, 1);
+    return r;
+}
+
+__attribute__((noinline, noipa)) static int t_spin_1(void) {
+    spin_ra[0] = __builtin_return_address(0);
+    int r = t_spin_2();
+    atomic_fetch_add(&deep_returns, 1);
+    return r;
+}
+
 static int spins(void *arg, corio_value *out) {
     (void)arg;
     (void)out;
     corio_coro_set_name("spinner");
-    int64_t until = corio_now_ns() + 600000000;
-    while (corio_now_ns() < until) {
-    } /* blocks its loop on purpose */
-    return 0;
+    int r = t_spin_1();
+    return r < 0 ? r : 0;
 }
 
 static int yields_politely(void *arg, corio_value *out) {
@@ -630,9 +865,15 @@ START_TEST(test_stall_detector) {
     ck_assert_msg(strstr(text, " \"spinner\" has run for over 0.100 s"), "%s", text);
     /* Then the running coroutine's backtrace, taken on its own thread
      * (SIGURG): frames as backtrace_symbols_fd writes them, "binary(+0x...)
-     * [0x...]". TSan delivers signals only at its interception points and
-     * may miss the 200 ms window: there the report may say so instead. */
-    for (int k = 0; k < 100 && !strstr(text, "[0x") && !strstr(text, "no backtrace"); k++) {
+     * [0x...]", down to the three return addresses of the spinner's chain.
+     * TSan delivers signals only at its interception points and may miss
+     * the 200 ms window: there the report may say so instead. */
+    char want[3][32];
+    for (int i = 0; i < 3; i++)
+        snprintf(want[i], sizeof want[i], "[%p]\n", spin_ra[i]);
+    until = corio_now_ns() + 10000000000;
+    while (!strstr(text, "no backtrace") && corio_now_ns() < until &&
+           !(strstr(text, want[0]) && strstr(text, want[1]) && strstr(text, want[2]))) {
         n = read(p[0], text + len, sizeof text - 1 - len);
         if (n > 0) {
             len += (size_t)n;
@@ -647,6 +888,14 @@ START_TEST(test_stall_detector) {
     ck_assert_msg(strstr(text, "backtrace of the running coroutine (innermost first):\n"), "%s",
                   text);
     ck_assert_msg(strstr(text, "test_inspect") && strstr(text, "[0x"), "%s", text);
+    /* The whole chain, through the signal frame onto the coroutine's
+     * stack: the three return addresses, innermost first. */
+    const char *at[3];
+    for (int i = 0; i < 3; i++) {
+        at[i] = strstr(text, want[i]);
+        ck_assert_msg(at[i], "no frame %s in:\n%s", want[i], text);
+    }
+    ck_assert_msg(at[2] < at[1] && at[1] < at[0], "frames out of order:\n%s", text);
 #endif
     corio_runtime_destroy(rt); /* stops the watchdog */
     close(p[0]);
@@ -667,6 +916,8 @@ int main(void) {
     tcase_add_test(tc, test_pool_deadlock_reported);
     tcase_add_test(tc, test_pool_near_deadlock_not_reported);
     tcase_add_test(tc, test_dump_each_kind_of_wait);
+    tcase_add_test(tc, test_dump_full_backtrace);
+    tcase_add_test(tc, test_dump_corrupt_stack);
     tcase_add_test(tc, test_dump_on_signal);
     tcase_add_test(tc, test_stall_detector);
     suite_add_tcase(s, tc);
