@@ -34,6 +34,7 @@
 #include "loop.h"
 
 #if defined(CORIO_HAVE_LIBUNWIND)
+#include <pthread.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #endif
@@ -85,7 +86,8 @@ static void req_unref(dump_req *r) {
  *     sp+0x38  return address into the switch's caller
  *     sp+0x40  the caller's frame: its rsp when the switch returns
  *
- * With libunwind (CORIO_HAVE_LIBUNWIND) those registers seed an
+ * With libunwind (CORIO_HAVE_LIBUNWIND at build time, libunwind.so.8 at
+ * run time) those registers seed an
  * unw_context_t and unw_step walks the rest by the .eh_frame CFI, which
  * gcc emits for every function, frame pointers or not (the user's code
  * included). libunwind as Debian builds it (its default "conservative
@@ -126,6 +128,55 @@ STACK_READER static int walk_fp(const uintptr_t *fr, uintptr_t sp, uintptr_t hi,
 
 #if defined(CORIO_HAVE_LIBUNWIND)
 
+/* libunwind is opened with dlopen(RTLD_LOCAL) at the first dump, not
+ * linked: libunwind.so exports unversioned `backtrace` and `_Unwind_*`
+ * (the C++ exception ABI), which, linked into a program, may be found
+ * before glibc's and libgcc's and serve the whole program. Opened locally,
+ * its symbols are reached only through these pointers. Not there at run
+ * time: the frame-pointer walk. The header names the functions (macros
+ * for the local-only, x86-64 entry points, _ULx86_64_*). */
+#define UNW_NAME_(f) #f
+#define UNW_NAME(f) UNW_NAME_(f)
+
+static struct {
+    int (*init_local)(unw_cursor_t *, unw_context_t *);
+    int (*step)(unw_cursor_t *);
+    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+    int (*get_proc_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
+} unw;                     /* set by unw_open, once (pthread_once orders it) */
+static int unw_ready;      /* every pointer is set */
+static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
+
+static void *unw_sym(void *h, const char *name, int *ok) {
+    void *p = dlsym(h, name);
+    if (!p)
+        *ok = 0;
+    return p;
+}
+
+static void unw_open(void) {
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    int ok = 1;
+    /* Object to function pointers through memcpy: ISO C has no cast. */
+    void *p = unw_sym(h, UNW_NAME(unw_init_local), &ok);
+    memcpy(&unw.init_local, &p, sizeof p);
+    p = unw_sym(h, UNW_NAME(unw_step), &ok);
+    memcpy(&unw.step, &p, sizeof p);
+    p = unw_sym(h, UNW_NAME(unw_get_reg), &ok);
+    memcpy(&unw.get_reg, &p, sizeof p);
+    p = unw_sym(h, UNW_NAME(unw_get_proc_name), &ok);
+    memcpy(&unw.get_proc_name, &p, sizeof p);
+    unw_ready = ok; /* the handle stays open: the pointers point into it */
+}
+
+/* 1 when libunwind is there (opened on the first call). */
+static int unw_available(void) {
+    pthread_once(&unw_once, unw_open);
+    return unw_ready;
+}
+
 /* The frames of a suspended coroutine whose switch frame is fr (at sp),
  * on a stack ending at hi. */
 STACK_READER static int walk_cfi(const uintptr_t *fr, uintptr_t sp, uintptr_t hi, uintptr_t *pcs,
@@ -144,18 +195,18 @@ STACK_READER static int walk_cfi(const uintptr_t *fr, uintptr_t sp, uintptr_t hi
     unw_cursor_t cur;
     /* unw_init_local treats RIP as a return address (the CFI looked up
      * is the one of the call instruction before it), as it is here. */
-    if (unw_init_local(&cur, &uc) < 0)
+    if (unw.init_local(&cur, &uc) < 0)
         return 0;
     int n = 0;
     uintptr_t last = sp;
     for (;;) {
         unw_word_t ip, fsp;
-        if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0 ||
-            unw_get_reg(&cur, UNW_REG_SP, &fsp) < 0 || fsp < last || fsp > hi)
+        if (unw.get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0 ||
+            unw.get_reg(&cur, UNW_REG_SP, &fsp) < 0 || fsp < last || fsp > hi)
             break;
         pcs[n++] = (uintptr_t)ip;
         last = (uintptr_t)fsp;
-        if (n == max || unw_step(&cur) <= 0)
+        if (n == max || unw.step(&cur) <= 0)
             break;
     }
     return n;
@@ -219,7 +270,8 @@ static int full_symbol(uintptr_t pc, char *name, size_t cap, uintptr_t *off) {
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
     unw_cursor_t cur;
     unw_word_t o = 0;
-    if (unw_init_local(&cur, &uc) < 0 || unw_get_proc_name(&cur, name, cap, &o) < 0 || !name[0])
+    if (!unw_ready || unw.init_local(&cur, &uc) < 0 || unw.get_proc_name(&cur, name, cap, &o) < 0 ||
+        !name[0])
         return 0;
     *off = (uintptr_t)o;
     return 1;
@@ -392,13 +444,13 @@ static void dump_loop(corio__loop *l, corio__call_msg *m) {
 
 /* CORIO_DUMP_BACKTRACE: "none", "fp" (frame pointers: fast, but only
  * as deep as the first frame built without them), otherwise (unset,
- * "full") by the unwind tables when built with libunwind. */
+ * "full") by the unwind tables when libunwind is there. */
 static int backtrace_mode(void) {
     const char *e = getenv("CORIO_DUMP_BACKTRACE");
     if (e && !strcmp(e, "none"))
         return BT_NONE;
 #if defined(CORIO_HAVE_LIBUNWIND)
-    if (!e || strcmp(e, "fp"))
+    if ((!e || strcmp(e, "fp")) && unw_available())
         return BT_CFI;
 #endif
     return BT_FP;
