@@ -903,6 +903,90 @@ START_TEST(test_stall_detector) {
 }
 END_TEST
 
+/* The ring stall: one run-queue pass that does not end. Twenty
+ * coroutines made ready together, each running 40 ms without yielding
+ * (under the 100 ms threshold, so none is a stall by itself): the pass
+ * takes 800 ms, during which the loop enters no ring. And coroutines that
+ * yield to each other end a pass at every turn: not reported, though the
+ * loop enters no ring either (nothing is in flight). */
+static int spin_40ms(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    int64_t until = corio_now_ns() + 40000000;
+    while (corio_now_ns() < until) {
+    }
+    return 0;
+}
+
+static int spawn_spinners(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    corio_future *fs[20];
+    for (int i = 0; i < 20; i++) {
+        int err = 0;
+        if (!(fs[i] = corio_spawn(spin_40ms, NULL, &err)))
+            return err;
+    }
+    for (int i = 0; i < 20; i++) {
+        corio_future_result(fs[i], -1, NULL);
+        corio_future_unref(fs[i]);
+    }
+    return 0;
+}
+
+static int yields_to_other(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    int64_t until = corio_now_ns() + 400000000;
+    while (corio_now_ns() < until)
+        corio_yield();
+    return 0;
+}
+
+/* Everything readable on fd now. */
+static size_t t_drain_fd(int fd, char *text, size_t len, size_t cap) {
+    for (;;) {
+        ssize_t n = read(fd, text + len, cap - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    text[len] = 0;
+    return len;
+}
+
+START_TEST(test_stall_ring_pass) {
+    corio_runtime *rt = t_rt(1);
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+    ck_assert_int_eq(corio_runtime_stall_watch(rt, 0.1, p[1]), 0);
+    static char text[4096];
+    corio_future *a = t_spawn(rt, 0, yields_to_other, NULL);
+    corio_future *b = t_spawn(rt, 0, yields_to_other, NULL);
+    ck_assert_int_eq(corio_future_result(a, 30, NULL), 0);
+    ck_assert_int_eq(corio_future_result(b, 30, NULL), 0);
+    corio_future_unref(a);
+    corio_future_unref(b);
+    size_t len = t_drain_fd(p[0], text, 0, sizeof text);
+    ck_assert_msg(!strstr(text, "ring not entered"), "yielding coroutines reported:\n%s", text);
+    corio_future *f = t_spawn(rt, 0, spawn_spinners, NULL);
+    ck_assert_int_eq(corio_future_result(f, 30, NULL), 0);
+    corio_future_unref(f);
+    int64_t until = corio_now_ns() + 10000000000;
+    while (!strstr(text, "ring not entered") && corio_now_ns() < until) {
+        len = t_drain_fd(p[0], text, len, sizeof text);
+        if (!strstr(text, "ring not entered"))
+            t_sleep(0.01);
+    }
+    ck_assert_msg(strstr(text, "corio: stall: loop 0: busy, ring not entered for over 0.100 s "
+                               "(one pass over its ready coroutines has not ended"),
+                  "%s", text);
+    corio_runtime_destroy(rt);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("inspect");
     TCase *tc = tcase_create("inspect");
@@ -920,6 +1004,7 @@ int main(void) {
     tcase_add_test(tc, test_dump_corrupt_stack);
     tcase_add_test(tc, test_dump_on_signal);
     tcase_add_test(tc, test_stall_detector);
+    tcase_add_test(tc, test_stall_ring_pass);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
