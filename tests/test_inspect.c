@@ -445,6 +445,7 @@ END_TEST
 
 typedef struct dump_ctx {
     corio_future *never; /* a future nobody completes */
+    corio_mutex *mu;     /* a mutex the test holds */
     int sv[2];           /* a socketpair nobody writes to */
     corio_future *peer;  /* the coroutine the joiner joins */
     atomic_int ready;    /* blocked coroutines about to block */
@@ -491,28 +492,51 @@ static int d_group_child(void *arg, corio_value *out) {
     return corio_future_result(c->never, -1, NULL);
 }
 
+static int d_mutex(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("on-mutex");
+    atomic_fetch_add(&c->ready, 1);
+    int r = corio_mutex_lock(c->mu, 3600);
+    if (r == 0)
+        corio_mutex_unlock(c->mu);
+    return r;
+}
+
+static int d_wait(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("in-wait");
+    atomic_fetch_add(&c->ready, 1);
+    return corio_wait(&c->never, 1, -1, CORIO_FIRST_COMPLETED, NULL, NULL, NULL, NULL);
+}
+
 START_TEST(test_dump_each_kind_of_wait) {
     corio_runtime *rt = t_rt(1);
     dump_ctx c = {0};
     c.never = corio_future_create();
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c.sv), 0);
-    corio_future *fs[4];
+    ck_assert_int_eq(corio_mutex_create(&c.mu), 0);
+    ck_assert_int_eq(corio_mutex_lock(c.mu, 0), 0);
+    corio_future *fs[6];
     fs[0] = t_spawn(rt, 0, d_future, &c);
     fs[1] = t_spawn(rt, 0, d_sleep, &c);
     fs[2] = t_spawn(rt, 0, d_recv, &c);
     c.peer = fs[1];
     fs[3] = t_spawn(rt, 0, d_join, &c);
+    fs[4] = t_spawn(rt, 0, d_mutex, &c);
+    fs[5] = t_spawn(rt, 0, d_wait, &c);
     corio_group *g;
     ck_assert_int_eq(corio_group_create(CORIO_GROUP_FAIL_FAST, &g), 0);
     ck_assert_int_eq(corio_group_spawn_on(g, rt, 0, d_group_child, &c, NULL, NULL), 0);
-    while (atomic_load(&c.ready) < 5)
+    while (atomic_load(&c.ready) < 7)
         sched_yield();
     /* They block right after counting themselves; a dump is a loop
      * message, handled only once they have. */
     FILE *tf = tmpfile();
     ck_assert_ptr_nonnull(tf);
     long n = corio_runtime_dump(rt, fileno(tf));
-    ck_assert_int_eq(n, 5);
+    ck_assert_int_eq(n, 7);
     static char text[1 << 16];
     rewind(tf);
     size_t len = fread(text, 1, sizeof text - 1, tf);
@@ -520,7 +544,7 @@ START_TEST(test_dump_each_kind_of_wait) {
     fclose(tf);
     if (getenv("T_SHOW_DUMP"))
         fputs(text, stderr);
-    ck_assert_msg(strstr(text, "loop 0: 5 live coroutines"), "%s", text);
+    ck_assert_msg(strstr(text, "loop 0: 7 live coroutines"), "%s", text);
     /* What each waits on (object and address), for how long, and until when. */
     const char *w = strstr(text, "\"waits-on-future\" waiting on future 0x");
     ck_assert_msg(w && strstr(w, " s, no deadline"), "%s", text);
@@ -530,15 +554,21 @@ START_TEST(test_dump_each_kind_of_wait) {
     ck_assert_msg(strstr(text, "\"joins\" joining coroutine "), "%s", text);
     ck_assert_msg(strstr(text, "\"group-child\" waiting on future 0x") && strstr(text, ", group 0x"),
                   "%s", text);
+    w = strstr(text, "\"on-mutex\" waiting on sync object (mutex, condition, semaphore, event, "
+                     "channel) 0x");
+    ck_assert_msg(w && strstr(w, " s, deadline in 3"), "%s", text);
+    ck_assert_msg(strstr(text, "\"in-wait\" waiting on corio_wait (futures) 0x"), "%s", text);
     ck_assert_int_eq(corio_runtime_dump(NULL, 1), -EINVAL);
     ck_assert_int_eq(corio_runtime_dump(rt, -1), -EINVAL);
     ck_assert_int_eq(corio_coro_set_name("x"), -EPERM);
     corio_group_destroy(g);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         corio_future_cancel(fs[i]);
         corio_future_result(fs[i], 30, NULL);
         corio_future_unref(fs[i]);
     }
+    corio_mutex_unlock(c.mu);
+    corio_mutex_destroy(c.mu);
     close(c.sv[0]);
     close(c.sv[1]);
     corio_future_unref(c.never);
