@@ -403,7 +403,7 @@ static void dump_coro(FILE *f, sym_cache *sc, int bt, corio__loop *l, const cori
     if (c->end)
         fprintf(f, ", group %p", c->end->arg);
     fputc('\n', f);
-    if (c == l->current || c->finished)
+    if (c == l->current || c->finished || !sc)
         return; /* a running stack moves; a finished one is gone */
     uintptr_t pcs[MAX_FRAMES];
     int n = backtrace_of(c, bt, pcs, MAX_FRAMES);
@@ -422,16 +422,15 @@ static void dump_loop(corio__loop *l, corio__call_msg *m) {
     corio__parker_unpark(&r->parker);
     FILE *f = open_memstream(&s->buf, &s->len);
     long count = 0;
-    sym_cache *sc = corio__calloc(1, sizeof *sc);
-    if (f && sc) {
+    sym_cache *sc = corio__calloc(1, sizeof *sc); /* NULL: no backtraces */
+    if (f) {
         int64_t now = corio__now_ns();
         fprintf(f, "loop %d: %zu live coroutines, %zu ring operations in flight, %zu timers\n",
                 l->id, l->nlive, l->inflight, l->heap_len);
         for (corio__coro *c = l->live; c; c = c->all_next, count++)
             dump_coro(f, sc, r->bt, l, c, now);
+        fclose(f);
     }
-    if (f)
-        fclose(f); /* an empty part (no memory) says nothing */
     if (sc) {
         sym_cache_free(sc);
         free(sc);
