@@ -106,6 +106,13 @@ static void req_unref(dump_req *r) {
  * locals). */
 #define STACK_READER __attribute__((no_sanitize("address")))
 
+/* The switch frame's layout is known (x86-64 assembly, not ucontext). */
+#if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
+#define DUMP_STACKS 1
+#endif
+
+#if defined(DUMP_STACKS)
+
 /* By the saved rbp chain. */
 STACK_READER static int walk_fp(const uintptr_t *fr, uintptr_t sp, uintptr_t hi, uintptr_t *pcs,
                                 int max) {
@@ -125,6 +132,8 @@ STACK_READER static int walk_fp(const uintptr_t *fr, uintptr_t sp, uintptr_t hi,
     }
     return n;
 }
+
+#endif /* DUMP_STACKS */
 
 #if defined(CORIO_HAVE_LIBUNWIND)
 
@@ -177,6 +186,7 @@ static int unw_available(void) {
     return unw_ready;
 }
 
+#if defined(DUMP_STACKS)
 /* The frames of a suspended coroutine whose switch frame is fr (at sp),
  * on a stack ending at hi. */
 STACK_READER static int walk_cfi(const uintptr_t *fr, uintptr_t sp, uintptr_t hi, uintptr_t *pcs,
@@ -212,12 +222,13 @@ STACK_READER static int walk_cfi(const uintptr_t *fr, uintptr_t sp, uintptr_t hi
     return n;
 }
 
-#endif
+#endif /* DUMP_STACKS */
+#endif /* CORIO_HAVE_LIBUNWIND */
 
 /* The return addresses of a suspended coroutine, innermost first; 0 when
  * its stack is not known (a portable-context build, another CPU). */
 STACK_READER static int backtrace_of(const corio__coro *c, int mode, uintptr_t *pcs, int max) {
-#if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
+#if defined(DUMP_STACKS)
     const corio__stack *st = c->fiber.stack;
     if (!st || !c->fiber.ctx.sp)
         return 0;
