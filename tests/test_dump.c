@@ -248,7 +248,7 @@ START_TEST(test_dump_full_backtrace) {
     ck_assert_msg(w && d3 && d2 && d1 && top && w < d3 && d3 < d2 && d2 < d1 && d1 < top,
                   "frames missing or out of order:\n%s", e);
     ck_assert_msg(strstr(e, "      test_dump+0x"), "%s", e);
-#else
+#elif defined(__x86_64__)
     /* The frame-pointer walk: the first frame at least. */
     ck_assert_msg(strstr(e, "\n      "), "%s", e);
 #endif
@@ -256,10 +256,13 @@ START_TEST(test_dump_full_backtrace) {
     setenv("CORIO_DUMP_BACKTRACE", "none", 1);
     t_entry(t_dump_text(rt, 1), "deep", e, sizeof e);
     ck_assert_msg(!strstr(e, "\n      "), "%s", e);
-    /* fp: the frame-pointer walk, at least the first frame. */
+    /* fp: the frame-pointer walk, at least the first frame (x86-64: the
+     * only switch frame the dump knows). */
     setenv("CORIO_DUMP_BACKTRACE", "fp", 1);
     t_entry(t_dump_text(rt, 1), "deep", e, sizeof e);
+#if defined(__x86_64__)
     ck_assert_msg(strstr(e, "\n      "), "%s", e);
+#endif
     unsetenv("CORIO_DUMP_BACKTRACE");
     corio_future_cancel(f);
     ck_assert_int_eq(corio_future_result(f, 30, NULL), -ECANCELED);
