@@ -281,8 +281,8 @@ static int full_symbol(uintptr_t pc, char *name, size_t cap, uintptr_t *off) {
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
     unw_cursor_t cur;
     unw_word_t o = 0;
-    if (!unw_ready || unw.init_local(&cur, &uc) < 0 || unw.get_proc_name(&cur, name, cap, &o) < 0 ||
-        !name[0])
+    if (!unw_available() || unw.init_local(&cur, &uc) < 0 ||
+        unw.get_proc_name(&cur, name, cap, &o) < 0 || !name[0])
         return 0;
     *off = (uintptr_t)o;
     return 1;
