@@ -48,6 +48,9 @@ NET_TEST_PACKAGES := iproute2 dnsmasq-base openssl curl nginx-light cmake
 # The MPI executor (corio/mpi.h) is built when Open MPI is found; its suite
 # runs under mpiexec, and the benchmark compares with mpi4py.futures.
 MPI_PACKAGES := libopenmpi-dev openmpi-bin python3-mpi4py
+# The coroutine dump walks suspended stacks with libunwind when it is found
+# (else by frame pointers, which stop at the first frame built without).
+UNWIND_PACKAGES := libunwind-dev
 
 # Sanitizer runtime settings (kept when already set in the environment):
 # stop at the first report so the test that caused it fails.
@@ -79,7 +82,7 @@ configure = if [ -f $(1)/meson-private/coredata.dat ]; then \
 # one test configuration, from dependency check to meson's summary. Adding a
 # configuration is one line below.
 suite = echo "===== [$(1)] configure and build ($(2)) =====" \
-	&& $(DEPS) $(DOWNLOADS_PACKAGES) $(NET_TEST_PACKAGES) $(MPI_PACKAGES) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
+	&& $(DEPS) $(DOWNLOADS_PACKAGES) $(NET_TEST_PACKAGES) $(MPI_PACKAGES) $(UNWIND_PACKAGES) $(5) && $(call configure,$(2),$(3)) && $(NINJA) -C $(2) \
 	&& echo "===== [$(1)] meson test ($(2)) =====" \
 	&& $(MESON) test -C $(2) --print-errorlogs $(4)
 
@@ -91,7 +94,7 @@ deps:
 	@$(DEPS)
 
 build:
-	@$(DEPS) && $(call configure,build,) && $(NINJA) -C build
+	@$(DEPS) $(UNWIND_PACKAGES) && $(call configure,build,) && $(NINJA) -C build
 
 # Every configuration runs even when an earlier one fails (-k); the exit
 # status is non-zero if any failed. Each prints its own meson summary;
@@ -147,7 +150,7 @@ fuzz:
 
 
 bench:
-	@$(DEPS) $(BENCH_PACKAGES) $(MPI_PACKAGES) && $(call configure,build,-Dbenchmarks=enabled) && $(NINJA) -C build
+	@$(DEPS) $(BENCH_PACKAGES) $(MPI_PACKAGES) $(UNWIND_PACKAGES) && $(call configure,build,-Dbenchmarks=enabled) && $(NINJA) -C build
 	@tools/run_each.sh build/tests/bench bench_
 
 install: build

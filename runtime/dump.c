@@ -1,8 +1,9 @@
 /* corio — the coroutine dump, and its opt-in signal.
  *
  * A dump is a request shared by the caller and every loop: the caller
- * posts one call message per loop and waits (at most DUMP_WAIT_NS); each
- * loop formats its own coroutines into its slot's buffer on its own
+ * posts one call message per loop and waits (DUMP_WAIT_NS for a loop to
+ * start its part, DUMP_LONG_NS for one that has started to finish it);
+ * each loop formats its own coroutines into its slot's buffer on its own
  * thread, marks the slot done, and drops its reference. The caller writes
  * the slots that are done, in loop order, and drops its reference; the
  * last reference frees the request. So a loop that answers late (one of
@@ -16,6 +17,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -24,13 +26,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "corio/inspect.h"
 #include "corio/scope.h"
+#include "ctx.h"
 #include "fault.h"
 #include "loop.h"
 
-#define DUMP_WAIT_NS 1000000000 /* how long the caller waits for every loop */
+#if defined(CORIO_HAVE_LIBUNWIND)
+#include <pthread.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#endif
+
+#define DUMP_WAIT_NS 1000000000 /* how long the caller waits for a loop to start */
+#define DUMP_LONG_NS 60000000000LL /* ... and for a loop that has started its part */
 #define MAX_FRAMES 32           /* frames printed per coroutine */
+
+/* How backtraces are taken (CORIO_DUMP_BACKTRACE, read at each dump). */
+enum { BT_NONE, BT_FP, BT_CFI };
 
 typedef struct dump_req dump_req;
 
@@ -41,13 +55,14 @@ typedef struct dump_slot {
     char *buf;            /* its text (open_memstream), or NULL */
     size_t len;           /* its length */
     long count;           /* coroutines listed */
+    _Atomic int started;  /* the loop is formatting its part */
     _Atomic int done;     /* buf and count are final (release) */
 } dump_slot;
 
 struct dump_req {
     _Atomic int refs;      /* the caller's and one per loop still to answer */
-    _Atomic int pending;   /* loops that have not answered */
     corio__parker parker;  /* the caller's; in the request (see the top) */
+    int bt;                /* BT_*: how backtraces are taken */
     int n;                 /* slots */
     dump_slot slots[];     /* one per loop */
 };
@@ -60,22 +75,50 @@ static void req_unref(dump_req *r) {
     free(r);
 }
 
-/* The return addresses of a suspended coroutine, by its frame pointers.
- * Every frame read must lie in [lo, hi) and above the previous one. The
- * words read belong to other frames, some poisoned by AddressSanitizer
- * (redzones around locals): this one reader is exempt. */
-__attribute__((no_sanitize("address"))) static int backtrace_of(const corio__coro *c, uintptr_t *pcs, int max) {
+/* ---- backtraces of suspended coroutines ----
+ *
+ * A suspended coroutine's stack is still: its loop's thread, the only one
+ * that runs it, is the one formatting the dump. corio__ctx_switch left its
+ * frame at ctx.sp (runtime/arch/x86_64_sysv.S):
+ *
+ *     sp+0x00  MXCSR, x87 control word     sp+0x28  rbx
+ *     sp+0x08  r12 .. sp+0x20 r15          sp+0x30  rbp
+ *     sp+0x38  return address into the switch's caller
+ *     sp+0x40  the caller's frame: its rsp when the switch returns
+ *
+ * With libunwind (CORIO_HAVE_LIBUNWIND at build time, libunwind.so.8 at
+ * run time) those registers seed an
+ * unw_context_t and unw_step walks the rest by the .eh_frame CFI, which
+ * gcc emits for every function, frame pointers or not (the user's code
+ * included). libunwind as Debian builds it (its default "conservative
+ * checks") tests every address unw_step reads with mincore(2) before
+ * reading it, so a corrupt stack makes a step fail, which ends the trace,
+ * instead of faulting; on top of that every frame's sp must lie inside
+ * the coroutine's own stack, each above the last. The walk ends at
+ * corio__ctx_trampoline, whose CFI marks the return address undefined.
+ *
+ * Without libunwind, the saved rbp chain: no unwind tables needed, but a
+ * frame compiled without frame pointers (gcc's default at -O2, corio's own
+ * build) ends it at the first return address. */
+
+/* Every function that reads the coroutine's stack: the words read belong
+ * to other frames, some poisoned by AddressSanitizer (redzones around
+ * locals). */
+#define STACK_READER __attribute__((no_sanitize("address")))
+
+/* The switch frame's layout is known (x86-64 assembly, not ucontext). */
 #if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
-    const corio__stack *st = c->fiber.stack;
-    if (!st || !c->fiber.ctx.sp)
-        return 0;
-    uintptr_t lo = (uintptr_t)st->lo, hi = lo + st->size;
-    uintptr_t sp = (uintptr_t)c->fiber.ctx.sp;
-    if (sp < lo || sp + 0x40 > hi)
-        return 0;
+#define DUMP_STACKS 1
+#endif
+
+#if defined(DUMP_STACKS)
+
+/* By the saved rbp chain. */
+STACK_READER static int walk_fp(const uintptr_t *fr, uintptr_t sp, uintptr_t hi, uintptr_t *pcs,
+                                int max) {
     int n = 0;
-    pcs[n++] = *(const uintptr_t *)(sp + 0x38); /* where corio__ctx_switch returns */
-    uintptr_t fp = *(const uintptr_t *)(sp + 0x30);
+    pcs[n++] = fr[7]; /* where corio__ctx_switch returns */
+    uintptr_t fp = fr[6];
     while (n < max && fp >= sp && fp % 8 == 0 && fp + 16 <= hi) {
         uintptr_t pc = ((const uintptr_t *)fp)[1];
         uintptr_t next = ((const uintptr_t *)fp)[0];
@@ -88,28 +131,219 @@ __attribute__((no_sanitize("address"))) static int backtrace_of(const corio__cor
         fp = next;
     }
     return n;
+}
+
+#endif /* DUMP_STACKS */
+
+#if defined(CORIO_HAVE_LIBUNWIND)
+
+/* libunwind is opened with dlopen(RTLD_LOCAL) at the first dump, not
+ * linked: libunwind.so exports unversioned `backtrace` and `_Unwind_*`
+ * (the C++ exception ABI), which, linked into a program, may be found
+ * before glibc's and libgcc's and serve the whole program. Opened locally,
+ * its symbols are reached only through these pointers. Not there at run
+ * time: the frame-pointer walk. The header names the functions (macros
+ * for the local-only, x86-64 entry points, _ULx86_64_*). */
+#define UNW_NAME_(f) #f
+#define UNW_NAME(f) UNW_NAME_(f)
+
+static struct {
+    int (*init_local)(unw_cursor_t *, unw_context_t *);
+    int (*step)(unw_cursor_t *);
+    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+    int (*get_proc_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
+} unw;                     /* set by unw_open, once (pthread_once orders it) */
+static int unw_ready;      /* every pointer is set */
+static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
+
+static void *unw_sym(void *h, const char *name, int *ok) {
+    void *p = dlsym(h, name);
+    if (!p)
+        *ok = 0;
+    return p;
+}
+
+static void unw_open(void) {
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    int ok = 1;
+    /* Object to function pointers through memcpy: ISO C has no cast. */
+    void *p = unw_sym(h, UNW_NAME(unw_init_local), &ok);
+    memcpy(&unw.init_local, &p, sizeof p);
+    p = unw_sym(h, UNW_NAME(unw_step), &ok);
+    memcpy(&unw.step, &p, sizeof p);
+    p = unw_sym(h, UNW_NAME(unw_get_reg), &ok);
+    memcpy(&unw.get_reg, &p, sizeof p);
+    p = unw_sym(h, UNW_NAME(unw_get_proc_name), &ok);
+    memcpy(&unw.get_proc_name, &p, sizeof p);
+    unw_ready = ok; /* the handle stays open: the pointers point into it */
+}
+
+/* 1 when libunwind is there (opened on the first call). */
+static int unw_available(void) {
+    pthread_once(&unw_once, unw_open);
+    return unw_ready;
+}
+
+#if defined(DUMP_STACKS)
+/* The frames of a suspended coroutine whose switch frame is fr (at sp),
+ * on a stack ending at hi. */
+STACK_READER static int walk_cfi(const uintptr_t *fr, uintptr_t sp, uintptr_t hi, uintptr_t *pcs,
+                                 int max) {
+    unw_context_t uc;
+    memset(&uc, 0, sizeof uc);
+    greg_t *g = uc.uc_mcontext.gregs;
+    g[REG_R12] = (greg_t)fr[1];
+    g[REG_R13] = (greg_t)fr[2];
+    g[REG_R14] = (greg_t)fr[3];
+    g[REG_R15] = (greg_t)fr[4];
+    g[REG_RBX] = (greg_t)fr[5];
+    g[REG_RBP] = (greg_t)fr[6];
+    g[REG_RIP] = (greg_t)fr[7];
+    g[REG_RSP] = (greg_t)(sp + CORIO__CTX_FRAME_SIZE);
+    unw_cursor_t cur;
+    /* unw_init_local treats RIP as a return address (the CFI looked up
+     * is the one of the call instruction before it), as it is here. */
+    if (unw.init_local(&cur, &uc) < 0)
+        return 0;
+    int n = 0;
+    uintptr_t last = sp;
+    for (;;) {
+        unw_word_t ip, fsp;
+        if (unw.get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0 ||
+            unw.get_reg(&cur, UNW_REG_SP, &fsp) < 0 || fsp < last || fsp > hi)
+            break;
+        pcs[n++] = (uintptr_t)ip;
+        last = (uintptr_t)fsp;
+        if (n == max || unw.step(&cur) <= 0)
+            break;
+    }
+    return n;
+}
+
+#endif /* DUMP_STACKS */
+#endif /* CORIO_HAVE_LIBUNWIND */
+
+/* The return addresses of a suspended coroutine, innermost first; 0 when
+ * its stack is not known (a portable-context build, another CPU). */
+STACK_READER static int backtrace_of(const corio__coro *c, int mode, uintptr_t *pcs, int max) {
+#if defined(DUMP_STACKS)
+    const corio__stack *st = c->fiber.stack;
+    if (!st || !c->fiber.ctx.sp)
+        return 0;
+    uintptr_t lo = (uintptr_t)st->lo, hi = lo + st->size;
+    uintptr_t sp = (uintptr_t)c->fiber.ctx.sp;
+    if (sp < lo || sp % 8 || sp + CORIO__CTX_FRAME_SIZE > hi)
+        return 0;
+    const uintptr_t *fr = (const uintptr_t *)sp;
+#if defined(CORIO_HAVE_LIBUNWIND)
+    if (mode == BT_CFI)
+        return walk_cfi(fr, sp, hi, pcs, max);
+#endif
+    return mode == BT_NONE ? 0 : walk_fp(fr, sp, hi, pcs, max);
 #else
     (void)c;
+    (void)mode;
     (void)pcs;
     (void)max;
     return 0; /* the frame layout is only known for x86-64 here */
 #endif
 }
 
-/* Print pc; 0 when it is in no loaded module (a frame-pointer walk
- * through code built without frame pointers reads such junk: stop). */
-static int print_pc(FILE *f, uintptr_t pc) {
-    Dl_info di;
-    if (dladdr((void *)pc, &di) && di.dli_fname) {
-        const char *mod = strrchr(di.dli_fname, '/');
-        mod = mod ? mod + 1 : di.dli_fname;
-        fprintf(f, "      %s+0x%" PRIxPTR, mod, pc - (uintptr_t)di.dli_fbase);
-        if (di.dli_sname)
-            fprintf(f, " (%s+0x%" PRIxPTR ")", di.dli_sname, pc - (uintptr_t)di.dli_saddr);
-        fputc('\n', f);
-        return 1;
-    }
+/* Symbols: pc's line, "module+0xOFF (symbol+0xOFF)", is looked up once per
+ * dump of a loop and kept in a direct-mapped cache (100k coroutines parked
+ * at the same few call sites cost one lookup per site). The name comes
+ * from dladdr (the dynamic symbol table) when its symbol really contains
+ * pc (dladdr names the nearest exported symbol below pc, which for a
+ * static function is some other function); otherwise, with libunwind,
+ * from the file's full symbol table (unw_get_proc_name: slow, it maps
+ * the file, hence the cache); otherwise no name: `addr2line -f -e module
+ * 0xOFF` gives it. */
+
+#define SYM_CACHE 256 /* entries, a power of two */
+
+typedef struct sym_entry {
+    uintptr_t pc;   /* the address, 0: empty */
+    char *line;     /* its line (malloc), NULL: in no loaded module */
+} sym_entry;
+
+typedef struct sym_cache {
+    sym_entry e[SYM_CACHE]; /* by hash of pc */
+} sym_cache;
+
+#if defined(CORIO_HAVE_LIBUNWIND)
+/* The name of the function around return address pc from the file's
+ * symbol table; 0 when there is none. */
+static int full_symbol(uintptr_t pc, char *name, size_t cap, uintptr_t *off) {
+    unw_context_t uc;
+    memset(&uc, 0, sizeof uc);
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+    unw_cursor_t cur;
+    unw_word_t o = 0;
+    if (!unw_available() || unw.init_local(&cur, &uc) < 0 ||
+        unw.get_proc_name(&cur, name, cap, &o) < 0 || !name[0])
+        return 0;
+    *off = (uintptr_t)o;
+    return 1;
+}
+#else
+static int full_symbol(uintptr_t pc, char *name, size_t cap, uintptr_t *off) {
+    (void)pc;
+    (void)name;
+    (void)cap;
+    (void)off;
     return 0;
+}
+#endif
+
+/* pc's line, malloc'd; NULL when pc is in no loaded module (or no memory). */
+static char *format_pc(uintptr_t pc) {
+    Dl_info di;
+    const ElfW(Sym) *sym = NULL;
+    if (!dladdr1((void *)pc, &di, (void **)&sym, RTLD_DL_SYMENT) || !di.dli_fname)
+        return NULL;
+    const char *mod = strrchr(di.dli_fname, '/');
+    mod = mod ? mod + 1 : di.dli_fname;
+    char name[256];
+    uintptr_t off = 0;
+    /* pc is a return address: the call is at pc - 1, which may be the
+     * last byte of a noreturn function's body. */
+    int named = 0;
+    if (di.dli_sname && sym && sym->st_size &&
+        pc - 1 - (uintptr_t)di.dli_saddr < (uintptr_t)sym->st_size) {
+        snprintf(name, sizeof name, "%s", di.dli_sname);
+        off = pc - (uintptr_t)di.dli_saddr;
+        named = 1;
+    } else {
+        named = full_symbol(pc, name, sizeof name, &off);
+    }
+    char *line = NULL;
+    int r = named ? asprintf(&line, "      %s+0x%" PRIxPTR " (%s+0x%" PRIxPTR ")\n", mod,
+                             pc - (uintptr_t)di.dli_fbase, name, off)
+                  : asprintf(&line, "      %s+0x%" PRIxPTR "\n", mod,
+                             pc - (uintptr_t)di.dli_fbase);
+    return r < 0 ? NULL : line;
+}
+
+/* Print pc's line; 0 when it is in no loaded module (junk read by a
+ * frame-pointer walk through code built without frame pointers: stop). */
+static int print_pc(FILE *f, sym_cache *sc, uintptr_t pc) {
+    sym_entry *e = &sc->e[((pc >> 4) ^ (pc >> 12)) & (SYM_CACHE - 1)];
+    if (e->pc != pc) {
+        free(e->line);
+        e->line = format_pc(pc);
+        e->pc = pc;
+    }
+    if (!e->line)
+        return 0;
+    fputs(e->line, f);
+    return 1;
+}
+
+static void sym_cache_free(sym_cache *sc) {
+    for (int i = 0; i < SYM_CACHE; i++)
+        free(sc->e[i].line);
 }
 
 /* The ring opcodes a coroutine waits in, by name (others by number). */
@@ -138,7 +372,8 @@ static const char *opcode_name(unsigned op) {
     }
 }
 
-static void dump_coro(FILE *f, corio__loop *l, const corio__coro *c, int64_t now) {
+static void dump_coro(FILE *f, sym_cache *sc, int bt, corio__loop *l, const corio__coro *c,
+                      int64_t now) {
     fprintf(f, "  coroutine %" PRIu64 " \"%s\" ", c->fiber.id, c->name ? c->name : "");
     /* How long it has waited: coarse clock, a few ms of resolution. */
     int64_t cnow = corio__now_coarse_ns();
@@ -179,33 +414,56 @@ static void dump_coro(FILE *f, corio__loop *l, const corio__coro *c, int64_t now
     if (c->end)
         fprintf(f, ", group %p", c->end->arg);
     fputc('\n', f);
-    if (c == l->current || c->finished)
+    if (c == l->current || c->finished || !sc)
         return; /* a running stack moves; a finished one is gone */
     uintptr_t pcs[MAX_FRAMES];
-    int n = backtrace_of(c, pcs, MAX_FRAMES);
-    for (int i = 0; i < n && print_pc(f, pcs[i]); i++) {
-    }
+    int n = backtrace_of(c, bt, pcs, MAX_FRAMES);
+    int i = 0;
+    while (i < n && print_pc(f, sc, pcs[i]))
+        i++;
+    if (i == MAX_FRAMES)
+        fputs("      ... (more frames not shown)\n", f);
 }
 
 /* On the loop's thread. */
 static void dump_loop(corio__loop *l, corio__call_msg *m) {
     dump_slot *s = (dump_slot *)m;
     dump_req *r = s->req;
+    atomic_store_explicit(&s->started, 1, memory_order_relaxed);
+    corio__parker_unpark(&r->parker);
     FILE *f = open_memstream(&s->buf, &s->len);
     long count = 0;
+    sym_cache *sc = corio__calloc(1, sizeof *sc); /* NULL: no backtraces */
     if (f) {
         int64_t now = corio__now_ns();
         fprintf(f, "loop %d: %zu live coroutines, %zu ring operations in flight, %zu timers\n",
                 l->id, l->nlive, l->inflight, l->heap_len);
         for (corio__coro *c = l->live; c; c = c->all_next, count++)
-            dump_coro(f, l, c, now);
+            dump_coro(f, sc, r->bt, l, c, now);
         fclose(f);
+    }
+    if (sc) {
+        sym_cache_free(sc);
+        free(sc);
     }
     s->count = count;
     atomic_store_explicit(&s->done, 1, memory_order_release);
-    if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1)
-        corio__parker_unpark(&r->parker);
+    corio__parker_unpark(&r->parker); /* the caller re-checks (see corio_runtime_dump) */
     req_unref(r);
+}
+
+/* CORIO_DUMP_BACKTRACE: "none", "fp" (frame pointers: fast, but only
+ * as deep as the first frame built without them), otherwise (unset,
+ * "full") by the unwind tables when libunwind is there. */
+static int backtrace_mode(void) {
+    const char *e = getenv("CORIO_DUMP_BACKTRACE");
+    if (e && !strcmp(e, "none"))
+        return BT_NONE;
+#if defined(CORIO_HAVE_LIBUNWIND)
+    if ((!e || strcmp(e, "fp")) && unw_available())
+        return BT_CFI;
+#endif
+    return BT_FP;
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -230,7 +488,7 @@ CORIO_API long corio_runtime_dump(corio_runtime *rt, int fd) {
         return -ENOMEM;
     r->n = rt->nloops;
     atomic_init(&r->refs, rt->nloops + 1);
-    atomic_init(&r->pending, rt->nloops);
+    r->bt = backtrace_mode();
     corio__parker_init(&r->parker);
     for (int i = 0; i < rt->nloops; i++) {
         dump_slot *s = &r->slots[i];
@@ -239,14 +497,38 @@ CORIO_API long corio_runtime_dump(corio_runtime *rt, int fd) {
         s->req = r;
         corio__loop_post(&rt->loops[i], &s->call.m);
     }
-    /* Shielded and bounded: a dump asked for by a cancelled coroutine
-     * still gets written. */
-    int64_t deadline = corio__now_ns() + DUMP_WAIT_NS;
+    /* Wait for the loops' parts. A loop that has not started its part
+     * within DUMP_WAIT_NS is not waited for (a coroutine of it blocks it);
+     * one that has started is, up to DUMP_LONG_NS: formatting never
+     * blocks, but 100k coroutines with full backtraces take about a
+     * second. Each loop unparks the caller when it starts and when it is
+     * done; the caller re-counts (`started` is only a hint to wait on;
+     * `done`, acquire, publishes the part). Shielded: a dump asked for by
+     * a cancelled coroutine still gets written. */
+    int64_t t0 = corio__now_ns();
+    int64_t start_by = t0 + DUMP_WAIT_NS, end_by = t0 + DUMP_LONG_NS;
     corio_scope shield;
-    corio_shield_enter(&shield, deadline);
-    while (atomic_load_explicit(&r->pending, memory_order_acquire) != 0)
-        if (corio__parker_park(&r->parker, deadline) == -ETIMEDOUT)
+    corio_shield_enter(&shield, end_by);
+    for (;;) {
+        int unstarted = 0, running = 0;
+        for (int i = 0; i < r->n; i++) {
+            const dump_slot *s = &r->slots[i];
+            if (atomic_load_explicit(&s->done, memory_order_acquire))
+                continue;
+            if (atomic_load_explicit(&s->started, memory_order_relaxed))
+                running++;
+            else
+                unstarted++;
+        }
+        int64_t now = corio__now_ns(), until;
+        if (unstarted && now < start_by)
+            until = start_by;
+        else if (running && now < end_by)
+            until = end_by;
+        else
             break;
+        corio__parker_park(&r->parker, until);
+    }
     corio_scope_exit(&shield);
     long total = 0;
     int err = 0;

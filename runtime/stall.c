@@ -6,8 +6,11 @@
  * resumptions), `ring_enters`, and the loop's `sleeping` flag, and the id
  * of the coroutine resumed last. A loop that is awake, has resumed no
  * coroutine and entered no ring since the previous sample is running one
- * coroutine; two such samples in a row (threshold) make a stall. The loop
- * pays one plain store per coroutine switch (current_id) for this.
+ * coroutine; two such samples in a row (threshold) make a stall. One
+ * that is awake and has entered no ring and ended no run-queue pass for
+ * two samples, running other coroutines, is in a pass that does not end
+ * (many coroutines that each run a while): a ring stall. The loop pays one
+ * plain store per coroutine switch (current_id) for this.
  *
  * Memory ordering: relaxed loads throughout; a stale value only delays or
  * skips a report by one period, never invents one (the counters only
@@ -52,7 +55,7 @@ typedef struct stall_seen {
     uint64_t enters;      /* ring_enters then */
     uint64_t current;     /* current_id then */
     int still;            /* samples in a row without a switch, awake */
-    int no_ring;          /* samples in a row without a ring entry, awake */
+    int no_ring;          /* samples in a row without a ring entry nor a pass end, awake */
     int reported;         /* this stall was reported */
     int ring_reported;    /* this ring stall was reported */
 } stall_seen;
@@ -189,15 +192,26 @@ static void sample(corio__stall *w) {
             s->still = 0;
             s->reported = 0;
         }
-        if (awake && en == s->enters && sw != s->switches) {
-            if (++s->no_ring >= 2 && !s->ring_reported) {
+        /* A run-queue pass that does not end: `switches` is counted at
+         * the end of each pass, and between passes the loop fires its
+         * timers, takes its messages and enters its ring whenever an
+         * operation is in flight. So a loop that is awake, has ended no
+         * pass and entered no ring for two samples, and runs another
+         * coroutine than at the previous sample (else it is the stall
+         * above, reported once), is starving everything but its
+         * coroutines. Passes that end without a ring
+         * entry are not reported: the loop enters only when an operation
+         * is in flight or to be submitted, so nothing waits then. */
+        if (awake && en == s->enters && sw == s->switches) {
+            if (++s->no_ring >= 2 && cur != s->current && !s->ring_reported) {
                 s->ring_reported = 1;
                 report(w,
                        "corio: stall: loop %d: busy, ring not entered for over %.3f s "
-                       "(its I/O completions wait)\n",
+                       "(one pass over its ready coroutines has not ended: its timers, "
+                       "messages and I/O completions wait)\n",
                        i, w->threshold);
             }
-        } else if (en != s->enters || !awake) {
+        } else {
             s->no_ring = 0;
             s->ring_reported = 0;
         }

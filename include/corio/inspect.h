@@ -4,20 +4,21 @@
  * backtrace) per live coroutine: its id and name, its state (running,
  * ready, parked with the time left to its deadline, in a ring operation,
  * joining another coroutine, finished), its group, and the return
- * addresses found by walking its saved frame pointers. Each loop writes
- * its own part, on its own thread, between two coroutines, so the dump is
- * consistent per loop and safe while the program runs; a loop that does
- * not answer within a second (a coroutine is blocking it) is reported as
- * such instead.
+ * addresses of its suspended stack. Each loop writes its own part, on its
+ * own thread, between two coroutines, so the dump is consistent per loop
+ * and safe while the program runs; a loop that has not started its part
+ * within a second (a coroutine is blocking it) is reported as such
+ * instead, and one that has started is waited for (at most 60 s).
  *
- * Backtraces are a frame-pointer walk, not libunwind: it needs no
- * library, no allocation and no unwind tables, costs a few loads per
- * frame, and cannot crash (every frame is checked to lie inside the
- * coroutine's own stack, strictly ascending). Its limit: code built
- * without frame pointers (gcc's default at -O2) leaves gaps or stops the
- * walk early; build with -fno-omit-frame-pointer for full traces. Each
- * address is printed as module+offset (feed it to addr2line -e module)
- * and, when the dynamic symbol table has it, as symbol+offset.
+ * Backtraces are walked by the unwind tables (.eh_frame) with libunwind
+ * when it was found at build time and libunwind.so.8 opens at run time
+ * (dlopen, not linked): whole chains, with or without frame pointers,
+ * and a corrupt stack ends the walk instead of faulting. Otherwise, or
+ * with CORIO_DUMP_BACKTRACE=fp, by the saved frame pointers: cheap, but
+ * it stops at the first frame built without them (gcc's default at -O2).
+ * CORIO_DUMP_BACKTRACE=none prints none. Each address is printed as
+ * module+offset (feed it to addr2line -e module) and symbol+offset from
+ * the dynamic symbol table, or with libunwind the full one.
  */
 #ifndef CORIO_INSPECT_H
 #define CORIO_INSPECT_H
@@ -52,7 +53,8 @@ CORIO_API int corio_runtime_dump_on_signal(corio_runtime *rt, int signo, int fd)
  * has been busy for longer than `threshold` seconds without switching
  * coroutines (one coroutine runs without yielding: it is blocking its
  * loop), naming the coroutine's id, and when a busy loop has not entered
- * its ring for that long (its I/O completions wait). It samples each
+ * its ring for that long because one pass over its ready coroutines does
+ * not end (its timers, messages and I/O completions wait). It samples each
  * loop's counters every threshold / 2, so a stall is reported between
  * threshold and 1.5 x threshold after it began, once per stall. A sleeping
  * (idle) loop is never reported. Stopped by corio_runtime_destroy.

@@ -8,8 +8,10 @@
  *  - scope: corio_scope_enter + corio_scope_exit (no deadline, and with a
  *    timeout, which reads the clock at enter and at exit), in a coroutine
  *    (ns per pair); baseline: one corio_now_ns() call.
- *  - dump: corio_runtime_dump of 100k parked coroutines to /dev/null (ms);
- *    baseline: spawning those 100k coroutines.
+ *  - dump: corio_runtime_dump of 100k parked coroutines to /dev/null (ms),
+ *    with full backtraces (the default), with the frame-pointer walk and
+ *    with none (CORIO_DUMP_BACKTRACE); baseline: spawning those 100k
+ *    coroutines.
  *  - metrics: corio_loop_metrics_get of all loops, and corio_metrics_format
  *    of the whole Prometheus text (ns per call); baseline: corio_now_ns().
  *
@@ -187,21 +189,39 @@ int main(int argc, char **argv) {
         corio_loop_metrics_get(rt, 0, &m);
     while (m.live < idle_coros);
     double spawn_s = now_s() - t0;
+    /* The same dump with each way of taking backtraces (the variable is
+     * read at every dump): the default (by the unwind tables, libunwind),
+     * the frame-pointer walk, none. */
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    double best_dump = 0;
+    static const char *const modes[] = {NULL, "fp", "none"};
+    double best_dump[3] = {0};
     long listed = 0;
     for (int round = 0; round < 3; round++) {
-        t0 = now_s();
-        listed = corio_runtime_dump(rt, devnull);
-        double d = now_s() - t0;
-        if (round == 0 || d < best_dump)
-            best_dump = d;
+        for (int k = 0; k < 3; k++) {
+            if (modes[k])
+                setenv("CORIO_DUMP_BACKTRACE", modes[k], 1);
+            else
+                unsetenv("CORIO_DUMP_BACKTRACE");
+            t0 = now_s();
+            listed = corio_runtime_dump(rt, devnull);
+            double d = now_s() - t0;
+            if (round == 0 || d < best_dump[k])
+                best_dump[k] = d;
+        }
     }
+    unsetenv("CORIO_DUMP_BACKTRACE");
     close(devnull);
-    printf("dump of %zu parked coroutines to /dev/null: %.1f ms (%ld listed, %.0f ns each)\n",
-           idle_coros, best_dump * 1e3, listed, best_dump / (double)idle_coros * 1e9);
-    printf("spawning them: %.1f ms; ratio dump / spawn: %.2fx\n", spawn_s * 1e3,
-           best_dump / spawn_s);
+    printf("dump of %zu parked coroutines to /dev/null, full backtraces (default): %.1f ms "
+           "(%ld listed, %.0f ns each)\n",
+           idle_coros, best_dump[0] * 1e3, listed, best_dump[0] / (double)idle_coros * 1e9);
+    printf("the same, CORIO_DUMP_BACKTRACE=fp (frame-pointer walk): %.1f ms (%.0f ns each)\n",
+           best_dump[1] * 1e3, best_dump[1] / (double)idle_coros * 1e9);
+    printf("the same, CORIO_DUMP_BACKTRACE=none: %.1f ms (%.0f ns each)\n", best_dump[2] * 1e3,
+           best_dump[2] / (double)idle_coros * 1e9);
+    printf("ratio full / fp: %.2fx; full / none: %.2fx\n", best_dump[0] / best_dump[1],
+           best_dump[0] / best_dump[2]);
+    printf("spawning them: %.1f ms; ratio dump (full) / spawn: %.2fx\n", spawn_s * 1e3,
+           best_dump[0] / spawn_s);
 
     /* Metrics reads, with those 100k coroutines live. */
     double best_get = 0, best_fmt = 0;
