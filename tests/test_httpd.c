@@ -1035,14 +1035,22 @@ START_TEST(test_drain) {
     while (st.requests < 2 && corio_now_ns() < until && sched_yield() == 0);
     ck_assert_uint_eq(st.requests, 2);
     int64_t t0 = corio_now_ns();
-    ck_assert_int_eq(httpd_drain(s, 20), 0); /* nothing had to be cancelled */
+    corio_drain_summary sum;
+    ck_assert_int_eq(httpd_drain(s, 20, &sum), 0); /* nothing had to be cancelled */
+    /* The runtime drain after the server's found nothing left to wait
+     * for (no coroutine of the server outlives its shutdown). */
     ck_assert(corio_now_ns() - t0 < 10000000000);
+    ck_assert_uint_eq(sum.cancelled, 0);
+    ck_assert_uint_eq(sum.jobs_cancelled, 0);
+    ck_assert(!sum.timed_out);
     ck_assert_int_eq(t_read(&busy, CORIO_HTTP_GET, &r), 0);
     ck_assert_int_eq(r.status, 200);
     t_resp_free(&r);
     ck_assert(t_at_eof(&busy));
     ck_assert(t_at_eof(&idle));
-    ck_assert_int_eq(httpd_drain(s, 1), -EALREADY);
+    ck_assert_int_eq(httpd_drain(s, 1, &sum), -EALREADY);
+    ck_assert_int_eq(httpd_drain(s, -1, &sum), -EINVAL);
+    ck_assert_int_eq(httpd_drain(s, 1, NULL), -EINVAL);
     t_close(&idle);
     t_close(&busy);
     httpd_destroy(s);

@@ -178,10 +178,21 @@ void httpd_stats_get(const httpd *h, httpd_stats *st) {
     st->active = c.active;
 }
 
-int httpd_drain(httpd *h, double grace) {
-    if (!h)
+int httpd_drain(httpd *h, double grace, corio_drain_summary *sum) {
+    if (!h || !sum || !(grace >= 0))
         return -EINVAL;
-    return corio_http_server_shutdown(atomic_load(&h->srv), grace);
+    int64_t deadline = corio_now_ns() + (int64_t)(grace * 1e9);
+    /* The server first: it knows which connections are idle (closed at
+     * once) and which are answering (finished with "Connection: close"). */
+    int r = corio_http_server_shutdown(atomic_load(&h->srv), grace);
+    if (r < 0)
+        return r;
+    /* Then the rest of the runtime, with what is left of the grace time:
+     * coroutines a handler spawned and blocking-pool jobs it queued. */
+    int d = corio_runtime_drain(h->rt, deadline, sum);
+    if (d < 0)
+        return d;
+    return r || sum->cancelled || sum->jobs_cancelled ? 1 : 0;
 }
 
 void httpd_destroy(httpd *h) {

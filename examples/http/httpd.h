@@ -82,11 +82,14 @@ void httpd_stats_get(const httpd *srv, httpd_stats *st);
  * NULL is ignored. */
 void httpd_destroy(httpd *srv);
 
-/* Drain (SIGTERM): corio_http_server_shutdown (stop accepting, finish the
- * requests in flight with "Connection: close", close idle keep-alive
- * connections, cancel what is left after `grace` seconds). Then call
+/* Drain (SIGTERM), within `grace` seconds in all: first
+ * corio_http_server_shutdown (stop accepting, finish the requests in
+ * flight with "Connection: close", close idle keep-alive connections,
+ * cancel what is left), then corio_runtime_drain with the rest of the
+ * time for whatever else runs on the runtime (coroutines spawned by
+ * handlers, blocking-pool jobs); *sum gets its counts. Then call
  * httpd_destroy. Returns 0 (all finished), 1 (some were cancelled),
- * -EINVAL, -EALREADY (drained before). */
-int httpd_drain(httpd *srv, double grace);
+ * -EINVAL (NULL, negative or NaN grace), -EALREADY (drained before). */
+int httpd_drain(httpd *srv, double grace, corio_drain_summary *sum);
 
 #endif /* HTTPD_H */

@@ -123,9 +123,14 @@ int main(int argc, char **argv) {
     int sig = corio_signal_wait(&stop, CORIO_FOREVER, NULL);
     if (sig == SIGTERM) {
         /* Graceful: requests in flight get DRAIN_GRACE seconds. */
-        int d = httpd_drain(srv, DRAIN_GRACE);
+        corio_drain_summary sum = {0};
+        int d = httpd_drain(srv, DRAIN_GRACE, &sum);
         if (d >= 0 && !o.quiet)
-            fprintf(stderr, "corio-httpd: drained%s\n", d ? " (some connections cancelled)" : "");
+            fprintf(stderr,
+                    "corio-httpd: drained%s; other work: %zu coroutines finished, %zu cancelled, "
+                    "%zu jobs finished, %zu cancelled\n",
+                    d ? " (some connections cancelled)" : "", sum.finished, sum.cancelled,
+                    sum.jobs_finished, sum.jobs_cancelled);
     }
     httpd_destroy(srv);
     return 0;
