@@ -217,8 +217,19 @@ static void received_locked(pool *p, worker *w, ssize_t n, pp_job **done) {
          * its exit report normally follows at once, but comes through the
          * fork server, which may be stopped: the collector settles the
          * worker from this end of stream after EOF_GRACE_NS. */
-        if (w->nout && !w->eof_ns)
+        if (w->nout && !w->eof_ns) {
             w->eof_ns = corio__now_ns();
+            /* Seen by a helping waiter, the end of stream is news to the
+             * collector, which no longer polls this socket (removed from
+             * its epoll just above) and may sleep without a timeout: wake
+             * it so that it arms the grace timer. Without this a worker
+             * that died while a waiter was reading its socket, with the
+             * fork server stopped, was never settled (its job stayed
+             * RUNNING; seen under TSan, whose timing makes the waiter's
+             * read window catch the death more often). */
+            if (!corio__pp_tls_collector)
+                corio__pp_wake_collector(p);
+        }
     } else if (w->big) {
         w->big_got += (size_t)n;
         if (w->big_got == w->big_need) {
