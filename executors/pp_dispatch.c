@@ -262,6 +262,7 @@ _Thread_local int corio__pp_tls_collector;
 
 /* Write queued jobs to workers with room. Lock held. */
 void corio__pp_dispatch_locked(pool *p, pp_job **done) {
+    int64_t now = 0; /* read once per call, at the first hand-off */
     while (p->qh && !atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
         worker *best = NULL;
         for (worker *w = p->workers; w; w = w->next) {
@@ -288,6 +289,9 @@ void corio__pp_dispatch_locked(pool *p, pp_job **done) {
                 continue;
             }
             j->started = 1;
+            if (!now)
+                now = corio__now_ns();
+            p->queue_hist[corio__pp_bucket(now - j->submit_ns)]++;
             if (p->o.cancel_kills_running)
                 corio__future_set_canceller(j->f, pp_cancel, p);
         }

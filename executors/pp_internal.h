@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "corio/metrics.h"
 #include "corio/runtime.h"
 #include "wire.h"
 #include "fault.h"
@@ -67,6 +68,7 @@ typedef struct pp_job {
     size_t frame_len;     /* bytes in frame */
     size_t nitems;        /* items of a map chunk; 0 for a single job */
     uint32_t seq;         /* seq written in the frame for its current worker */
+    int64_t submit_ns;    /* when it was submitted (queue-wait histogram) */
     unsigned heap : 1;    /* frame was malloc'd (freed with the job) */
     unsigned started : 1; /* future already RUNNING (set on first dispatch) */
     unsigned discard : 1; /* future already finished as cancelled: drop the result */
@@ -121,6 +123,8 @@ typedef struct pool {
     int nactive;                /* live, non-retiring workers */
     int nlive;                  /* live workers */
     uint64_t completed;         /* jobs a worker answered (its function ran to its end); lock */
+    uint64_t run_hist[CORIO_METRICS_BUCKETS];   /* run times the workers reported; lock */
+    uint64_t queue_hist[CORIO_METRICS_BUCKETS]; /* submit to first hand-off; lock */
     int shutdown;               /* submits refused */
     int done;                   /* collector finished: all workers and the fork server gone */
     int joined;                 /* the collector thread was joined (by shutdown or destroy) */
@@ -139,6 +143,14 @@ typedef struct pool {
     corio__pp_shared *shm;      /* page shared with the workers (see wire.h) */
     char broken_msg[512];       /* why the pool broke */
 } pool;
+
+/* Bucket of a time in corio_executor_metrics.run_us / queue_us: 0 below
+ * 1 us, k for [2^(k-1), 2^k) us, the last one for everything longer. */
+static inline unsigned corio__pp_bucket(int64_t ns) {
+    uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+    unsigned k = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+    return k < CORIO_METRICS_BUCKETS ? k : CORIO_METRICS_BUCKETS - 1;
+}
 
 /* ---- pp_registry.c ---- */
 

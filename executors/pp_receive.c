@@ -54,6 +54,7 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
         return;
     }
     note_time(p, h->ns);
+    p->run_hist[corio__pp_bucket((int64_t)h->ns)]++;
     p->completed++;
     const char *m = (const char *)body + h->len;
     if (h->code < 0) {

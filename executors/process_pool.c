@@ -36,6 +36,7 @@
 
 static corio_future *enqueue(pool *p, pp_job *j, int *err) {
     pp_job *done = NULL;
+    j->submit_ns = corio__now_ns();
     pthread_mutex_lock(&p->lock);
     if (atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
         pthread_mutex_unlock(&p->lock);
@@ -345,6 +346,12 @@ static int pp_metrics(corio_executor *ex, corio_executor_metrics *m) {
     count_locked(p, &st);
     m->workers = (uint64_t)p->nlive;
     m->completed = p->completed;
+    for (unsigned k = 0; k < CORIO_METRICS_BUCKETS; k++) {
+        m->run_us[k] = p->run_hist[k];
+        m->run_samples += p->run_hist[k];
+        m->queue_us[k] = p->queue_hist[k];
+        m->queue_samples += p->queue_hist[k];
+    }
     m->shutdown = p->shutdown != 0;
     pthread_mutex_unlock(&p->lock);
     m->queued = st.pending;
