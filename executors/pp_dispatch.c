@@ -263,13 +263,20 @@ _Thread_local int corio__pp_tls_collector;
 /* Write queued jobs to workers with room. Lock held. */
 void corio__pp_dispatch_locked(pool *p, pp_job **done) {
     int64_t now = 0; /* read once per call, at the first hand-off */
+    /* Of the idle workers, the one polling its socket (process_worker.c)
+     * reads a job without being woken: a job given to another, blocked in
+     * read(), waits for a wake-up while the poller burns a CPU for nothing
+     * (on 2 CPUs, the one the woken worker needed). A stale value only
+     * costs that wake-up. */
+    pid_t spinner = p->shm ? atomic_load_explicit(&p->shm->spinner, memory_order_relaxed) : 0;
     while (p->qh && !atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
         worker *best = NULL;
         for (worker *w = p->workers; w; w = w->next) {
             if (w->retiring || w->in_closed || w->kill_reason || w->rx_done ||
                 w->nout >= (size_t)p->depth)
                 continue;
-            if (!best || w->nout < best->nout)
+            if (!best || w->nout < best->nout ||
+                (w->nout == best->nout && spinner && w->pid == spinner))
                 best = w;
         }
         if (!best)
