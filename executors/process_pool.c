@@ -470,6 +470,8 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         for (worker *w = p->workers, *n; w; w = n) {
             n = w->next;
             corio__pp_close_fd(w->fd);
+            corio__pp_close_fd(w->tx_fd);
+            corio__pp_close_fd(w->tx_rd);
             free(w->in);
             free(w);
         }

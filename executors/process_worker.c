@@ -20,6 +20,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -153,7 +154,13 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
         rh.ptr = out.len ? 0 : (uint64_t)(uintptr_t)out.ptr;
         rh.ns = (uint64_t)dt;
         if (out.len > WORKER_DIRECT_BYTES) {
-            /* Large: no copy into the buffer. */
+            /* Large: no copy into the buffer, and a larger pipe (once; best
+             * effort, as the parent does for its job pipe). */
+            static int big_pipe;
+            if (!big_pipe) {
+                big_pipe = 1;
+                fcntl(fd, F_SETPIPE_SZ, 1024 * 1024);
+            }
             ob_flush(fd, ob);
             struct iovec iov[3] = {{&rh, sizeof rh}, {out.ptr, out.len}, {(void *)msg, rh.msglen}};
             if (writev_all(fd, iov, 3) < 0)
@@ -211,8 +218,8 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
  * the worker awake (no wake-up, which costs 5-20 µs on a VM). */
 #define SPIN_NS 50000
 
-/* Poll fd without blocking for up to SPIN_NS, if no other worker of the pool
- * is polling. Returns what recv returned; -1 with EAGAIN when nothing came
+/* Poll fd (non-blocking) for up to SPIN_NS, if no other worker of the pool
+ * is polling. Returns what read returned; -1 with EAGAIN when nothing came
  * (or polling was not allowed) and the caller should block. */
 static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm) {
     errno = EAGAIN;
@@ -227,7 +234,7 @@ static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm
     int64_t until = mono_ns() + SPIN_NS;
     ssize_t n;
     for (;;) {
-        n = recv(fd, buf, len, MSG_DONTWAIT);
+        n = read(fd, buf, len);
         if (n >= 0 || errno != EAGAIN || mono_ns() >= until)
             break;
         for (int i = 0; i < 32; i++) {
@@ -258,9 +265,24 @@ static void init_exit_hook(void) {
     _exit(1);
 }
 
-/* The worker's main loop; never returns. */
-static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
+/* Block until the job pipe (non-blocking) is readable, then read it. */
+static ssize_t read_job(int in, void *buf, size_t len) {
+    for (;;) {
+        ssize_t n = read(in, buf, len);
+        if (n >= 0 || errno != EAGAIN)
+            return n;
+        struct pollfd pf = {.fd = in, .events = POLLIN};
+        if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* The worker's main loop; never returns. It reads job frames from `in`,
+ * the read end of its job pipe (non-blocking: it polls it), and writes
+ * result frames to `fd`, the write end of its result pipe (blocking). */
+static _Noreturn void worker_main(int in, int fd, const corio__fs_config *cfg) {
     corio__pp_worker_fd = fd;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     obuf ob = {0};
     if (cfg->initializer) {
         corio__task_msg_clear();
@@ -322,9 +344,9 @@ static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
             rb = nb;
             cap = ncap;
         }
-        ssize_t n = poll_for_job(fd, rb + len, cap - len, cfg->shm);
+        ssize_t n = poll_for_job(in, rb + len, cap - len, cfg->shm);
         if (n < 0 && errno == EAGAIN)
-            n = read(fd, rb + len, cap - len);
+            n = read_job(in, rb + len, cap - len);
         if (n > 0) {
             len += (size_t)n;
             continue;
@@ -459,7 +481,7 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
 
         corio__fs_msg m;
         union {
-            char buf[CMSG_SPACE(sizeof(int))];
+            char buf[CMSG_SPACE(2 * sizeof(int))];
             struct cmsghdr align;
         } u;
         struct iovec iov = {&m, sizeof m};
@@ -477,19 +499,24 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
                 kill(k.pid[i], SIGKILL);
             continue;
         }
-        int wfd = -1;
+        /* SPAWN passes the worker's two pipe ends: jobs in, results out. */
+        int wfd[2] = {-1, -1};
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(&wfd, CMSG_DATA(c), sizeof wfd);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            memcpy(wfd, CMSG_DATA(c), (nfd < 2 ? nfd : 2) * sizeof(int));
+        }
         if ((size_t)n == sizeof m && m.type == CORIO__FS_KILL) {
             /* Only a live, unreaped child: its pid cannot have been reused. */
             if (kids_has(&k, (pid_t)m.pid))
                 kill((pid_t)m.pid, m.status);
             continue;
         }
-        if ((size_t)n != sizeof m || m.type != CORIO__FS_SPAWN || wfd < 0) {
-            if (wfd >= 0)
-                close(wfd);
+        if ((size_t)n != sizeof m || m.type != CORIO__FS_SPAWN || wfd[0] < 0 || wfd[1] < 0) {
+            if (wfd[0] >= 0)
+                close(wfd[0]);
+            if (wfd[1] >= 0)
+                close(wfd[1]);
             continue;
         }
         if (k.n == k.cap) {
@@ -504,10 +531,11 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
             close(sfd);
             free(k.pid);
             sigprocmask(SIG_SETMASK, &none, NULL);
-            worker_main(wfd, cfg);
+            worker_main(wfd[0], wfd[1], cfg);
         }
         int err = errno;
-        close(wfd);
+        close(wfd[0]);
+        close(wfd[1]);
         if (pid < 0) {
             corio__fs_msg r = {.type = CORIO__FS_SPAWN_FAILED, .err = -err, .token = m.token};
             send_msg(ctl, &r);
