@@ -69,8 +69,8 @@ START_TEST(test_histograms_known_workload) {
     ck_assert_uint_eq(t_sum(m.queue_us), N);
     ck_assert_uint_ge(t_from(m.queue_us, T_BUCKET), N - 2);
 
-    /* A quick job lands below 20 ms in both (generous: under 2^14 us is
-     * not asserted, only that it is one more sample of each). */
+    /* A quick job is one more sample of each (where it lands is not
+     * asserted: a loaded machine may stretch it). */
     corio_future *q = corio_executor_submit(ex, t_sleep_ms, (void *)(uintptr_t)0, NULL);
     ck_assert_ptr_nonnull(q);
     ck_assert_int_eq(corio_future_result(q, 60.0, NULL), 0);
@@ -78,10 +78,11 @@ START_TEST(test_histograms_known_workload) {
     ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
     ck_assert_uint_eq(m.run_samples, N + 1);
     ck_assert_uint_eq(m.queue_samples, N + 1);
-    ck_assert_uint_eq(t_from(m.run_us, T_BUCKET), N);
 
     /* A map chunk is one sample of each: 6 items in chunks of 3, each item
-     * 20 ms, so each chunk ran at least 60 ms (bucket 16, from 32768 us). */
+     * 20 ms, so each chunk ran at least 60 ms (bucket 16, from 32768 us;
+     * earlier samples may have landed there too on a loaded machine). */
+    uint64_t slow = t_from(m.run_us, T_BUCKET + 1);
     void *items[6];
     for (int i = 0; i < 6; i++)
         items[i] = (void *)(uintptr_t)T_MS;
@@ -98,7 +99,7 @@ START_TEST(test_histograms_known_workload) {
     ck_assert_int_eq(corio_executor_metrics_get(ex, &m), 0);
     ck_assert_uint_eq(m.run_samples, N + 3);
     ck_assert_uint_eq(m.queue_samples, N + 3);
-    ck_assert_uint_eq(t_from(m.run_us, T_BUCKET + 1), 2);
+    ck_assert_uint_eq(t_from(m.run_us, T_BUCKET + 1), slow + 2);
 
     /* A job cancelled in the queue never reached a worker: no sample. */
     corio_future *g = corio_executor_submit(ex, t_sleep_ms, (void *)(uintptr_t)T_MS, NULL);
