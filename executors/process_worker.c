@@ -173,11 +173,14 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
         release(&out);
         return dt;
     }
-    /* A map chunk: n items, answered as one frame. */
+    /* A map chunk: n items, answered as one frame: n bare result words
+     * while every item succeeds with a pointer (wire.h's compact form),
+     * switching to full items at the first that does not. */
     size_t n = (size_t)h->arg;
     size_t hdr_at = ob->len;
     ob_room(ob, sizeof rh);
     size_t payload_at = ob->len;
+    int compact = 1;
     const uint64_t *words = (const uint64_t *)(const void *)body;
     const unsigned char *data = body + n * sizeof(uint64_t);
     int64_t t0 = mono_ns(); /* one clock pair per chunk, not per item */
@@ -197,6 +200,26 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
         }
         int code;
         run_one(fn, a, &out, &code);
+        if (compact && code == 0 && out.len == 0) {
+            uint64_t word = (uint64_t)(uintptr_t)out.ptr;
+            ob_put(ob, &word, sizeof word);
+            release(&out);
+            continue;
+        }
+        if (compact) {
+            /* Rewrite the i words so far as full items, from the last
+             * (an item is 24 bytes, so none overwrites a word not yet
+             * moved). */
+            compact = 0;
+            ob->len = payload_at;
+            ob_room(ob, i * sizeof(corio__res_item));
+            for (size_t k = i; k-- > 0;) {
+                uint64_t word;
+                memcpy(&word, ob->p + payload_at + k * sizeof word, sizeof word);
+                corio__res_item full = {0, 0, word, 0};
+                memcpy(ob->p + payload_at + k * sizeof full, &full, sizeof full);
+            }
+        }
         const char *msg = code < 0 ? corio__task_msg() : "";
         corio__res_item it = {code, (uint32_t)strlen(msg), out.len ? 0 : (uint64_t)(uintptr_t)out.ptr,
                               out.len};

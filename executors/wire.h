@@ -2,8 +2,8 @@
  * parent side (process_pool.c) and the fork server / worker side
  * (process_worker.c).
  *
- * Each worker has one AF_UNIX stream socket to the parent. Jobs go down it,
- * results come back up it, as frames: a fixed header, then a body whose
+ * Each worker has two pipes to the parent: jobs go down one, results come
+ * back up the other, as frames: a fixed header, then a body whose
  * length the header states. Both ends run the same binary on the same
  * machine, so fields are in native byte order and function pointers travel
  * as integers (workers are forked from the same image).
@@ -20,6 +20,9 @@
  *   |     then the data        |          +--------------------------+
  *   +--------------------------+          | message (msglen B)       |
  *                                         +--------------------------+
+ *
+ * A RES_BATCH payload whose items all succeeded with a bare pointer may
+ * instead be n x u64 result words (the compact form; see decode_batch).
  *
  * The payload comes before the message so that a large result can be read
  * straight into one buffer that then becomes the future's value.
@@ -98,6 +101,10 @@ int corio__wire_check_res(const corio__res_hdr *h, uint32_t seq, size_t nitems, 
                           size_t errlen);
 
 /* Decode a RES_BATCH payload of `len` bytes holding `n` items into a new
+ * corio__batch. A payload of exactly n * 8 bytes is the compact form: n
+ * result pointers, every item succeeded with no data and no message (the
+ * full form takes at least 24 bytes an item, so the two cannot be confused).
+ * Decoded into a new
  * corio__batch (one allocation holding the data too; free with
  * corio__batch_free). Returns 0, CORIO_EPROTOCOL (err filled) or -ENOMEM. */
 int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__batch **out,

@@ -312,11 +312,41 @@ static void t_check_map(corio_executor *ex, size_t chunk) {
     corio_map_destroy(m);
 }
 
+/* Chunks whose items all succeed travel in the compact form; one failure
+ * after k successes switches the worker to full items (the k answered
+ * ones rewritten): every outcome must still be right. */
+static void t_check_map_late_failure(corio_executor *ex, size_t fail_at) {
+    enum { N = 120, CHUNK = 50 };
+    static void *items[N];
+    for (size_t i = 0; i < N; i++)
+        items[i] = (void *)(2 * i);
+    items[fail_at] = (void *)(2 * fail_at + 1);
+    corio_map_options mo = {.chunksize = CHUNK};
+    corio_map *m = NULL;
+    ck_assert_int_eq(corio_executor_map(ex, t_fail_odd, items, N, &mo, &m), 0);
+    corio_value v;
+    for (size_t i = 0; i < N; i++) {
+        int r = corio_map_next(m, &v);
+        if (i == fail_at) {
+            ck_assert_int_eq(r, -EDOM);
+        } else {
+            ck_assert_int_eq(r, 1);
+            ck_assert_uint_eq((uintptr_t)v.ptr, 2 * i * 10);
+        }
+    }
+    ck_assert_int_eq(corio_map_next(m, &v), 0);
+    corio_map_destroy(m);
+}
+
 START_TEST(test_map_chunks) {
     corio_executor *ex = t_pool(2);
     t_check_map(ex, 1);
     t_check_map(ex, 7);
     t_check_map(ex, 1000);
+    t_check_map_late_failure(ex, 0);
+    t_check_map_late_failure(ex, 37);
+    t_check_map_late_failure(ex, 49);
+    t_check_map_late_failure(ex, 119);
     corio_executor_destroy(ex);
 }
 END_TEST
@@ -994,6 +1024,16 @@ START_TEST(test_wire_checks) {
     ck_assert_int_eq(corio__wire_decode_batch(buf, sizeof it + 4, 1, &b, err, sizeof err), 0);
     ck_assert(b->n == 1 && b->items[0].value.len == 4 && memcmp(b->items[0].value.ptr, "abcd", 4) == 0);
     corio__batch_free(b);
+    /* The compact form: exactly n words, n bare pointers. */
+    uint64_t words[3] = {7, 0, UINT64_MAX};
+    ck_assert_int_eq(corio__wire_decode_batch(words, sizeof words, 3, &b, err, sizeof err), 0);
+    ck_assert(b->n == 3 && b->items[0].value.ptr == (void *)7 && b->items[1].value.ptr == NULL &&
+              b->items[2].value.ptr == (void *)(uintptr_t)UINT64_MAX);
+    ck_assert(b->items[2].code == 0 && b->items[2].value.len == 0 && !b->items[2].message);
+    corio__batch_free(b);
+    /* Two words for three items is neither form. */
+    ck_assert_int_eq(corio__wire_decode_batch(words, 2 * sizeof words[0], 3, &b, err, sizeof err),
+                     CORIO_EPROTOCOL);
 }
 END_TEST
 
