@@ -173,6 +173,13 @@ int corio__pp_receive(pool *p, worker *w) {
             pthread_mutex_unlock(&p->lock);
             return 1;
         }
+        if (w->nhelp && rounds) {
+            /* A waiting thread reads this worker now: leave it the rest
+             * (taking the lock in turns with it would cost both a futex
+             * round per answer). Its EPOLLIN comes back when it leaves. */
+            pthread_mutex_unlock(&p->lock);
+            return 0;
+        }
         w->creading = 1;
         pthread_mutex_unlock(&p->lock);
         ssize_t n = read_worker(w);
