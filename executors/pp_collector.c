@@ -152,7 +152,7 @@ static void control(pool *p) {
  * is settled without it. */
 #define EOF_GRACE_NS (200 * 1000000LL)
 
-/* Settle workers whose socket ended EOF_GRACE_NS ago with no exit report;
+/* Settle workers whose result pipe ended EOF_GRACE_NS ago with no exit report;
  * returns the epoll timeout (ms) until the next one is due, or -1. */
 static int settle_silent_exits(pool *p) {
     for (;;) {

@@ -298,7 +298,7 @@ _Thread_local int corio__pp_tls_collector;
 /* Write queued jobs to workers with room. Lock held. */
 void corio__pp_dispatch_locked(pool *p, pp_job **done) {
     int64_t now = 0; /* read once per call, at the first hand-off */
-    /* Of the idle workers, the one polling its socket (process_worker.c)
+    /* Of the idle workers, the one polling its job pipe (process_worker.c)
      * reads a job without being woken: a job given to another, blocked in
      * read(), waits for a wake-up while the poller burns a CPU for nothing
      * (on 2 CPUs, the one the woken worker needed). A stale value only
@@ -363,7 +363,7 @@ void corio__pp_dispatch_locked(pool *p, pp_job **done) {
         }
     }
     /* Writes are coalesced: a submitter writes only to a worker with
-     * nothing unanswered on its socket (idle, or about to be); a busy
+     * nothing unanswered in its pipes (idle, or about to be); a busy
      * worker's new jobs go out with one write when the collector reads its
      * next answer. */
     for (worker *w = p->workers; w; w = w->next) {

@@ -166,8 +166,8 @@ static inline unsigned corio__pp_bucket(int64_t ns) {
 
 /* ---- pp_registry.c ---- */
 
-/* Held across a fork of a fork server and across socketpair..close of a
- * worker socket, so the fork server's list of descriptors to close is
+/* Held across a fork of a fork server and across pipe2..close of a
+ * worker's pipes, so the fork server's list of descriptors to close is
  * consistent. */
 extern pthread_mutex_t corio__pp_fd_lock;
 void corio__pp_reg_fd_locked(int fd);

@@ -152,7 +152,7 @@ static void parse_locked(pool *p, worker *w, pp_job **done) {
     w->in_len -= pos;
 }
 
-/* One read from w's socket into its buffers. The reader is either the
+/* One read from w's result pipe into its buffers. The reader is either the
  * collector, which marks w->creading under the lock and reads without it
  * (a large read copies for a while), or a helping waiter, which reads under
  * the lock and only when creading is clear: so one reader at a time. */
@@ -221,17 +221,17 @@ static void received_locked(pool *p, worker *w, ssize_t n, pp_job **done) {
             w->rx_done = 1;
             epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
         }
-        /* A worker that closed its socket with a job outstanding has died;
+        /* A worker that closed its pipe with a job outstanding has died;
          * its exit report normally follows at once, but comes through the
          * fork server, which may be stopped: the collector settles the
          * worker from this end of stream after EOF_GRACE_NS. */
         if (w->nout && !w->eof_ns) {
             w->eof_ns = corio__now_ns();
             /* Seen by a helping waiter, the end of stream is news to the
-             * collector, which no longer polls this socket (removed from
+             * collector, which no longer polls this pipe (removed from
              * its epoll just above) and may sleep without a timeout: wake
              * it so that it arms the grace timer. Without this a worker
-             * that died while a waiter was reading its socket, with the
+             * that died while a waiter was reading its pipe, with the
              * fork server stopped, was never settled (its job stayed
              * RUNNING; seen under TSan, whose timing makes the waiter's
              * read window catch the death more often). */
@@ -271,11 +271,11 @@ static void help_release_locked(pool *p, worker *w) {
 
 /* The future helper (corio__future_set_helper) of every job: instead of the
  * collector reading the answers and waking this thread (two wake-ups per
- * round trip, with the worker's), the waiting thread reads the sockets of
+ * round trip, with the worker's), the waiting thread reads the result pipes of
  * the workers with jobs outstanding itself, while the collector's EPOLLIN
- * interest in those sockets is off (so their answers do not wake it
+ * interest in those pipes is off (so their answers do not wake it
  * either). Reads happen under the pool lock and only while the collector is
- * not reading that socket (read_worker). Whatever it reads it processes as
+ * not reading that pipe (read_worker). Whatever it reads it processes as
  * the collector would, completing other futures and handing the next
  * queued job to the worker that answered: with the bounded hand-off a
  * worker gets its next job only once it is free, so a thread waiting for

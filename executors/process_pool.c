@@ -5,12 +5,12 @@
  *   application ──fork (at create)──▶ fork server ──fork (per worker)──▶ worker
  *     │  collector thread                 │ reaps workers (signalfd + waitid)
  *     │  ◀── SPAWNED / EXITED ────────────┘ (SOCK_SEQPACKET control socket)
- *     └── one AF_UNIX stream socket per worker: job frames down, results up
+ *     └── two pipes per worker: job frames down one, results up the other
  *
  * Jobs live in the extra storage of their future (corio__future_create_ext),
  * with their frame already serialised (wire.h). A submit appends the job to
  * the pool queue and, if a worker has room, writes it to that worker's
- * socket at once from the submitting thread (non-blocking; what does not fit
+ * job pipe at once from the submitting thread (non-blocking; what does not fit
  * is written later by the collector on EPOLLOUT). Each worker holds a FIFO
  * of outstanding jobs; it answers them in order, so the oldest outstanding
  * job is the one it runs.

@@ -12,11 +12,11 @@
  * application's SIGCHLD disposition and its waitpid(-1) calls are never
  * involved.
  *
- * A worker runs the initializer, then reads job frames from its socket,
+ * A worker runs the initializer, then reads job frames from its job pipe,
  * runs them in order and writes one result frame per job. It exits (with
  * _exit, so the application's atexit handlers and stdio buffers inherited
- * from the parent never run twice) when the parent shuts the socket's
- * writing side down, or when the socket fails.
+ * from the parent never run twice) when the parent closes its job pipe, or
+ * when a pipe fails.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,7 +48,7 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Write all of iov; a worker's socket is blocking. Returns 0 or -errno. */
+/* Write all of iov; a worker's result pipe is blocking. Returns 0 or -errno. */
 static int writev_all(int fd, struct iovec *iov, int cnt) {
     while (cnt > 0) {
         ssize_t n = writev(fd, iov, cnt);
@@ -237,7 +237,7 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
     return (int64_t)rh.ns;
 }
 
-/* How long an idle worker polls its socket before it blocks in read():
+/* How long an idle worker polls its job pipe before it blocks in poll():
  * a waiting application that submits its next job within this time finds
  * the worker awake (no wake-up, which costs 5-20 µs on a VM). */
 #define SPIN_NS 50000
@@ -271,7 +271,7 @@ static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm
     return n;
 }
 
-/* The worker's socket while its initializer runs, else -1 (init_exit_hook). */
+/* The worker's result pipe while its initializer runs, else -1 (init_exit_hook). */
 static int init_fd = -1;
 
 /* atexit handler of a worker: when the initializer calls exit(), report an

@@ -113,7 +113,7 @@ int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__b
 /* ---- the fork server's control protocol (SOCK_SEQPACKET) ---------------- */
 
 enum corio__fs_type {
-    CORIO__FS_SPAWN = 1,        /* parent → fs: fork a worker on the passed socket */
+    CORIO__FS_SPAWN = 1,        /* parent → fs: fork a worker on the two passed pipe ends */
     CORIO__FS_SPAWNED = 2,      /* fs → parent: the worker's pid */
     CORIO__FS_SPAWN_FAILED = 3, /* fs → parent: err is the -errno of fork */
     CORIO__FS_EXITED = 4,       /* fs → parent: a worker was reaped */
@@ -132,7 +132,7 @@ typedef struct corio__fs_msg {
 /* A page the pool maps MAP_SHARED before forking its fork server, so that
  * the application and every worker see it. */
 typedef struct corio__pp_shared {
-    /* pid of the one worker polling its socket for the next job (0: none).
+    /* pid of the one worker polling its job pipe for the next job (0: none).
      * One poller at a time: on a small machine a second one would take the
      * CPU the application (or the poller itself) needs. A worker that dies
      * while polling is cleared by the application when it learns of the
@@ -152,10 +152,10 @@ typedef struct corio__fs_config {
 _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg);
 
 /* Close, in a fork server just forked, every parent-side descriptor of every
- * live process pool (they must not keep sockets open in other processes). */
+ * live process pool (they must not keep pipes open in other processes). */
 void corio__pp_close_registered(void);
 
-/* In a worker process: its socket to the parent (-1 elsewhere). Tests use
+/* In a worker process: the write end of its result pipe (-1 elsewhere). Tests use
  * it to inject corrupt frames. */
 extern int corio__pp_worker_fd;
 
