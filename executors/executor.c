@@ -181,6 +181,8 @@ struct corio_map {
     size_t submitted;       /* chunks submitted so far */
     size_t read;            /* items read so far */
     int stop;               /* sticky error that ended the iteration (timeout) */
+    corio__batch *cur;      /* outcomes of the chunk being read, or NULL */
+    size_t cur_lo, cur_hi;  /* its items' range [cur_lo, cur_hi) */
     char message[1024];     /* message of the last failure returned */
 };
 
@@ -318,6 +320,23 @@ CORIO_API int corio_map_next(corio_map *m, corio_value *out) {
         return m->stop;
     if (m->read == m->n)
         return 0;
+    if (m->cur && m->read > m->cur_lo && m->read < m->cur_hi) {
+        /* The rest of a chunk already fetched (its future holds it until
+         * the next chunk's first item): no wait, no division. The window
+         * moves (map_top_up) only once the chunk's last item is read. */
+        corio__batch_item *it = &m->cur->items[m->read++ - m->cur_lo];
+        int r = 1;
+        if (it->code < 0) {
+            snprintf(m->message, sizeof m->message, "%s", it->message ? it->message : "");
+            r = it->code;
+        } else {
+            *out = it->value;
+        }
+        if (m->read == m->cur_hi)
+            map_top_up(m);
+        return r;
+    }
+    m->cur = NULL;
     size_t c = m->read / m->chunk;
     corio_future *f = m->futs[c % m->window];
     corio_value v;
@@ -353,6 +372,9 @@ CORIO_API int corio_map_next(corio_map *m, corio_value *out) {
     } else {
         corio__batch *b = v.ptr;
         corio__batch_item *it = &b->items[idx];
+        m->cur = b;
+        m->cur_lo = c * m->chunk;
+        m->cur_hi = m->cur_lo + b->n;
         r = it->code;
         if (r < 0)
             snprintf(m->message, sizeof m->message, "%s", it->message ? it->message : "");

@@ -1,5 +1,5 @@
 /* corio — process pool: the collector thread. It epolls the control
- * socket, every worker socket and an eventfd; reads results (pp_receive.c),
+ * socket, every worker's pipes and an eventfd; reads results (pp_receive.c),
  * handles exits reported by the fork server or seen as end of stream, and
  * refills workers (pp_dispatch.c). */
 #include "pp_internal.h"
@@ -152,7 +152,7 @@ static void control(pool *p) {
  * is settled without it. */
 #define EOF_GRACE_NS (200 * 1000000LL)
 
-/* Settle workers whose socket ended EOF_GRACE_NS ago with no exit report;
+/* Settle workers whose result pipe ended EOF_GRACE_NS ago with no exit report;
  * returns the epoll timeout (ms) until the next one is due, or -1. */
 static int settle_silent_exits(pool *p) {
     for (;;) {
@@ -200,16 +200,18 @@ void *corio__pp_collector_main(void *arg) {
                 pthread_mutex_unlock(&p->lock);
                 corio__pp_complete_all(done);
             } else {
-                worker *w = tag;
+                /* A worker's result pipe (tag w) or job pipe (TX_TAG(w)). */
+                int tx = ((uintptr_t)tag & 1) != 0;
+                worker *w = tx ? (worker *)(void *)((char *)tag - 1) : tag;
                 /* An event may name a worker buried earlier in this batch. */
                 int alive = 0;
                 pthread_mutex_lock(&p->lock);
                 for (worker *x = p->workers; x; x = x->next)
                     alive |= x == w;
-                if (alive && (evs[i].events & EPOLLOUT))
+                if (alive && tx)
                     corio__pp_flush_locked(p, w);
                 pthread_mutex_unlock(&p->lock);
-                if (alive && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                if (alive && !tx && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                     corio__pp_receive(p, w);
             }
         }

@@ -12,14 +12,21 @@ void corio__pp_wake_collector(pool *p) {
     (void)r; /* a full counter already means "wake" */
 }
 
-/* The collector's interest in w: EPOLLOUT while frames wait to be written;
- * EPOLLIN unless a waiting thread is reading the socket itself (corio__pp_help), so
- * that its answers do not also wake the collector. Lock held. */
+/* The collector's interest in w: EPOLLOUT on its job pipe while frames
+ * wait to be written; EPOLLIN on its result pipe unless a waiting thread
+ * is reading it itself (corio__pp_help), so that its answers do not also
+ * wake the collector. Only what changed is told to epoll. Lock held. */
 void corio__pp_epoll_set(pool *p, worker *w, int out) {
-    struct epoll_event ev = {.events = (w->nhelp ? 0u : EPOLLIN) | (out ? EPOLLOUT : 0u),
-                             .data.ptr = w};
-    if (w->fd >= 0 && !w->rx_done)
+    unsigned in = w->nhelp ? 0u : EPOLLIN;
+    if (w->fd >= 0 && !w->rx_done && in != w->ep_in) {
+        struct epoll_event ev = {.events = in, .data.ptr = w};
         epoll_ctl(p->ep, EPOLL_CTL_MOD, w->fd, &ev);
+        w->ep_in = in;
+    }
+    if (w->tx_fd >= 0 && !out != !w->epoll_out) {
+        struct epoll_event ev = {.events = out ? EPOLLOUT : 0u, .data.ptr = TX_TAG(w)};
+        epoll_ctl(p->ep, EPOLL_CTL_MOD, w->tx_fd, &ev);
+    }
     w->epoll_out = out;
 }
 
@@ -145,17 +152,28 @@ void corio__pp_requeue_outstanding(pool *p, worker *w, pp_job **done) {
     }
 }
 
-static void close_input(worker *w) {
-    if (w->in_closed || w->fd < 0)
+/* Close w's job pipe: it reads end of input and exits after its jobs. */
+static void close_input(pool *p, worker *w) {
+    if (w->in_closed || w->tx_fd < 0)
         return;
-    shutdown(w->fd, SHUT_WR);
+    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->tx_fd, NULL);
+    corio__pp_close_fd(w->tx_fd);
+    w->tx_fd = -1;
+    w->epoll_out = 0;
     w->in_closed = 1;
 }
 
 void corio__pp_break_pool_locked(pool *p, const char *msg, pp_job **done);
 void corio__pp_break_start_locked(pool *p, worker *bad, const char *msg, pp_job **done);
 
-/* Ask the fork server for a new worker. Lock held. */
+/* Ask the fork server for a new worker. Lock held.
+ *
+ * A worker has two pipes (wire.h): jobs down one, results up the other.
+ * Pipes, not a socket pair: on a VM a pipe's write and read cost about half
+ * a stream socket's (0.9 against 2.1-2.5 us the pair), and a round trip
+ * makes two pairs. We keep a copy of the job pipe's read end, so a write
+ * to a dead worker never raises SIGPIPE in the application (a pipe has no
+ * MSG_NOSIGNAL); its death shows as end of stream on the result pipe. */
 int corio__pp_spawn_worker_locked(pool *p) {
     worker *w = corio__calloc(1, sizeof *w);
     unsigned char *in = corio__malloc(INBUF);
@@ -166,22 +184,26 @@ int corio__pp_spawn_worker_locked(pool *p) {
     }
     w->in = in;
     w->token = ++p->next_token;
-    int sv[2];
-    /* corio__pp_fd_lock across socketpair..close: the worker end must not leak into a
-     * fork server being forked by another pool's create meanwhile. */
+    int job[2] = {-1, -1}, res[2] = {-1, -1};
+    /* corio__pp_fd_lock across pipe2..close: the worker's ends must not leak
+     * into a fork server being forked by another pool's create meanwhile. */
     pthread_mutex_lock(&corio__pp_fd_lock);
-    if (corio__socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (corio__pipe2(job, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        corio__pipe2(res, O_CLOEXEC | O_NONBLOCK) < 0) {
         int e = -errno;
+        if (job[0] >= 0) {
+            close(job[0]);
+            close(job[1]);
+        }
         pthread_mutex_unlock(&corio__pp_fd_lock);
         free(in);
         free(w);
         return e;
     }
-    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     corio__fs_msg m = {.type = CORIO__FS_SPAWN, .token = w->token};
     struct iovec iov = {&m, sizeof m};
     union {
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(2 * sizeof(int))];
         struct cmsghdr align;
     } u;
     memset(&u, 0, sizeof u);
@@ -190,26 +212,36 @@ int corio__pp_spawn_worker_locked(pool *p) {
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &sv[1], sizeof sv[1]);
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int pass[2] = {job[0], res[1]}; /* the worker's: jobs in, results out */
+    memcpy(CMSG_DATA(c), pass, sizeof pass);
     /* Blocking send: the fork server reads its socket promptly. */
     ssize_t r;
     while ((r = sendmsg(p->ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
         ;
     int e = r < 0 ? -errno : 0;
-    close(sv[1]);
+    close(res[1]);
     if (e) {
-        close(sv[0]);
+        close(job[0]);
+        close(job[1]);
+        close(res[0]);
         pthread_mutex_unlock(&corio__pp_fd_lock);
         free(in);
         free(w);
         return e;
     }
-    corio__pp_reg_fd_locked(sv[0]);
+    corio__pp_reg_fd_locked(job[0]);
+    corio__pp_reg_fd_locked(job[1]);
+    corio__pp_reg_fd_locked(res[0]);
     pthread_mutex_unlock(&corio__pp_fd_lock);
-    w->fd = sv[0];
+    w->fd = res[0];
+    w->tx_fd = job[1];
+    w->tx_rd = job[0];
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
     epoll_ctl(p->ep, EPOLL_CTL_ADD, w->fd, &ev);
+    w->ep_in = EPOLLIN;
+    ev = (struct epoll_event){.events = 0, .data.ptr = TX_TAG(w)};
+    epoll_ctl(p->ep, EPOLL_CTL_ADD, w->tx_fd, &ev);
     w->next = p->workers;
     p->workers = w;
     p->nactive++;
@@ -219,14 +251,17 @@ int corio__pp_spawn_worker_locked(pool *p) {
 
 /* Write what w has pending, without blocking. Lock held. */
 void corio__pp_flush_locked(pool *p, worker *w) {
-    while (w->tx && w->fd >= 0 && !w->in_closed) {
+    if (w->tx && !w->tx_big && w->tx->frame_len > 65536 && w->tx_fd >= 0) {
+        w->tx_big = 1;
+        fcntl(w->tx_fd, F_SETPIPE_SZ, BIG_PIPE);
+    }
+    while (w->tx && w->tx_fd >= 0) {
         struct iovec iov[64];
         int cnt = 0;
         size_t off = w->tx_off;
         for (pp_job *j = w->tx; j && cnt < 64; j = j->next, off = 0)
             iov[cnt++] = (struct iovec){j->frame + off, j->frame_len - off};
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-        ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = writev(w->tx_fd, iov, cnt);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -252,7 +287,7 @@ void corio__pp_flush_locked(pool *p, worker *w) {
         corio__pp_epoll_set(p, w, 0);
     if (!w->tx && (w->retiring || (p->shutdown && !p->qh) ||
                    (!w->head && atomic_load_explicit(&p->base.broken, memory_order_relaxed))))
-        close_input(w);
+        close_input(p, w);
 }
 
 static void pp_cancel(corio_future *f, void *arg);
@@ -262,13 +297,21 @@ _Thread_local int corio__pp_tls_collector;
 
 /* Write queued jobs to workers with room. Lock held. */
 void corio__pp_dispatch_locked(pool *p, pp_job **done) {
+    int64_t now = 0; /* read once per call, at the first hand-off */
+    /* Of the idle workers, the one polling its job pipe (process_worker.c)
+     * reads a job without being woken: a job given to another, blocked in
+     * read(), waits for a wake-up while the poller burns a CPU for nothing
+     * (on 2 CPUs, the one the woken worker needed). A stale value only
+     * costs that wake-up. */
+    pid_t spinner = p->shm ? atomic_load_explicit(&p->shm->spinner, memory_order_relaxed) : 0;
     while (p->qh && !atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
         worker *best = NULL;
         for (worker *w = p->workers; w; w = w->next) {
             if (w->retiring || w->in_closed || w->kill_reason || w->rx_done ||
                 w->nout >= (size_t)p->depth)
                 continue;
-            if (!best || w->nout < best->nout)
+            if (!best || w->nout < best->nout ||
+                (w->nout == best->nout && spinner && w->pid == spinner))
                 best = w;
         }
         if (!best)
@@ -288,6 +331,9 @@ void corio__pp_dispatch_locked(pool *p, pp_job **done) {
                 continue;
             }
             j->started = 1;
+            if (!now)
+                now = corio__now_ns();
+            p->queue_hist[corio__pp_bucket(now - j->submit_ns)]++;
             if (p->o.cancel_kills_running)
                 corio__future_set_canceller(j->f, pp_cancel, p);
         }
@@ -317,7 +363,7 @@ void corio__pp_dispatch_locked(pool *p, pp_job **done) {
         }
     }
     /* Writes are coalesced: a submitter writes only to a worker with
-     * nothing unanswered on its socket (idle, or about to be); a busy
+     * nothing unanswered in its pipes (idle, or about to be); a busy
      * worker's new jobs go out with one write when the collector reads its
      * next answer. */
     for (worker *w = p->workers; w; w = w->next) {
@@ -378,7 +424,7 @@ void corio__pp_break_start_locked(pool *p, worker *bad, const char *msg, pp_job 
     }
     for (worker *w = p->workers; w; w = w->next)
         if (!w->head)
-            close_input(w);
+            close_input(p, w);
 }
 
 
@@ -421,6 +467,13 @@ void corio__pp_bury_locked(pool *p, worker *w) {
         corio__pp_close_fd(w->fd);
         w->fd = -1;
     }
+    if (w->tx_fd >= 0) {
+        epoll_ctl(p->ep, EPOLL_CTL_DEL, w->tx_fd, NULL);
+        corio__pp_close_fd(w->tx_fd);
+        w->tx_fd = -1;
+    }
+    corio__pp_close_fd(w->tx_rd);
+    w->tx_rd = -1;
     free(w->big);
     w->big = NULL;
     w->next = p->graveyard;

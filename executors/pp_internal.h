@@ -36,12 +36,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "corio/metrics.h"
 #include "corio/runtime.h"
 #include "wire.h"
 #include "fault.h"
 
 /* Bytes of a worker's receive buffer; larger frames get their own buffer. */
 #define INBUF (64 * 1024)
+/* A pipe's capacity once a frame larger than its default 64 KiB goes
+ * through it (F_SETPIPE_SZ, best effort: the default limit for an
+ * unprivileged process is 1 MiB): fewer writes and wake-ups per frame. */
+#define BIG_PIPE (1024 * 1024)
 /* Frames up to this size live inside the job; larger ones are malloc'd. */
 #define INLINE_FRAME 4096
 /* Most jobs written to one worker: one, the job it runs. A job written
@@ -52,6 +57,10 @@
  * A job is marked RUNNING when it is written to its idle worker, which
  * starts it as soon as it reads it (after its initializer, for a new one). */
 #define MAX_DEPTH 1
+
+/* The collector's epoll tag of a worker's job pipe (EPOLLOUT): the worker's
+ * address plus one; its result pipe is tagged with the address itself. */
+#define TX_TAG(w) ((void *)((char *)(w) + 1))
 
 enum { KILL_NONE = 0, KILL_CANCEL, KILL_PROTOCOL, KILL_TERMINATE, KILL_BROKEN };
 enum { C_VALUE = 1, C_FAIL, C_CANCEL, C_CANCEL_EXEC, C_DROP };
@@ -67,6 +76,7 @@ typedef struct pp_job {
     size_t frame_len;     /* bytes in frame */
     size_t nitems;        /* items of a map chunk; 0 for a single job */
     uint32_t seq;         /* seq written in the frame for its current worker */
+    int64_t submit_ns;    /* when it was submitted (queue-wait histogram) */
     unsigned heap : 1;    /* frame was malloc'd (freed with the job) */
     unsigned started : 1; /* future already RUNNING (set on first dispatch) */
     unsigned discard : 1; /* future already finished as cancelled: drop the result */
@@ -82,9 +92,13 @@ typedef struct worker {
     struct worker *next;   /* the pool's worker list */
     uint64_t token;        /* SPAWN request number */
     pid_t pid;             /* 0 until the fork server reports it */
-    int fd;                /* our end of the socket (non-blocking); -1 once closed */
-    int epoll_out;         /* EPOLLOUT is armed */
-    int in_closed;         /* we shut our writing side: it exits after its jobs */
+    int fd;                /* read end of its result pipe (non-blocking); -1 once closed */
+    int tx_fd;             /* write end of its job pipe (non-blocking); -1 once closed */
+    int tx_rd;             /* our copy of the job pipe's read end (wire.h); -1 once closed */
+    unsigned ep_in;        /* events registered for fd (EPOLLIN or 0) */
+    int tx_big;            /* its job pipe was enlarged for a large frame (BIG_PIPE) */
+    int epoll_out;         /* EPOLLOUT is armed on tx_fd */
+    int in_closed;         /* we closed its job pipe: it exits after its jobs */
     int rx_done;           /* EOF or error on reads, or reading abandoned */
     int retiring;          /* takes no new jobs (max_tasks_per_child reached) */
     int kill_reason;       /* KILL_*: why we signalled it */
@@ -97,9 +111,9 @@ typedef struct worker {
     uint32_t seq;          /* seq of the next job written */
     unsigned assigned;     /* jobs written (for max_tasks_per_child) */
     int dirty;             /* has jobs to write (during one dispatch) */
-    int nhelp;             /* waiting threads reading this socket (EPOLLIN off while > 0) */
-    int creading;          /* the collector is reading the socket without the lock */
-    int64_t eof_ns;        /* when its socket reached end of stream with jobs outstanding, or 0 */
+    int nhelp;             /* waiting threads reading its results (EPOLLIN off while > 0) */
+    int creading;          /* the collector is reading its results without the lock */
+    int64_t eof_ns;        /* when its result pipe reached end of stream with jobs outstanding, or 0 */
     unsigned char *in;     /* receive buffer (INBUF bytes) */
     size_t in_len;         /* bytes in it */
     unsigned char *big;    /* body of a frame too large for `in`, or NULL */
@@ -121,6 +135,8 @@ typedef struct pool {
     int nactive;                /* live, non-retiring workers */
     int nlive;                  /* live workers */
     uint64_t completed;         /* jobs a worker answered (its function ran to its end); lock */
+    uint64_t run_hist[CORIO_METRICS_BUCKETS];   /* run times the workers reported; lock */
+    uint64_t queue_hist[CORIO_METRICS_BUCKETS]; /* submit to first hand-off; lock */
     int shutdown;               /* submits refused */
     int done;                   /* collector finished: all workers and the fork server gone */
     int joined;                 /* the collector thread was joined (by shutdown or destroy) */
@@ -140,10 +156,18 @@ typedef struct pool {
     char broken_msg[512];       /* why the pool broke */
 } pool;
 
+/* Bucket of a time in corio_executor_metrics.run_us / queue_us: 0 below
+ * 1 us, k for [2^(k-1), 2^k) us, the last one for everything longer. */
+static inline unsigned corio__pp_bucket(int64_t ns) {
+    uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+    unsigned k = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+    return k < CORIO_METRICS_BUCKETS ? k : CORIO_METRICS_BUCKETS - 1;
+}
+
 /* ---- pp_registry.c ---- */
 
-/* Held across a fork of a fork server and across socketpair..close of a
- * worker socket, so the fork server's list of descriptors to close is
+/* Held across a fork of a fork server and across pipe2..close of a
+ * worker's pipes, so the fork server's list of descriptors to close is
  * consistent. */
 extern pthread_mutex_t corio__pp_fd_lock;
 void corio__pp_reg_fd_locked(int fd);

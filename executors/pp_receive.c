@@ -54,6 +54,7 @@ static void frame_locked(pool *p, worker *w, const corio__res_hdr *h, unsigned c
         return;
     }
     note_time(p, h->ns);
+    p->run_hist[corio__pp_bucket((int64_t)h->ns)]++;
     p->completed++;
     const char *m = (const char *)body + h->len;
     if (h->code < 0) {
@@ -151,7 +152,7 @@ static void parse_locked(pool *p, worker *w, pp_job **done) {
     w->in_len -= pos;
 }
 
-/* One read from w's socket into its buffers. The reader is either the
+/* One read from w's result pipe into its buffers. The reader is either the
  * collector, which marks w->creading under the lock and reads without it
  * (a large read copies for a while), or a helping waiter, which reads under
  * the lock and only when creading is clear: so one reader at a time. */
@@ -171,6 +172,13 @@ int corio__pp_receive(pool *p, worker *w) {
         if (w->rx_done || w->fd < 0) {
             pthread_mutex_unlock(&p->lock);
             return 1;
+        }
+        if (w->nhelp && rounds) {
+            /* A waiting thread reads this worker now: leave it the rest
+             * (taking the lock in turns with it would cost both a futex
+             * round per answer). Its EPOLLIN comes back when it leaves. */
+            pthread_mutex_unlock(&p->lock);
+            return 0;
         }
         w->creading = 1;
         pthread_mutex_unlock(&p->lock);
@@ -213,12 +221,23 @@ static void received_locked(pool *p, worker *w, ssize_t n, pp_job **done) {
             w->rx_done = 1;
             epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
         }
-        /* A worker that closed its socket with a job outstanding has died;
+        /* A worker that closed its pipe with a job outstanding has died;
          * its exit report normally follows at once, but comes through the
          * fork server, which may be stopped: the collector settles the
          * worker from this end of stream after EOF_GRACE_NS. */
-        if (w->nout && !w->eof_ns)
+        if (w->nout && !w->eof_ns) {
             w->eof_ns = corio__now_ns();
+            /* Seen by a helping waiter, the end of stream is news to the
+             * collector, which no longer polls this pipe (removed from
+             * its epoll just above) and may sleep without a timeout: wake
+             * it so that it arms the grace timer. Without this a worker
+             * that died while a waiter was reading its pipe, with the
+             * fork server stopped, was never settled (its job stayed
+             * RUNNING; seen under TSan, whose timing makes the waiter's
+             * read window catch the death more often). */
+            if (!corio__pp_tls_collector)
+                corio__pp_wake_collector(p);
+        }
     } else if (w->big) {
         w->big_got += (size_t)n;
         if (w->big_got == w->big_need) {
@@ -247,16 +266,23 @@ static void help_release_locked(pool *p, worker *w) {
         corio__pp_epoll_set(p, w, w->epoll_out);
 }
 
+/* Most workers one helping thread reads at once. */
+#define HELP_MAX_WORKERS 16
+
 /* The future helper (corio__future_set_helper) of every job: instead of the
- * collector reading the worker's answer and waking this thread (two
- * wake-ups per round trip, with the worker's), the waiting thread reads the
- * socket of the worker running its job itself, while the collector's
- * EPOLLIN interest in that socket is off (so the answer does not wake it
+ * collector reading the answers and waking this thread (two wake-ups per
+ * round trip, with the worker's), the waiting thread reads the result pipes of
+ * the workers with jobs outstanding itself, while the collector's EPOLLIN
+ * interest in those pipes is off (so their answers do not wake it
  * either). Reads happen under the pool lock and only while the collector is
- * not reading that socket (read_worker). Whatever it reads it processes as
- * the collector would, completing other futures too. When it gives up or
- * the job is done it turns EPOLLIN back on; epoll is level-triggered, so an
- * answer that arrived meanwhile is seen by the collector then.
+ * not reading that pipe (read_worker). Whatever it reads it processes as
+ * the collector would, completing other futures and handing the next
+ * queued job to the worker that answered: with the bounded hand-off a
+ * worker gets its next job only once it is free, so a thread waiting for
+ * one job of a map keeps every worker fed without the collector's wake-up
+ * per answer. When it gives up or the job is done it turns EPOLLIN back on;
+ * epoll is level-triggered, so an answer that arrived meanwhile is seen by
+ * the collector then.
  *
  * In a coroutine it does the same, but between two reads it yields to the
  * loop's other coroutines (and, every few rounds, the CPU to other threads:
@@ -271,12 +297,10 @@ int corio__pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
      * for nhelpers to be 0. */
     if (!corio__pp_lock_live_pool(p, j))
         return corio_future_done(f);
-    /* Polling pays only with a CPU to spare: not when every CPU has a
-     * worker with jobs (a map over CPU-bound items), nor for long jobs. */
-    int busy = 0;
-    for (worker *w = p->workers; w && busy < p->ncpu; w = w->next)
-        busy += w->nout > 0;
-    if (busy >= p->ncpu || p->avg_ns > HELP_MAX_JOB_NS) {
+    /* Long jobs are not worth polling for. (Busy workers are: with the
+     * bounded hand-off a worker with a short job idles until someone reads
+     * its answer and hands it the next.) */
+    if (p->avg_ns > HELP_MAX_JOB_NS) {
         pthread_mutex_unlock(&p->lock);
         return 0;
     }
@@ -284,39 +308,46 @@ int corio__pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
     int64_t until = corio__now_ns() + HELP_NS;
     if (until > deadline_ns)
         until = deadline_ns;
-    worker *hw = NULL;
+    /* The workers this thread has claimed (nhelp counted); buried ones stay
+     * valid while nhelpers > 0. */
+    worker *mine[HELP_MAX_WORKERS];
+    int nmine = 0;
     int ok;
     unsigned rounds = 0;
     for (;;) {
         if ((ok = corio_future_done(f)) || corio__now_ns() >= until)
             break;
-        /* j->w is the worker the job was written to (NULL while queued or
-         * once finished); valid under the lock. */
-        worker *w = j->w;
-        if (w != hw) {
-            if (hw)
-                help_release_locked(p, hw);
-            hw = NULL;
-            if (w && !w->rx_done && w->fd >= 0) {
-                hw = w;
-                if (hw->nhelp++ == 0)
-                    corio__pp_epoll_set(p, hw, hw->epoll_out);
+        int got = 0;
+        for (worker *w = p->workers; w && !got; w = w->next) {
+            if (w->rx_done || w->fd < 0 || !w->nout)
+                continue;
+            int k = 0;
+            while (k < nmine && mine[k] != w)
+                k++;
+            if (k == nmine) {
+                if (nmine == HELP_MAX_WORKERS)
+                    continue;
+                mine[nmine++] = w;
+                if (w->nhelp++ == 0)
+                    corio__pp_epoll_set(p, w, w->epoll_out);
             }
-        }
-        if (hw && !hw->creading && !hw->rx_done && hw->fd >= 0) {
-            ssize_t n = read_worker(hw);
+            if (w->creading)
+                continue;
+            ssize_t n = read_worker(w);
             if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
                 pp_job *done = NULL;
-                received_locked(p, hw, n, &done);
+                received_locked(p, w, n, &done);
                 corio__pp_dispatch_locked(p, &done);
                 if (done) {
                     pthread_mutex_unlock(&p->lock);
                     corio__pp_complete_all(done);
                     pthread_mutex_lock(&p->lock);
                 }
-                continue;
+                got = 1; /* the list may have changed: start over */
             }
         }
+        if (got)
+            continue;
         pthread_mutex_unlock(&p->lock);
         if (corio__tls_coro) {
             if (++rounds % 8 == 0)
@@ -332,8 +363,8 @@ int corio__pp_help(corio_future *f, void *arg, int64_t deadline_ns) {
         }
         pthread_mutex_lock(&p->lock);
     }
-    if (hw)
-        help_release_locked(p, hw);
+    for (int k = 0; k < nmine; k++)
+        help_release_locked(p, mine[k]);
     if (--p->nhelpers == 0) {
         if (p->graveyard)
             corio__pp_wake_collector(p); /* to free what it kept for us */

@@ -5,12 +5,12 @@
  *   application ──fork (at create)──▶ fork server ──fork (per worker)──▶ worker
  *     │  collector thread                 │ reaps workers (signalfd + waitid)
  *     │  ◀── SPAWNED / EXITED ────────────┘ (SOCK_SEQPACKET control socket)
- *     └── one AF_UNIX stream socket per worker: job frames down, results up
+ *     └── two pipes per worker: job frames down one, results up the other
  *
  * Jobs live in the extra storage of their future (corio__future_create_ext),
  * with their frame already serialised (wire.h). A submit appends the job to
  * the pool queue and, if a worker has room, writes it to that worker's
- * socket at once from the submitting thread (non-blocking; what does not fit
+ * job pipe at once from the submitting thread (non-blocking; what does not fit
  * is written later by the collector on EPOLLOUT). Each worker holds a FIFO
  * of outstanding jobs; it answers them in order, so the oldest outstanding
  * job is the one it runs.
@@ -36,6 +36,7 @@
 
 static corio_future *enqueue(pool *p, pp_job *j, int *err) {
     pp_job *done = NULL;
+    j->submit_ns = corio__now_ns();
     pthread_mutex_lock(&p->lock);
     if (atomic_load_explicit(&p->base.broken, memory_order_relaxed)) {
         pthread_mutex_unlock(&p->lock);
@@ -345,6 +346,12 @@ static int pp_metrics(corio_executor *ex, corio_executor_metrics *m) {
     count_locked(p, &st);
     m->workers = (uint64_t)p->nlive;
     m->completed = p->completed;
+    for (unsigned k = 0; k < CORIO_METRICS_BUCKETS; k++) {
+        m->run_us[k] = p->run_hist[k];
+        m->run_samples += p->run_hist[k];
+        m->queue_us[k] = p->queue_hist[k];
+        m->queue_samples += p->queue_hist[k];
+    }
     m->shutdown = p->shutdown != 0;
     pthread_mutex_unlock(&p->lock);
     m->queued = st.pending;
@@ -463,6 +470,8 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
         for (worker *w = p->workers, *n; w; w = n) {
             n = w->next;
             corio__pp_close_fd(w->fd);
+            corio__pp_close_fd(w->tx_fd);
+            corio__pp_close_fd(w->tx_rd);
             free(w->in);
             free(w);
         }

@@ -12,14 +12,15 @@
  * application's SIGCHLD disposition and its waitpid(-1) calls are never
  * involved.
  *
- * A worker runs the initializer, then reads job frames from its socket,
+ * A worker runs the initializer, then reads job frames from its job pipe,
  * runs them in order and writes one result frame per job. It exits (with
  * _exit, so the application's atexit handlers and stdio buffers inherited
- * from the parent never run twice) when the parent shuts the socket's
- * writing side down, or when the socket fails.
+ * from the parent never run twice) when the parent closes its job pipe, or
+ * when a pipe fails.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Write all of iov; a worker's socket is blocking. Returns 0 or -errno. */
+/* Write all of iov; a worker's result pipe is blocking. Returns 0 or -errno. */
 static int writev_all(int fd, struct iovec *iov, int cnt) {
     while (cnt > 0) {
         ssize_t n = writev(fd, iov, cnt);
@@ -153,7 +154,13 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
         rh.ptr = out.len ? 0 : (uint64_t)(uintptr_t)out.ptr;
         rh.ns = (uint64_t)dt;
         if (out.len > WORKER_DIRECT_BYTES) {
-            /* Large: no copy into the buffer. */
+            /* Large: no copy into the buffer, and a larger pipe (once; best
+             * effort, as the parent does for its job pipe). */
+            static int big_pipe;
+            if (!big_pipe) {
+                big_pipe = 1;
+                fcntl(fd, F_SETPIPE_SZ, 1024 * 1024);
+            }
             ob_flush(fd, ob);
             struct iovec iov[3] = {{&rh, sizeof rh}, {out.ptr, out.len}, {(void *)msg, rh.msglen}};
             if (writev_all(fd, iov, 3) < 0)
@@ -166,11 +173,15 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
         release(&out);
         return dt;
     }
-    /* A map chunk: n items, answered as one frame. */
+    /* A map chunk: n items, answered as one frame: n bare result words
+     * while every item succeeds with a pointer (wire.h's compact form),
+     * switching to full items at the first that does not. */
     size_t n = (size_t)h->arg;
     size_t hdr_at = ob->len;
     ob_room(ob, sizeof rh);
     size_t payload_at = ob->len;
+    int compact = 1;
+    ob_room(ob, n * sizeof(uint64_t)); /* the compact answer, reserved */
     const uint64_t *words = (const uint64_t *)(const void *)body;
     const unsigned char *data = body + n * sizeof(uint64_t);
     int64_t t0 = mono_ns(); /* one clock pair per chunk, not per item */
@@ -190,6 +201,26 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
         }
         int code;
         run_one(fn, a, &out, &code);
+        if (compact && code == 0 && out.len == 0) {
+            uint64_t word = (uint64_t)(uintptr_t)out.ptr;
+            memcpy(ob->p + payload_at + i * sizeof word, &word, sizeof word);
+            release(&out);
+            continue;
+        }
+        if (compact) {
+            /* Rewrite the i words so far as full items, from the last
+             * (an item is 24 bytes, so none overwrites a word not yet
+             * moved), then go on with full items. */
+            compact = 0;
+            ob->len = payload_at;
+            ob_room(ob, i * sizeof(corio__res_item));
+            for (size_t k = i; k-- > 0;) {
+                uint64_t word;
+                memcpy(&word, ob->p + payload_at + k * sizeof word, sizeof word);
+                corio__res_item full = {0, 0, word, 0};
+                memcpy(ob->p + payload_at + k * sizeof full, &full, sizeof full);
+            }
+        }
         const char *msg = code < 0 ? corio__task_msg() : "";
         corio__res_item it = {code, (uint32_t)strlen(msg), out.len ? 0 : (uint64_t)(uintptr_t)out.ptr,
                               out.len};
@@ -206,13 +237,13 @@ static int64_t run_frame(int fd, const corio__job_hdr *h, const unsigned char *b
     return (int64_t)rh.ns;
 }
 
-/* How long an idle worker polls its socket before it blocks in read():
+/* How long an idle worker polls its job pipe before it blocks in poll():
  * a waiting application that submits its next job within this time finds
  * the worker awake (no wake-up, which costs 5-20 µs on a VM). */
 #define SPIN_NS 50000
 
-/* Poll fd without blocking for up to SPIN_NS, if no other worker of the pool
- * is polling. Returns what recv returned; -1 with EAGAIN when nothing came
+/* Poll fd (non-blocking) for up to SPIN_NS, if no other worker of the pool
+ * is polling. Returns what read returned; -1 with EAGAIN when nothing came
  * (or polling was not allowed) and the caller should block. */
 static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm) {
     errno = EAGAIN;
@@ -227,7 +258,7 @@ static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm
     int64_t until = mono_ns() + SPIN_NS;
     ssize_t n;
     for (;;) {
-        n = recv(fd, buf, len, MSG_DONTWAIT);
+        n = read(fd, buf, len);
         if (n >= 0 || errno != EAGAIN || mono_ns() >= until)
             break;
         for (int i = 0; i < 32; i++) {
@@ -240,7 +271,7 @@ static ssize_t poll_for_job(int fd, void *buf, size_t len, corio__pp_shared *shm
     return n;
 }
 
-/* The worker's socket while its initializer runs, else -1 (init_exit_hook). */
+/* The worker's result pipe while its initializer runs, else -1 (init_exit_hook). */
 static int init_fd = -1;
 
 /* atexit handler of a worker: when the initializer calls exit(), report an
@@ -258,9 +289,24 @@ static void init_exit_hook(void) {
     _exit(1);
 }
 
-/* The worker's main loop; never returns. */
-static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
+/* Block until the job pipe (non-blocking) is readable, then read it. */
+static ssize_t read_job(int in, void *buf, size_t len) {
+    for (;;) {
+        ssize_t n = read(in, buf, len);
+        if (n >= 0 || errno != EAGAIN)
+            return n;
+        struct pollfd pf = {.fd = in, .events = POLLIN};
+        if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* The worker's main loop; never returns. It reads job frames from `in`,
+ * the read end of its job pipe (non-blocking: it polls it), and writes
+ * result frames to `fd`, the write end of its result pipe (blocking). */
+static _Noreturn void worker_main(int in, int fd, const corio__fs_config *cfg) {
     corio__pp_worker_fd = fd;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     obuf ob = {0};
     if (cfg->initializer) {
         corio__task_msg_clear();
@@ -322,9 +368,9 @@ static _Noreturn void worker_main(int fd, const corio__fs_config *cfg) {
             rb = nb;
             cap = ncap;
         }
-        ssize_t n = poll_for_job(fd, rb + len, cap - len, cfg->shm);
+        ssize_t n = poll_for_job(in, rb + len, cap - len, cfg->shm);
         if (n < 0 && errno == EAGAIN)
-            n = read(fd, rb + len, cap - len);
+            n = read_job(in, rb + len, cap - len);
         if (n > 0) {
             len += (size_t)n;
             continue;
@@ -459,7 +505,7 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
 
         corio__fs_msg m;
         union {
-            char buf[CMSG_SPACE(sizeof(int))];
+            char buf[CMSG_SPACE(2 * sizeof(int))];
             struct cmsghdr align;
         } u;
         struct iovec iov = {&m, sizeof m};
@@ -477,19 +523,24 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
                 kill(k.pid[i], SIGKILL);
             continue;
         }
-        int wfd = -1;
+        /* SPAWN passes the worker's two pipe ends: jobs in, results out. */
+        int wfd[2] = {-1, -1};
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(&wfd, CMSG_DATA(c), sizeof wfd);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            memcpy(wfd, CMSG_DATA(c), (nfd < 2 ? nfd : 2) * sizeof(int));
+        }
         if ((size_t)n == sizeof m && m.type == CORIO__FS_KILL) {
             /* Only a live, unreaped child: its pid cannot have been reused. */
             if (kids_has(&k, (pid_t)m.pid))
                 kill((pid_t)m.pid, m.status);
             continue;
         }
-        if ((size_t)n != sizeof m || m.type != CORIO__FS_SPAWN || wfd < 0) {
-            if (wfd >= 0)
-                close(wfd);
+        if ((size_t)n != sizeof m || m.type != CORIO__FS_SPAWN || wfd[0] < 0 || wfd[1] < 0) {
+            if (wfd[0] >= 0)
+                close(wfd[0]);
+            if (wfd[1] >= 0)
+                close(wfd[1]);
             continue;
         }
         if (k.n == k.cap) {
@@ -504,10 +555,11 @@ _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg) {
             close(sfd);
             free(k.pid);
             sigprocmask(SIG_SETMASK, &none, NULL);
-            worker_main(wfd, cfg);
+            worker_main(wfd[0], wfd[1], cfg);
         }
         int err = errno;
-        close(wfd);
+        close(wfd[0]);
+        close(wfd[1]);
         if (pid < 0) {
             corio__fs_msg r = {.type = CORIO__FS_SPAWN_FAILED, .err = -err, .token = m.token};
             send_msg(ctl, &r);

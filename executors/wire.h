@@ -2,8 +2,8 @@
  * parent side (process_pool.c) and the fork server / worker side
  * (process_worker.c).
  *
- * Each worker has one AF_UNIX stream socket to the parent. Jobs go down it,
- * results come back up it, as frames: a fixed header, then a body whose
+ * Each worker has two pipes to the parent: jobs go down one, results come
+ * back up the other, as frames: a fixed header, then a body whose
  * length the header states. Both ends run the same binary on the same
  * machine, so fields are in native byte order and function pointers travel
  * as integers (workers are forked from the same image).
@@ -20,6 +20,9 @@
  *   |     then the data        |          +--------------------------+
  *   +--------------------------+          | message (msglen B)       |
  *                                         +--------------------------+
+ *
+ * A RES_BATCH payload whose items all succeeded with a bare pointer may
+ * instead be n x u64 result words (the compact form; see decode_batch).
  *
  * The payload comes before the message so that a large result can be read
  * straight into one buffer that then becomes the future's value.
@@ -98,6 +101,10 @@ int corio__wire_check_res(const corio__res_hdr *h, uint32_t seq, size_t nitems, 
                           size_t errlen);
 
 /* Decode a RES_BATCH payload of `len` bytes holding `n` items into a new
+ * corio__batch. A payload of exactly n * 8 bytes is the compact form: n
+ * result pointers, every item succeeded with no data and no message (the
+ * full form takes at least 24 bytes an item, so the two cannot be confused).
+ * Decoded into a new
  * corio__batch (one allocation holding the data too; free with
  * corio__batch_free). Returns 0, CORIO_EPROTOCOL (err filled) or -ENOMEM. */
 int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__batch **out,
@@ -106,7 +113,7 @@ int corio__wire_decode_batch(const void *payload, size_t len, size_t n, corio__b
 /* ---- the fork server's control protocol (SOCK_SEQPACKET) ---------------- */
 
 enum corio__fs_type {
-    CORIO__FS_SPAWN = 1,        /* parent → fs: fork a worker on the passed socket */
+    CORIO__FS_SPAWN = 1,        /* parent → fs: fork a worker on the two passed pipe ends */
     CORIO__FS_SPAWNED = 2,      /* fs → parent: the worker's pid */
     CORIO__FS_SPAWN_FAILED = 3, /* fs → parent: err is the -errno of fork */
     CORIO__FS_EXITED = 4,       /* fs → parent: a worker was reaped */
@@ -125,7 +132,7 @@ typedef struct corio__fs_msg {
 /* A page the pool maps MAP_SHARED before forking its fork server, so that
  * the application and every worker see it. */
 typedef struct corio__pp_shared {
-    /* pid of the one worker polling its socket for the next job (0: none).
+    /* pid of the one worker polling its job pipe for the next job (0: none).
      * One poller at a time: on a small machine a second one would take the
      * CPU the application (or the poller itself) needs. A worker that dies
      * while polling is cleared by the application when it learns of the
@@ -145,10 +152,10 @@ typedef struct corio__fs_config {
 _Noreturn void corio__fork_server_main(int ctl, const corio__fs_config *cfg);
 
 /* Close, in a fork server just forked, every parent-side descriptor of every
- * live process pool (they must not keep sockets open in other processes). */
+ * live process pool (they must not keep pipes open in other processes). */
 void corio__pp_close_registered(void);
 
-/* In a worker process: its socket to the parent (-1 elsewhere). Tests use
+/* In a worker process: the write end of its result pipe (-1 elsewhere). Tests use
  * it to inject corrupt frames. */
 extern int corio__pp_worker_fd;
 

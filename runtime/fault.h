@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Arm: the n-th fault point from now fails (n >= 1); resets the count. */
 void corio__fault_arm(unsigned long n);
@@ -79,6 +80,9 @@ static inline int corio__epoll_create1(int flags) {
 static inline int corio__socketpair(int domain, int type, int protocol, int sv[2]) {
     return corio__fault_hit(EMFILE) ? -1 : socketpair(domain, type, protocol, sv);
 }
+static inline int corio__pipe2(int fds[2], int flags) {
+    return corio__fault_hit(EMFILE) ? -1 : pipe2(fds, flags);
+}
 /* Returns an error number, like pthread_create. */
 static inline int corio__pthread_create(pthread_t *t, const pthread_attr_t *attr,
                                         void *(*fn)(void *), void *arg) {
@@ -94,6 +98,7 @@ static inline int corio__pthread_create(pthread_t *t, const pthread_attr_t *attr
 #define corio__eventfd(initval, flags) eventfd(initval, flags)
 #define corio__epoll_create1(flags) epoll_create1(flags)
 #define corio__socketpair(domain, type, protocol, sv) socketpair(domain, type, protocol, sv)
+#define corio__pipe2(fds, flags) pipe2(fds, flags)
 #define corio__pthread_create(t, attr, fn, arg) pthread_create(t, attr, fn, arg)
 #endif
 

@@ -58,15 +58,18 @@ typedef struct corio_executor_metrics {
     uint64_t max_workers; /**< the pool's limit */
     uint64_t completed;   /**< jobs whose function ran to its end */
     /** Run times of a sample of the jobs (thread pool: every 16th of each
-     *  worker; process pool: every job, timed by the parent from the
-     *  moment a worker started it to its answer): run_us[0] counts those
+     *  worker; process pool: every job, as the worker timed it around the
+     *  function and reported it with the answer, a map chunk once for its
+     *  whole run): run_us[0] counts those
      *  under 1 us, run_us[k] those in [2^(k-1), 2^k) us, the last bucket
      *  everything longer. The time is the function's own run, not the
      *  wait in the queue. */
     uint64_t run_us[CORIO_METRICS_BUCKETS];
     uint64_t run_samples; /**< the sum of run_us */
     /** Queue waits of a sample of the jobs, in the same buckets: the time
-     *  from the submit call to the moment a worker took the job. */
+     *  from the submit call to the moment a worker took the job (process
+     *  pool: every job, a map chunk once, until its first hand-off to a
+     *  worker). */
     uint64_t queue_us[CORIO_METRICS_BUCKETS];
     uint64_t queue_samples; /**< the sum of queue_us */
     bool shutdown;        /**< shut down: submits refused */
