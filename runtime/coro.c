@@ -100,22 +100,22 @@ static int64_t sched_limit(void) {
  * queue, so a coroutine that spawns and joins in a loop still lets the
  * loop reap completions, drain its inbox and fire timers: the pass is
  * recognised by the loop's `switches` counter, which only the scheduler
- * moves, once per pass (these variables are the loop thread's). */
+ * moves, once per pass (l->direct_pass, l->direct_left: loop thread
+ * only; not thread-local, as the library's initial-exec TLS must stay
+ * small enough for dlopen). */
 #define DIRECT_STARTS 64
-static CORIO__TLS_HOT uint64_t direct_pass;
-static CORIO__TLS_HOT unsigned direct_left;
 
 static int direct_start_ok(corio__loop *l, corio__coro *c) {
     if (c->fiber.stack || c->finished || l->rq_head != c || l->rq_tail != c)
         return 0;
     uint64_t pass = atomic_load_explicit(&l->m.switches, memory_order_relaxed);
-    if (pass != direct_pass) {
-        direct_pass = pass;
-        direct_left = DIRECT_STARTS;
+    if (pass != l->direct_pass) {
+        l->direct_pass = pass;
+        l->direct_left = DIRECT_STARTS;
     }
-    if (direct_left == 0)
+    if (l->direct_left == 0)
         return 0;
-    direct_left--;
+    l->direct_left--;
     return 1;
 }
 
