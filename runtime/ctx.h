@@ -70,7 +70,7 @@ void corio__ctx_make(corio__ctx *ctx, void *stack_lo, size_t size,
                      void (*entry)(void *), void *arg);
 
 /* Called by the arch trampoline if an entry function returns: writes a
- * message to stderr and aborts. Defined in fiber.c. */
+ * message to stderr and aborts. Defined in arch/ctx_common.c. */
 _Noreturn void corio__ctx_entry_returned(void);
 
 /* corio__ctx_switch_inline(from, to): the same switch, same contract and

@@ -1,9 +1,10 @@
 /* corio — fibers: context switch plus sanitizer and valgrind bookkeeping.
  *
- * Without sanitizers corio__fiber_switch is the context switch plus one
- * thread-local store (the overflow handler's current fiber). With ASan
- * and TSan it brackets the switch with the annotations those tools need
- * to follow a change of stacks:
+ * Without sanitizers corio__fiber_switch is inline in fiber.h: the inline
+ * context switch plus one thread-local store (the overflow handler's
+ * current fiber). With ASan and TSan it is defined here and brackets the
+ * switch with the annotations those tools need to follow a change of
+ * stacks:
  *
  *   ASan  __sanitizer_start_switch_fiber(&from->fake, to's stack bounds)
  *         immediately before, __sanitizer_finish_switch_fiber(fake, ...)
