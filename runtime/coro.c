@@ -85,17 +85,13 @@ static int64_t sched_limit(void) {
     return c && c->scope ? c->scope->limit : INT64_MAX;
 }
 
-/* Join `coro` from the current coroutine when both live on this loop: the
- * joiner and joining links are touched only by this loop's thread, so no
- * atomic is needed, and the child's end (wake_joiner) resumes us. Every
- * coroutine of a loop reaches its end on that loop (also when it is
- * cancelled before it starts, or cannot get a stack), so the join always
- * ends. The caller holds a reference to the child's future, which keeps the
- * child's record valid. */
-/* Direct starts: joining a child that has not run yet and is the only
- * ready coroutine, the joiner switches straight into it instead of through
- * the scheduler (which would only run the loop's bookkeeping and then that
- * child), and the child's end hands the thread straight back (coro_entry).
+/* Direct starts: joining a child that has not run yet and is first in the
+ * run queue, the joiner switches straight into it instead of through the
+ * scheduler (which would run the rest of its pass, the loop's bookkeeping
+ * and then that child first), and the child's end hands the thread straight
+ * back (coro_entry). What else was ready keeps its order; the rest of the
+ * current pass waits for the child, as it waits for any coroutine that runs
+ * before it.
  * At most DIRECT_STARTS of them per pass of the scheduler over its run
  * queue, so a coroutine that spawns and joins in a loop still lets the
  * loop reap completions, drain its inbox and fire timers: the pass is
@@ -106,7 +102,7 @@ static int64_t sched_limit(void) {
 #define DIRECT_STARTS 64
 
 static int direct_start_ok(corio__loop *l, corio__coro *c) {
-    if (c->fiber.stack || c->finished || l->rq_head != c || l->rq_tail != c)
+    if (c->fiber.stack || c->finished || l->rq_head != c)
         return 0;
     uint64_t pass = atomic_load_explicit(&l->m.switches, memory_order_relaxed);
     if (pass != l->direct_pass) {
@@ -130,6 +126,13 @@ static void free_zombies_here(corio__loop *l) {
     }
 }
 
+/* Join `coro` from the current coroutine when both live on this loop: the
+ * joiner and joining links are touched only by this loop's thread, so no
+ * atomic is needed, and the child's end (wake_joiner) resumes us. Every
+ * coroutine of a loop reaches its end on that loop (also when it is
+ * cancelled before it starts, or cannot get a stack), so the join always
+ * ends. The caller holds a reference to the child's future, which keeps the
+ * child's record valid. */
 static int sched_join(void *coro) {
     corio__coro *me = corio__tls_coro, *c = coro;
     if (c == me || c->loop != me->loop || c->joiner)
@@ -138,7 +141,9 @@ static int sched_join(void *coro) {
         return -ECANCELED;
     corio__loop *l = me->loop;
     if (direct_start_ok(l, c)) {
-        l->rq_head = l->rq_tail = NULL; /* c was all of it */
+        l->rq_head = c->next; /* c was first: take it off the queue */
+        if (!l->rq_head)
+            l->rq_tail = NULL;
         /* Its stack now, as run_ready would take it (before the joiner is
          * linked: a failed start must not wake us, we are running). */
         if (l->ops->stack(c) < 0) {
