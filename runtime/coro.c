@@ -85,6 +85,47 @@ static int64_t sched_limit(void) {
     return c && c->scope ? c->scope->limit : INT64_MAX;
 }
 
+/* Direct starts: joining a child that has not run yet and is first in the
+ * run queue, the joiner switches straight into it instead of through the
+ * scheduler (which would run the rest of its pass, the loop's bookkeeping
+ * and then that child first), and the child's end hands the thread straight
+ * back (coro_entry). What else was ready keeps its order; the rest of the
+ * current pass waits for the child, as it waits for any coroutine that runs
+ * before it.
+ * At most DIRECT_STARTS of them per pass of the scheduler over its run
+ * queue, so a coroutine that spawns and joins in a loop still lets the
+ * loop reap completions, drain its inbox and fire timers: the pass is
+ * recognised by the loop's `switches` counter, which only the scheduler
+ * moves, once per pass (l->direct_pass, l->direct_left: loop thread
+ * only; not thread-local, as the library's initial-exec TLS must stay
+ * small enough for dlopen). */
+#define DIRECT_STARTS 64
+
+static int direct_start_ok(corio__loop *l, corio__coro *c) {
+    if (c->fiber.stack || c->finished || l->rq_head != c)
+        return 0;
+    uint64_t pass = atomic_load_explicit(&l->m.switches, memory_order_relaxed);
+    if (pass != l->direct_pass) {
+        l->direct_pass = pass;
+        l->direct_left = DIRECT_STARTS;
+    }
+    if (l->direct_left == 0)
+        return 0;
+    l->direct_left--;
+    return 1;
+}
+
+/* Free what ended meanwhile, as the scheduler does after each switch
+ * (loop.c, free_zombies): we run on our own stack, so theirs are free. */
+static void free_zombies_here(corio__loop *l) {
+    while (l->zombies) {
+        corio__coro *z = l->zombies;
+        l->zombies = z->next;
+        if (!atomic_load_explicit(&z->msg_posted, memory_order_acquire))
+            l->ops->free(z);
+    }
+}
+
 /* Join `coro` from the current coroutine when both live on this loop: the
  * joiner and joining links are touched only by this loop's thread, so no
  * atomic is needed, and the child's end (wake_joiner) resumes us. Every
@@ -98,6 +139,31 @@ static int sched_join(void *coro) {
         return -EAGAIN;
     if (corio__coro_stopped(me))
         return -ECANCELED;
+    corio__loop *l = me->loop;
+    if (direct_start_ok(l, c)) {
+        l->rq_head = c->next; /* c was first: take it off the queue */
+        if (!l->rq_head)
+            l->rq_tail = NULL;
+        /* Its stack now, as run_ready would take it (before the joiner is
+         * linked: a failed start must not wake us, we are running). */
+        if (l->ops->stack(c) < 0) {
+            free_zombies_here(l);
+            return 0; /* c ended, failed: its future says so */
+        }
+        c->joiner = me;
+        me->joining = c;
+        me->park_res = 0;
+        l->current = c;
+        corio__tls_coro = c;
+        atomic_store_explicit(&l->m.current_name, c->name, memory_order_relaxed);
+        atomic_store_explicit(&l->m.current_id, c->fiber.id, memory_order_relaxed);
+        corio__fiber_switch(&me->fiber, &c->fiber);
+        /* Resumed by c's end (handed straight back, or through the
+         * scheduler if c suspended first) or by a cancel of ours; either
+         * way as the current coroutine again. */
+        free_zombies_here(l);
+        return me->park_res;
+    }
     c->joiner = me;
     me->joining = c;
     me->park_res = 0;

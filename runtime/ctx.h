@@ -70,8 +70,84 @@ void corio__ctx_make(corio__ctx *ctx, void *stack_lo, size_t size,
                      void (*entry)(void *), void *arg);
 
 /* Called by the arch trampoline if an entry function returns: writes a
- * message to stderr and aborts. Defined in fiber.c. */
+ * message to stderr and aborts. Defined in arch/ctx_common.c. */
 _Noreturn void corio__ctx_entry_returned(void);
+
+/* corio__ctx_switch_inline(from, to): the same switch, same contract and
+ * same frame, expanded in the caller. The two interoperate: a context
+ * left by either can be resumed by either (and one built by
+ * corio__ctx_make by both).
+ *
+ * x86-64: inline assembly that declares every register except rsp and
+ * rbp clobbered, so the compiler saves only the values that are live
+ * across the switch, where it likes, instead of the switch saving all
+ * six callee-saved registers; no call, no return (the resume address is
+ * a label in the caller, reached by an indirect jmp the branch target
+ * buffer predicts per call site). rbp is saved in the frame explicitly
+ * (it may be the frame pointer, which cannot be a clobber). The frame is
+ * built 128 bytes below rsp: the caller may be a leaf keeping data in its
+ * red zone. Frame, offset from ctx->sp (= rsp - 128 - 0x40):
+ *     0x00 MXCSR, 0x04 x87 CW         both saved always; the target's
+ *                                     MXCSR loaded always, its x87 control
+ *                                     word only when it differs from ours
+ *     0x08-0x28 r12 r13 r14 r15 rbx   not written (clobbers), but loaded:
+ *                                     the target may be a frame left by
+ *                                     corio__ctx_switch or built by make
+ *     0x30 rbp, 0x38 resume address   (label 1 below)
+ * Elsewhere (AArch64, portable.c): a call to corio__ctx_switch. */
+#if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
+#if defined(__AVX512F__)
+#define CORIO__CTX_CLOBBER_AVX512 , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", \
+    "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", \
+    "xmm29", "xmm30", "xmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+#else
+#define CORIO__CTX_CLOBBER_AVX512
+#endif
+static inline __attribute__((always_inline)) void
+corio__ctx_switch_inline(corio__ctx *from, corio__ctx *to)
+{
+    __asm__ volatile(
+        "leaq -128-0x40(%%rsp), %%rsp\n\t" /* skip the red zone, room for the frame */
+        "stmxcsr 0x00(%%rsp)\n\t"          /* save MXCSR */
+        "fnstcw 0x04(%%rsp)\n\t"           /* save the x87 control word */
+        "movq %%rbp, 0x30(%%rsp)\n\t"      /* save rbp */
+        "leaq 1f(%%rip), %%rax\n\t"
+        "movq %%rax, 0x38(%%rsp)\n\t"      /* resume address: label 1 */
+        "movq %%rsp, (%%rdi)\n\t"          /* from->sp = frame */
+        "movq %%rsp, %%rax\n\t"            /* rax = our frame (FP words in force) */
+        "movq (%%rsi), %%rsp\n\t"          /* switch stacks: rsp = to->sp */
+        "ldmxcsr 0x00(%%rsp)\n\t"          /* the target's MXCSR (cheaper than a compare) */
+        "movzwl 0x04(%%rsp), %%ecx\n\t"    /* the target's x87 control word */
+        "cmpw 0x04(%%rax), %%cx\n\t"       /* the same as ours? */
+        "je 3f\n\t"
+        "fldcw 0x04(%%rsp)\n\t"            /* no: load it */
+        "3:\n\t"
+        "movq 0x08(%%rsp), %%r12\n\t"      /* r12 (entry, for a new context) */
+        "movq 0x10(%%rsp), %%r13\n\t"      /* r13 (arg, for a new context) */
+        "movq 0x18(%%rsp), %%r14\n\t"
+        "movq 0x20(%%rsp), %%r15\n\t"
+        "movq 0x28(%%rsp), %%rbx\n\t"
+        "movq 0x30(%%rsp), %%rbp\n\t"
+        "movq 0x38(%%rsp), %%rax\n\t"      /* where the target resumes */
+        "leaq 0x40(%%rsp), %%rsp\n\t"      /* pop the frame */
+        "jmp *%%rax\n\t"                   /* resume the target */
+        "1:\n\t"                           /* resumed here, rsp = frame + 0x40 */
+        "leaq 128(%%rsp), %%rsp\n\t"       /* back over the red zone */
+        : "+D"(from), "+S"(to)
+        :
+        : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13",
+          "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+          "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+          "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)",
+          "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7",
+          "cc", "memory" CORIO__CTX_CLOBBER_AVX512);
+}
+#else
+static inline void corio__ctx_switch_inline(corio__ctx *from, corio__ctx *to)
+{
+    corio__ctx_switch(from, to);
+}
+#endif
 
 #endif /* __ASSEMBLER__ */
 #endif /* CORIO_CTX_H */

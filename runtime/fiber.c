@@ -1,9 +1,10 @@
 /* corio — fibers: context switch plus sanitizer and valgrind bookkeeping.
  *
- * Without sanitizers corio__fiber_switch is the context switch plus one
- * thread-local store (the overflow handler's current fiber). With ASan
- * and TSan it brackets the switch with the annotations those tools need
- * to follow a change of stacks:
+ * Without sanitizers corio__fiber_switch is inline in fiber.h: the inline
+ * context switch plus one thread-local store (the overflow handler's
+ * current fiber). With ASan and TSan it is defined here and brackets the
+ * switch with the annotations those tools need to follow a change of
+ * stacks:
  *
  *   ASan  __sanitizer_start_switch_fiber(&from->fake, to's stack bounds)
  *         immediately before, __sanitizer_finish_switch_fiber(fake, ...)
@@ -117,6 +118,7 @@ int corio__fiber_init(corio__fiber *f, corio__stack *st, uint64_t id,
     return 0;
 }
 
+#if defined(CORIO__ASAN) || defined(CORIO__TSAN)
 void corio__fiber_switch(corio__fiber *from, corio__fiber *to)
 {
 #if defined(CORIO__ASAN)
@@ -128,13 +130,14 @@ void corio__fiber_switch(corio__fiber *from, corio__fiber *to)
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
     corio__overflow_current = to->stack != NULL ? to : NULL;
-    corio__ctx_switch(&from->ctx, &to->ctx);
+    corio__ctx_switch_inline(&from->ctx, &to->ctx);
     /* Back on `from`: whoever switched here already set the current
      * fiber to us. */
 #if defined(CORIO__ASAN)
     asan_arrived(from->asan_fake_stack);
 #endif
 }
+#endif /* sanitizers; else inline in fiber.h */
 
 _Noreturn void corio__fiber_exit(corio__fiber *from, corio__fiber *to)
 {

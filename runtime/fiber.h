@@ -85,8 +85,18 @@ int corio__fiber_init(corio__fiber *f, corio__stack *st, uint64_t id,
 
 /* Suspend `from` (which must be the running fiber) and run `to`. Returns
  * when something switches back to `from`. Updates the overflow handler's
- * idea of the current fiber. */
+ * idea of the current fiber. Without sanitizers this is inline (below):
+ * the store of the current fiber plus corio__ctx_switch_inline, expanded
+ * in the caller so the compiler saves only the registers live there and
+ * the resume is a jump to the caller's own code (an out-of-line function
+ * would end in a `ret` the return stack buffer mispredicts on every
+ * switch). With ASan or TSan it is a function in fiber.c that brackets
+ * the switch with their annotations. */
+#if defined(CORIO__ASAN) || defined(CORIO__TSAN)
 void corio__fiber_switch(corio__fiber *from, corio__fiber *to);
+#else
+static inline void corio__fiber_switch(corio__fiber *from, corio__fiber *to);
+#endif
 
 /* Final switch out of a finished fiber: like corio__fiber_switch, but
  * `from` will never run again (ASan frees its fake stack). Never returns.
@@ -117,5 +127,13 @@ void corio__overflow_thread_fini(void);
 extern _Thread_local const corio__fiber *corio__overflow_current
     __attribute__((tls_model("initial-exec")));
 void corio__overflow_set_current(const corio__fiber *f);
+
+#if !defined(CORIO__ASAN) && !defined(CORIO__TSAN)
+static inline void corio__fiber_switch(corio__fiber *from, corio__fiber *to)
+{
+    corio__overflow_current = to->stack != NULL ? to : NULL;
+    corio__ctx_switch_inline(&from->ctx, &to->ctx);
+}
+#endif
 
 #endif /* CORIO_FIBER_H */

@@ -186,6 +186,9 @@ struct corio__loop {
     corio__coro *rq_head, *rq_tail; /* run queue (FIFO), loop thread only */
     corio__coro *zombies;           /* finished coroutines whose stacks the scheduler
                                      * frees when it next runs (linked by `next`) */
+    uint64_t direct_pass;           /* direct starts (coro.c, sched_join): the scheduler
+                                     * pass they were counted in, loop thread only */
+    unsigned direct_left;           /* direct starts that pass has left */
     size_t inflight;                /* ring operations awaited by coroutines */
     corio__coro *live;              /* all live coroutines (for shutdown) */
     size_t nlive;                   /* their number */

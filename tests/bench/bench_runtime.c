@@ -6,7 +6,9 @@
  *    it, then corio_future_unref, from a coroutine of the same loop (ns per
  *    coroutine); baseline: pthread_create + pthread_join of an empty thread.
  *    Reported both one at a time (spawn, join, spawn, join) and in batches
- *    of 1000 (spawn 1000, join 1000).
+ *    of 1000 (spawn 1000, join 1000). Peer in the same run, when built
+ *    with it: Boost.Fiber's pooled-stack create + join + destroy of an
+ *    empty fiber (bench_runtime_boost_fiber.cc; no future on that side).
  *  - wake: a coroutine submits a no-op job to a one-worker thread pool and
  *    awaits its result (µs per round trip: two cross-thread wake-ups);
  *    baselines: the same job awaited by a plain thread, and a bare futex
@@ -52,6 +54,18 @@ static void die(const char *what, int code) {
 }
 
 /* ---- spawn + run + join -------------------------------------------------- */
+
+#ifdef BENCH_HAVE_BOOST_FIBER
+/* bench_runtime_boost_fiber.cc: Boost.Fiber create (pooled stack of
+ * stack_size bytes) + join + destroy of an empty fiber, n times one at a
+ * time and n in batches of 1000; best of `runs`, ns per fiber. */
+void bench_boost_fiber_spawn(size_t n, size_t stack_size, int runs, double *serial_ns,
+                             double *batched_ns);
+/* The same for boost::context::fiber: create + resume + destroy, no
+ * scheduler (a lower bound rather than a like-for-like peer). */
+void bench_boost_context_fiber_spawn(size_t n, size_t stack_size, int runs, double *serial_ns,
+                                     double *batched_ns);
+#endif
 
 static int empty(void *arg, corio_value *out) {
     (void)arg;
@@ -199,6 +213,31 @@ static void bench_spawn(void) {
     printf("spawn %zu, then join them all, from a plain thread: %.0f ns each\n", spawn_iters,
            all_th);
     printf("ratio spawn from-thread/from-coroutine: %.2f\n", all_th / all_co);
+#ifdef BENCH_HAVE_BOOST_FIBER
+    /* corio's side includes a future (created, completed, read, freed);
+     * Boost.Fiber's fiber has none. Stacks: both pooled, 256 KiB usable;
+     * corio's have guard pages, Boost's pooled_fixedsize_stack has none. */
+    double bf_serial, bf_batched;
+    bench_boost_fiber_spawn(spawn_iters, 256 * 1024, 3, &bf_serial, &bf_batched);
+    printf("boost.fiber create+join+destroy, empty fiber, pooled stack, one at a time: %.0f ns\n",
+           bf_serial);
+    printf("boost.fiber create+join+destroy, empty fiber, pooled stack, batches of 1000: %.0f ns\n",
+           bf_batched);
+    printf("ratio spawn corio/boost-fiber: %.2f (one at a time), %.2f (batched)\n",
+           serial / bf_serial, batched / bf_batched);
+    double bc_serial, bc_batched;
+    bench_boost_context_fiber_spawn(spawn_iters, 256 * 1024, 3, &bc_serial, &bc_batched);
+    printf("boost.context fiber create+resume+destroy, pooled stack, no scheduler, one at a time: "
+           "%.0f ns\n",
+           bc_serial);
+    printf("boost.context fiber create+resume+destroy, pooled stack, no scheduler, batches of "
+           "1000: %.0f ns\n",
+           bc_batched);
+    printf("ratio spawn corio/boost-context-fiber: %.2f (one at a time), %.2f (batched)\n",
+           serial / bc_serial, batched / bc_batched);
+#else
+    printf("boost.fiber: skipped (Boost.Fiber not found at build time)\n");
+#endif
 }
 
 /* ---- cross-thread wake latency ------------------------------------------- */

@@ -4,10 +4,11 @@
  * contexts ping-pong; a round trip is two switches, so ns/switch = time of
  * N round trips / (2 N). Measured in the same run:
  *
- *   corio   corio__fiber_switch (the API the runtime uses: the raw switch
- *           plus the overflow handler's current-fiber store, plus the
- *           sanitizer annotations when built with a sanitizer)
- *   raw     corio__ctx_switch alone
+ *   corio   corio__fiber_switch (the API the runtime uses: without
+ *           sanitizers inline, corio__ctx_switch_inline plus the overflow
+ *           handler's current-fiber store; with a sanitizer a function
+ *           that adds its annotations)
+ *   raw     corio__ctx_switch alone (the out-of-line assembly switch)
  *   boost   Boost.Context's jump_fcontext (libboost_context), the usual
  *           reference for a hand-written switch; skipped with a message
  *           when the library was not found at build time
