@@ -31,7 +31,7 @@ PREFIX ?= /usr/local
 MESON_SETUP_OPTS ?= -Dwerror=true --prefix=$(PREFIX)
 
 DEPS := tools/deps.sh
-BENCH_PACKAGES := libuv1-dev libboost-context-dev dnsmasq-base wrk aria2 nginx-light
+BENCH_PACKAGES := libuv1-dev libboost-context-dev libboost-fiber-dev g++ dnsmasq-base wrk aria2 nginx-light
 # libFuzzer needs clang and its runtime (libclang_rt.fuzzer).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_TESTS := fuzz_http_parser fuzz_http_response fuzz_wire
