@@ -150,14 +150,14 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
         return -EINVAL;
     if (!o.write_buffer)
         o.write_buffer = 8192;
-    /* The write buffer never grows: it lives in the stream's own
-     * allocation (one malloc less, and its first bytes beside the fields a
-     * write touches). The read buffer may grow, so it is separate. */
-    corio_stream *s = corio__malloc(sizeof *s + o.write_buffer);
+    /* The write buffer never grows, but it is taken only at the first
+     * write that is buffered (a stream that only reads, or whose writes
+     * are all large, never has one) and given back by corio__stream_trim:
+     * an idle connection of a server holds none. */
+    corio_stream *s = corio__malloc(sizeof *s);
     if (!s)
         return -ENOMEM;
     memset(s, 0, sizeof *s);
-    s->wbuf = (char *)(s + 1);
     s->rbuf = corio__malloc(o.read_buffer);
     if (!s->rbuf) {
         free(s);
@@ -166,7 +166,7 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
     s->tp = tp;
     s->tp_ctx = ctx ? ctx : s;
     s->fd = fd;
-    s->rcap = o.read_buffer;
+    s->rcap = s->rinit = o.read_buffer;
     s->rmax = o.max_read_buffer;
     s->wcap = o.write_buffer;
     s->rdeadline = s->wdeadline = INT64_MAX;
@@ -207,7 +207,22 @@ static int release(corio_stream *s) {
         return -EINVAL;
     }
     free(s->rbuf);
+    free(s->wbuf);
     return 0;
+}
+
+void corio__stream_trim(corio_stream *s) {
+    if (s->wlen == 0 && s->wbuf) {
+        free(s->wbuf);
+        s->wbuf = NULL;
+    }
+    /* On the plain path the next refill's receive would hold a buffer
+     * while it waits anyway: keep the one we have. */
+    if (s->rlen == 0 && s->rbuf && s->is_sock && s->recv_mode == CORIO_STREAM_RECV_MULTISHOT) {
+        free(s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = s->rpos = 0;
+    }
 }
 
 CORIO_API int corio_stream_destroy(corio_stream *s) {
@@ -314,7 +329,9 @@ static ssize_t write_iov(corio_stream *s, const struct iovec *iov, int n, size_t
         return -EPIPE;
     if (total == 0)
         return 0;
-    if (total <= s->wcap - s->wlen) {
+    if (!s->wbuf && total < s->wcap)
+        s->wbuf = corio__malloc(s->wcap); /* NULL: this write goes out unbuffered */
+    if (s->wbuf && total <= s->wcap - s->wlen) {
         /* Coalesce: only a copy, the next flush or big write takes it. */
         for (int i = 0; i < n; i++) {
             memcpy(s->wbuf + s->wlen, iov[i].iov_base, iov[i].iov_len);
