@@ -133,6 +133,11 @@ static inline int64_t corio__stream_deadline(double timeout, int64_t stream_dead
 int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int fd,
                               const corio_stream_options *opts, corio_stream **out);
 
+/* A buffer of `size` bytes (NULL: no memory), and back: on a loop thread
+ * from and to a small per-thread cache, elsewhere malloc and free. */
+void *corio__stream_buf_get(size_t size);
+void corio__stream_buf_put(void *b, size_t size);
+
 /* Give back the buffers a stream holds but does not need now: the write
  * buffer when nothing is pending in it and, on the multishot receive path,
  * the read buffer when nothing is buffered (received bytes then wait in

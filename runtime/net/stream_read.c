@@ -52,7 +52,7 @@ static int make_room(corio_stream *s, size_t want) {
         if (cap > s->rmax)
             cap = s->rmax;
         compact(s);
-        char *b = corio__realloc(s->rbuf, cap);
+        char *b = s->rcap ? corio__realloc(s->rbuf, cap) : corio__stream_buf_get(cap);
         if (!b)
             return -ENOMEM;
         s->rbuf = b;
