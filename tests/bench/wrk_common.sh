@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # $dur (and $scheme, $tmp) are set by the sourcing script
 # Shared by httpd_vs_nginx.sh and https_vs_nginx.sh (sourced, not run):
 # the temp dir with its server cleanup, ports, and one wrk run measured with
 # the server's CPU time.
