@@ -10,6 +10,7 @@
  * (ring poll + system call, as on kernels lacking the opcodes). Only
  * 127.0.0.1 is ever used. */
 #include "t_stream.h"
+#include "net/stream_internal.h"
 
 /* ---- framed reads ---------------------------------------------------------- */
 
@@ -600,6 +601,63 @@ START_TEST(test_plain_thread) {
 }
 END_TEST
 
+/* ---- trimming an idle stream (corio__stream_trim) -------------------------- */
+
+/* A server trims a connection's stream each time it waits for the next
+ * request: the buffers go (the read buffer only on the multishot path, and
+ * neither while it holds bytes), come back at the next read or write, and
+ * no byte is lost or reordered, including the end of the stream. */
+static int t_trim_body(void *arg, corio_value *out) {
+    (void)out;
+    t_ctx *c = arg;
+    corio_stream *s = t_stream(c->fds[0], c->mode, 0, 0, 0);
+    const void *v;
+    t_puts(c->fds[1], "one\n");
+    ck_assert_int_eq(corio_stream_read_until(s, "\n", 1, 64, &v, 5), 4);
+    ck_assert_mem_eq(v, "one\n", 4);
+    ck_assert_int_eq(corio_stream_write(s, "a", 1, 5), 1);
+    ck_assert_int_eq(corio_stream_flush(s, 5), 0);
+    corio__stream_trim(s);
+    ck_assert_ptr_null(s->wbuf);
+    if (c->mode == M_MULTISHOT)
+        ck_assert_ptr_null(s->rbuf);
+    else
+        ck_assert_ptr_nonnull(s->rbuf);
+    /* Waits without buffers, then takes them back. */
+    t_puts(c->fds[1], "two\nthree");
+    ck_assert_int_eq(corio_stream_read_until(s, "\n", 1, 64, &v, 5), 4);
+    ck_assert_mem_eq(v, "two\n", 4);
+    /* Bytes buffered, a write pending: trimming keeps both. */
+    ck_assert_int_eq(corio_stream_write(s, "b", 1, 5), 1);
+    corio__stream_trim(s);
+    ck_assert_ptr_nonnull(s->wbuf);
+    ck_assert_ptr_nonnull(s->rbuf);
+    char buf[16];
+    ck_assert_int_eq(corio_stream_read_exact(s, buf, 5, 5), 5);
+    ck_assert_mem_eq(buf, "three", 5);
+    ck_assert_int_eq(corio_stream_flush(s, 5), 0);
+    corio__stream_trim(s);
+    ck_assert_int_eq(corio_stream_write(s, "c", 1, 5), 1);
+    ck_assert_int_eq(corio_stream_flush(s, 5), 0);
+    char got[3];
+    t_get(c->fds[1], got, 3);
+    ck_assert_mem_eq(got, "abc", 3);
+    /* The end of the stream, met while trimmed. */
+    corio__stream_trim(s);
+    close(c->fds[1]);
+    ck_assert_int_eq(corio_stream_read(s, buf, sizeof buf, 5), 0);
+    ck_assert_int_eq(corio_stream_destroy(s), 0);
+    return 0;
+}
+
+START_TEST(test_trim_while_idle_loses_nothing) {
+    t_mode(_i);
+    t_ctx c = {.mode = _i};
+    t_tcp_pair(c.fds);
+    ck_assert_int_eq(t_run(t_trim_body, &c), 0);
+}
+END_TEST
+
 static Suite *stream_suite(void) {
     Suite *s = suite_create("stream");
     TCase *tc = tcase_create("read");
@@ -617,6 +675,7 @@ static Suite *stream_suite(void) {
     tcase_add_loop_test(tc, test_write_coalescing, 0, M_COUNT);
     tcase_add_loop_test(tc, test_large_write_bypasses_buffer, 0, M_COUNT);
     tcase_add_loop_test(tc, test_shutdown_and_writes_after, 0, M_COUNT);
+    tcase_add_loop_test(tc, test_trim_while_idle_loses_nothing, 0, M_COUNT);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("deadline_cancel");

@@ -7,8 +7,10 @@
  *            watchdog k: every period, cancel the wait scope of each
  *            connection of loop k past its deadline
  *
- * Memory: one block per connection (struct, header array, path buffer),
- * freed by conn_done when its coroutine's future completes.
+ * Memory: one struct per connection, freed by conn_done when its
+ * coroutine's future completes; the per-request block (header array, path
+ * buffers, response field lines) only while a request is under way, from
+ * a per-loop spare list (server_conn.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,8 +37,7 @@ static int conn_done(corio_future *f, void *arg) {
         atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
     else
         atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
-    free(c->head);
-    free(c->extra);
+    corio__hs_work_give(c, false);
     free(c->xfer);
     free(c);
     if (atomic_fetch_sub(&s->open, 1) == 1 && atomic_load(&s->draining))
@@ -45,17 +46,19 @@ static int conn_done(corio_future *f, void *arg) {
 }
 
 static corio__hconn *conn_new(corio_http_server *s, int fd) {
-    size_t hsz = s->max_headers * sizeof(corio_http_header);
-    corio__hconn *c = malloc(sizeof *c + hsz + 2 * s->path_cap);
+    corio__hconn *c = malloc(sizeof *c);
     if (!c)
         return NULL;
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->fd = fd;
-    c->hdrs = (corio_http_header *)(c + 1);
-    c->pathbuf = (char *)(c + 1) + hsz;
     c->accepted_at = corio__hs_now();
-    corio__http_request_parser_init(&c->p, &s->lim, s->methods, c->hdrs, s->max_headers);
+    /* The header array comes with the request block (corio__hs_work_take
+     * points the parser at it); a placeholder until then, so that the
+     * parser's capacity is set once here. */
+    corio__http_request_parser_init(&c->p, &s->lim, s->methods, (corio_http_header *)(c + 1),
+                                    s->max_headers);
+    c->p.hdrs = NULL;
     return c;
 }
 
@@ -246,7 +249,10 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
         goto fail;
     s->port = corio_listener_port(s->lst);
     s->nloops = corio_runtime_loops(rt);
+    s->work_size = s->max_headers * sizeof(corio_http_header) + 2 * s->path_cap +
+                   CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP;
     if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch)) ||
+        !(s->spare = calloc((size_t)s->nloops, sizeof *s->spare)) ||
         !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks))) {
         r = -ENOMEM;
         goto fail;
@@ -333,6 +339,9 @@ void corio_http_server_destroy(corio_http_server *srv) {
         }
     free(srv->tasks);
     free(srv->watch);
+    if (srv->spare)
+        corio__hs_work_drop_spares(srv);
+    free(srv->spare);
     corio_event_destroy(srv->gone);
     free(srv);
 }

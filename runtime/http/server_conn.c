@@ -19,10 +19,67 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../net/stream_internal.h"
 #include "server_internal.h"
 
 #define LINGER_MAX 2.0            /* seconds to drain a closing connection */
 #define LINGER_BYTES (256 * 1024) /* bytes drained at most */
+#define SPARE_MAX 16              /* request blocks a loop keeps for reuse */
+
+/* ---- per-request memory ---- */
+
+int corio__hs_work_take(corio__hconn *c) {
+    if (c->work)
+        return 0;
+    corio_http_server *s = c->srv;
+    corio__hs_spare *sp = &s->spare[corio_loop_id()];
+    void *w = sp->top;
+    if (w) {
+        memcpy(&sp->top, w, sizeof(void *));
+        sp->n--;
+    } else if (!(w = malloc(s->work_size))) {
+        return -ENOMEM;
+    }
+    size_t hsz = s->max_headers * sizeof(corio_http_header);
+    c->work = w;
+    c->hdrs = w;
+    c->pathbuf = (char *)w + hsz;
+    c->extra = c->pathbuf + 2 * s->path_cap;
+    c->p.hdrs = c->hdrs;
+    return 0;
+}
+
+void corio__hs_work_give(corio__hconn *c, bool to_spare) {
+    free(c->head);
+    c->head = NULL;
+    c->head_cap = 0;
+    void *w = c->work;
+    if (!w)
+        return;
+    c->work = NULL;
+    c->hdrs = NULL;
+    c->pathbuf = c->extra = NULL;
+    c->p.hdrs = NULL;
+    corio__hs_spare *sp = to_spare ? &c->srv->spare[corio_loop_id()] : NULL;
+    if (sp && sp->n < SPARE_MAX) {
+        memcpy(w, &sp->top, sizeof(void *));
+        sp->top = w;
+        sp->n++;
+    } else {
+        free(w);
+    }
+}
+
+void corio__hs_work_drop_spares(corio_http_server *s) {
+    for (int k = 0; k < s->nloops; k++) {
+        while (s->spare[k].top) {
+            void *w = s->spare[k].top;
+            memcpy(&s->spare[k].top, w, sizeof(void *));
+            free(w);
+        }
+        s->spare[k].n = 0;
+    }
+}
 
 /* Closing after an answer: stop sending, then read and drop what the
  * client still sends until it closes (or LINGER_MAX passes), so that the
@@ -131,6 +188,8 @@ static int read_head(corio__hconn *c) {
     size_t have = corio_stream_buffered(c->st);
     for (;;) {
         if (have > 0) {
+            if (corio__hs_work_take(c) < 0)
+                return 503;
             corio_stream_peek(c->st, 0, &v, 0);
             int r = corio__http_request_parse(&c->p, v, have, &c->req.h);
             if (r == CORIO__HTTP_DONE)
@@ -145,6 +204,13 @@ static int read_head(corio__hconn *c) {
         bool idle = have == 0 && c->nreq > 0;
         if (atomic_load_explicit(&s->draining, memory_order_relaxed) && idle)
             return 0;
+        if (have == 0) {
+            /* Nothing of a next head yet (the last answer is flushed):
+             * the connection needs no request block and, on the multishot
+             * path, no read or write buffer while it waits. */
+            corio__hs_work_give(c, true);
+            corio__stream_trim(c->st);
+        }
         corio_scope sc;
         corio__wd_arm(c, &sc, idle ? corio__hs_now() + s->idle_t : head_dl,
                       idle ? CORIO__WD_IDLE : CORIO__WD_HEAD);
@@ -225,6 +291,13 @@ static void serve_conn(corio__hconn *c) {
         int hr = s->handler(&c->req, &c->resp, s->arg);
         c->nreq++;
         bool again = finish(c, hr);
+        /* The answer is in the stream's buffer: the request block is not
+         * needed while it leaves. Given back before the flush waits, a
+         * loop that answers a batch of connections in one pass reuses one
+         * warm block instead of holding one per connection. */
+        bool more = again && corio_stream_buffered(c->st) > 0;
+        if (!more)
+            corio__hs_work_give(c, true);
         if (!again) {
             if (!c->resp.failed && corio__hs_flush(c) == 0)
                 linger(c);
@@ -232,7 +305,7 @@ static void serve_conn(corio__hconn *c) {
         }
         /* Pipelined requests already buffered: answer them first, so that
          * their answers leave in one send. */
-        if (corio_stream_buffered(c->st) == 0 && corio__hs_flush(c) < 0)
+        if (!more && corio__hs_flush(c) < 0)
             return;
     }
 }
@@ -265,8 +338,13 @@ int corio__hs_serve(void *arg, corio_value *out) {
         reject(c); /* plain: one send; TLS: just the close (no handshake spent) */
         return 0;
     }
+    /* Plain TCP receives through the loop's provided-buffer ring (one
+     * multishot recv per connection instead of a recv per request), so
+     * that a waiting connection holds no receive buffer of its own. */
     corio_stream_options so = {.read_buffer = 8192, .max_read_buffer = s->in_max,
-                               .write_buffer = 16384};
+                               .write_buffer = 16384,
+                               .recv_mode = s->tls ? CORIO_STREAM_RECV_AUTO
+                                                   : CORIO_STREAM_RECV_MULTISHOT};
     if (s->tls) {
         /* The handshake counts against the first head's deadline. The rest
          * of the server works on the TLS stream unchanged. */
@@ -286,11 +364,17 @@ int corio__hs_serve(void *arg, corio_value *out) {
         (*head)->prev = c;
     *head = c;
     serve_conn(c);
+    corio__hs_work_give(c, true);
     if (c->prev)
         c->prev->next = c->next;
     else
         *head = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    /* Closed here, in the coroutine: a multishot recv must be stopped by a
+     * coroutine of its loop (conn_done runs outside any). */
+    corio_stream_destroy(c->st);
+    c->st = NULL;
+    c->fd = -1;
     return 0;
 }

@@ -91,15 +91,24 @@ struct corio__hconn {
     struct sockaddr_storage peer; /* client address */
     socklen_t peerlen;          /* its length */
     corio__http_parser p;       /* request parser */
-    char *head;                 /* copy of the current head */
+    char *head;                 /* copy of the current head; NULL while idle */
     size_t head_cap;            /* its size */
-    char *extra;                /* response field lines + hold, lazily */
+    char *extra;                /* response field lines + hold (in work); NULL while idle */
     char *xfer;                 /* TLS file transfer buffer, lazily */
     corio_http_request req;     /* the current request */
     corio_http_response resp;   /* its answer */
-    corio_http_header *hdrs;    /* srv->max_headers field lines (after the struct) */
-    char *pathbuf;              /* path and query copies (after hdrs) */
+    void *work;                 /* the request block (hdrs, pathbuf, extra); NULL while
+                                 * idle: see corio__hs_work_take */
+    corio_http_header *hdrs;    /* srv->max_headers field lines (in work) */
+    char *pathbuf;              /* path and query copies (in work) */
 };
+
+/* Spare request blocks of one loop (LIFO: the last given back is warm in
+ * cache). Touched only by that loop's thread. */
+typedef struct corio__hs_spare {
+    void *top;                  /* first block; each starts with the next's pointer */
+    unsigned n;                 /* blocks in the list */
+} corio__hs_spare;
 
 struct corio_http_server {
     corio_runtime *rt;          /* the caller's runtime */
@@ -121,6 +130,8 @@ struct corio_http_server {
     corio__http_limits lim;     /* parser limits */
     char server_line[96];       /* "Server: x\r\n" or "" */
     corio__hconn **watch;       /* per loop: its connections (that loop only) */
+    corio__hs_spare *spare;     /* per loop: request blocks given back (that loop only) */
+    size_t work_size;           /* bytes of a request block */
     corio_future **tasks;       /* per loop: acceptor, watchdog */
     corio_event *gone;          /* set when draining and no connection is left */
     _Atomic int64_t open;       /* connection coroutines alive (served + rejected) */
@@ -159,6 +170,21 @@ static inline long corio__wd_disarm(corio__hconn *c, corio_scope *sc, long r) {
         return -ETIMEDOUT;
     return r;
 }
+
+/* Per-request memory (server_conn.c). A connection holds its request block
+ * (header array, path and query copies, response field lines and hold:
+ * work_size bytes) and its head copy only from the first byte of a head
+ * until it is idle again; in between, blocks wait in its loop's spare list
+ * for the next connection that has something to parse. An idle keep-alive
+ * connection then costs its struct, its stream's struct and the touched
+ * pages of its stack (docs/benchmarks.md, HTTP server). take: 0 or
+ * -ENOMEM; give: the connection's loop thread, or any thread once the
+ * server's loops are done with it (then the block is freed). */
+int corio__hs_work_take(corio__hconn *c);
+void corio__hs_work_give(corio__hconn *c, bool to_spare);
+/* Free every loop's spare blocks (destroy, after the loops let go). */
+void corio__hs_work_drop_spares(corio_http_server *s);
+
 
 /* server_conn.c */
 int corio__hs_serve(void *arg, corio_value *out);

@@ -93,11 +93,11 @@ int corio_http_response_set_status(corio_http_response *resp, int status) {
     return 0;
 }
 
-/* The connection's field-line and hold buffers, allocated at first use
- * and kept for its next answers. */
+/* The connection's field-line and hold buffers: part of the request block
+ * a connection holds while it answers (corio__hs_work_take). */
 static int ensure_extra(corio_http_response *w) {
     corio__hconn *c = w->c;
-    if (!c->extra && !(c->extra = malloc(CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP)))
+    if (!c->extra && corio__hs_work_take(c) < 0)
         return -ENOMEM;
     w->hdrs = c->extra;
     w->hold = c->extra + CORIO__HS_HDR_CAP;

@@ -52,11 +52,24 @@
 #define BR_ENTRIES 1024u  /* buffers per loop (a power of two) */
 #define BR_SIZE 4096u     /* bytes per buffer */
 #define BR_BGID 0x5c01    /* buffer group id, corio's streams only */
+#define Q_INITIAL 8u      /* a stream's first queue slots (grown up to BR_ENTRIES) */
+/* The ring starts with BR_START buffers and gets BR_STEP fresh ones each
+ * time fewer than BR_LOW are left in it. The kernel takes buffers in ring
+ * order and recycled ones go to the tail, so every buffer the ring ever
+ * held is touched in rotation: handing out only as many as the loop has
+ * needed at once keeps the resident size at what the traffic used (128
+ * buffers, 512 KiB, for small requests on thousands of connections)
+ * instead of BR_ENTRIES x BR_SIZE = 4 MiB per loop. */
+#define BR_START 128u
+#define BR_STEP 64u
+#define BR_LOW 32u
 
 typedef struct corio__bufring {
     struct io_uring_buf_ring *br; /* the ring shared with the kernel (page aligned) */
     char *bufs;                   /* BR_ENTRIES buffers of BR_SIZE bytes */
     int mask;                     /* io_uring_buf_ring_mask(BR_ENTRIES) */
+    unsigned given;               /* distinct buffers put in the ring so far (bids 0..given-1) */
+    unsigned avail;               /* of them, in the ring now (not held by a stream) */
 } corio__bufring;
 
 /* -1 not known yet, 0 the kernel lacks the path, 1 it worked once.
@@ -84,6 +97,28 @@ static void ring_key_init(void) {
 static void recycle(corio__bufring *r, uint16_t bid) {
     io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * BR_SIZE, BR_SIZE, bid, r->mask, 0);
     io_uring_buf_ring_advance(r->br, 1);
+    r->avail++;
+}
+
+/* Put up to n buffers never used before into the ring. */
+static void give_fresh(corio__bufring *r, unsigned n) {
+    if (n > BR_ENTRIES - r->given)
+        n = BR_ENTRIES - r->given;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned bid = r->given + i;
+        io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * BR_SIZE, BR_SIZE, (uint16_t)bid,
+                              r->mask, (int)i);
+    }
+    io_uring_buf_ring_advance(r->br, (int)n);
+    r->given += n;
+    r->avail += n;
+}
+
+/* The kernel took a buffer: top the ring up before it runs dry. */
+static void took(corio__bufring *r) {
+    r->avail--;
+    if (r->avail < BR_LOW && r->given < BR_ENTRIES)
+        give_fresh(r, BR_STEP);
 }
 
 /* The calling loop thread's ring, registered on first use; NULL when it
@@ -117,10 +152,7 @@ static corio__bufring *ring_get(corio__loop *l) {
     }
     io_uring_buf_ring_init(r->br);
     r->mask = io_uring_buf_ring_mask(BR_ENTRIES);
-    for (unsigned i = 0; i < BR_ENTRIES; i++)
-        io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * BR_SIZE, BR_SIZE, (uint16_t)i,
-                              r->mask, (int)i);
-    io_uring_buf_ring_advance(r->br, (int)BR_ENTRIES);
+    give_fresh(r, BR_START);
     tls_ring = r;
     return r;
 }
@@ -136,6 +168,24 @@ static void cancel_ms(corio__loop *l, corio__stream_ms *ms) {
     io_uring_sqe_set_data64(sqe, 0);
 }
 
+/* Double a full queue, its entries moved to the front. -ENOMEM when
+ * there is no memory (the caller drops the buffer). */
+static int q_grow(corio__stream_ms *ms) {
+    size_t cap = ms->qcap * 2 < BR_ENTRIES ? ms->qcap * 2 : BR_ENTRIES;
+    if (cap <= ms->qcap)
+        return -ENOMEM; /* cannot happen: the ring has no more buffers */
+    corio__stream_chunk *q = corio__malloc(cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (size_t i = 0; i < ms->qlen; i++)
+        q[i] = ms->q[(ms->qhead + i) % ms->qcap];
+    free(ms->q);
+    ms->q = q;
+    ms->qhead = 0;
+    ms->qcap = cap;
+    return 0;
+}
+
 /* One CQE of a stream's multishot recv (loop thread, from reap). */
 static void ms_cqe(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe) {
     corio_stream *s = stream_of(op);
@@ -144,12 +194,19 @@ static void ms_cqe(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe) {
     if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         s->st.ring_buffers++;
+        took(ms->ring);
         atomic_store_explicit(&ms_support, 1, memory_order_relaxed);
         if (ms->stopping) {
             recycle(ms->ring, bid);
         } else {
-            /* qcap is the ring's size: a stream never holds more buffers
-             * than the ring has, so the queue cannot overflow. */
+            /* A stream never holds more buffers than the ring has, so
+             * the queue needs at most BR_ENTRIES slots; it starts small
+             * (a connection mostly holds one) and doubles when full. */
+            if (ms->qlen == ms->qcap && q_grow(ms) < 0) {
+                recycle(ms->ring, bid); /* the bytes are lost: fail the reader */
+                ms->err = -ENOMEM;
+                goto done;
+            }
             ms->q[(ms->qhead + ms->qlen) % ms->qcap] =
                 (corio__stream_chunk){.bid = bid, .off = 0, .len = (uint32_t)cqe->res};
             ms->qlen++;
@@ -159,6 +216,8 @@ static void ms_cqe(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe) {
         ms->eof = 1;
     } else if (cqe->res == -ENOBUFS) {
         ms->starved = 1;
+        if (ms->ring->given < BR_ENTRIES)
+            give_fresh(ms->ring, BR_STEP); /* a burst outran the top-ups */
     } else if (cqe->res == -EINVAL &&
                atomic_load_explicit(&ms_support, memory_order_relaxed) < 0) {
         atomic_store_explicit(&ms_support, 0, memory_order_relaxed); /* no multishot recv */
@@ -166,6 +225,7 @@ static void ms_cqe(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe) {
     } else if (cqe->res < 0 && !(cqe->res == -ECANCELED && (ms->pausing || ms->stopping))) {
         ms->err = cqe->res;
     }
+done:
     if (!more) {
         ms->armed = 0;
         ms->pausing = 0;
@@ -217,7 +277,7 @@ static size_t drain(corio_stream *s) {
     return added;
 }
 
-ssize_t corio__stream_ms_fill(corio_stream *s, int64_t deadline) {
+ssize_t corio__stream_ms_fill(corio_stream *s, int64_t deadline, int wait_only) {
     corio__stream_ms *ms = &s->ms;
     corio__loop *l = corio__tls_coro ? corio__tls_loop : NULL;
     if (ms->loop && l != ms->loop)
@@ -230,16 +290,16 @@ ssize_t corio__stream_ms_fill(corio_stream *s, int64_t deadline) {
         corio__bufring *r = ring_get(l);
         if (!r)
             return CORIO__MS_UNAVAILABLE;
-        ms->q = corio__calloc(BR_ENTRIES, sizeof *ms->q);
+        ms->q = corio__malloc(Q_INITIAL * sizeof *ms->q);
         if (!ms->q)
             return -ENOMEM;
-        ms->qcap = BR_ENTRIES;
+        ms->qcap = Q_INITIAL;
         ms->ring = r;
         ms->loop = l;
     }
     for (;;) {
         if (ms->qlen)
-            return (ssize_t)drain(s);
+            return wait_only ? CORIO__MS_READY : (ssize_t)drain(s);
         if (ms->eof)
             return 0;
         if (ms->err) {

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -125,6 +126,82 @@ static const corio__stream_transport fd_transport = {
     .close = fd_close,
 };
 
+/* ---- buffers: a per-loop-thread cache ----
+ *
+ * corio__stream_trim gives a waiting connection's buffers back each time
+ * it goes idle, which in a keep-alive server is once per request: malloc
+ * and free of 8-16 KiB chunks there cost instructions and, when glibc
+ * trims the top of its arena, a madvise call. A loop thread keeps up to
+ * CACHE_MAX buffers of each of two sizes instead (LIFO, so the one handed
+ * out is the one last used, warm in cache), freed by a thread-specific
+ * destructor when the loop thread ends. Other threads use malloc and free
+ * directly. Thread-local: no locking. */
+#define CACHE_MAX 32u
+
+typedef struct buf_cache {
+    struct {
+        void *top;   /* first cached buffer; each starts with the next's pointer */
+        size_t size; /* the size of every buffer of this list (0: unused yet) */
+        unsigned n;  /* buffers in the list */
+    } c[2];
+} buf_cache;
+
+static _Thread_local buf_cache *tls_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_key_ok;
+
+static void cache_free(void *p) {
+    buf_cache *bc = p;
+    for (int i = 0; i < 2; i++)
+        while (bc->c[i].top) {
+            void *b = bc->c[i].top;
+            memcpy(&bc->c[i].top, b, sizeof(void *));
+            free(b);
+        }
+    free(bc);
+}
+
+static void cache_key_init(void) { cache_key_ok = pthread_key_create(&cache_key, cache_free) == 0; }
+
+void *corio__stream_buf_get(size_t size) {
+    buf_cache *bc = tls_cache;
+    for (int i = 0; bc && i < 2; i++)
+        if (bc->c[i].size == size && bc->c[i].top) {
+            void *b = bc->c[i].top;
+            memcpy(&bc->c[i].top, b, sizeof(void *));
+            bc->c[i].n--;
+            return b;
+        }
+    return corio__malloc(size);
+}
+
+void corio__stream_buf_put(void *b, size_t size) {
+    if (!b)
+        return;
+    buf_cache *bc = tls_cache;
+    if (!bc && corio__tls_loop && size >= sizeof(void *)) {
+        pthread_once(&cache_once, cache_key_init);
+        if (cache_key_ok && (bc = calloc(1, sizeof *bc))) {
+            if (pthread_setspecific(cache_key, bc) == 0) {
+                tls_cache = bc;
+            } else {
+                free(bc);
+                bc = NULL;
+            }
+        }
+    }
+    for (int i = 0; bc && i < 2; i++)
+        if ((bc->c[i].size == size || bc->c[i].n == 0) && bc->c[i].n < CACHE_MAX) {
+            bc->c[i].size = size;
+            memcpy(b, &bc->c[i].top, sizeof(void *));
+            bc->c[i].top = b;
+            bc->c[i].n++;
+            return;
+        }
+    free(b);
+}
+
 /* ---- life cycle ---- */
 
 int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int fd,
@@ -150,15 +227,15 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
         return -EINVAL;
     if (!o.write_buffer)
         o.write_buffer = 8192;
-    /* The write buffer never grows: it lives in the stream's own
-     * allocation (one malloc less, and its first bytes beside the fields a
-     * write touches). The read buffer may grow, so it is separate. */
-    corio_stream *s = corio__malloc(sizeof *s + o.write_buffer);
+    /* The write buffer never grows, but it is taken only at the first
+     * write that is buffered (a stream that only reads, or whose writes
+     * are all large, never has one) and given back by corio__stream_trim:
+     * an idle connection of a server holds none. */
+    corio_stream *s = corio__malloc(sizeof *s);
     if (!s)
         return -ENOMEM;
     memset(s, 0, sizeof *s);
-    s->wbuf = (char *)(s + 1);
-    s->rbuf = corio__malloc(o.read_buffer);
+    s->rbuf = corio__stream_buf_get(o.read_buffer);
     if (!s->rbuf) {
         free(s);
         return -ENOMEM;
@@ -166,7 +243,7 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
     s->tp = tp;
     s->tp_ctx = ctx ? ctx : s;
     s->fd = fd;
-    s->rcap = o.read_buffer;
+    s->rcap = s->rinit = o.read_buffer;
     s->rmax = o.max_read_buffer;
     s->wcap = o.write_buffer;
     s->rdeadline = s->wdeadline = INT64_MAX;
@@ -206,8 +283,23 @@ static int release(corio_stream *s) {
         corio__log("corio_stream: destroyed off its loop with a multishot recv armed; leaked");
         return -EINVAL;
     }
-    free(s->rbuf);
+    corio__stream_buf_put(s->rbuf, s->rcap);
+    corio__stream_buf_put(s->wbuf, s->wcap);
     return 0;
+}
+
+void corio__stream_trim(corio_stream *s) {
+    if (s->wlen == 0 && s->wbuf) {
+        corio__stream_buf_put(s->wbuf, s->wcap);
+        s->wbuf = NULL;
+    }
+    /* On the plain path the next refill's receive would hold a buffer
+     * while it waits anyway: keep the one we have. */
+    if (s->rlen == 0 && s->rbuf && s->is_sock && s->recv_mode == CORIO_STREAM_RECV_MULTISHOT) {
+        corio__stream_buf_put(s->rbuf, s->rcap);
+        s->rbuf = NULL;
+        s->rcap = s->rpos = 0;
+    }
 }
 
 CORIO_API int corio_stream_destroy(corio_stream *s) {
@@ -314,7 +406,9 @@ static ssize_t write_iov(corio_stream *s, const struct iovec *iov, int n, size_t
         return -EPIPE;
     if (total == 0)
         return 0;
-    if (total <= s->wcap - s->wlen) {
+    if (!s->wbuf && total < s->wcap)
+        s->wbuf = corio__stream_buf_get(s->wcap); /* NULL: this write goes out unbuffered */
+    if (s->wbuf && total <= s->wcap - s->wlen) {
         /* Coalesce: only a copy, the next flush or big write takes it. */
         for (int i = 0; i < n; i++) {
             memcpy(s->wbuf + s->wlen, iov[i].iov_base, iov[i].iov_len);

@@ -11,7 +11,9 @@
  * as it is. Only the default transport may use the multishot recv path
  * (it reads the descriptor behind the transport's back).
  *
- * Read buffer layout (one allocation, grown by realloc up to rmax):
+ * Read buffer layout (one allocation, grown by realloc up to rmax; NULL
+ * with rcap 0 after corio__stream_trim, allocated again at rinit bytes by
+ * the next refill, on the multishot path only once data is queued):
  *
  *   rbuf                rbuf+rpos         rbuf+rpos+rlen       rbuf+rcap
  *   | consumed (free) |  buffered data  |      free space      |
@@ -92,8 +94,9 @@ struct corio_stream {
     int is_sock;                  /* fd is a socket (recv/send, multishot allowed) */
     int recv_mode;                /* resolved CORIO_STREAM_RECV_* */
     /* read side */
-    char *rbuf;                   /* read buffer (see the diagram above) */
-    size_t rcap;                  /* its size */
+    char *rbuf;                   /* read buffer (see the diagram above); NULL: none yet */
+    size_t rcap;                  /* its size (0 when rbuf is NULL) */
+    size_t rinit;                 /* size to allocate it at when it is NULL */
     size_t rmax;                  /* the most it may grow to */
     size_t rpos;                  /* offset of the first unconsumed byte */
     size_t rlen;                  /* unconsumed bytes */
@@ -101,8 +104,9 @@ struct corio_stream {
     int rshut;                    /* shutdown(SHUT_RD): no more reads */
     int64_t rdeadline;            /* read deadline, INT64_MAX: none */
     /* write side */
-    char *wbuf;                   /* write buffer (after the struct), wlen bytes pending */
-    size_t wcap;                  /* its size */
+    char *wbuf;                   /* write buffer, wlen bytes pending; NULL until the
+                                   * first buffered write and after a trim */
+    size_t wcap;                  /* its size (fixed at creation) */
     size_t wlen;                  /* bytes pending */
     int wshut;                    /* shut down for writing: writes give -EPIPE */
     int64_t wdeadline;            /* write deadline, INT64_MAX: none */
@@ -110,7 +114,6 @@ struct corio_stream {
     /* Cold: only the multishot path touches it. Last, so that the fields
      * every call uses share the first cache lines. */
     corio__stream_ms ms;          /* multishot recv path */
-    /* The write buffer's wcap bytes follow, in the same allocation. */
 };
 
 /* Largest buffer size an option may ask for. */
@@ -130,6 +133,20 @@ static inline int64_t corio__stream_deadline(double timeout, int64_t stream_dead
 int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int fd,
                               const corio_stream_options *opts, corio_stream **out);
 
+/* A buffer of `size` bytes (NULL: no memory), and back: on a loop thread
+ * from and to a small per-thread cache, elsewhere malloc and free. */
+void *corio__stream_buf_get(size_t size);
+void corio__stream_buf_put(void *b, size_t size);
+
+/* Give back the buffers a stream holds but does not need now: the write
+ * buffer when nothing is pending in it and, on the multishot receive path,
+ * the read buffer when nothing is buffered (received bytes then wait in
+ * the loop's provided buffers until a read takes them). Both come back at
+ * their creation sizes when next needed. Like a read call, it ends the
+ * validity of views. For servers holding many idle connections: an idle
+ * stream then costs its struct only. */
+void corio__stream_trim(corio_stream *s);
+
 /* --- bufring.c --- */
 /* Refill through the multishot path: append received bytes to the read
  * buffer (whose free tail the caller made room in). Returns the bytes
@@ -137,7 +154,12 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
  * CORIO__MS_UNAVAILABLE when this call must use the plain path instead
  * (no kernel support, not a coroutine, ring starved). */
 #define CORIO__MS_UNAVAILABLE (-100000)
-ssize_t corio__stream_ms_fill(corio_stream *s, int64_t deadline);
+/* With wait_only, the call copies nothing: it waits as above and returns
+ * CORIO__MS_READY once data is queued (the caller then makes room in a
+ * read buffer and calls again), so that a stream waiting for data needs
+ * no read buffer of its own. */
+#define CORIO__MS_READY (-100001)
+ssize_t corio__stream_ms_fill(corio_stream *s, int64_t deadline, int wait_only);
 /* Stop the multishot recv and give its buffers back (destroy/detach).
  * Returns 0, or -EINVAL when it is armed and the caller is not a
  * coroutine of its loop (the stream must then be leaked). */

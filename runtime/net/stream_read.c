@@ -41,6 +41,8 @@ static void compact(corio_stream *s) {
 static int make_room(corio_stream *s, size_t want) {
     if (s->rlen == 0)
         s->rpos = 0;
+    if (s->rcap == 0 && want < s->rinit)
+        want = s->rinit; /* trimmed: back at the creation size */
     if (want > s->rmax)
         want = s->rmax;
     if (s->rlen == s->rcap && want <= s->rcap && s->rcap < s->rmax)
@@ -50,7 +52,7 @@ static int make_room(corio_stream *s, size_t want) {
         if (cap > s->rmax)
             cap = s->rmax;
         compact(s);
-        char *b = corio__realloc(s->rbuf, cap);
+        char *b = s->rcap ? corio__realloc(s->rbuf, cap) : corio__stream_buf_get(cap);
         if (!b)
             return -ENOMEM;
         s->rbuf = b;
@@ -74,11 +76,21 @@ static int multishot_wanted(const corio_stream *s) {
 static ssize_t fill(corio_stream *s, size_t want, int64_t deadline) {
     if (s->reof || s->rshut)
         return 0;
+    if (multishot_wanted(s) && s->rcap == 0) {
+        /* Trimmed: wait for data without a buffer, take one when it is
+         * there. */
+        ssize_t m = corio__stream_ms_fill(s, deadline, 1);
+        if (m != CORIO__MS_READY && m != CORIO__MS_UNAVAILABLE) {
+            if (m == 0)
+                s->reof = 1;
+            return m;
+        }
+    }
     int r = make_room(s, want);
     if (r < 0)
         return r;
     if (multishot_wanted(s)) {
-        ssize_t m = corio__stream_ms_fill(s, deadline);
+        ssize_t m = corio__stream_ms_fill(s, deadline, 0);
         if (m != CORIO__MS_UNAVAILABLE) {
             if (m == 0)
                 s->reof = 1;
@@ -161,7 +173,8 @@ CORIO_API ssize_t corio_stream_read_exact(corio_stream *s, void *buf, size_t n, 
     /* Beyond the buffer limit: what is buffered, then straight into buf
      * (through the buffer on the multishot path, which has no other way). */
     size_t got = s->rlen < n ? s->rlen : n;
-    memcpy(buf, s->rbuf + s->rpos, got);
+    if (got) /* a trimmed stream has no buffer at all */
+        memcpy(buf, s->rbuf + s->rpos, got);
     consume(s, got);
     while (got < n) {
         ssize_t r;

@@ -517,6 +517,12 @@ int main(int argc, char **argv) {
     printf("CPU ratio stream multishot/raw corio: %.3f (cost %+.1f %%)\n", cpu_m / cpu_c,
            100.0 * (cpu_m / cpu_c - 1.0));
     printf("CPU ratio raw corio/epoll: %.3f\n", cpu_c / cpu_e);
+    /* The target line (issue 17): server-thread CPU per request of the
+     * corio server against the epoll one, each the least of its rounds,
+     * same client and offered load; req/s of the same servers beside. */
+    printf("server CPU per request at the same offered load: epoll %.2f us (%.0f req/s), "
+           "corio %.2f us (%.0f req/s)\n", cpu_e, best_e, cpu_c, best_c);
+    printf("ratio cpu-per-request corio/epoll: %.2f\n", cpu_c / cpu_e);
     qsort(rs, (size_t)rounds, sizeof *rs, cmp_double);
     qsort(rm, (size_t)rounds, sizeof *rm, cmp_double);
     printf("median per-round CPU ratio stream/raw corio: %.3f (cost %+.1f %%)\n",

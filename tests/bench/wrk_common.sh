@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # $dur (and $scheme, $tmp) are set by the sourcing script
 # Shared by httpd_vs_nginx.sh and https_vs_nginx.sh (sourced, not run):
 # the temp dir with its server cleanup, ports, and one wrk run measured with
 # the server's CPU time.
@@ -6,9 +8,10 @@
 #                        kills and reaps every pid in $pids, then removes it
 #   free_port            a free loopback TCP port
 #   wait_up PORT         wait (bounded) until something accepts on PORT
-#   run PORT CONNS PID   one wrk run of $dur against $scheme://127.0.0.1:PORT/hello
-#                        (scheme defaults to http) -> "req/s cpu-us-per-request
-#                        wrk-cpu-%"
+#   run PORT CONNS PID...  one wrk run of $dur against $scheme://127.0.0.1:PORT/hello
+#                        (scheme defaults to http; the command is ${wrk_cmd[@]},
+#                        default `wrk -t1`), CPU time summed over the PIDs ->
+#                        "req/s cpu-us-per-request wrk-cpu-%"
 #   median               the median of the numbers on stdin
 
 bench_tmpdir() {
@@ -43,18 +46,28 @@ wait_up() {
     return 1
 }
 
-# Server CPU time so far in clock ticks (utime + stime of every thread).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Server CPU time so far in clock ticks (utime + stime of every thread of
+# every process named).
+cpu_ticks() {
+    local p t=0
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
 hz=$(getconf CLK_TCK)
 
 # wrk's own CPU use (user + system, from the shell's `times` for its
 # children) says whether the client was the bottleneck: near 100 %, the
 # req/s measure wrk more than the server.
 run() {
-    local t0 t1 out
-    t0=$(cpu_ticks "$3")
-    out=$(wrk -t1 -c"$2" -d"$dur" "${scheme:-http}://127.0.0.1:$1/hello"; times)
-    t1=$(cpu_ticks "$3")
+    local t0 t1 out port=$1 conns=$2
+    shift 2
+    local cmd=(wrk -t1)
+    [[ -z ${wrk_cmd+set} ]] || cmd=("${wrk_cmd[@]}")
+    t0=$(cpu_ticks "$@")
+    out=$("${cmd[@]}" -c"$conns" -d"$dur" "${scheme:-http}://127.0.0.1:$port/hello"; times)
+    t1=$(cpu_ticks "$@")
     awk -v dt=$((t1 - t0)) -v hz="$hz" -v dur="${dur%s}" '
         function secs(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
         /requests in/ { n = $1 }
