@@ -13,6 +13,31 @@
 #include "internal.h"
 #include "fault.h"
 
+/* Executors do not survive fork(): a forked child has a copy of the pool's
+ * memory but none of its threads, and its descriptors are the parent's (or
+ * closed, in a process-pool worker), so a submit there would wait forever
+ * or write into the parent's pipes. The count is bumped in the child by a
+ * pthread_atfork handler (the child runs one thread then, so relaxed
+ * accesses suffice); every executor records it at creation. */
+static _Atomic unsigned fork_gen;
+
+static void fork_child(void) {
+    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+}
+
+/* Installed when the library is loaded, so that every fork after it is
+ * counted, including the ones a pool makes before it is registered. */
+__attribute__((constructor)) static void fork_install(void) {
+    pthread_atfork(NULL, NULL, fork_child);
+}
+
+unsigned corio__fork_gen(void) { return atomic_load_explicit(&fork_gen, memory_order_relaxed); }
+
+/* 0, or -EPERM when ex was created by another process (an ancestor). */
+static int check_owner(const corio_executor *ex) {
+    return ex->fork_gen == atomic_load_explicit(&fork_gen, memory_order_relaxed) ? 0 : -EPERM;
+}
+
 CORIO_API corio_future *corio_executor_submit(corio_executor *ex, corio_fn fn, void *arg,
                                               int *err) {
     int dummy;
@@ -22,6 +47,8 @@ CORIO_API corio_future *corio_executor_submit(corio_executor *ex, corio_fn fn, v
         *err = -EINVAL;
         return NULL;
     }
+    if ((*err = check_owner(ex)) < 0)
+        return NULL;
     return ex->vt->submit(ex, fn, arg, NULL, 0, 0, err);
 }
 
@@ -34,6 +61,8 @@ CORIO_API corio_future *corio_executor_submit_bytes(corio_executor *ex, corio_fn
         *err = -EINVAL;
         return NULL;
     }
+    if ((*err = check_owner(ex)) < 0)
+        return NULL;
     return ex->vt->submit(ex, fn, NULL, data, len, 1, err);
 }
 
@@ -99,6 +128,7 @@ void corio__executor_register(corio_executor *ex) {
     pthread_once(&exit_once, exit_install);
     pthread_mutex_lock(&exit_lock);
     ex->exit_pid = getpid();
+    ex->fork_gen = corio__fork_gen();
     ex->exit_next = exit_list;
     exit_list = ex;
     pthread_mutex_unlock(&exit_lock);
@@ -259,6 +289,8 @@ CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *it
     *out = NULL;
     if (!ex || !fn || (!items && n))
         return -EINVAL;
+    if (check_owner(ex) < 0)
+        return -EPERM;
     corio_map_options o = {0};
     if (opts)
         o = *opts;

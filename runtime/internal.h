@@ -418,7 +418,13 @@ struct corio_executor {
     _Atomic int broken;           /* set once a worker failure broke the pool */
     struct corio_executor *exit_next; /* the list joined at exit (executor.c's exit_lock) */
     pid_t exit_pid;               /* the process that created it (a forked child skips it) */
+    unsigned fork_gen;            /* corio__fork_gen() when it was created (see executor.c) */
 };
+
+/* How many fork()s lie between the first process and this one (0 in the
+ * process that never forked; a pthread_atfork child handler counts them).
+ * An executor created under another count belongs to an ancestor. */
+unsigned corio__fork_gen(void);
 
 /* Run a batch in the current thread (thread pool helper). */
 void corio__batch_run(corio_fn fn, corio__batch *b);

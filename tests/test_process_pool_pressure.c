@@ -527,6 +527,78 @@ START_TEST(test_size_extremes) {
 }
 END_TEST
 
+/* ---- an executor used by another process ------------------------------ */
+
+static corio_executor *foreign; /* created in the test process */
+
+static int noop_job(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return 0;
+}
+
+/* In a worker of another pool: submit to the test process's pool (the
+ * worker has a copy of its memory). Answers the error. */
+static int submit_to_foreign(void *arg, corio_value *out) {
+    (void)arg;
+    int err = 0;
+    corio_future *f = corio_executor_submit(foreign, noop_job, NULL, &err);
+    if (f) { /* must not happen; do not wait on it */
+        corio_future_unref(f);
+        err = 1;
+    }
+    out->ptr = (void *)(intptr_t)err;
+    return 0;
+}
+
+/* A forked process (a pool's worker, or a plain fork) has a copy of its
+ * parent's executors but not their threads, workers or pipes: a submit or
+ * a map there is refused with -EPERM instead of waiting forever. */
+START_TEST(test_executor_of_another_process) {
+    corio_process_pool_options po = {.max_workers = 1};
+    ck_assert_int_eq(corio_process_pool_create(&po, &foreign), 0);
+    corio_executor *other;
+    ck_assert_int_eq(corio_process_pool_create(&po, &other), 0);
+    corio_future *f = corio_executor_submit(other, submit_to_foreign, NULL, NULL);
+    void *v = NULL;
+    ck_assert_int_eq(corio_future_result(f, 30.0, &v), 0);
+    ck_assert_int_eq((int)(intptr_t)v, -EPERM);
+    corio_future_unref(f);
+    /* A thread pool, from a plain fork. */
+    corio_executor *tp;
+    ck_assert_int_eq(corio_thread_pool_create(NULL, &tp), 0);
+    corio_future *warm = corio_executor_submit(tp, noop_job, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(warm, 30.0, NULL), 0);
+    corio_future_unref(warm);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int err = 0, code = 0;
+        corio_future *g = corio_executor_submit(tp, noop_job, NULL, &err);
+        if (g || err != -EPERM)
+            code |= 1;
+        g = corio_executor_submit_bytes(tp, noop_job, "x", 1, &err);
+        if (g || err != -EPERM)
+            code |= 2;
+        void *items[1] = {NULL};
+        corio_map *m = NULL;
+        if (corio_executor_map(tp, noop_job, items, 1, NULL, &m) != -EPERM || m)
+            code |= 4;
+        _exit(code);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+    /* The parent's own pools still work. */
+    corio_future *h = corio_executor_submit(tp, noop_job, NULL, NULL);
+    ck_assert_int_eq(corio_future_result(h, 30.0, NULL), 0);
+    corio_future_unref(h);
+    corio_executor_destroy(tp);
+    corio_executor_destroy(other);
+    corio_executor_destroy(foreign);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("process_pool_pressure");
     TCase *tc;
@@ -546,6 +618,7 @@ int main(void) {
 #ifndef T_MAIN_BASELINE
     tcase_add_test(tc, test_inspect);
 #endif
+    tcase_add_test(tc, test_executor_of_another_process);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

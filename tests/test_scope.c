@@ -558,6 +558,51 @@ START_TEST(test_group_attached_pool_jobs) {
 }
 END_TEST
 
+/* A process-pool job that sleeps `arg` milliseconds (the worker is a
+ * separate process: no gate can be shared with it). */
+static int sleep_job(void *arg, corio_value *out) {
+    (void)out;
+    long ms = (long)(uintptr_t)arg;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* The same rules for process-pool jobs: a queued job attached to a group
+ * is cancelled with it (it stays in the parent until a worker is free, so
+ * it is still PENDING), the running one is left to finish and joined. */
+START_TEST(test_group_attached_process_pool_jobs) {
+    corio_process_pool_options o = {.max_workers = 1};
+    corio_executor *ex;
+    ck_assert_int_eq(corio_process_pool_create(&o, &ex), 0);
+    corio_group *g;
+    ck_assert_int_eq(corio_group_create(CORIO_GROUP_FAIL_FAST, &g), 0);
+    corio_future *running = corio_executor_submit(ex, sleep_job, (void *)(uintptr_t)300, NULL);
+    corio_future *queued = corio_executor_submit(ex, sleep_job, (void *)(uintptr_t)1, NULL);
+    ck_assert_ptr_nonnull(running);
+    ck_assert_ptr_nonnull(queued);
+    int64_t until = corio_now_ns() + 30000000000;
+    while (!corio_future_running(running) && !corio_future_done(running) &&
+           corio_now_ns() < until)
+        sched_yield();
+    ck_assert_int_eq(corio_group_attach(g, running), 0);
+    ck_assert_int_eq(corio_group_attach(g, queued), 0);
+    size_t n = corio_group_cancel(g);
+    /* One cancelled: the queued job (unless the first had already ended
+     * and the second was started: then nothing was left to cancel). */
+    if (!corio_future_done(running) || corio_future_cancelled(queued))
+        ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(corio_group_join(g, 30), 0);
+    ck_assert_int_eq(corio_future_result(running, 0, NULL), 0);
+    ck_assert(corio_future_cancelled(queued) || n == 0);
+    corio_group_destroy(g);
+    corio_future_unref(running);
+    corio_future_unref(queued);
+    corio_executor_destroy(ex);
+}
+END_TEST
+
 START_TEST(test_group_invalid) {
     corio_group *g;
     ck_assert_int_eq(corio_group_create(CORIO_GROUP_FAIL_FAST, NULL), -EINVAL);
@@ -592,6 +637,7 @@ int main(void) {
     tcase_add_test(tc, test_group_destroy_cancels_and_joins_nested);
     tcase_add_test(tc, test_group_join_self_and_await_self_deadlock);
     tcase_add_test(tc, test_group_attached_pool_jobs);
+    tcase_add_test(tc, test_group_attached_process_pool_jobs);
     tcase_add_test(tc, test_group_invalid);
     suite_add_tcase(s, tc);
     return t_run_suite(s);

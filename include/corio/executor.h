@@ -63,7 +63,9 @@ CORIO_API int corio_process_pool_create(const corio_process_pool_options *opts,
 /** Schedule fn(arg) and return its future (a new reference owned by the
  * caller), or NULL with *err (when err is not NULL) set to CORIO_ESHUTDOWN
  * after shutdown, CORIO_EBROKEN_THREAD_POOL / CORIO_EBROKEN_PROCESS_POOL when
- * the pool is broken, -EINVAL for NULL ex or fn, -ENOMEM, and on the thread
+ * the pool is broken, -EINVAL for NULL ex or fn, -EPERM when ex was created
+ * by another process (a forked child, or a process-pool worker, has a copy
+ * of its parent's executors without their threads and workers), -ENOMEM, and on the thread
  * pool -EAGAIN when no worker runs and none could be started (Python:
  * RuntimeError "can't start new thread").
  *
@@ -107,7 +109,8 @@ typedef struct corio_map_options {
  * `items` is an array of n pointers (void *) — or, with opts->bytes, an array
  * of n corio_value buffers — that must stay valid until the iterator is
  * destroyed. Jobs are submitted lazily, keeping at most buffersize items in
- * flight. Returns 0 and stores the iterator in *out, or a submit error. */
+ * flight. Returns 0 and stores the iterator in *out, or a submit error
+ * (-EPERM for an executor of another process, as for submit). */
 CORIO_API int corio_executor_map(corio_executor *ex, corio_fn fn, const void *items, size_t n,
                                  const corio_map_options *opts, corio_map **out);
 
