@@ -68,14 +68,22 @@
 #define SL_SLEEPING(w) ((uint32_t)((w) >> 32))
 #define SL_TOKENS(w) ((uint32_t)(w))
 
+/* A job lives after its future in one slab slot (future.c): with the
+ * future, three cache lines. submit_bytes puts a corio_value and the bytes
+ * after it, in a larger allocation.
+ *
+ *   | corio_future | job (48 bytes) | [corio_value | argument bytes] |
+ */
 typedef struct job {
     struct job *_Atomic next; /* queue link; after the pop, a private list link */
     corio_fn fn;              /* the task */
-    void *arg;                /* its argument (or &bytes, or the batch) */
+    void *arg;                /* its argument (or the corio_value after the job) */
     corio_future *f;          /* the job's future (the queue's reference) */
     corio__batch *batch;      /* a map chunk, or NULL */
-    corio_value bytes;        /* argument bytes for submit_bytes (copied after the job) */
+    int64_t submitted_ns;     /* submit time of a sampled job (queue-wait histogram), else 0 */
 } job;
+
+_Static_assert(sizeof(job) <= CORIO__FUTURE_EXT_SMALL, "a job fits the future's smallest slab");
 
 /* A worker's flag "completing a job's future, not yet back at the queue",
  * on a cache line of its own: set and cleared once per job, so a shared
@@ -88,7 +96,8 @@ typedef struct finishing_flag {
     _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
     corio_future *_Atomic current; /* the job's future while its function runs (deadlocks) */
     _Atomic uint64_t *hist; /* this worker's run-time buckets (CORIO_METRICS_BUCKETS) */
-    char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 2 * sizeof(void *)]; /* the rest of the line */
+    _Atomic uint64_t *qhist; /* this worker's queue-wait buckets (CORIO_METRICS_BUCKETS) */
+    char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 3 * sizeof(void *)]; /* the rest of the line */
 } finishing_flag;
 
 _Static_assert(sizeof(finishing_flag) == 64, "a worker's flags fill one cache line");
@@ -96,6 +105,20 @@ _Static_assert(sizeof(finishing_flag) == 64, "a worker's flags fill one cache li
 /* Every RUN_SAMPLE-th job of a worker is timed (two clock reads) into the
  * run-time histogram: a sample keeps the cost off the other jobs. */
 #define RUN_SAMPLE 16
+
+/* Every QUEUE_SAMPLE-th submit of a thread stamps its job with the time
+ * (one clock read there, one in the worker that takes it) for the
+ * queue-wait histogram; the other jobs carry 0 and cost a test. The count
+ * is per submitting thread, so no submitter touches a shared counter. */
+#define QUEUE_SAMPLE 16
+static CORIO__TLS_HOT unsigned tls_nsubmit;
+
+static int64_t submit_stamp(void) {
+    if (++tls_nsubmit < QUEUE_SAMPLE)
+        return 0;
+    tls_nsubmit = 0;
+    return corio__now_ns();
+}
 
 /* Bucket of a run time: 0 below 1 us, k for [2^(k-1), 2^k) us, the last
  * one for everything longer. */
@@ -121,7 +144,7 @@ typedef struct thread_pool {
     _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
     _Atomic uint64_t sleepers;  /* SL_*: unclaimed sleepers (high half), tokens (low half, futex) */
     finishing_flag *finishing;  /* max_workers flags, worker i uses finishing[i] */
-    _Atomic uint64_t *hist;     /* max_workers rows of CORIO_METRICS_BUCKETS (finishing[i].hist) */
+    _Atomic uint64_t *hist;     /* 2 * max_workers rows of CORIO_METRICS_BUCKETS (finishing[i].hist, .qhist) */
     char pad3[64];              /* see above */
     pthread_mutex_t lock;       /* guards starting workers, threads[], broken_msg */
     _Atomic int nthreads;       /* workers started (alive or exited, not joined); written under lock */
@@ -526,6 +549,12 @@ static void *worker_main(void *arg) {
                 pause_for_producer(&spins);
                 continue;
             }
+            if (j->submitted_ns) {
+                /* Worker-written only, like the run-time buckets. */
+                _Atomic uint64_t *b = &fin->qhist[run_bucket(corio__now_ns() - j->submitted_ns)];
+                atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
+                                      memory_order_relaxed);
+            }
             leave(p, fin, me);
             run_job(fin, j);
             me = W_FINISHING; /* run_job counted us */
@@ -673,7 +702,7 @@ static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const
         *err = -EMSGSIZE;
         return NULL;
     }
-    size_t extra = sizeof(job) + (bytes ? len : 0);
+    size_t extra = sizeof(job) + (bytes ? sizeof(corio_value) + len : 0);
     corio_future *f = corio__future_create_ext_refs(extra, 2);
     if (!f) {
         *err = -ENOMEM;
@@ -683,13 +712,15 @@ static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const
     j->fn = fn;
     j->f = f;
     j->batch = NULL;
+    j->submitted_ns = submit_stamp();
     if (bytes) {
-        j->bytes.ptr = (char *)(j + 1);
-        j->bytes.len = len;
-        j->bytes.dtor = NULL;
+        corio_value *v = (corio_value *)(j + 1);
+        v->ptr = (char *)(v + 1);
+        v->len = len;
+        v->dtor = NULL;
         if (len)
-            memcpy(j->bytes.ptr, data, len);
-        j->arg = &j->bytes;
+            memcpy(v->ptr, data, len);
+        j->arg = v;
     } else {
         j->arg = arg;
     }
@@ -722,6 +753,7 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
     j->f = f;
     j->arg = NULL;
     j->batch = b;
+    j->submitted_ns = submit_stamp();
     corio_future *r = tp_enqueue(p, j, err);
     if (!r) {
         corio__batch_free(b);
@@ -810,6 +842,9 @@ static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
             uint64_t v = atomic_load_explicit(&p->finishing[i].hist[k], memory_order_relaxed);
             m->run_us[k] += v;
             m->run_samples += v;
+            v = atomic_load_explicit(&p->finishing[i].qhist[k], memory_order_relaxed);
+            m->queue_us[k] += v;
+            m->queue_samples += v;
         }
     }
     m->shutdown = (st & ST_SHUTDOWN) != 0;
@@ -863,7 +898,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->threads = corio__calloc((size_t)o.max_workers, sizeof *p->threads);
     p->joined = corio__calloc((size_t)o.max_workers, 1);
     p->finishing = corio__calloc((size_t)o.max_workers, sizeof *p->finishing);
-    p->hist = corio__calloc((size_t)o.max_workers * CORIO_METRICS_BUCKETS, sizeof *p->hist);
+    p->hist = corio__calloc((size_t)o.max_workers * 2 * CORIO_METRICS_BUCKETS, sizeof *p->hist);
     if (!p->threads || !p->joined || !p->finishing || !p->hist) {
         free(p->hist);
         free(p->finishing);
@@ -872,8 +907,10 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
         free(p);
         return -ENOMEM;
     }
-    for (int i = 0; i < o.max_workers; i++)
-        p->finishing[i].hist = p->hist + (size_t)i * CORIO_METRICS_BUCKETS;
+    for (int i = 0; i < o.max_workers; i++) {
+        p->finishing[i].hist = p->hist + (size_t)i * 2 * CORIO_METRICS_BUCKETS;
+        p->finishing[i].qhist = p->finishing[i].hist + CORIO_METRICS_BUCKETS;
+    }
     p->base.vt = &thread_pool_vt;
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);

@@ -341,6 +341,9 @@ corio_future *corio__future_create_ext(size_t extra);
 /* Extra storage up to this size comes from recycled slabs (see future.c);
  * larger sizes are malloc'd. A coroutine record must fit. */
 #define CORIO__FUTURE_EXT_LARGE 256
+/* The smallest slab class: a future and a thread-pool job record (three
+ * cache lines in all on x86-64). */
+#define CORIO__FUTURE_EXT_SMALL 48
 /* The same with `refs` references at once (one per owner), saving the
  * atomic increments of corio_future_ref while nobody else can see it. */
 corio_future *corio__future_create_ext_refs(size_t extra, int refs);
