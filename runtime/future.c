@@ -21,6 +21,7 @@
  * races a notification in flight: its memory may be released right after.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -614,8 +615,17 @@ static void notify_parker(corio__waiter *w, corio_future *f) {
  * being woken cost two futex calls and a context switch on each side (5-20
  * microseconds on a VM, where waking an idle vCPU is slow); a short job
  * finishes sooner than that. Only on a multi-core machine, where the job
- * runs meanwhile on another core, and never in a coroutine, whose loop must
- * keep running. */
+ * runs meanwhile on another core.
+ *
+ * A coroutine polls the same way, but only while its loop has nothing else
+ * to do (corio__sched_ops.idle_until: no other ready coroutine, no inbox
+ * message, no ring operation, no timer due sooner), so the loop is never
+ * held up: suspending would only have the loop poll its inbox for the
+ * wake-up message. Polling the future instead saves the waiter, the
+ * message, the two switches and the loop's iteration, and the completing
+ * thread finds nobody to wake. It yields every few dozen rounds (a pinned
+ * loop may share its CPU with the worker it waits for), and stops as soon
+ * as the loop gets other work. */
 #define WAIT_SPIN_NS 4000
 
 long corio__online_cpus(void) {
@@ -631,18 +641,28 @@ long corio__online_cpus(void) {
 }
 
 /* Poll f's state until done (returns 1) or until WAIT_SPIN_NS or the
- * deadline passes (returns 0). */
-static int spin_until_done(corio_future *f, int64_t deadline_ns) {
+ * deadline passes (returns 0). In a coroutine (ops non-NULL), only while its
+ * loop is idle (see WAIT_SPIN_NS). */
+static int spin_until_done(corio_future *f, int64_t deadline_ns, const corio__sched_ops *ops) {
     int64_t until = corio__now_ns() + WAIT_SPIN_NS;
     if (until > deadline_ns)
         until = deadline_ns;
+    if (ops && !(until = ops->idle_until(until)))
+        return 0;
     for (unsigned i = 1;; i++) {
         corio__cpu_relax();
         if (load_state(f) >= CORIO_CANCELLED)
             return 1;
         /* The clock costs more than a poll: read it every 32nd round. */
-        if (i % 32 == 0 && corio__now_ns() >= until)
-            return 0;
+        if (i % 32 == 0) {
+            if (corio__now_ns() >= until)
+                return 0;
+            if (ops) {
+                if (!ops->idle_until(until) || ops->cancelled())
+                    return 0;
+                sched_yield();
+            }
+        }
     }
 }
 
@@ -656,9 +676,15 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         return -EDEADLK;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
+    /* A coroutine does not poll a coroutine's future: on its own loop,
+     * the other cannot run meanwhile (the join below serves that case). */
     if (f->helper ? (corio__tls_coro || corio__online_cpus() > 1) &&
                         f->helper(f, f->helper_arg, deadline_ns)
-                  : !corio__tls_coro && corio__online_cpus() > 1 && spin_until_done(f, deadline_ns))
+                  : corio__online_cpus() > 1 && !(corio__tls_coro && f->coro) &&
+                        spin_until_done(f, deadline_ns,
+                                        corio__tls_coro ? atomic_load_explicit(
+                                                              &corio__sched, memory_order_acquire)
+                                                        : NULL))
         return 0;
     if (corio__tls_coro && f->coro && deadline_ns == INT64_MAX) {
         /* A coroutine awaiting a coroutine: join it when both share a loop

@@ -541,6 +541,20 @@ static int poll_inbox(corio__loop *l, int64_t now) {
     }
 }
 
+/* corio__sched_ops.idle_until, from the running coroutine: the rest of
+ * run_ready's pass is the chain after it (run_ready read its `next` before
+ * switching to it, and nothing relinks a running coroutine), the next pass
+ * is rq_head. */
+int64_t corio__loop_idle_until(int64_t until) {
+    corio__loop *l = corio__tls_loop;
+    if (!l || !l->spin_ok || (l->current && l->current->next) || l->rq_head || l->inflight ||
+        io_uring_sq_ready(&l->ring) || atomic_load_explicit(&l->inbox, memory_order_relaxed))
+        return 0;
+    if (l->heap_len && l->heap[0]->deadline < until)
+        until = l->heap[0]->deadline;
+    return until;
+}
+
 /* Count one call into the ring and what it submitted. */
 static void ring_enter(corio__loop *l, int r) {
     corio__count(&l->m.ring_enters, 1);
