@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,25 +41,40 @@ typedef struct callback {
     void *arg;             /* its argument */
 } callback;
 
+/* The fields an executor job's future touches on its way (create, run,
+ * complete, result, release) are in the first 64 bytes, one cache line
+ * (slab slots are 64-aligned): a thread that collects a million results
+ * and releases them reads one line per future, not three. The rest is for
+ * callbacks, cancellers, helpers and coroutines.
+ *
+ *   line 0: lock state refs code | pooled cbs cancel_requested by_executor |
+ *           message | value (ptr len dtor) | waiters
+ *   line 1: first_cb (fn arg next) | cb_tail | canceller | canceller_arg |
+ *           helper | helper_arg
+ *   then:   coro */
 struct corio_future {
     _Atomic uint32_t lock;     /* futex lock (see future_lock); guards all but refs and state reads */
     _Atomic int state;         /* corio_future_state; written under lock, read lock-free */
     _Atomic int refs;          /* reference count */
     int code;                  /* failure code when FINISHED with a failure, else 0 */
-    int cancel_requested;      /* a cancel() reached a running future with a canceller */
-    int by_executor;           /* cancelled by executor shutdown */
+    unsigned char pooled;      /* 0: malloc'd; else 1 + its slab size class (see future_mem_alloc) */
+    unsigned char cbs;         /* callbacks not yet run: 0 none, 1 first_cb only, 2 heap ones too */
+    unsigned char cancel_requested; /* a cancel() reached a running future with a canceller */
+    unsigned char by_executor; /* cancelled by executor shutdown */
     char *message;             /* failure message (malloc'd) or NULL */
     corio_value value;         /* result on success */
+    corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     callback first_cb;         /* inline storage for the first callback (fn NULL = unused) */
     callback *cb_tail;         /* last callback in the list (NULL when none) */
-    corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
     void *canceller_arg;       /* its argument */
     corio__help_fn helper;     /* work a waiting thread may do itself, or NULL (set before sharing) */
     void *helper_arg;          /* its argument */
-    int pooled;                /* 0: malloc'd; else 1 + its slab size class (see future_mem_alloc) */
     void *coro;                /* the coroutine whose outcome this is, or NULL (set before sharing) */
 };
+
+_Static_assert(offsetof(struct corio_future, waiters) + sizeof(void *) <= 64,
+               "the hot fields of a future fill its first cache line");
 
 /* The future's lock: a futex word, 0 free, 1 held, 2 held with (possibly)
  * sleeping contenders (Drepper, "Futexes Are Tricky", mutex 2). It takes 4
@@ -301,13 +317,21 @@ CORIO_API void corio_future_unref(corio_future *f) {
     if (!f)
         return;
     /* acq_rel: the releasing decrement orders our uses before the free; the
-     * acquiring side of the last decrement sees everyone else's. */
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+     * acquiring side of the last decrement sees everyone else's. A count of
+     * 1 seen by a holder of a reference is final: only holders make new
+     * references, and ours is the only one. Then the locked decrement is
+     * skipped (the acquire load pairs with the other holders' releasing
+     * decrements): the last release of a job's future, typically by the
+     * collecting thread after the worker let go, then costs a plain load
+     * of a line that is often not in this core's cache, which a locked
+     * instruction would wait for without letting later loads proceed. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) != 1 &&
+        atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (f->value.dtor)
         f->value.dtor(f->value.ptr);
     free(f->message);
-    callback *c = f->first_cb.next;
+    callback *c = f->cbs == 2 ? f->first_cb.next : NULL;
     while (c) { /* callbacks of a never-completed future */
         callback *n = c->next;
         free(c);
@@ -371,7 +395,10 @@ static callback *complete_locked(corio_future *f) {
         atomic_store_explicit(&w->linked, 0, memory_order_release);
         w = next;
     }
-    return f->first_cb.fn ? &f->first_cb : NULL;
+    if (!f->cbs)
+        return NULL;
+    f->cbs = 0; /* run_callbacks takes them; nothing is added once done */
+    return &f->first_cb;
 }
 
 /* Run the callbacks (lock not held). Each one runs once; the list nodes stay
@@ -554,7 +581,9 @@ CORIO_API int corio_future_add_done_callback(corio_future *f, corio_done_fn fn, 
     callback *c;
     if (!f->first_cb.fn) {
         c = &f->first_cb;
+        f->cbs = 1;
     } else {
+        f->cbs = 2;
         c = corio__malloc(sizeof *c);
         if (!c) {
             future_unlock(f);
