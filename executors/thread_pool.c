@@ -8,9 +8,14 @@
  * a submit links its job with one atomic exchange and takes no lock;
  * workers pop one job at a time under `pop_lock`, which only workers (and
  * the drains at shutdown and breakage) take. Submitters and workers meet in
- * one atomic word, `state`: the number of jobs queued or being queued, plus
- * the SHUTDOWN and BROKEN flags. A submit reserves its place with one
- * fetch-add on it before linking the job, so
+ * two counters: `state`, the places reserved by submits since the start
+ * plus the SHUTDOWN and BROKEN flags, written by submitters only, and
+ * `taken`, the jobs popped, written by pop_lock holders only, on the
+ * workers' cache line; the jobs queued or being queued are the difference
+ * (see queued). A busy worker pops straight from the list and never reads
+ * `state`, so the line a submit writes stays in the submitter's cache. A
+ * submit reserves its place with one fetch-add on `state` before linking
+ * the job, so
  *   - a submit that got in before shutdown() or breakage set its flag is
  *     counted, and whoever drains or exits waits until its job is linked;
  *   - a submit that finds a flag set takes its reservation back and fails.
@@ -57,7 +62,7 @@
  * when the pool goes quiet. */
 #define SPIN_NS 50000
 
-/* `state`: jobs queued (or reserved by a submit not yet linked) and flags. */
+/* `state`: places reserved by submits (taken back when refused) and flags. */
 #define ST_SHUTDOWN ((uint64_t)1 << 62) /* no new submits; exit when the count is 0 */
 #define ST_BROKEN ((uint64_t)1 << 63)   /* an initializer failed: no new submits, exit */
 #define ST_FLAGS (ST_SHUTDOWN | ST_BROKEN)
@@ -138,6 +143,7 @@ typedef struct thread_pool {
     job *_Atomic tail;          /* last linked job (or the stub); submits exchange it */
     char pad1[64];              /* see above */
     _Atomic int pop_lock;       /* spin lock serialising consumers of the queue (see pop_lock) */
+    _Atomic uint64_t taken;     /* jobs popped since the start; written under pop_lock (see queued) */
     job *head;                  /* next to pop (or the stub); under pop_lock */
     job stub;                   /* the queue's placeholder node (Vyukov) */
     char pad2[64];              /* see above */
@@ -163,6 +169,16 @@ typedef struct thread_pool {
 static CORIO__TLS_HOT thread_pool *tls_pool;
 /* The worker's current wait is counted in blocked_on_queue. */
 static _Thread_local int tls_counted;
+
+/* A sampled job's wait from its submit to now, into the worker's buckets
+ * (worker-written only, like the run-time buckets). */
+static void record_queue_wait(finishing_flag *fin, const job *j) {
+    if (!j->submitted_ns)
+        return;
+    _Atomic uint64_t *b = &fin->qhist[run_bucket(corio__now_ns() - j->submitted_ns)];
+    atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* Run one job. The worker raises its finishing flag (until it is back at
  * the queue) before it completes the future: whoever sees the result and
@@ -290,12 +306,32 @@ static void pop_unlock(thread_pool *p) {
     atomic_store_explicit(&p->pop_lock, 0, memory_order_release);
 }
 
-/* Pop one job and take it off the count; NULL if none is linked yet. */
+/* pop_lock held: count one more job taken. Only pop_lock holders write
+ * `taken`, so a plain increment will do; release, so that whoever reads
+ * the new value (acquire) also sees the reservation of the job taken (see
+ * queued). */
+static void count_taken(thread_pool *p) {
+    atomic_store_explicit(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
+/* Jobs queued or being queued: reservations minus jobs taken. `taken` is
+ * read first: every job it counts had its reservation made before (the
+ * release above), so the count read after includes them and the
+ * difference cannot wrap; at worst it counts a job taken meanwhile, and
+ * the caller looks again. seq_cst: one side of the Dekker pair with a
+ * worker going to sleep (see worker_main). */
+static uint64_t queued(thread_pool *p) {
+    uint64_t t = atomic_load_explicit(&p->taken, memory_order_seq_cst);
+    return (atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT) - t;
+}
+
+/* Pop one job and count it taken; NULL if none is linked yet. */
 static job *take_one(thread_pool *p) {
     pop_lock(p);
     job *j = q_pop(p);
     if (j)
-        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+        count_taken(p);
     pop_unlock(p);
     return j;
 }
@@ -307,13 +343,13 @@ static job *take_all(thread_pool *p) {
     job *list = NULL, *last = NULL;
     unsigned spins = 0;
     pop_lock(p);
-    while (atomic_load_explicit(&p->state, memory_order_acquire) & ST_COUNT) {
+    while (queued(p)) {
         job *j = q_pop(p);
         if (!j) {
             pause_for_producer(&spins);
             continue;
         }
-        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+        count_taken(p);
         atomic_store_explicit(&j->next, NULL, memory_order_relaxed);
         if (last)
             atomic_store_explicit(&last->next, j, memory_order_relaxed);
@@ -407,7 +443,9 @@ static uint64_t count_finishing(thread_pool *p) {
     return c;
 }
 
-/* Leave the idle count the worker is in. */
+/* Leave the idle count the worker is in. seq_cst from finishing: on the
+ * way to sleep, the worker's next read of the count and a submit's read
+ * of the flag form a Dekker pair (see worker_main). */
 static void leave(thread_pool *p, finishing_flag *fin, int me) {
     if (me == W_FINISHING)
         atomic_store_explicit(&fin->on, 0, memory_order_seq_cst);
@@ -415,6 +453,19 @@ static void leave(thread_pool *p, finishing_flag *fin, int me) {
         atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
     else if (me == W_SLEEPING)
         leave_sleep(p);
+}
+
+/* Leave the idle count the worker is in, having taken a job off the
+ * count. From finishing, a release store is enough: a submit that reads
+ * the flag cleared (seq_cst, an acquire) also sees the job taken (see
+ * count_taken), and no Dekker pair needs the worker's later loads ordered
+ * after it; on x86 it is a plain store instead of an exchange, once per
+ * job. */
+static void leave_busy(thread_pool *p, finishing_flag *fin, int me) {
+    if (me == W_FINISHING)
+        atomic_store_explicit(&fin->on, 0, memory_order_release);
+    else
+        leave(p, fin, me);
 }
 
 /* ---- deadlock detection ------------------------------------------------------
@@ -536,10 +587,26 @@ static void *worker_main(void *arg) {
     int spun = 0; /* this idle period already had its spin */
     unsigned spins = 0;
     for (;;) {
-        uint64_t s = atomic_load_explicit(&p->state, memory_order_seq_cst);
+        if (me == W_FINISHING) {
+            /* Just finished a job: look at the queue itself first. While
+             * jobs keep coming this is all a worker does, and it never
+             * reads the submitters' `state` line, which each submit then
+             * finds still in its own cache. */
+            job *j = take_one(p);
+            if (j) {
+                record_queue_wait(fin, j);
+                leave_busy(p, fin, me);
+                run_job(fin, j);
+                spun = 0;
+                continue; /* still W_FINISHING: run_job counted us */
+            }
+        }
+        uint64_t n = queued(p);
+        /* Not older than the value queued() read (read-read coherence). */
+        uint64_t s = atomic_load_explicit(&p->state, memory_order_relaxed);
         if (s & ST_BROKEN)
             break;
-        if (s & ST_COUNT) {
+        if (n) {
             /* Take one job at a time, as Python's workers do. Taking a
              * share of the queue into a private list let shutdown
              * (cancel_futures) miss those pending jobs, and held them
@@ -549,13 +616,8 @@ static void *worker_main(void *arg) {
                 pause_for_producer(&spins);
                 continue;
             }
-            if (j->submitted_ns) {
-                /* Worker-written only, like the run-time buckets. */
-                _Atomic uint64_t *b = &fin->qhist[run_bucket(corio__now_ns() - j->submitted_ns)];
-                atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
-                                      memory_order_relaxed);
-            }
-            leave(p, fin, me);
+            record_queue_wait(fin, j);
+            leave_busy(p, fin, me);
             run_job(fin, j);
             me = W_FINISHING; /* run_job counted us */
             spun = 0;
@@ -584,7 +646,10 @@ static void *worker_main(void *arg) {
             me = W_SPINNING;
             spun = 1;
             int64_t until = corio__now_ns() + SPIN_NS;
-            for (unsigned i = 1; atomic_load_explicit(&p->state, memory_order_relaxed) == 0; i++) {
+            /* Equal: no job queued and no flag set. */
+            for (unsigned i = 1; atomic_load_explicit(&p->taken, memory_order_relaxed) ==
+                                 atomic_load_explicit(&p->state, memory_order_relaxed);
+                 i++) {
                 corio__cpu_relax();
                 /* Reading the clock costs more than a poll: read it rarely.
                  * Then yield, in case the thread we wait for is queued on
@@ -618,7 +683,7 @@ static int start_worker_if_needed(thread_pool *p) {
     uint64_t idle = count_finishing(p) +
                     (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst) +
                     SL_SLEEPING(atomic_load_explicit(&p->sleepers, memory_order_seq_cst));
-    uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
+    uint64_t q = queued(p);
     int r = 0;
     if (q > idle && n < p->base.max_workers) {
         /* nthreads is bumped first so the new worker reads its number
@@ -686,7 +751,7 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
          * take. */
         uint64_t busy_soon = count_finishing(p) +
                              (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst);
-        uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
+        uint64_t q = queued(p);
         if (q > busy_soon)
             wake_workers(p, 0);
     }
@@ -830,8 +895,8 @@ static void tp_destroy(corio_executor *ex) {
 /* Relaxed snapshots of each counter (not of all together). */
 static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
     thread_pool *p = (thread_pool *)ex;
+    m->queued = queued(p);
     uint64_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
-    m->queued = st & ST_COUNT;
     int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
     m->workers = (uint64_t)n;
     m->max_workers = (uint64_t)ex->max_workers;
@@ -867,7 +932,7 @@ static void tp_inspect(const corio_executor *ex, corio_executor_stats *st) {
         if (st->ids_len < st->ids_cap)
             st->ids[st->ids_len++] = tid;
     }
-    st->pending = (size_t)(atomic_load_explicit(&p->state, memory_order_relaxed) & ST_COUNT);
+    st->pending = (size_t)queued(p);
 }
 
 static const corio__executor_vt thread_pool_vt = {
@@ -915,6 +980,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);
     atomic_init(&p->state, 0);
+    atomic_init(&p->taken, 0);
     atomic_init(&p->stub.next, NULL);
     atomic_init(&p->tail, &p->stub);
     p->head = &p->stub;
