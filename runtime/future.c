@@ -330,7 +330,8 @@ CORIO_API void corio_future_unref(corio_future *f) {
         return;
     if (f->value.dtor)
         f->value.dtor(f->value.ptr);
-    free(f->message);
+    if (f->message)
+        free(f->message);
     callback *c = f->cbs == 2 ? f->first_cb.next : NULL;
     while (c) { /* callbacks of a never-completed future */
         callback *n = c->next;
@@ -753,10 +754,17 @@ CORIO_API int corio_future_result_value(corio_future *f, double timeout, corio_v
         return -EINVAL;
     if (!f)
         return -EINVAL;
-    int r = corio__future_wait_done(f, corio__deadline(timeout));
-    if (r < 0)
-        return r;
-    if (load_state(f) == CORIO_CANCELLED)
+    /* A done future answers at once, whatever the timeout and the scopes
+     * (as corio__future_wait_done would): the common case of collecting
+     * results skips the deadline and the wait. */
+    int s = load_state(f);
+    if (s < CORIO_CANCELLED) {
+        int r = corio__future_wait_done(f, corio__deadline(timeout));
+        if (r < 0)
+            return r;
+        s = load_state(f);
+    }
+    if (s == CORIO_CANCELLED)
         return -ECANCELED;
     if (f->code)
         return f->code;
