@@ -184,6 +184,7 @@ struct corio__loop {
     corio__fiber sched;             /* the scheduler's own (thread-stack) context */
     corio__coro *current;           /* running coroutine, NULL in the scheduler */
     corio__coro *rq_head, *rq_tail; /* run queue (FIFO), loop thread only */
+    corio__coro *pass_next;         /* run_ready: the rest of its current pass, or NULL */
     corio__coro *zombies;           /* finished coroutines whose stacks the scheduler
                                      * frees when it next runs (linked by `next`) */
     size_t inflight;                /* ring operations awaited by coroutines */
