@@ -8,9 +8,14 @@
  * a submit links its job with one atomic exchange and takes no lock;
  * workers pop one job at a time under `pop_lock`, which only workers (and
  * the drains at shutdown and breakage) take. Submitters and workers meet in
- * one atomic word, `state`: the number of jobs queued or being queued, plus
- * the SHUTDOWN and BROKEN flags. A submit reserves its place with one
- * fetch-add on it before linking the job, so
+ * two counters: `state`, the places reserved by submits since the start
+ * plus the SHUTDOWN and BROKEN flags, written by submitters only, and
+ * `taken`, the jobs popped, written by pop_lock holders only, on the
+ * workers' cache line; the jobs queued or being queued are the difference
+ * (see queued). A busy worker pops straight from the list and never reads
+ * `state`, so the line a submit writes stays in the submitter's cache. A
+ * submit reserves its place with one fetch-add on `state` before linking
+ * the job, so
  *   - a submit that got in before shutdown() or breakage set its flag is
  *     counted, and whoever drains or exits waits until its job is linked;
  *   - a submit that finds a flag set takes its reservation back and fails.
@@ -57,7 +62,7 @@
  * when the pool goes quiet. */
 #define SPIN_NS 50000
 
-/* `state`: jobs queued (or reserved by a submit not yet linked) and flags. */
+/* `state`: places reserved by submits (taken back when refused) and flags. */
 #define ST_SHUTDOWN ((uint64_t)1 << 62) /* no new submits; exit when the count is 0 */
 #define ST_BROKEN ((uint64_t)1 << 63)   /* an initializer failed: no new submits, exit */
 #define ST_FLAGS (ST_SHUTDOWN | ST_BROKEN)
@@ -68,14 +73,22 @@
 #define SL_SLEEPING(w) ((uint32_t)((w) >> 32))
 #define SL_TOKENS(w) ((uint32_t)(w))
 
+/* A job lives after its future in one slab slot (future.c): with the
+ * future, three cache lines. submit_bytes puts a corio_value and the bytes
+ * after it, in a larger allocation.
+ *
+ *   | corio_future | job (48 bytes) | [corio_value | argument bytes] |
+ */
 typedef struct job {
     struct job *_Atomic next; /* queue link; after the pop, a private list link */
     corio_fn fn;              /* the task */
-    void *arg;                /* its argument (or &bytes, or the batch) */
+    void *arg;                /* its argument (or the corio_value after the job) */
     corio_future *f;          /* the job's future (the queue's reference) */
     corio__batch *batch;      /* a map chunk, or NULL */
-    corio_value bytes;        /* argument bytes for submit_bytes (copied after the job) */
+    int64_t submitted_ns;     /* submit time of a sampled job (queue-wait histogram), else 0 */
 } job;
+
+_Static_assert(sizeof(job) <= CORIO__FUTURE_EXT_SMALL, "a job fits the future's smallest slab");
 
 /* A worker's flag "completing a job's future, not yet back at the queue",
  * on a cache line of its own: set and cleared once per job, so a shared
@@ -88,7 +101,8 @@ typedef struct finishing_flag {
     _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
     corio_future *_Atomic current; /* the job's future while its function runs (deadlocks) */
     _Atomic uint64_t *hist; /* this worker's run-time buckets (CORIO_METRICS_BUCKETS) */
-    char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 2 * sizeof(void *)]; /* the rest of the line */
+    _Atomic uint64_t *qhist; /* this worker's queue-wait buckets (CORIO_METRICS_BUCKETS) */
+    char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 3 * sizeof(void *)]; /* the rest of the line */
 } finishing_flag;
 
 _Static_assert(sizeof(finishing_flag) == 64, "a worker's flags fill one cache line");
@@ -96,6 +110,20 @@ _Static_assert(sizeof(finishing_flag) == 64, "a worker's flags fill one cache li
 /* Every RUN_SAMPLE-th job of a worker is timed (two clock reads) into the
  * run-time histogram: a sample keeps the cost off the other jobs. */
 #define RUN_SAMPLE 16
+
+/* Every QUEUE_SAMPLE-th submit of a thread stamps its job with the time
+ * (one clock read there, one in the worker that takes it) for the
+ * queue-wait histogram; the other jobs carry 0 and cost a test. The count
+ * is per submitting thread, so no submitter touches a shared counter. */
+#define QUEUE_SAMPLE 16
+static CORIO__TLS_HOT unsigned tls_nsubmit;
+
+static int64_t submit_stamp(void) {
+    if (++tls_nsubmit < QUEUE_SAMPLE)
+        return 0;
+    tls_nsubmit = 0;
+    return corio__now_ns();
+}
 
 /* Bucket of a run time: 0 below 1 us, k for [2^(k-1), 2^k) us, the last
  * one for everything longer. */
@@ -115,13 +143,14 @@ typedef struct thread_pool {
     job *_Atomic tail;          /* last linked job (or the stub); submits exchange it */
     char pad1[64];              /* see above */
     _Atomic int pop_lock;       /* spin lock serialising consumers of the queue (see pop_lock) */
+    _Atomic uint64_t taken;     /* jobs popped since the start; written under pop_lock (see queued) */
     job *head;                  /* next to pop (or the stub); under pop_lock */
     job stub;                   /* the queue's placeholder node (Vyukov) */
     char pad2[64];              /* see above */
     _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
     _Atomic uint64_t sleepers;  /* SL_*: unclaimed sleepers (high half), tokens (low half, futex) */
     finishing_flag *finishing;  /* max_workers flags, worker i uses finishing[i] */
-    _Atomic uint64_t *hist;     /* max_workers rows of CORIO_METRICS_BUCKETS (finishing[i].hist) */
+    _Atomic uint64_t *hist;     /* 2 * max_workers rows of CORIO_METRICS_BUCKETS (finishing[i].hist, .qhist) */
     char pad3[64];              /* see above */
     pthread_mutex_t lock;       /* guards starting workers, threads[], broken_msg */
     _Atomic int nthreads;       /* workers started (alive or exited, not joined); written under lock */
@@ -140,6 +169,16 @@ typedef struct thread_pool {
 static CORIO__TLS_HOT thread_pool *tls_pool;
 /* The worker's current wait is counted in blocked_on_queue. */
 static _Thread_local int tls_counted;
+
+/* A sampled job's wait from its submit to now, into the worker's buckets
+ * (worker-written only, like the run-time buckets). */
+static void record_queue_wait(finishing_flag *fin, const job *j) {
+    if (!j->submitted_ns)
+        return;
+    _Atomic uint64_t *b = &fin->qhist[run_bucket(corio__now_ns() - j->submitted_ns)];
+    atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* Run one job. The worker raises its finishing flag (until it is back at
  * the queue) before it completes the future: whoever sees the result and
@@ -267,12 +306,32 @@ static void pop_unlock(thread_pool *p) {
     atomic_store_explicit(&p->pop_lock, 0, memory_order_release);
 }
 
-/* Pop one job and take it off the count; NULL if none is linked yet. */
+/* pop_lock held: count one more job taken. Only pop_lock holders write
+ * `taken`, so a plain increment will do; release, so that whoever reads
+ * the new value (acquire) also sees the reservation of the job taken (see
+ * queued). */
+static void count_taken(thread_pool *p) {
+    atomic_store_explicit(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
+/* Jobs queued or being queued: reservations minus jobs taken. `taken` is
+ * read first: every job it counts had its reservation made before (the
+ * release above), so the count read after includes them and the
+ * difference cannot wrap; at worst it counts a job taken meanwhile, and
+ * the caller looks again. seq_cst: one side of the Dekker pair with a
+ * worker going to sleep (see worker_main). */
+static uint64_t queued(thread_pool *p) {
+    uint64_t t = atomic_load_explicit(&p->taken, memory_order_seq_cst);
+    return (atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT) - t;
+}
+
+/* Pop one job and count it taken; NULL if none is linked yet. */
 static job *take_one(thread_pool *p) {
     pop_lock(p);
     job *j = q_pop(p);
     if (j)
-        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+        count_taken(p);
     pop_unlock(p);
     return j;
 }
@@ -284,13 +343,13 @@ static job *take_all(thread_pool *p) {
     job *list = NULL, *last = NULL;
     unsigned spins = 0;
     pop_lock(p);
-    while (atomic_load_explicit(&p->state, memory_order_acquire) & ST_COUNT) {
+    while (queued(p)) {
         job *j = q_pop(p);
         if (!j) {
             pause_for_producer(&spins);
             continue;
         }
-        atomic_fetch_sub_explicit(&p->state, 1, memory_order_relaxed);
+        count_taken(p);
         atomic_store_explicit(&j->next, NULL, memory_order_relaxed);
         if (last)
             atomic_store_explicit(&last->next, j, memory_order_relaxed);
@@ -384,7 +443,9 @@ static uint64_t count_finishing(thread_pool *p) {
     return c;
 }
 
-/* Leave the idle count the worker is in. */
+/* Leave the idle count the worker is in. seq_cst from finishing: on the
+ * way to sleep, the worker's next read of the count and a submit's read
+ * of the flag form a Dekker pair (see worker_main). */
 static void leave(thread_pool *p, finishing_flag *fin, int me) {
     if (me == W_FINISHING)
         atomic_store_explicit(&fin->on, 0, memory_order_seq_cst);
@@ -392,6 +453,19 @@ static void leave(thread_pool *p, finishing_flag *fin, int me) {
         atomic_fetch_sub_explicit(&p->spinning, 1, memory_order_seq_cst);
     else if (me == W_SLEEPING)
         leave_sleep(p);
+}
+
+/* Leave the idle count the worker is in, having taken a job off the
+ * count. From finishing, a release store is enough: a submit that reads
+ * the flag cleared (seq_cst, an acquire) also sees the job taken (see
+ * count_taken), and no Dekker pair needs the worker's later loads ordered
+ * after it; on x86 it is a plain store instead of an exchange, once per
+ * job. */
+static void leave_busy(thread_pool *p, finishing_flag *fin, int me) {
+    if (me == W_FINISHING)
+        atomic_store_explicit(&fin->on, 0, memory_order_release);
+    else
+        leave(p, fin, me);
 }
 
 /* ---- deadlock detection ------------------------------------------------------
@@ -513,10 +587,26 @@ static void *worker_main(void *arg) {
     int spun = 0; /* this idle period already had its spin */
     unsigned spins = 0;
     for (;;) {
-        uint64_t s = atomic_load_explicit(&p->state, memory_order_seq_cst);
+        if (me == W_FINISHING) {
+            /* Just finished a job: look at the queue itself first. While
+             * jobs keep coming this is all a worker does, and it never
+             * reads the submitters' `state` line, which each submit then
+             * finds still in its own cache. */
+            job *j = take_one(p);
+            if (j) {
+                record_queue_wait(fin, j);
+                leave_busy(p, fin, me);
+                run_job(fin, j);
+                spun = 0;
+                continue; /* still W_FINISHING: run_job counted us */
+            }
+        }
+        uint64_t n = queued(p);
+        /* Not older than the value queued() read (read-read coherence). */
+        uint64_t s = atomic_load_explicit(&p->state, memory_order_relaxed);
         if (s & ST_BROKEN)
             break;
-        if (s & ST_COUNT) {
+        if (n) {
             /* Take one job at a time, as Python's workers do. Taking a
              * share of the queue into a private list let shutdown
              * (cancel_futures) miss those pending jobs, and held them
@@ -526,7 +616,8 @@ static void *worker_main(void *arg) {
                 pause_for_producer(&spins);
                 continue;
             }
-            leave(p, fin, me);
+            record_queue_wait(fin, j);
+            leave_busy(p, fin, me);
             run_job(fin, j);
             me = W_FINISHING; /* run_job counted us */
             spun = 0;
@@ -555,7 +646,10 @@ static void *worker_main(void *arg) {
             me = W_SPINNING;
             spun = 1;
             int64_t until = corio__now_ns() + SPIN_NS;
-            for (unsigned i = 1; atomic_load_explicit(&p->state, memory_order_relaxed) == 0; i++) {
+            /* Equal: no job queued and no flag set. */
+            for (unsigned i = 1; atomic_load_explicit(&p->taken, memory_order_relaxed) ==
+                                 atomic_load_explicit(&p->state, memory_order_relaxed);
+                 i++) {
                 corio__cpu_relax();
                 /* Reading the clock costs more than a poll: read it rarely.
                  * Then yield, in case the thread we wait for is queued on
@@ -589,7 +683,7 @@ static int start_worker_if_needed(thread_pool *p) {
     uint64_t idle = count_finishing(p) +
                     (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst) +
                     SL_SLEEPING(atomic_load_explicit(&p->sleepers, memory_order_seq_cst));
-    uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
+    uint64_t q = queued(p);
     int r = 0;
     if (q > idle && n < p->base.max_workers) {
         /* nthreads is bumped first so the new worker reads its number
@@ -657,7 +751,7 @@ static corio_future *tp_enqueue(thread_pool *p, job *j, int *err) {
          * take. */
         uint64_t busy_soon = count_finishing(p) +
                              (uint64_t)atomic_load_explicit(&p->spinning, memory_order_seq_cst);
-        uint64_t q = atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT;
+        uint64_t q = queued(p);
         if (q > busy_soon)
             wake_workers(p, 0);
     }
@@ -673,7 +767,7 @@ static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const
         *err = -EMSGSIZE;
         return NULL;
     }
-    size_t extra = sizeof(job) + (bytes ? len : 0);
+    size_t extra = sizeof(job) + (bytes ? sizeof(corio_value) + len : 0);
     corio_future *f = corio__future_create_ext_refs(extra, 2);
     if (!f) {
         *err = -ENOMEM;
@@ -683,13 +777,15 @@ static corio_future *tp_submit(corio_executor *ex, corio_fn fn, void *arg, const
     j->fn = fn;
     j->f = f;
     j->batch = NULL;
+    j->submitted_ns = submit_stamp();
     if (bytes) {
-        j->bytes.ptr = (char *)(j + 1);
-        j->bytes.len = len;
-        j->bytes.dtor = NULL;
+        corio_value *v = (corio_value *)(j + 1);
+        v->ptr = (char *)(v + 1);
+        v->len = len;
+        v->dtor = NULL;
         if (len)
-            memcpy(j->bytes.ptr, data, len);
-        j->arg = &j->bytes;
+            memcpy(v->ptr, data, len);
+        j->arg = v;
     } else {
         j->arg = arg;
     }
@@ -722,6 +818,7 @@ static corio_future *tp_submit_batch(corio_executor *ex, corio_fn fn, void *cons
     j->f = f;
     j->arg = NULL;
     j->batch = b;
+    j->submitted_ns = submit_stamp();
     corio_future *r = tp_enqueue(p, j, err);
     if (!r) {
         corio__batch_free(b);
@@ -798,8 +895,8 @@ static void tp_destroy(corio_executor *ex) {
 /* Relaxed snapshots of each counter (not of all together). */
 static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
     thread_pool *p = (thread_pool *)ex;
+    m->queued = queued(p);
     uint64_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
-    m->queued = st & ST_COUNT;
     int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
     m->workers = (uint64_t)n;
     m->max_workers = (uint64_t)ex->max_workers;
@@ -810,6 +907,9 @@ static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
             uint64_t v = atomic_load_explicit(&p->finishing[i].hist[k], memory_order_relaxed);
             m->run_us[k] += v;
             m->run_samples += v;
+            v = atomic_load_explicit(&p->finishing[i].qhist[k], memory_order_relaxed);
+            m->queue_us[k] += v;
+            m->queue_samples += v;
         }
     }
     m->shutdown = (st & ST_SHUTDOWN) != 0;
@@ -832,7 +932,7 @@ static void tp_inspect(const corio_executor *ex, corio_executor_stats *st) {
         if (st->ids_len < st->ids_cap)
             st->ids[st->ids_len++] = tid;
     }
-    st->pending = (size_t)(atomic_load_explicit(&p->state, memory_order_relaxed) & ST_COUNT);
+    st->pending = (size_t)queued(p);
 }
 
 static const corio__executor_vt thread_pool_vt = {
@@ -863,7 +963,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     p->threads = corio__calloc((size_t)o.max_workers, sizeof *p->threads);
     p->joined = corio__calloc((size_t)o.max_workers, 1);
     p->finishing = corio__calloc((size_t)o.max_workers, sizeof *p->finishing);
-    p->hist = corio__calloc((size_t)o.max_workers * CORIO_METRICS_BUCKETS, sizeof *p->hist);
+    p->hist = corio__calloc((size_t)o.max_workers * 2 * CORIO_METRICS_BUCKETS, sizeof *p->hist);
     if (!p->threads || !p->joined || !p->finishing || !p->hist) {
         free(p->hist);
         free(p->finishing);
@@ -872,12 +972,15 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
         free(p);
         return -ENOMEM;
     }
-    for (int i = 0; i < o.max_workers; i++)
-        p->finishing[i].hist = p->hist + (size_t)i * CORIO_METRICS_BUCKETS;
+    for (int i = 0; i < o.max_workers; i++) {
+        p->finishing[i].hist = p->hist + (size_t)i * 2 * CORIO_METRICS_BUCKETS;
+        p->finishing[i].qhist = p->finishing[i].hist + CORIO_METRICS_BUCKETS;
+    }
     p->base.vt = &thread_pool_vt;
     p->base.max_workers = o.max_workers;
     atomic_init(&p->base.broken, 0);
     atomic_init(&p->state, 0);
+    atomic_init(&p->taken, 0);
     atomic_init(&p->stub.next, NULL);
     atomic_init(&p->tail, &p->stub);
     p->head = &p->stub;

@@ -189,6 +189,7 @@ static const corio__sched_ops sched_ops = {
     .cancelled = sched_cancelled,
     .join = sched_join,
     .limit = sched_limit,
+    .idle_until = corio__loop_idle_until,
 };
 
 void corio__sched_install(void) {

@@ -21,7 +21,9 @@
  * races a notification in flight: its memory may be released right after.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,25 +41,40 @@ typedef struct callback {
     void *arg;             /* its argument */
 } callback;
 
+/* The fields an executor job's future touches on its way (create, run,
+ * complete, result, release) are in the first 64 bytes, one cache line
+ * (slab slots are 64-aligned): a thread that collects a million results
+ * and releases them reads one line per future, not three. The rest is for
+ * callbacks, cancellers, helpers and coroutines.
+ *
+ *   line 0: lock state refs code | pooled cbs cancel_requested by_executor |
+ *           message | value (ptr len dtor) | waiters
+ *   line 1: first_cb (fn arg next) | cb_tail | canceller | canceller_arg |
+ *           helper | helper_arg
+ *   then:   coro */
 struct corio_future {
     _Atomic uint32_t lock;     /* futex lock (see future_lock); guards all but refs and state reads */
     _Atomic int state;         /* corio_future_state; written under lock, read lock-free */
     _Atomic int refs;          /* reference count */
     int code;                  /* failure code when FINISHED with a failure, else 0 */
-    int cancel_requested;      /* a cancel() reached a running future with a canceller */
-    int by_executor;           /* cancelled by executor shutdown */
+    unsigned char pooled;      /* 0: malloc'd; else 1 + its slab size class (see future_mem_alloc) */
+    unsigned char cbs;         /* callbacks not yet run: 0 none, 1 first_cb only, 2 heap ones too */
+    unsigned char cancel_requested; /* a cancel() reached a running future with a canceller */
+    unsigned char by_executor; /* cancelled by executor shutdown */
     char *message;             /* failure message (malloc'd) or NULL */
     corio_value value;         /* result on success */
+    corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     callback first_cb;         /* inline storage for the first callback (fn NULL = unused) */
     callback *cb_tail;         /* last callback in the list (NULL when none) */
-    corio__waiter *waiters;    /* head of the doubly-linked waiter list */
     corio__cancel_fn canceller; /* cancels a running job (coroutines, process jobs) */
     void *canceller_arg;       /* its argument */
     corio__help_fn helper;     /* work a waiting thread may do itself, or NULL (set before sharing) */
     void *helper_arg;          /* its argument */
-    int pooled;                /* 0: malloc'd; else 1 + its slab size class (see future_mem_alloc) */
     void *coro;                /* the coroutine whose outcome this is, or NULL (set before sharing) */
 };
+
+_Static_assert(offsetof(struct corio_future, waiters) + sizeof(void *) <= 64,
+               "the hot fields of a future fill its first cache line");
 
 /* The future's lock: a futex word, 0 free, 1 held, 2 held with (possibly)
  * sleeping contenders (Drepper, "Futexes Are Tricky", mutex 2). It takes 4
@@ -103,8 +120,11 @@ static inline void future_unlock(corio_future *f) {
  * With glibc, a burst of jobs followed by their release makes free() trim
  * the heap and the next burst page-faults it back in, which costs far more
  * than the job itself. Futures of the common sizes (a future alone or with
- * a thread-pool job record; a future with a coroutine record) are therefore
- * carved from slabs and recycled, one set of caches per size class:
+ * a thread-pool job record; with a 64-byte job record of the other
+ * executors; with a coroutine record) are therefore carved from slabs and
+ * recycled, one set of caches per size class. The thread pool's class is
+ * three cache lines rather than four: a burst of a million jobs touches a
+ * quarter less memory on each of its three passes (submit, run, collect).
  *
  *   thread cache (TLS, no atomics)  <-- batches of SLAB_BATCH slots -->  depot
  *   (allocs and frees of this thread)      (under depot.lock)     (all threads)
@@ -117,17 +137,18 @@ static inline void future_unlock(corio_future *f) {
  * the thread exits.
  *
  * Memory is kept for reuse, never returned to the system: a process keeps
- * one slot (192 or 384 bytes on x86-64) per future of its peak number of
+ * one slot (192, 256 or 448 bytes on x86-64) per future of its peak number of
  * live futures of that class. Chunks stay
  * reachable from depot.chunks, so leak checkers do not report them. Under
  * AddressSanitizer or valgrind the slabs are bypassed (plain malloc/free),
  * so use-after-free of a future is still caught there. */
-#define SLOT_SMALL ((FUTURE_SIZE + 64 + 63) & ~(size_t)63) /* room for a 64-byte job record */
+#define SLOT_SMALL ((FUTURE_SIZE + CORIO__FUTURE_EXT_SMALL + 63) & ~(size_t)63) /* a thread job */
+#define SLOT_MEDIUM ((FUTURE_SIZE + 64 + 63) & ~(size_t)63) /* a 64-byte job record */
 #define SLOT_LARGE ((FUTURE_SIZE + CORIO__FUTURE_EXT_LARGE + 63) & ~(size_t)63) /* a coroutine */
-#define NCLASS 2       /* slab size classes */
+#define NCLASS 3       /* slab size classes */
 #define SLAB_BATCH 128 /* slots per batch moved between a thread cache and the depot */
 
-static const size_t slot_size[NCLASS] = {SLOT_SMALL, SLOT_LARGE};
+static const size_t slot_size[NCLASS] = {SLOT_SMALL, SLOT_MEDIUM, SLOT_LARGE};
 
 typedef struct slot {
     struct slot *next;       /* next free slot of the same batch or cache */
@@ -147,7 +168,7 @@ static struct {
     chunk *chunks;           /* every chunk, for reachability */
     pthread_key_t key;       /* its destructor returns a thread's caches */
     pthread_once_t once;     /* creates key */
-} depot = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL}, NULL, 0, PTHREAD_ONCE_INIT};
+} depot = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL, NULL}, NULL, 0, PTHREAD_ONCE_INIT};
 
 static CORIO__TLS_HOT struct {
     slot *head;     /* free slots of this thread */
@@ -233,7 +254,7 @@ static void *future_mem_alloc(size_t size, int *pooled) {
         *pooled = 0;
         return corio__aligned_alloc(16, (size + 15) & ~(size_t)15);
     }
-    int cls = size > SLOT_SMALL;
+    int cls = size <= SLOT_SMALL ? 0 : size <= SLOT_MEDIUM ? 1 : 2;
     if (!tcache[cls].head && tcache_refill(cls) < 0)
         return NULL;
     slot *s = tcache[cls].head;
@@ -296,13 +317,22 @@ CORIO_API void corio_future_unref(corio_future *f) {
     if (!f)
         return;
     /* acq_rel: the releasing decrement orders our uses before the free; the
-     * acquiring side of the last decrement sees everyone else's. */
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+     * acquiring side of the last decrement sees everyone else's. A count of
+     * 1 seen by a holder of a reference is final: only holders make new
+     * references, and ours is the only one. Then the locked decrement is
+     * skipped (the acquire load pairs with the other holders' releasing
+     * decrements): the last release of a job's future, typically by the
+     * collecting thread after the worker let go, then costs a plain load
+     * of a line that is often not in this core's cache, which a locked
+     * instruction would wait for without letting later loads proceed. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) != 1 &&
+        atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (f->value.dtor)
         f->value.dtor(f->value.ptr);
-    free(f->message);
-    callback *c = f->first_cb.next;
+    if (f->message)
+        free(f->message);
+    callback *c = f->cbs == 2 ? f->first_cb.next : NULL;
     while (c) { /* callbacks of a never-completed future */
         callback *n = c->next;
         free(c);
@@ -366,7 +396,10 @@ static callback *complete_locked(corio_future *f) {
         atomic_store_explicit(&w->linked, 0, memory_order_release);
         w = next;
     }
-    return f->first_cb.fn ? &f->first_cb : NULL;
+    if (!f->cbs)
+        return NULL;
+    f->cbs = 0; /* run_callbacks takes them; nothing is added once done */
+    return &f->first_cb;
 }
 
 /* Run the callbacks (lock not held). Each one runs once; the list nodes stay
@@ -549,7 +582,9 @@ CORIO_API int corio_future_add_done_callback(corio_future *f, corio_done_fn fn, 
     callback *c;
     if (!f->first_cb.fn) {
         c = &f->first_cb;
+        f->cbs = 1;
     } else {
+        f->cbs = 2;
         c = corio__malloc(sizeof *c);
         if (!c) {
             future_unlock(f);
@@ -610,8 +645,17 @@ static void notify_parker(corio__waiter *w, corio_future *f) {
  * being woken cost two futex calls and a context switch on each side (5-20
  * microseconds on a VM, where waking an idle vCPU is slow); a short job
  * finishes sooner than that. Only on a multi-core machine, where the job
- * runs meanwhile on another core, and never in a coroutine, whose loop must
- * keep running. */
+ * runs meanwhile on another core.
+ *
+ * A coroutine polls the same way, but only while its loop has nothing else
+ * to do (corio__sched_ops.idle_until: no other ready coroutine, no inbox
+ * message, no ring operation, no timer due sooner), so the loop is never
+ * held up: suspending would only have the loop poll its inbox for the
+ * wake-up message. Polling the future instead saves the waiter, the
+ * message, the two switches and the loop's iteration, and the completing
+ * thread finds nobody to wake. It yields every few dozen rounds (a pinned
+ * loop may share its CPU with the worker it waits for), and stops as soon
+ * as the loop gets other work. */
 #define WAIT_SPIN_NS 4000
 
 long corio__online_cpus(void) {
@@ -627,18 +671,28 @@ long corio__online_cpus(void) {
 }
 
 /* Poll f's state until done (returns 1) or until WAIT_SPIN_NS or the
- * deadline passes (returns 0). */
-static int spin_until_done(corio_future *f, int64_t deadline_ns) {
+ * deadline passes (returns 0). In a coroutine (ops non-NULL), only while its
+ * loop is idle (see WAIT_SPIN_NS). */
+static int spin_until_done(corio_future *f, int64_t deadline_ns, const corio__sched_ops *ops) {
     int64_t until = corio__now_ns() + WAIT_SPIN_NS;
     if (until > deadline_ns)
         until = deadline_ns;
+    if (ops && !(until = ops->idle_until(until)))
+        return 0;
     for (unsigned i = 1;; i++) {
         corio__cpu_relax();
         if (load_state(f) >= CORIO_CANCELLED)
             return 1;
         /* The clock costs more than a poll: read it every 32nd round. */
-        if (i % 32 == 0 && corio__now_ns() >= until)
-            return 0;
+        if (i % 32 == 0) {
+            if (corio__now_ns() >= until)
+                return 0;
+            if (ops) {
+                if (!ops->idle_until(until) || ops->cancelled())
+                    return 0;
+                sched_yield();
+            }
+        }
     }
 }
 
@@ -652,9 +706,15 @@ int corio__future_wait_done(corio_future *f, int64_t deadline_ns) {
         return -EDEADLK;
     if (deadline_ns != INT64_MAX && corio__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
+    /* A coroutine does not poll a coroutine's future: on its own loop,
+     * the other cannot run meanwhile (the join below serves that case). */
     if (f->helper ? (corio__tls_coro || corio__online_cpus() > 1) &&
                         f->helper(f, f->helper_arg, deadline_ns)
-                  : !corio__tls_coro && corio__online_cpus() > 1 && spin_until_done(f, deadline_ns))
+                  : corio__online_cpus() > 1 && !(corio__tls_coro && f->coro) &&
+                        spin_until_done(f, deadline_ns,
+                                        corio__tls_coro ? atomic_load_explicit(
+                                                              &corio__sched, memory_order_acquire)
+                                                        : NULL))
         return 0;
     if (corio__tls_coro && f->coro && deadline_ns == INT64_MAX) {
         /* A coroutine awaiting a coroutine: join it when both share a loop
@@ -694,10 +754,17 @@ CORIO_API int corio_future_result_value(corio_future *f, double timeout, corio_v
         return -EINVAL;
     if (!f)
         return -EINVAL;
-    int r = corio__future_wait_done(f, corio__deadline(timeout));
-    if (r < 0)
-        return r;
-    if (load_state(f) == CORIO_CANCELLED)
+    /* A done future answers at once, whatever the timeout and the scopes
+     * (as corio__future_wait_done would): the common case of collecting
+     * results skips the deadline and the wait. */
+    int s = load_state(f);
+    if (s < CORIO_CANCELLED) {
+        int r = corio__future_wait_done(f, corio__deadline(timeout));
+        if (r < 0)
+            return r;
+        s = load_state(f);
+    }
+    if (s == CORIO_CANCELLED)
         return -ECANCELED;
     if (f->code)
         return f->code;

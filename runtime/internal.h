@@ -183,6 +183,13 @@ typedef struct corio__sched_ops {
     int (*join)(void *coro);
     /* The current coroutine's scope limit (INT64_MAX when none). */
     int64_t (*limit)(void);
+    /* Until when the current coroutine may poll for a wake-up instead of
+     * suspending, because its loop has nothing else to do: `until`, or the
+     * loop's next timer if sooner; 0 when the loop has other work (ready
+     * coroutines, inbox messages, ring operations queued or in flight) or
+     * runs on one CPU. Loop thread only, a few loads: pollers call it
+     * again every few dozen rounds. */
+    int64_t (*idle_until)(int64_t until);
 } corio__sched_ops;
 
 /* The current coroutine of this thread, NULL on a plain thread. */
@@ -341,6 +348,9 @@ corio_future *corio__future_create_ext(size_t extra);
 /* Extra storage up to this size comes from recycled slabs (see future.c);
  * larger sizes are malloc'd. A coroutine record must fit. */
 #define CORIO__FUTURE_EXT_LARGE 256
+/* The smallest slab class: a future and a thread-pool job record (three
+ * cache lines in all on x86-64). */
+#define CORIO__FUTURE_EXT_SMALL 48
 /* The same with `refs` references at once (one per owner), saving the
  * atomic increments of corio_future_ref while nobody else can see it. */
 corio_future *corio__future_create_ext_refs(size_t extra, int refs);

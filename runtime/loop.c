@@ -487,6 +487,7 @@ static void run_ready(corio__loop *l) {
             continue;
         }
         l->current = c;
+        l->pass_next = next;
         corio__tls_coro = c;
         /* For the stall watchdog: who runs now (one plain store). */
         atomic_store_explicit(&l->m.current_name, c->name, memory_order_relaxed);
@@ -539,6 +540,20 @@ static int poll_inbox(corio__loop *l, int64_t now) {
             sched_yield();
         }
     }
+}
+
+/* corio__sched_ops.idle_until, from the running coroutine: the rest of
+ * run_ready's pass is pass_next (also while a coroutine that run_ready
+ * switched to has handed the thread to its joiner), the next pass is
+ * rq_head. */
+int64_t corio__loop_idle_until(int64_t until) {
+    corio__loop *l = corio__tls_loop;
+    if (!l || !l->spin_ok || l->pass_next || l->rq_head || l->inflight ||
+        io_uring_sq_ready(&l->ring) || atomic_load_explicit(&l->inbox, memory_order_relaxed))
+        return 0;
+    if (l->heap_len && l->heap[0]->deadline < until)
+        until = l->heap[0]->deadline;
+    return until;
 }
 
 /* Count one call into the ring and what it submitted. */

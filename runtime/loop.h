@@ -184,6 +184,7 @@ struct corio__loop {
     corio__fiber sched;             /* the scheduler's own (thread-stack) context */
     corio__coro *current;           /* running coroutine, NULL in the scheduler */
     corio__coro *rq_head, *rq_tail; /* run queue (FIFO), loop thread only */
+    corio__coro *pass_next;         /* run_ready: the rest of its current pass, or NULL */
     corio__coro *zombies;           /* finished coroutines whose stacks the scheduler
                                      * frees when it next runs (linked by `next`) */
     uint64_t direct_pass;           /* direct starts (coro.c, sched_join): the scheduler
@@ -279,6 +280,7 @@ int corio__loop_start(corio__loop *l);       /* start the thread; waits for the 
 void corio__loop_drain_check(corio__loop *l);
 void corio__loop_post(corio__loop *l, corio__msg *m); /* any thread */
 void corio__loop_make_ready(corio__loop *l, corio__coro *c); /* loop thread */
+int64_t corio__loop_idle_until(int64_t until); /* corio__sched_ops.idle_until; loop thread */
 /* Suspend the current coroutine back to the scheduler (loop thread). */
 void corio__coro_suspend(corio__coro *c);
 /* An SQE of the current loop; submits to make room when the SQ is full.

@@ -369,6 +369,71 @@ START_TEST(test_executor_run_histogram) {
 }
 END_TEST
 
+/* The queue-wait histogram: one worker held by a gated job, 64 jobs queued
+ * behind it from this thread (every 16th submit of a thread is stamped:
+ * exactly 4 of 64 consecutive ones), the gate held for at least `held`
+ * after the last submit. Each of them waited at least `held` from its
+ * submit to the moment the worker took it, so every new sample lands in
+ * the bucket of `held` or above. */
+static int noop_job(void *arg, corio_value *out) {
+    (void)arg;
+    (void)out;
+    return 0;
+}
+
+static int64_t t_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+START_TEST(test_executor_queue_histogram) {
+    corio_thread_pool_options o = {.max_workers = 1};
+    corio_executor *ex;
+    ck_assert_int_eq(corio_thread_pool_create(&o, &ex), 0);
+    sem_t gate;
+    t_gate_init(&gate);
+    corio_future *blocker = corio_executor_submit(ex, gate_job, &gate, NULL);
+    ck_assert_ptr_nonnull(blocker);
+    while (!corio_future_running(blocker))
+        sched_yield();
+    corio_executor_metrics m0, m1;
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m0), 0); /* the blocker's own sample, if any */
+    corio_future *f[64];
+    for (int i = 0; i < 64; i++)
+        ck_assert_ptr_nonnull(f[i] = corio_executor_submit(ex, noop_job, NULL, NULL));
+    int64_t t0 = t_now_ns();
+    struct timespec ts = {0, 20000000}; /* the quantity measured, not a synchronisation */
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+    uint64_t held_us = (uint64_t)(t_now_ns() - t0) / 1000;
+    t_gate_open(&gate, 1);
+    ck_assert_int_eq(corio_future_result(blocker, 30, NULL), 0);
+    corio_future_unref(blocker);
+    for (int i = 0; i < 64; i++) {
+        ck_assert_int_eq(corio_future_result(f[i], 30, NULL), 0);
+        corio_future_unref(f[i]);
+    }
+    ck_assert_int_eq(corio_executor_shutdown(ex, true, false), 0);
+    ck_assert_int_eq(corio_executor_metrics_get(ex, &m1), 0);
+    ck_assert_uint_eq(m1.queue_samples - m0.queue_samples, 4);
+    /* held_us >= 20000: its bucket k holds [2^(k-1), 2^k) us. */
+    unsigned held_k = 64 - (unsigned)__builtin_clzll(held_us);
+    ck_assert_uint_lt(held_k, CORIO_METRICS_BUCKETS - 1);
+    uint64_t sum = 0, high = 0;
+    for (unsigned k = 0; k < CORIO_METRICS_BUCKETS; k++) {
+        uint64_t d = m1.queue_us[k] - m0.queue_us[k];
+        sum += d;
+        if (k >= held_k)
+            high += d;
+    }
+    ck_assert_uint_eq(sum, 4);
+    ck_assert_uint_eq(high, 4);
+    corio_executor_destroy(ex);
+    sem_destroy(&gate);
+}
+END_TEST
+
 /* ---- pool deadlocks ------------------------------------------------------ */
 
 typedef struct pool_ctx {
@@ -450,6 +515,7 @@ int main(void) {
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_executor_metrics);
     tcase_add_test(tc, test_executor_run_histogram);
+    tcase_add_test(tc, test_executor_queue_histogram);
     tcase_add_test(tc, test_pool_deadlock_reported);
     tcase_add_test(tc, test_pool_near_deadlock_not_reported);
     suite_add_tcase(s, tc);

@@ -316,6 +316,11 @@ static double bench_futex_pingpong(void) {
     return us;
 }
 
+/* Rounds of each side, alternating (coroutine, thread, coroutine, ...) so
+ * that a burst of load on the shared machine hits both; the best of each
+ * is reported. */
+#define WAKE_ROUNDS 5
+
 static void bench_wake(void) {
     corio_executor *ex;
     corio_thread_pool_options po = {.max_workers = 1};
@@ -327,21 +332,31 @@ static void bench_wake(void) {
     r = corio_runtime_create(&o, &rt);
     if (r < 0)
         die("corio_runtime_create", r);
-    wake_arg co = {.ex = ex}, th = {.ex = ex};
-    corio_future *f = corio_spawn_on(rt, 0, wake_coro, &co, NULL, &r);
-    if (!f)
-        die("corio_spawn_on", r);
-    corio_future_result(f, CORIO_FOREVER, NULL);
-    corio_future_unref(f);
+    double co_us = 1e9, th_us = 1e9;
+    for (int round = 0; round < WAKE_ROUNDS; round++) {
+        wake_arg co = {.ex = ex}, th = {.ex = ex};
+        corio_future *f = corio_spawn_on(rt, 0, wake_coro, &co, NULL, &r);
+        if (!f)
+            die("corio_spawn_on", r);
+        corio_future_result(f, CORIO_FOREVER, NULL);
+        corio_future_unref(f);
+        wake_rounds(&th);
+        if (co.us < co_us)
+            co_us = co.us;
+        if (th.us < th_us)
+            th_us = th.us;
+    }
     corio_runtime_destroy(rt);
-    wake_rounds(&th);
     corio_executor_destroy(ex);
     double pp = bench_futex_pingpong();
-    printf("thread-pool job awaited by a coroutine: %.1f us per round trip\n", co.us);
-    printf("thread-pool job awaited by a plain thread: %.1f us per round trip\n", th.us);
+    printf("thread-pool job awaited by a coroutine: %.2f us per round trip (best of %d)\n", co_us,
+           WAKE_ROUNDS);
+    printf("thread-pool job awaited by a plain thread: %.2f us per round trip (best of %d)\n",
+           th_us, WAKE_ROUNDS);
     printf("futex ping-pong between two threads: %.1f us per round trip\n", pp);
-    printf("ratio coroutine / thread: %.2fx; coroutine / futex ping-pong: %.2fx\n",
-           co.us / th.us, co.us / pp);
+    printf("ratio coroutine/thread: %.2f  (<= 1: a coroutine waits as cheaply as a thread)\n",
+           co_us / th_us);
+    printf("ratio coroutine / futex ping-pong: %.2fx\n", co_us / pp);
 }
 
 /* ---- memory of idle coroutines ------------------------------------------- */
