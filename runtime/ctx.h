@@ -103,6 +103,11 @@ _Noreturn void corio__ctx_entry_returned(void);
 #else
 #define CORIO__CTX_CLOBBER_AVX512
 #endif
+/* The bytes the inline switch leaves between its frame and the caller's
+ * stack pointer (the red zone): a frame it left at sp resumes its caller
+ * with rsp = sp + CORIO__CTX_FRAME_SIZE + CORIO__CTX_INLINE_GAP, at the
+ * resume address in the frame (the coroutine dump unwinds from there). */
+#define CORIO__CTX_INLINE_GAP 128
 static inline __attribute__((always_inline)) void
 corio__ctx_switch_inline(corio__ctx *from, corio__ctx *to)
 {

@@ -78,13 +78,19 @@ static void req_unref(dump_req *r) {
 /* ---- backtraces of suspended coroutines ----
  *
  * A suspended coroutine's stack is still: its loop's thread, the only one
- * that runs it, is the one formatting the dump. corio__ctx_switch left its
- * frame at ctx.sp (runtime/arch/x86_64_sysv.S):
+ * that runs it, is the one formatting the dump. Every coroutine is
+ * suspended by corio__fiber_switch, that is by corio__ctx_switch_inline
+ * (runtime/ctx.h), which left its frame at ctx.sp:
  *
- *     sp+0x00  MXCSR, x87 control word     sp+0x28  rbx
- *     sp+0x08  r12 .. sp+0x20 r15          sp+0x30  rbp
- *     sp+0x38  return address into the switch's caller
- *     sp+0x40  the caller's frame: its rsp when the switch returns
+ *     sp+0x00  MXCSR, x87 control word     sp+0x08 .. 0x28  not written
+ *     sp+0x30  rbp                         sp+0x38  the resume address,
+ *                                                   a label in the caller
+ *     sp+0x40  the red zone it skipped (CORIO__CTX_INLINE_GAP bytes), then
+ *              the caller's frame: its rsp at the resume address
+ *
+ * The callee-saved registers the switch declares clobbered were saved by
+ * the caller's own prologue, where its CFI says, so the walk needs only
+ * rip, rsp and rbp.
  *
  * With libunwind (CORIO_HAVE_LIBUNWIND at build time, libunwind.so.8 at
  * run time) those registers seed an
@@ -194,17 +200,13 @@ STACK_READER static int walk_cfi(const uintptr_t *fr, uintptr_t sp, uintptr_t hi
     unw_context_t uc;
     memset(&uc, 0, sizeof uc);
     greg_t *g = uc.uc_mcontext.gregs;
-    g[REG_R12] = (greg_t)fr[1];
-    g[REG_R13] = (greg_t)fr[2];
-    g[REG_R14] = (greg_t)fr[3];
-    g[REG_R15] = (greg_t)fr[4];
-    g[REG_RBX] = (greg_t)fr[5];
     g[REG_RBP] = (greg_t)fr[6];
     g[REG_RIP] = (greg_t)fr[7];
-    g[REG_RSP] = (greg_t)(sp + CORIO__CTX_FRAME_SIZE);
+    g[REG_RSP] = (greg_t)(sp + CORIO__CTX_FRAME_SIZE + CORIO__CTX_INLINE_GAP);
     unw_cursor_t cur;
-    /* unw_init_local treats RIP as a return address (the CFI looked up
-     * is the one of the call instruction before it), as it is here. */
+    /* unw_init_local treats RIP as a return address (it looks up the CFI
+     * of the byte before it): here that byte is the switch's own jmp, in
+     * the same asm statement, so the row is the same. */
     if (unw.init_local(&cur, &uc) < 0)
         return 0;
     int n = 0;
@@ -234,7 +236,9 @@ STACK_READER static int backtrace_of(const corio__coro *c, int mode, uintptr_t *
         return 0;
     uintptr_t lo = (uintptr_t)st->lo, hi = lo + st->size;
     uintptr_t sp = (uintptr_t)c->fiber.ctx.sp;
-    if (sp < lo || sp % 8 || sp + CORIO__CTX_FRAME_SIZE > hi)
+    /* A context corio__ctx_make built (at the top, never run) has no
+     * frames of its own: it fails the second test. */
+    if (sp < lo || sp % 8 || sp + CORIO__CTX_FRAME_SIZE + CORIO__CTX_INLINE_GAP > hi)
         return 0;
     const uintptr_t *fr = (const uintptr_t *)sp;
 #if defined(CORIO_HAVE_LIBUNWIND)

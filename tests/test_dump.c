@@ -117,6 +117,21 @@ static int d_wait(void *arg, corio_value *out) {
     return corio_wait(&c->never, 1, -1, CORIO_FIRST_COMPLETED, NULL, NULL, NULL, NULL);
 }
 
+static int d_as_completed(void *arg, corio_value *out) {
+    (void)out;
+    dump_ctx *c = arg;
+    corio_coro_set_name("in-as-completed");
+    corio_as_completed *it;
+    int r = corio_as_completed_create2(&c->never, 1, -1, &it);
+    if (r < 0)
+        return r;
+    atomic_fetch_add(&c->ready, 1);
+    corio_future *f;
+    r = corio_as_completed_next(it, &f);
+    corio_as_completed_destroy(it);
+    return r;
+}
+
 START_TEST(test_dump_each_kind_of_wait) {
     corio_runtime *rt = t_rt(1);
     dump_ctx c = {0};
@@ -124,7 +139,7 @@ START_TEST(test_dump_each_kind_of_wait) {
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c.sv), 0);
     ck_assert_int_eq(corio_mutex_create(&c.mu), 0);
     ck_assert_int_eq(corio_mutex_lock(c.mu, 0), 0);
-    corio_future *fs[7];
+    corio_future *fs[8];
     fs[0] = t_spawn(rt, 0, d_future, &c);
     fs[1] = t_spawn(rt, 0, d_sleep, &c);
     fs[2] = t_spawn(rt, 0, d_recv, &c);
@@ -133,17 +148,18 @@ START_TEST(test_dump_each_kind_of_wait) {
     fs[4] = t_spawn(rt, 0, d_mutex, &c);
     fs[5] = t_spawn(rt, 0, d_wait, &c);
     fs[6] = t_spawn(rt, 0, d_group_join, &c);
+    fs[7] = t_spawn(rt, 0, d_as_completed, &c);
     corio_group *g;
     ck_assert_int_eq(corio_group_create(CORIO_GROUP_FAIL_FAST, &g), 0);
     ck_assert_int_eq(corio_group_spawn_on(g, rt, 0, d_group_child, &c, NULL, NULL), 0);
-    while (atomic_load(&c.ready) < 8) /* its child counts itself */
+    while (atomic_load(&c.ready) < 9) /* its child counts itself */
         sched_yield();
     /* They block right after counting themselves; a dump is a loop
      * message, handled only once they have. */
     FILE *tf = tmpfile();
     ck_assert_ptr_nonnull(tf);
     long n = corio_runtime_dump(rt, fileno(tf));
-    ck_assert_int_eq(n, 9);
+    ck_assert_int_eq(n, 10);
     static char text[1 << 16];
     rewind(tf);
     size_t len = fread(text, 1, sizeof text - 1, tf);
@@ -151,7 +167,7 @@ START_TEST(test_dump_each_kind_of_wait) {
     fclose(tf);
     if (getenv("T_SHOW_DUMP"))
         fputs(text, stderr);
-    ck_assert_msg(strstr(text, "loop 0: 9 live coroutines"), "%s", text);
+    ck_assert_msg(strstr(text, "loop 0: 10 live coroutines"), "%s", text);
     /* What each waits on (object and address), for how long, and until when. */
     const char *w = strstr(text, "\"waits-on-future\" waiting on future 0x");
     ck_assert_msg(w && strstr(w, " s, no deadline"), "%s", text);
@@ -166,11 +182,12 @@ START_TEST(test_dump_each_kind_of_wait) {
     ck_assert_msg(w && strstr(w, " s, deadline in 3"), "%s", text);
     ck_assert_msg(strstr(text, "\"in-wait\" waiting on corio_wait (futures) 0x"), "%s", text);
     ck_assert_msg(strstr(text, "\"joins-group\" waiting on group join 0x"), "%s", text);
+    ck_assert_msg(strstr(text, "\"in-as-completed\" waiting on as_completed 0x"), "%s", text);
     ck_assert_int_eq(corio_runtime_dump(NULL, 1), -EINVAL);
     ck_assert_int_eq(corio_runtime_dump(rt, -1), -EINVAL);
     ck_assert_int_eq(corio_coro_set_name("x"), -EPERM);
     corio_group_destroy(g);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         corio_future_cancel(fs[i]);
         corio_future_result(fs[i], 30, NULL);
         corio_future_unref(fs[i]);
