@@ -1,7 +1,9 @@
 /* corio — error codes, their names, task failure messages, logging. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,24 +111,53 @@ CORIO_API const char *corio_error_name(int code) {
 
 /* The failure message of the task running on this thread. A coroutine's
  * message is copied into its future before it can be suspended again, so a
- * per-thread buffer is enough. */
-static _Thread_local char task_msg[1024];
+ * per-thread buffer is enough. It is taken from the heap at the thread's
+ * first message (freed when the thread exits) rather than declared
+ * thread-local: the library's thread-local block lives in static TLS (its
+ * hot variables are initial-exec, see CORIO__TLS_HOT), which must stay
+ * well under glibc's reserve for libraries loaded with dlopen (about
+ * 1.7 KiB). Without memory for it, the message is left empty. */
+#define TASK_MSG_CAP 1024
+static CORIO__TLS_HOT char *task_msg;
+static pthread_key_t task_msg_key;
+static pthread_once_t task_msg_once = PTHREAD_ONCE_INIT;
+
+static void task_msg_key_make(void) { pthread_key_create(&task_msg_key, free); }
+
+static char *task_msg_buf(void) {
+    if (!task_msg) {
+        pthread_once(&task_msg_once, task_msg_key_make);
+        char *b = malloc(TASK_MSG_CAP);
+        if (!b)
+            return NULL;
+        b[0] = '\0';
+        pthread_setspecific(task_msg_key, b);
+        task_msg = b;
+    }
+    return task_msg;
+}
 
 CORIO_API int corio_task_fail(int code, const char *fmt, ...) {
     if (code >= 0)
         code = CORIO_ETASK;
-    task_msg[0] = '\0';
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(task_msg, sizeof task_msg, fmt, ap);
-        va_end(ap);
+    char *b = task_msg_buf();
+    if (b) {
+        b[0] = '\0';
+        if (fmt) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(b, TASK_MSG_CAP, fmt, ap);
+            va_end(ap);
+        }
     }
     return code;
 }
 
-void corio__task_msg_clear(void) { task_msg[0] = '\0'; }
-const char *corio__task_msg(void) { return task_msg; }
+void corio__task_msg_clear(void) {
+    if (task_msg)
+        task_msg[0] = '\0';
+}
+const char *corio__task_msg(void) { return task_msg ? task_msg : ""; }
 
 void corio__log(const char *fmt, ...) {
     char buf[512];

@@ -9,6 +9,7 @@
  * (CORIO_SO_PATH) and drives coroutines, joins and a thread pool through
  * it, from the loop threads and the main thread, then unloads it. */
 #include <dlfcn.h>
+#include <link.h>
 #include <stdint.h>
 
 #include "corio.h"
@@ -39,9 +40,27 @@ static void sym(void *fnptr, size_t size, const char *name) {
 }
 #define SYM(field, name) sym(&lib.field, sizeof lib.field, name)
 
+/* The size of the loaded library's thread-local block (PT_TLS), which
+ * lives in the static reserve because of its initial-exec variables. */
+static int tls_of(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    if (!strstr(info->dlpi_name, "libcorio.so"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_TLS)
+            *(size_t *)arg = info->dlpi_phdr[i].p_memsz;
+    return 1;
+}
+
 static void load(void) {
     lib.so = dlopen(CORIO_SO_PATH, RTLD_NOW | RTLD_LOCAL);
     ck_assert_msg(lib.so != NULL, "dlopen %s: %s", CORIO_SO_PATH, dlerror());
+    /* glibc's reserve is about 1.7 KiB for every library loaded late
+     * together: corio keeps well under half of it, so that a program which
+     * loads other such libraries (or an older glibc) still has room. */
+    size_t tls = SIZE_MAX;
+    dl_iterate_phdr(tls_of, &tls);
+    ck_assert_msg(tls <= 768, "libcorio's thread-local block is %zu bytes (at most 768)", tls);
     SYM(runtime_create, "corio_runtime_create");
     SYM(runtime_destroy, "corio_runtime_destroy");
     SYM(spawn_on, "corio_spawn_on");

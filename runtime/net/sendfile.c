@@ -65,22 +65,26 @@
  * loop may be inside corio_sendfile at once). Thread-local: only this
  * thread reads or writes them, so no ordering is involved. */
 static _Thread_local int sp_depth;
-/* The thread's mask before the outermost guard. */
-static _Thread_local sigset_t sp_old;
+/* SIGPIPE was blocked by the thread itself before the outermost guard.
+ * One flag, not the whole old mask: the library's thread-local block is
+ * in static TLS (see CORIO__TLS_HOT) and must stay small enough for
+ * dlopen. */
+static _Thread_local bool sp_was_blocked;
 
 void corio__sigpipe_enter(void) {
     if (sp_depth++ > 0)
         return;
-    sigset_t s;
+    sigset_t s, old;
     sigemptyset(&s);
     sigaddset(&s, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &s, &sp_old);
+    pthread_sigmask(SIG_BLOCK, &s, &old);
+    sp_was_blocked = sigismember(&old, SIGPIPE) == 1;
 }
 
 void corio__sigpipe_leave(void) {
     if (--sp_depth > 0)
         return;
-    if (sigismember(&sp_old, SIGPIPE))
+    if (sp_was_blocked)
         return; /* the thread blocks it itself: not ours to take or unblock */
     sigset_t s, pend;
     sigemptyset(&s);
@@ -90,7 +94,7 @@ void corio__sigpipe_leave(void) {
         while (sigtimedwait(&s, NULL, &zero) < 0 && errno == EINTR) {
         }
     }
-    pthread_sigmask(SIG_SETMASK, &sp_old, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
 }
 
 /* ---- the per-thread pipe ---- */
