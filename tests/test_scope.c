@@ -216,6 +216,8 @@ typedef struct cancel_ctx {
     sem_t entered;        /* the victim is inside its scope */
     _Atomic(corio_scope *) pub; /* the same, for a coroutine canceller */
     int after;            /* what a call after the scope returned */
+    int hold;             /* the victim keeps its stack (the scope's memory) until... */
+    atomic_int released;  /* ...the canceller sets this: its last cancel has returned */
 } cancel_ctx;
 
 static int victim(void *arg, corio_value *out) {
@@ -233,6 +235,10 @@ static int victim(void *arg, corio_value *out) {
     /* Outside the scope the coroutine is not cancelled. */
     c->after = corio_sleep(0.001);
     corio_future_unref(never);
+    /* A cancel after the exit does nothing, but its scope must still be
+     * there (corio_scope_cancel's lifetime rule): wait for the canceller. */
+    while (c->hold && !atomic_load(&c->released))
+        corio_yield();
     T_EXPECT(r == -ECANCELED);
     T_EXPECT(r2 == -ECANCELED);
     T_EXPECT(st == -ECANCELED);
@@ -266,13 +272,14 @@ static int canceller(void *arg, corio_value *out) {
         corio_yield();
     corio_scope_cancel(s);
     corio_scope_cancel(s); /* twice: harmless */
+    atomic_store(&c->released, 1);
     return 0;
 }
 
 START_TEST(test_cancel_scope_from_coroutine_same_and_other_loop) {
     for (int other = 0; other < 2; other++) {
         corio_runtime *rt = t_rt(2);
-        cancel_ctx c = {0};
+        cancel_ctx c = {.hold = 1};
         t_gate_init(&c.entered);
         corio_future *v = t_spawn(rt, 0, victim, &c);
         corio_future *k = t_spawn(rt, other, canceller, &c);
