@@ -95,6 +95,13 @@ static inline int t_full_listener(int family, int *port, int *filler) {
                                     : ((struct sockaddr_in6 *)&ss)->sin6_port);
     *filler = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_eq(connect(*filler, (struct sockaddr *)&ss, len), 0);
+    /* connect returns once the client side is established; the listener
+     * counts the filler only when its ACK has been processed, which on a
+     * loaded machine can come after a SYN that another CPU sends next (that
+     * SYN would then be answered and the "hanging" connect succeed). The
+     * listener is readable once the filler is in its accept queue. */
+    struct pollfd pf = {.fd = s, .events = POLLIN};
+    ck_assert_int_eq(poll(&pf, 1, 10000), 1);
     return s;
 }
 
