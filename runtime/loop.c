@@ -556,6 +556,25 @@ int64_t corio__loop_idle_until(int64_t until) {
     return until;
 }
 
+void corio__loop_on_quiet(corio__loop *l, corio__loop_hook *h) {
+    if (!l->quiet_hooks)
+        l->quiet_at = corio__now_ns() + CORIO__LOOP_QUIET_NS;
+    h->next = l->quiet_hooks;
+    l->quiet_hooks = h;
+}
+
+/* The quiet hooks are due: call each once (those that re-arm are due a
+ * period later). */
+static void run_quiet_hooks(corio__loop *l) {
+    corio__loop_hook *h = l->quiet_hooks;
+    l->quiet_hooks = NULL;
+    while (h) {
+        corio__loop_hook *next = h->next;
+        h->fn(l, h);
+        h = next;
+    }
+}
+
 /* Count one call into the ring and what it submitted. */
 static void ring_enter(corio__loop *l, int r) {
     corio__count(&l->m.ring_enters, 1);
@@ -625,9 +644,14 @@ static void *loop_main(void *arg) {
                 pinned_awake_add(l, -1);
                 corio__count(&l->m.sleeps, 1);
                 struct io_uring_cqe *cqe;
-                int64_t slept = l->spin_ok ? corio__now_ns() : 0;
-                if (l->heap_len) {
-                    int64_t d = l->heap[0]->deadline - now;
+                int64_t slept = l->spin_ok || l->quiet_hooks ? corio__now_ns() : 0;
+                /* Until the next timer, and no later than the quiet hooks'
+                 * time. */
+                int64_t until = l->heap_len ? l->heap[0]->deadline : INT64_MAX;
+                if (l->quiet_hooks && l->quiet_at < until)
+                    until = l->quiet_at;
+                if (until != INT64_MAX) {
+                    int64_t d = until - (slept ? slept : now); /* now: read with a timer */
                     if (d < 0)
                         d = 0;
                     struct __kernel_timespec ts = {.tv_sec = d / 1000000000,
@@ -638,6 +662,8 @@ static void *loop_main(void *arg) {
                 }
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
                 pinned_awake_add(l, 1);
+                if (l->quiet_hooks && corio__now_ns() >= l->quiet_at)
+                    run_quiet_hooks(l);
                 if (l->spin_ok) {
                     slept = corio__now_ns() - slept;
                     l->spin = slept < LOOP_SPIN_WINDOW_NS &&

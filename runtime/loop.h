@@ -219,6 +219,8 @@ struct corio__loop {
     pthread_cond_t start_cond;      /* signalled when the ring is ready or failed */
     int started;                    /* handshake state */
     corio__loop_hook *exit_hooks;   /* run by the loop thread as it ends (loop thread only) */
+    corio__loop_hook *quiet_hooks;  /* run once the loop has slept until quiet_at (loop thread) */
+    int64_t quiet_at;               /* when the armed quiet hooks are due (monotonic ns) */
     void *resolver;                 /* the resolver's per-loop state, or NULL (resolve.c) */
     corio__loop_counters m;         /* metrics (see corio__loop_counters) */
 };
@@ -281,6 +283,14 @@ void corio__loop_drain_check(corio__loop *l);
 void corio__loop_post(corio__loop *l, corio__msg *m); /* any thread */
 void corio__loop_make_ready(corio__loop *l, corio__coro *c); /* loop thread */
 int64_t corio__loop_idle_until(int64_t until); /* corio__sched_ops.idle_until; loop thread */
+/* Call h->fn once, on the loop thread, the first time the loop wakes from
+ * a sleep at or after CORIO__LOOP_QUIET_NS from the first arming (the
+ * sleep is bounded by that time): how a per-loop cache learns that the
+ * loop went quiet and gives memory back. One-shot; fn re-arms by calling
+ * this again. A loop that never sleeps never calls it. h must not be
+ * armed already; it is forgotten, not called, when the loop ends. */
+#define CORIO__LOOP_QUIET_NS 100000000 /* 100 ms */
+void corio__loop_on_quiet(corio__loop *l, corio__loop_hook *h);
 /* Suspend the current coroutine back to the scheduler (loop thread). */
 void corio__coro_suspend(corio__coro *c);
 /* An SQE of the current loop; submits to make room when the SQ is full.

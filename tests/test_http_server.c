@@ -63,6 +63,20 @@ static int t_handler(corio_http_request *req, corio_http_response *w, void *arg)
         corio_http_response_set_header(w, "Content-Type", "text/plain");
         return corio_http_response_write_all(w, buf, (size_t)k);
     }
+    if (!strcmp(p, "/peer")) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (corio_http_request_peer(req, (struct sockaddr *)&ss, &len) < 0)
+            return -EIO;
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        socklen_t small = 2; /* a short buffer gets a prefix, the full length */
+        struct sockaddr_in cut = {0};
+        corio_http_request_peer(req, (struct sockaddr *)&cut, &small);
+        int k = snprintf(buf, sizeof buf, "family=%d addr=%08x port=%u len=%u small=%u/%d",
+                         a->sin_family, ntohl(a->sin_addr.s_addr), ntohs(a->sin_port),
+                         (unsigned)len, (unsigned)small, cut.sin_family);
+        return corio_http_response_write_all(w, buf, (size_t)k);
+    }
     if (!strcmp(p, "/stream")) {
         memset(buf, 'z', 5000);
         for (int i = 0; i < 3; i++)
@@ -165,6 +179,25 @@ START_TEST(test_request_accessors) {
     ck_assert(!strncmp(big, "HTTP/1.1 400 ", 13));
     t_exchange("GET /a/%2e%2e/%2e%2e/x HTTP/1.1\r\nHost: h\r\n\r\n", big, sizeof big);
     ck_assert(!strncmp(big, "HTTP/1.1 400 ", 13));
+    t_stop();
+}
+END_TEST
+
+/* The peer address is the client's socket name, whole or cut to the
+ * caller's buffer. */
+START_TEST(test_request_peer) {
+    t_start(NULL);
+    int fd = t_conn();
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+    t_put(fd, "GET /peer HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    t_all(fd, big, sizeof big);
+    close(fd);
+    char want[128];
+    snprintf(want, sizeof want, "family=%d addr=7f000001 port=%u len=%u small=%u/%d", AF_INET,
+             ntohs(me.sin_port), (unsigned)sizeof me, (unsigned)sizeof me, AF_INET);
+    ck_assert_msg(strstr(big, want), "%s (want %s)", big, want);
     t_stop();
 }
 END_TEST
@@ -577,6 +610,7 @@ int main(void) {
     TCase *tc = tcase_create("api");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_accessors);
+    tcase_add_test(tc, test_request_peer);
     tcase_add_test(tc, test_bodies);
     tcase_add_test(tc, test_mux_and_args);
     tcase_add_test(tc, test_files);

@@ -7,10 +7,11 @@
  *            watchdog k: every period, cancel the wait scope of each
  *            connection of loop k past its deadline
  *
- * Memory: one struct per connection, freed by conn_done when its
- * coroutine's future completes; the per-request block (header array, path
+ * Memory: a small ticket per connection (fd, peer address), freed by
+ * conn_done when its coroutine's future completes; the connection's state
+ * on the coroutine's stack (corio__hs_serve); the per-request block (header array, path
  * buffers, response field lines) only while a request is under way, from
- * a per-loop spare list (server_conn.c).
+ * the loop thread's block cache (runtime/bcache.h, server_conn.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,39 +28,19 @@
  * instead of it when it never started). Loop thread of the connection. */
 static int conn_done(corio_future *f, void *arg) {
     (void)f;
-    corio__hconn *c = arg;
-    corio_http_server *s = c->srv;
-    if (c->st)
-        corio_stream_destroy(c->st);
-    else if (c->fd >= 0)
-        close(c->fd);
-    if (c->reject)
-        atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
-    corio__hs_work_give(c, false);
-    free(c->xfer);
-    free(c);
+    corio__hs_ticket *tk = arg;
+    corio_http_server *s = tk->srv;
+    if (!tk->started) {
+        close(tk->fd);
+        if (tk->reject)
+            atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
+        else
+            atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+    }
+    free(tk);
     if (atomic_fetch_sub(&s->open, 1) == 1 && atomic_load(&s->draining))
         corio_event_set(s->gone);
     return 0;
-}
-
-static corio__hconn *conn_new(corio_http_server *s, int fd) {
-    corio__hconn *c = malloc(sizeof *c);
-    if (!c)
-        return NULL;
-    memset(c, 0, sizeof *c);
-    c->srv = s;
-    c->fd = fd;
-    c->accepted_at = corio__hs_now();
-    /* The header array comes with the request block (corio__hs_work_take
-     * points the parser at it); a placeholder until then, so that the
-     * parser's capacity is set once here. */
-    corio__http_request_parser_init(&c->p, &s->lim, s->methods, (corio_http_header *)(c + 1),
-                                    s->max_headers);
-    c->p.hdrs = NULL;
-    return c;
 }
 
 /* Give fd its coroutine on this loop; the counters were raised by the
@@ -67,18 +48,20 @@ static corio__hconn *conn_new(corio_http_server *s, int fd) {
 static void start_conn(corio_http_server *s, int fd, bool reject, const struct sockaddr_storage *peer,
                        socklen_t peerlen) {
     corio_spawn_options so = {.stack_size = s->stack_size};
-    corio__hconn *c = conn_new(s, fd);
+    if (peerlen > sizeof *peer)
+        peerlen = sizeof *peer;
+    corio__hs_ticket *tk = malloc(sizeof *tk + peerlen);
     int err = -ENOMEM;
     corio_future *f = NULL;
     atomic_fetch_add(&s->open, 1);
-    if (c) {
-        c->reject = reject;
-        c->peer = *peer;
-        c->peerlen = peerlen;
-        f = corio_spawn_on(s->rt, -1, corio__hs_serve, c, &so, &err);
+    if (tk) {
+        *tk = (corio__hs_ticket){.srv = s, .fd = fd, .reject = reject,
+                                 .accepted_at = corio__hs_now(), .peerlen = peerlen};
+        memcpy(tk->peer, peer, peerlen);
+        f = corio_spawn_on(s->rt, -1, corio__hs_serve, tk, &so, &err);
     }
     if (!f) {
-        free(c);
+        free(tk);
         close(fd);
         if (reject)
             atomic_fetch_sub(&s->rejecting, 1);
@@ -94,11 +77,11 @@ static void start_conn(corio_http_server *s, int fd, bool reject, const struct s
     /* The coroutine is on this loop and has not run yet: the callback is in
      * place before it ends. If registering fails (no memory), cancel it and
      * clean up here once it is done. */
-    c->future = f;
-    if (corio_future_add_done_callback(f, conn_done, c) < 0) {
+    tk->future = f;
+    if (corio_future_add_done_callback(f, conn_done, tk) < 0) {
         corio_future_cancel(f);
         corio_future_result(f, CORIO_FOREVER, NULL);
-        conn_done(f, c);
+        conn_done(f, tk);
     }
     corio_future_unref(f);
 }
@@ -165,7 +148,7 @@ static int watchdog(void *arg, corio_value *out) {
         double now = corio__hs_now();
         for (corio__hconn *c = *head; c; c = c->next) {
             if (kill) {
-                corio_future_cancel(c->future);
+                corio_future_cancel(c->tk->future);
             } else if (c->scope && !c->timed_out &&
                        ((draining && c->idle) || (c->deadline != 0 && now >= c->deadline))) {
                 c->timed_out = c->dkind;
@@ -252,7 +235,6 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
     s->work_size = s->max_headers * sizeof(corio_http_header) + 2 * s->path_cap +
                    CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP;
     if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch)) ||
-        !(s->spare = calloc((size_t)s->nloops, sizeof *s->spare)) ||
         !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks))) {
         r = -ENOMEM;
         goto fail;
@@ -339,9 +321,6 @@ void corio_http_server_destroy(corio_http_server *srv) {
         }
     free(srv->tasks);
     free(srv->watch);
-    if (srv->spare)
-        corio__hs_work_drop_spares(srv);
-    free(srv->spare);
     corio_event_destroy(srv->gone);
     free(srv);
 }

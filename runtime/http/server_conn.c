@@ -20,11 +20,11 @@
 #include <unistd.h>
 
 #include "../net/stream_internal.h"
+#include "bcache.h"
 #include "server_internal.h"
 
 #define LINGER_MAX 2.0            /* seconds to drain a closing connection */
 #define LINGER_BYTES (256 * 1024) /* bytes drained at most */
-#define SPARE_MAX 16              /* request blocks a loop keeps for reuse */
 
 /* ---- per-request memory ---- */
 
@@ -32,14 +32,9 @@ int corio__hs_work_take(corio__hconn *c) {
     if (c->work)
         return 0;
     corio_http_server *s = c->srv;
-    corio__hs_spare *sp = &s->spare[corio_loop_id()];
-    void *w = sp->top;
-    if (w) {
-        memcpy(&sp->top, w, sizeof(void *));
-        sp->n--;
-    } else if (!(w = malloc(s->work_size))) {
+    void *w = corio__bcache_get(s->work_size);
+    if (!w)
         return -ENOMEM;
-    }
     size_t hsz = s->max_headers * sizeof(corio_http_header);
     c->work = w;
     c->hdrs = w;
@@ -49,7 +44,7 @@ int corio__hs_work_take(corio__hconn *c) {
     return 0;
 }
 
-void corio__hs_work_give(corio__hconn *c, bool to_spare) {
+void corio__hs_work_give(corio__hconn *c) {
     free(c->head);
     c->head = NULL;
     c->head_cap = 0;
@@ -60,25 +55,7 @@ void corio__hs_work_give(corio__hconn *c, bool to_spare) {
     c->hdrs = NULL;
     c->pathbuf = c->extra = NULL;
     c->p.hdrs = NULL;
-    corio__hs_spare *sp = to_spare ? &c->srv->spare[corio_loop_id()] : NULL;
-    if (sp && sp->n < SPARE_MAX) {
-        memcpy(w, &sp->top, sizeof(void *));
-        sp->top = w;
-        sp->n++;
-    } else {
-        free(w);
-    }
-}
-
-void corio__hs_work_drop_spares(corio_http_server *s) {
-    for (int k = 0; k < s->nloops; k++) {
-        while (s->spare[k].top) {
-            void *w = s->spare[k].top;
-            memcpy(&s->spare[k].top, w, sizeof(void *));
-            free(w);
-        }
-        s->spare[k].n = 0;
-    }
+    corio__bcache_put(w, c->srv->work_size);
 }
 
 /* Closing after an answer: stop sending, then read and drop what the
@@ -183,7 +160,7 @@ static int keep_head(corio__hconn *c, const char *v) {
  * status to refuse with (400, 408, 414, 431, ...). */
 static int read_head(corio__hconn *c) {
     corio_http_server *s = c->srv;
-    double head_dl = c->nreq == 0 ? c->accepted_at + s->head_t : 0;
+    double head_dl = c->nreq == 0 ? c->tk->accepted_at + s->head_t : 0;
     const void *v = NULL;
     size_t have = corio_stream_buffered(c->st);
     for (;;) {
@@ -208,7 +185,7 @@ static int read_head(corio__hconn *c) {
             /* Nothing of a next head yet (the last answer is flushed):
              * the connection needs no request block and, on the multishot
              * path, no read or write buffer while it waits. */
-            corio__hs_work_give(c, true);
+            corio__hs_work_give(c);
             corio__stream_trim(c->st);
         }
         corio_scope sc;
@@ -297,7 +274,7 @@ static void serve_conn(corio__hconn *c) {
          * warm block instead of holding one per connection. */
         bool more = again && corio_stream_buffered(c->st) > 0;
         if (!more)
-            corio__hs_work_give(c, true);
+            corio__hs_work_give(c);
         if (!again) {
             if (!c->resp.failed && corio__hs_flush(c) == 0)
                 linger(c);
@@ -310,8 +287,10 @@ static void serve_conn(corio__hconn *c) {
     }
 }
 
-/* Over max_conns: 503 with one non-blocking send, then close. */
-static void reject(corio__hconn *c) {
+/* Over max_conns: 503 with one non-blocking send, then close. Not inlined:
+ * its buffers would otherwise sit in corio__hs_serve's frame, on the stack
+ * page every waiting connection keeps resident. */
+__attribute__((noinline)) static void reject(corio__hconn *c) {
     if (c->srv->tls)
         return;
     char head[256];
@@ -328,15 +307,30 @@ static void reject(corio__hconn *c) {
     }
 }
 
+/* The connection's state is this function's local (struct corio__hconn);
+ * everything it holds is let go before it returns. */
 int corio__hs_serve(void *arg, corio_value *out) {
     (void)out;
-    corio__hconn *c = arg;
-    corio_http_server *s = c->srv;
+    corio__hs_ticket *tk = arg;
+    tk->started = true; /* from here on, fd and the counters are ours */
+    corio_http_server *s = tk->srv;
+    corio__hconn conn;
+    memset(&conn, 0, sizeof conn);
+    corio__hconn *c = &conn;
+    c->srv = s;
+    c->tk = tk;
+    c->fd = tk->fd;
+    /* The header array comes with the request block (corio__hs_work_take
+     * points the parser at it); a placeholder until then, so that the
+     * parser's capacity is set once here. */
+    corio__http_request_parser_init(&c->p, &s->lim, s->methods, (corio_http_header *)(c + 1),
+                                    s->max_headers);
+    c->p.hdrs = NULL;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (c->reject) {
+    if (tk->reject) {
         reject(c); /* plain: one send; TLS: just the close (no handshake spent) */
-        return 0;
+        goto done;
     }
     /* Plain TCP receives through the loop's provided-buffer ring (one
      * multishot recv per connection instead of a recv per request), so
@@ -348,15 +342,15 @@ int corio__hs_serve(void *arg, corio_value *out) {
     if (s->tls) {
         /* The handshake counts against the first head's deadline. The rest
          * of the server works on the TLS stream unchanged. */
-        double left = c->accepted_at + s->head_t - corio__hs_now();
+        double left = tk->accepted_at + s->head_t - corio__hs_now();
         int r = corio_tls_accept(s->tls, c->fd, &so, left > 0.001 ? left : 0.001, &c->st);
         if (r < 0) {
             c->st = NULL;
             atomic_fetch_add_explicit(&s->tls_failures, 1, memory_order_relaxed);
-            return 0; /* conn_done closes fd */
+            goto done;
         }
     } else if (corio_stream_create(c->fd, &so, &c->st) < 0) {
-        return 0; /* conn_done closes fd */
+        goto done;
     }
     corio__hconn **head = &s->watch[corio_loop_id()];
     c->next = *head;
@@ -364,17 +358,25 @@ int corio__hs_serve(void *arg, corio_value *out) {
         (*head)->prev = c;
     *head = c;
     serve_conn(c);
-    corio__hs_work_give(c, true);
+    corio__hs_work_give(c);
     if (c->prev)
         c->prev->next = c->next;
     else
         *head = c->next;
     if (c->next)
         c->next->prev = c->prev;
+done:
     /* Closed here, in the coroutine: a multishot recv must be stopped by a
-     * coroutine of its loop (conn_done runs outside any). */
-    corio_stream_destroy(c->st);
-    c->st = NULL;
-    c->fd = -1;
+     * coroutine of its loop. */
+    if (c->st)
+        corio_stream_destroy(c->st);
+    else
+        close(c->fd);
+    if (tk->reject)
+        atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+    corio__hs_work_give(c);
+    free(c->xfer);
     return 0;
 }

@@ -74,22 +74,38 @@ struct corio_http_response {
     bool failed;              /* an I/O error cut the answer: close */
 };
 
+/* What the acceptor hands a connection's coroutine (corio__hs_serve): the
+ * little that must outlive the coroutine or exist before it runs. Freed
+ * by the future's done callback (server.c conn_done), which closes fd and
+ * lowers the counters itself when serve never ran. */
+typedef struct corio__hs_ticket {
+    corio_http_server *srv;     /* the server */
+    corio_future *future;       /* the coroutine's future (set before it runs) */
+    int fd;                     /* the accepted socket */
+    bool reject;                /* answer 503 and close */
+    bool started;               /* serve ran: it owns fd and the counters */
+    double accepted_at;         /* coarse seconds of the accept */
+    socklen_t peerlen;          /* the client address's length */
+    unsigned char peer[];       /* and the address, peerlen bytes */
+} corio__hs_ticket;
+
+/* A connection while its coroutine serves it: a local of corio__hs_serve,
+ * so that it lives in the stack page a waiting coroutine keeps resident
+ * anyway instead of on the heap (docs/benchmarks.md, memory per idle
+ * connection). Other coroutines of its loop (the watchdog) reach it
+ * through srv->watch while serve runs. */
 struct corio__hconn {
     corio_http_server *srv;     /* the server (outlives every connection) */
+    const corio__hs_ticket *tk; /* the acceptor's ticket (outlives serve) */
     corio__hconn *next, *prev;  /* in srv->watch[loop] while serve runs */
-    corio_future *future;       /* the coroutine (borrowed while it runs) */
     corio_scope *scope;         /* the scope a wait runs in; NULL: not waiting */
     double deadline;            /* when the watchdog cancels scope (coarse s) */
     uint8_t dkind;              /* CORIO__WD_* of the current wait */
     uint8_t timed_out;          /* the watchdog cancelled the wait: its kind */
     bool idle;                  /* waiting for a next request, nothing received */
-    bool reject;                /* answer 503 and close */
     int fd;                     /* the socket (owned by st once it exists) */
     corio_stream *st;           /* the buffered (maybe TLS) stream */
-    double accepted_at;         /* coarse seconds of the accept */
     uint64_t nreq;              /* requests answered */
-    struct sockaddr_storage peer; /* client address */
-    socklen_t peerlen;          /* its length */
     corio__http_parser p;       /* request parser */
     char *head;                 /* copy of the current head; NULL while idle */
     size_t head_cap;            /* its size */
@@ -102,13 +118,6 @@ struct corio__hconn {
     corio_http_header *hdrs;    /* srv->max_headers field lines (in work) */
     char *pathbuf;              /* path and query copies (in work) */
 };
-
-/* Spare request blocks of one loop (LIFO: the last given back is warm in
- * cache). Touched only by that loop's thread. */
-typedef struct corio__hs_spare {
-    void *top;                  /* first block; each starts with the next's pointer */
-    unsigned n;                 /* blocks in the list */
-} corio__hs_spare;
 
 struct corio_http_server {
     corio_runtime *rt;          /* the caller's runtime */
@@ -130,7 +139,6 @@ struct corio_http_server {
     corio__http_limits lim;     /* parser limits */
     char server_line[96];       /* "Server: x\r\n" or "" */
     corio__hconn **watch;       /* per loop: its connections (that loop only) */
-    corio__hs_spare *spare;     /* per loop: request blocks given back (that loop only) */
     size_t work_size;           /* bytes of a request block */
     corio_future **tasks;       /* per loop: acceptor, watchdog */
     corio_event *gone;          /* set when draining and no connection is left */
@@ -174,20 +182,19 @@ static inline long corio__wd_disarm(corio__hconn *c, corio_scope *sc, long r) {
 /* Per-request memory (server_conn.c). A connection holds its request block
  * (header array, path and query copies, response field lines and hold:
  * work_size bytes) and its head copy only from the first byte of a head
- * until it is idle again; in between, blocks wait in its loop's spare list
- * for the next connection that has something to parse. An idle keep-alive
+ * until it is idle again; in between, blocks wait in the loop thread's
+ * block cache (runtime/bcache.h) for the next connection that has
+ * something to parse, and give their pages back when the loop goes
+ * quiet. An idle keep-alive
  * connection then costs its struct, its stream's struct and the touched
  * pages of its stack (docs/benchmarks.md, HTTP server). take: 0 or
- * -ENOMEM; give: the connection's loop thread, or any thread once the
- * server's loops are done with it (then the block is freed). */
+ * -ENOMEM; give: any thread (off a loop thread the block is freed). */
 int corio__hs_work_take(corio__hconn *c);
-void corio__hs_work_give(corio__hconn *c, bool to_spare);
-/* Free every loop's spare blocks (destroy, after the loops let go). */
-void corio__hs_work_drop_spares(corio_http_server *s);
+void corio__hs_work_give(corio__hconn *c);
 
 
 /* server_conn.c */
-int corio__hs_serve(void *arg, corio_value *out);
+int corio__hs_serve(void *arg, corio_value *out); /* arg: a corio__hs_ticket */
 int corio__hs_send_error(corio__hconn *c, int status, bool is_head);
 /* server_request.c */
 void corio__hs_request_setup(corio__hconn *c);

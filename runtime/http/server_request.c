@@ -216,9 +216,10 @@ int corio_http_request_peer(const corio_http_request *req, struct sockaddr *addr
                             socklen_t *addrlen) {
     if (!req || !addr || !addrlen)
         return -EINVAL;
-    socklen_t n = req->c->peerlen < *addrlen ? req->c->peerlen : *addrlen;
-    memcpy(addr, &req->c->peer, n);
-    *addrlen = req->c->peerlen;
+    const corio__hs_ticket *tk = req->c->tk;
+    socklen_t n = tk->peerlen < *addrlen ? tk->peerlen : *addrlen;
+    memcpy(addr, tk->peer, n);
+    *addrlen = tk->peerlen;
     return 0;
 }
 

@@ -27,6 +27,19 @@
  * stream is one plain recv, so a starved ring slows streams down instead
  * of spinning re-arms.
  *
+ * Giving memory back: the kernel writes each receive into the ring's next
+ * buffer, so after a burst every buffer the burst used stays resident
+ * although a quiet loop needs none of them. The first buffer taken after
+ * a quiet spell arms a loop quiet hook (corio__loop_on_quiet); when it
+ * runs and no buffer was taken for a whole period, the pages of every
+ * buffer not held by a stream are dropped with MADV_DONTNEED (the
+ * buffers stay in the ring; the kernel's next write into one faults in a
+ * zeroed page). That is safe because a buffer in the ring holds no data,
+ * and the kernel writes into provided buffers only on the loop's thread
+ * (inline issue or task work of this ring; these recvs are never sent to
+ * io-wq: no IOSQE_ASYNC, and sockets are pollable), never during our
+ * madvise.
+ *
  * Support is probed by trying: a failed registration or a first multishot
  * ending with -EINVAL turns the path off for the process, and every stream
  * then takes the plain path with the same results.
@@ -43,6 +56,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "corio/runtime.h"
 #include "fault.h"
@@ -51,6 +65,7 @@
 
 #define BR_ENTRIES 1024u  /* buffers per loop (a power of two) */
 #define BR_SIZE 4096u     /* bytes per buffer */
+#define BR_BYTES ((size_t)BR_ENTRIES * BR_SIZE)
 #define BR_BGID 0x5c01    /* buffer group id, corio's streams only */
 #define Q_INITIAL 8u      /* a stream's first queue slots (grown up to BR_ENTRIES) */
 /* The ring starts with BR_START buffers and gets BR_STEP fresh ones each
@@ -66,10 +81,15 @@
 
 typedef struct corio__bufring {
     struct io_uring_buf_ring *br; /* the ring shared with the kernel (page aligned) */
-    char *bufs;                   /* BR_ENTRIES buffers of BR_SIZE bytes */
+    char *bufs;                   /* BR_ENTRIES buffers of BR_SIZE bytes (page aligned) */
     int mask;                     /* io_uring_buf_ring_mask(BR_ENTRIES) */
     unsigned given;               /* distinct buffers put in the ring so far (bids 0..given-1) */
     unsigned avail;               /* of them, in the ring now (not held by a stream) */
+    uint64_t takes;               /* buffers the kernel has filled, ever */
+    uint64_t takes_seen;          /* takes when the quiet hook last looked */
+    int quiet_armed;              /* quiet is linked in the loop's quiet hooks */
+    corio__loop_hook quiet;       /* ring_quiet: give the pages of idle buffers back */
+    uint8_t held[BR_ENTRIES];     /* 1: the buffer is out of the ring (queued in a stream) */
 } corio__bufring;
 
 /* -1 not known yet, 0 the kernel lacks the path, 1 it worked once.
@@ -84,7 +104,7 @@ static pthread_once_t ring_key_once = PTHREAD_ONCE_INIT;
 
 static void ring_free(void *p) {
     corio__bufring *r = p;
-    free(r->bufs);
+    munmap(r->bufs, BR_BYTES);
     free(r->br);
     free(r);
 }
@@ -95,6 +115,7 @@ static void ring_key_init(void) {
 }
 
 static void recycle(corio__bufring *r, uint16_t bid) {
+    r->held[bid] = 0;
     io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * BR_SIZE, BR_SIZE, bid, r->mask, 0);
     io_uring_buf_ring_advance(r->br, 1);
     r->avail++;
@@ -114,8 +135,40 @@ static void give_fresh(corio__bufring *r, unsigned n) {
     r->avail += n;
 }
 
-/* The kernel took a buffer: top the ring up before it runs dry. */
-static void took(corio__bufring *r) {
+/* The loop has been quiet for a period: if no buffer was taken in it,
+ * drop the pages of every buffer the ring holds (runs of them, one
+ * madvise each; mostly one for all); otherwise look again a period
+ * later. */
+static void ring_quiet(corio__loop *l, corio__loop_hook *h) {
+    corio__bufring *r = (corio__bufring *)(void *)((char *)h - offsetof(corio__bufring, quiet));
+    if (r->takes != r->takes_seen) {
+        r->takes_seen = r->takes;
+        corio__loop_on_quiet(l, h);
+        return;
+    }
+    r->quiet_armed = 0;
+    for (unsigned b = 0; b < r->given;) {
+        if (r->held[b]) {
+            b++;
+            continue;
+        }
+        unsigned e = b + 1;
+        while (e < r->given && !r->held[e])
+            e++;
+        (void)madvise(r->bufs + (size_t)b * BR_SIZE, (size_t)(e - b) * BR_SIZE, MADV_DONTNEED);
+        b = e;
+    }
+}
+
+/* The kernel took buffer bid: top the ring up before it runs dry. */
+static void took(corio__loop *l, corio__bufring *r, uint16_t bid) {
+    r->held[bid] = 1;
+    r->takes++;
+    if (!r->quiet_armed) {
+        r->quiet_armed = 1;
+        r->takes_seen = r->takes;
+        corio__loop_on_quiet(l, &r->quiet);
+    }
     r->avail--;
     if (r->avail < BR_LOW && r->given < BR_ENTRIES)
         give_fresh(r, BR_STEP);
@@ -130,15 +183,19 @@ static corio__bufring *ring_get(corio__loop *l) {
     if (tls_ring_failed)
         return NULL;
     corio__bufring *r = corio__calloc(1, sizeof *r);
-    void *br = NULL;
+    void *br = NULL, *bufs = MAP_FAILED;
+    /* The buffers in a mapping of their own: page-aligned, one page each,
+     * so that ring_quiet can drop exactly the idle ones, and untouched
+     * (not resident) until the kernel first fills one. */
     if (!r || posix_memalign(&br, 4096, BR_ENTRIES * sizeof(struct io_uring_buf)) != 0 ||
-        !(r->bufs = corio__malloc((size_t)BR_ENTRIES * BR_SIZE))) {
-        if (r)
-            free(r->bufs);
+        (bufs = corio__mmap(NULL, BR_BYTES, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)) == MAP_FAILED) {
         free(br);
         free(r);
         return NULL; /* try again next time: memory may come back */
     }
+    r->bufs = bufs;
+    r->quiet.fn = ring_quiet;
     r->br = br;
     struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
                                    .ring_entries = BR_ENTRIES, .bgid = BR_BGID};
@@ -194,7 +251,7 @@ static void ms_cqe(corio__loop *l, corio__op *op, struct io_uring_cqe *cqe) {
     if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         s->st.ring_buffers++;
-        took(ms->ring);
+        took(l, ms->ring, bid);
         atomic_store_explicit(&ms_support, 1, memory_order_relaxed);
         if (ms->stopping) {
             recycle(ms->ring, bid);
@@ -363,4 +420,17 @@ int corio__stream_ms_stop(corio_stream *s) {
     ms->q = NULL;
     ms->ring = NULL;
     return 0;
+}
+
+int corio__bufring_resident(void) {
+    corio__bufring *r = tls_ring;
+    if (!r)
+        return -1;
+    unsigned char vec[BR_ENTRIES];
+    if (mincore(r->bufs, BR_BYTES, vec) < 0)
+        return -1;
+    int n = 0;
+    for (unsigned b = 0; b < BR_ENTRIES; b++)
+        n += vec[b] & 1;
+    return n;
 }

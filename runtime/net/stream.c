@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bcache.h"
 #include "corio/io.h"
 #include "corio/runtime.h"
 #include "fault.h"
@@ -126,82 +127,6 @@ static const corio__stream_transport fd_transport = {
     .close = fd_close,
 };
 
-/* ---- buffers: a per-loop-thread cache ----
- *
- * corio__stream_trim gives a waiting connection's buffers back each time
- * it goes idle, which in a keep-alive server is once per request: malloc
- * and free of 8-16 KiB chunks there cost instructions and, when glibc
- * trims the top of its arena, a madvise call. A loop thread keeps up to
- * CACHE_MAX buffers of each of two sizes instead (LIFO, so the one handed
- * out is the one last used, warm in cache), freed by a thread-specific
- * destructor when the loop thread ends. Other threads use malloc and free
- * directly. Thread-local: no locking. */
-#define CACHE_MAX 32u
-
-typedef struct buf_cache {
-    struct {
-        void *top;   /* first cached buffer; each starts with the next's pointer */
-        size_t size; /* the size of every buffer of this list (0: unused yet) */
-        unsigned n;  /* buffers in the list */
-    } c[2];
-} buf_cache;
-
-static _Thread_local buf_cache *tls_cache;
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static int cache_key_ok;
-
-static void cache_free(void *p) {
-    buf_cache *bc = p;
-    for (int i = 0; i < 2; i++)
-        while (bc->c[i].top) {
-            void *b = bc->c[i].top;
-            memcpy(&bc->c[i].top, b, sizeof(void *));
-            free(b);
-        }
-    free(bc);
-}
-
-static void cache_key_init(void) { cache_key_ok = pthread_key_create(&cache_key, cache_free) == 0; }
-
-void *corio__stream_buf_get(size_t size) {
-    buf_cache *bc = tls_cache;
-    for (int i = 0; bc && i < 2; i++)
-        if (bc->c[i].size == size && bc->c[i].top) {
-            void *b = bc->c[i].top;
-            memcpy(&bc->c[i].top, b, sizeof(void *));
-            bc->c[i].n--;
-            return b;
-        }
-    return corio__malloc(size);
-}
-
-void corio__stream_buf_put(void *b, size_t size) {
-    if (!b)
-        return;
-    buf_cache *bc = tls_cache;
-    if (!bc && corio__tls_loop && size >= sizeof(void *)) {
-        pthread_once(&cache_once, cache_key_init);
-        if (cache_key_ok && (bc = calloc(1, sizeof *bc))) {
-            if (pthread_setspecific(cache_key, bc) == 0) {
-                tls_cache = bc;
-            } else {
-                free(bc);
-                bc = NULL;
-            }
-        }
-    }
-    for (int i = 0; bc && i < 2; i++)
-        if ((bc->c[i].size == size || bc->c[i].n == 0) && bc->c[i].n < CACHE_MAX) {
-            bc->c[i].size = size;
-            memcpy(b, &bc->c[i].top, sizeof(void *));
-            bc->c[i].top = b;
-            bc->c[i].n++;
-            return;
-        }
-    free(b);
-}
-
 /* ---- life cycle ---- */
 
 int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int fd,
@@ -235,7 +160,7 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
     if (!s)
         return -ENOMEM;
     memset(s, 0, sizeof *s);
-    s->rbuf = corio__stream_buf_get(o.read_buffer);
+    s->rbuf = corio__bcache_get(o.read_buffer);
     if (!s->rbuf) {
         free(s);
         return -ENOMEM;
@@ -283,20 +208,20 @@ static int release(corio_stream *s) {
         corio__log("corio_stream: destroyed off its loop with a multishot recv armed; leaked");
         return -EINVAL;
     }
-    corio__stream_buf_put(s->rbuf, s->rcap);
-    corio__stream_buf_put(s->wbuf, s->wcap);
+    corio__bcache_put(s->rbuf, s->rcap);
+    corio__bcache_put(s->wbuf, s->wcap);
     return 0;
 }
 
 void corio__stream_trim(corio_stream *s) {
     if (s->wlen == 0 && s->wbuf) {
-        corio__stream_buf_put(s->wbuf, s->wcap);
+        corio__bcache_put(s->wbuf, s->wcap);
         s->wbuf = NULL;
     }
     /* On the plain path the next refill's receive would hold a buffer
      * while it waits anyway: keep the one we have. */
     if (s->rlen == 0 && s->rbuf && s->is_sock && s->recv_mode == CORIO_STREAM_RECV_MULTISHOT) {
-        corio__stream_buf_put(s->rbuf, s->rcap);
+        corio__bcache_put(s->rbuf, s->rcap);
         s->rbuf = NULL;
         s->rcap = s->rpos = 0;
     }
@@ -407,7 +332,7 @@ static ssize_t write_iov(corio_stream *s, const struct iovec *iov, int n, size_t
     if (total == 0)
         return 0;
     if (!s->wbuf && total < s->wcap)
-        s->wbuf = corio__stream_buf_get(s->wcap); /* NULL: this write goes out unbuffered */
+        s->wbuf = corio__bcache_get(s->wcap); /* NULL: this write goes out unbuffered */
     if (s->wbuf && total <= s->wcap - s->wlen) {
         /* Coalesce: only a copy, the next flush or big write takes it. */
         for (int i = 0; i < n; i++) {

@@ -126,17 +126,17 @@ static inline int64_t corio__stream_deadline(double timeout, int64_t stream_dead
     return stream_deadline < d ? stream_deadline : d;
 }
 
+/* --- bufring.c --- */
+/* Tests: how many buffers of the calling loop thread's provided-buffer
+ * ring have a resident page (mincore); -1 when it has no ring. */
+int corio__bufring_resident(void);
+
 /* --- stream.c --- */
 /* Create a stream over `tp` (with its state `ctx`) for descriptor fd
  * (used only by corio_stream_fd / detach and, for the default transport,
  * the multishot path). Same results as corio_stream_create. */
 int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int fd,
                               const corio_stream_options *opts, corio_stream **out);
-
-/* A buffer of `size` bytes (NULL: no memory), and back: on a loop thread
- * from and to a small per-thread cache, elsewhere malloc and free. */
-void *corio__stream_buf_get(size_t size);
-void corio__stream_buf_put(void *b, size_t size);
 
 /* Give back the buffers a stream holds but does not need now: the write
  * buffer when nothing is pending in it and, on the multishot receive path,

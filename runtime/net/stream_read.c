@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "bcache.h"
 #include "fault.h"
 #include "stream_internal.h"
 
@@ -52,7 +53,7 @@ static int make_room(corio_stream *s, size_t want) {
         if (cap > s->rmax)
             cap = s->rmax;
         compact(s);
-        char *b = s->rcap ? corio__realloc(s->rbuf, cap) : corio__stream_buf_get(cap);
+        char *b = s->rcap ? corio__realloc(s->rbuf, cap) : corio__bcache_get(cap);
         if (!b)
             return -ENOMEM;
         s->rbuf = b;
