@@ -138,8 +138,12 @@ void corio__bcache_put(void *b, size_t size) {
     if (!b)
         return;
     corio__loop *l = corio__tls_loop;
+    if (size < sizeof(void *)) { /* too small to hold the link */
+        free(b);
+        return;
+    }
     bcache *bc = tls_bc;
-    if (!bc && l && size >= sizeof(void *))
+    if (!bc && l)
         bc = bc_create();
     for (int i = 0; bc && l && i < BC_CLASSES; i++)
         if ((bc->c[i].size == size || bc->c[i].n == 0) && bc->c[i].n < CORIO__BCACHE_MAX) {
