@@ -617,6 +617,7 @@ static void *loop_main(void *arg) {
     pinned_awake_add(l, 1);
 
     for (;;) {
+        int quiet_due = 0; /* this iteration slept past the quiet hooks' time */
         drain_inbox(l);
         run_ready(l);
         if (l->stopping && l->nlive == 0)
@@ -662,8 +663,7 @@ static void *loop_main(void *arg) {
                 }
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
                 pinned_awake_add(l, 1);
-                if (l->quiet_hooks && corio__now_ns() >= l->quiet_at)
-                    run_quiet_hooks(l);
+                quiet_due = l->quiet_hooks && corio__now_ns() >= l->quiet_at;
                 if (l->spin_ok) {
                     slept = corio__now_ns() - slept;
                     l->spin = slept < LOOP_SPIN_WINDOW_NS &&
@@ -672,6 +672,11 @@ static void *loop_main(void *arg) {
             }
         }
         reap(l);
+        /* The quiet hooks run only with every posted completion handled:
+         * a provided buffer the kernel filled is then accounted for by its
+         * CQE (bufring.c drops the pages of free buffers). */
+        if (quiet_due && !io_uring_cq_ready(&l->ring) && !io_uring_cq_has_overflow(&l->ring))
+            run_quiet_hooks(l);
     }
     pinned_awake_add(l, -1);
     while (l->exit_hooks) {

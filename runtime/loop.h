@@ -285,8 +285,9 @@ void corio__loop_make_ready(corio__loop *l, corio__coro *c); /* loop thread */
 int64_t corio__loop_idle_until(int64_t until); /* corio__sched_ops.idle_until; loop thread */
 /* Call h->fn once, on the loop thread, the first time the loop wakes from
  * a sleep at or after CORIO__LOOP_QUIET_NS from the first arming (the
- * sleep is bounded by that time): how a per-loop cache learns that the
- * loop went quiet and gives memory back. One-shot; fn re-arms by calling
+ * sleep is bounded by that time), after it has handled every completion
+ * the kernel posted: how a per-loop cache learns that the loop went quiet
+ * and gives memory back. One-shot; fn re-arms by calling
  * this again. A loop that never sleeps never calls it. h must not be
  * armed already; it is forgotten, not called, when the loop ends. */
 #define CORIO__LOOP_QUIET_NS 100000000 /* 100 ms */

@@ -61,7 +61,9 @@ static int t_ring_body(void *arg, corio_value *out) {
             ck_assert_int_eq(corio_stream_read_exact(s[i], buf, n, WAIT_S), (ssize_t)n);
             ck_assert_mem_eq(buf, msg, n);
         }
-        if (round == 0) {
+        if (round == 0 && !corio__bufring_can_trim()) {
+            fprintf(stderr, "SKIP ring trim: the loop's ring has no DEFER_TASKRUN\n");
+        } else if (round == 0) {
             /* Every buffer the kernel filled was touched (the ring hands
              * them out in rotation). */
             if (now_s() - t0 < BUSY_S)
@@ -112,7 +114,10 @@ static int t_held_body(void *arg, corio_value *out) {
     if (now_s() - t0 < BUSY_S)
         ck_assert_int_ge(corio__bufring_resident(), 41);
     /* Quiet: every page goes but the held buffer's. */
-    ck_assert_int_eq(poll_until(ring_resident, 1), 1);
+    if (corio__bufring_can_trim())
+        ck_assert_int_eq(poll_until(ring_resident, 1), 1);
+    else
+        fprintf(stderr, "SKIP ring trim: the loop's ring has no DEFER_TASKRUN\n");
     ck_assert_int_eq(corio_stream_read_exact(s, buf, 20, WAIT_S), 20);
     ck_assert_mem_eq(buf, "kept across the trim", 20);
     ck_assert_int_eq(corio_stream_destroy(s), 0);

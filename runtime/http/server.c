@@ -24,6 +24,12 @@
 #define ACCEPT_BACKOFF 0.05 /* seconds to wait after an accept failure */
 #define MAX_REJECTING 256   /* 503 answers in flight; beyond, just close */
 
+/* A connection's last trace is gone: the server may finish draining. */
+static void conn_closed(corio_http_server *s) {
+    if (atomic_fetch_sub(&s->open, 1) == 1 && atomic_load(&s->draining))
+        corio_event_set(s->gone);
+}
+
 /* Runs when a connection's future completes (after serve returned, or
  * instead of it when it never started). Loop thread of the connection. */
 static int conn_done(corio_future *f, void *arg) {
@@ -32,14 +38,10 @@ static int conn_done(corio_future *f, void *arg) {
     corio_http_server *s = tk->srv;
     if (!tk->started) {
         close(tk->fd);
-        if (tk->reject)
-            atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
-        else
-            atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+        corio__hs_uncount(s, tk->reject);
     }
     free(tk);
-    if (atomic_fetch_sub(&s->open, 1) == 1 && atomic_load(&s->draining))
-        corio_event_set(s->gone);
+    conn_closed(s);
     return 0;
 }
 
@@ -63,12 +65,8 @@ static void start_conn(corio_http_server *s, int fd, bool reject, const struct s
     if (!f) {
         free(tk);
         close(fd);
-        if (reject)
-            atomic_fetch_sub(&s->rejecting, 1);
-        else
-            atomic_fetch_sub(&s->active, 1);
-        if (atomic_fetch_sub(&s->open, 1) == 1 && atomic_load(&s->draining))
-            corio_event_set(s->gone);
+        corio__hs_uncount(s, reject);
+        conn_closed(s);
         if (!s->quiet)
             fprintf(stderr, "corio http server: cannot start a connection: %s\n",
                     corio_strerror(err));

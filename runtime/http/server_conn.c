@@ -372,10 +372,7 @@ done:
         corio_stream_destroy(c->st);
     else
         close(c->fd);
-    if (tk->reject)
-        atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+    corio__hs_uncount(s, tk->reject);
     corio__hs_work_give(c);
     free(c->xfer);
     return 0;

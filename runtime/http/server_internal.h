@@ -195,6 +195,15 @@ void corio__hs_work_give(corio__hconn *c);
 
 /* server_conn.c */
 int corio__hs_serve(void *arg, corio_value *out); /* arg: a corio__hs_ticket */
+/* A connection counted by the acceptor (s->active, or s->rejecting for a
+ * 503 answer) is gone: uncount it. Relaxed: counters, read for limits and
+ * statistics only. */
+static inline void corio__hs_uncount(corio_http_server *s, bool reject) {
+    if (reject)
+        atomic_fetch_sub_explicit(&s->rejecting, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+}
 int corio__hs_send_error(corio__hconn *c, int status, bool is_head);
 /* server_request.c */
 void corio__hs_request_setup(corio__hconn *c);

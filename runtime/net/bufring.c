@@ -34,11 +34,16 @@
  * runs and no buffer was taken for a whole period, the pages of every
  * buffer not held by a stream are dropped with MADV_DONTNEED (the
  * buffers stay in the ring; the kernel's next write into one faults in a
- * zeroed page). That is safe because a buffer in the ring holds no data,
- * and the kernel writes into provided buffers only on the loop's thread
- * (inline issue or task work of this ring; these recvs are never sent to
- * io-wq: no IOSQE_ASYNC, and sockets are pollable), never during our
- * madvise.
+ * zeroed page). That is safe only if no buffer can be filled between the
+ * loop's last look at the CQ ring and the madvise: the kernel fills a
+ * provided buffer and posts its CQE together, in an inline issue (at a
+ * submit) or in task work of this ring, never on io-wq for these recvs
+ * (no IOSQE_ASYNC; sockets are pollable). With DEFER_TASKRUN that task
+ * work runs only inside io_uring_enter with GETEVENTS, so the loop runs
+ * the hook after reaping with the CQ ring empty (loop.c), and every
+ * buffer the kernel filled is then held (queued) and kept. Without
+ * DEFER_TASKRUN task work may run at any return to user space, so the
+ * ring never arms the hook and keeps its pages.
  *
  * Support is probed by trying: a failed registration or a first multishot
  * ending with -EINVAL turns the path off for the process, and every stream
@@ -164,7 +169,7 @@ static void ring_quiet(corio__loop *l, corio__loop_hook *h) {
 static void took(corio__loop *l, corio__bufring *r, uint16_t bid) {
     r->held[bid] = 1;
     r->takes++;
-    if (!r->quiet_armed) {
+    if (!r->quiet_armed && (l->setup_flags & IORING_SETUP_DEFER_TASKRUN)) {
         r->quiet_armed = 1;
         r->takes_seen = r->takes;
         corio__loop_on_quiet(l, &r->quiet);
@@ -433,4 +438,9 @@ int corio__bufring_resident(void) {
     for (unsigned b = 0; b < BR_ENTRIES; b++)
         n += vec[b] & 1;
     return n;
+}
+
+int corio__bufring_can_trim(void) {
+    corio__loop *l = corio__tls_loop;
+    return l && (l->setup_flags & IORING_SETUP_DEFER_TASKRUN) ? 1 : 0;
 }

@@ -130,6 +130,9 @@ static inline int64_t corio__stream_deadline(double timeout, int64_t stream_dead
 /* Tests: how many buffers of the calling loop thread's provided-buffer
  * ring have a resident page (mincore); -1 when it has no ring. */
 int corio__bufring_resident(void);
+/* Tests: whether the calling loop's ring gives buffer pages back when quiet
+ * (its ring has DEFER_TASKRUN; see bufring.c). */
+int corio__bufring_can_trim(void);
 
 /* --- stream.c --- */
 /* Create a stream over `tp` (with its state `ctx`) for descriptor fd
