@@ -112,7 +112,7 @@ void *corio__bcache_get(size_t size) {
         if (bc->c[i].size == size && bc->c[i].top) {
             void *b = bc->c[i].top;
             memcpy(&bc->c[i].top, b, sizeof(void *));
-            if (bc->c[i].hot == bc->c[i].n)
+            if (bc->c[i].hot) /* the hot blocks are the top ones */
                 bc->c[i].hot--;
             bc->c[i].n--;
             bc->ops++;
