@@ -227,6 +227,7 @@ static void run_job(finishing_flag *fin, job *j) {
         else
             corio_future_set_value(f, &out);
     } else {
+        atomic_store_explicit(&fin->current, NULL, memory_order_relaxed);
         atomic_store_explicit(&fin->on, 1, memory_order_relaxed);
     }
     if (j->batch) { /* cancelled before it ran */
@@ -326,12 +327,19 @@ static uint64_t queued(thread_pool *p) {
     return (atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT) - t;
 }
 
-/* Pop one job and count it taken; NULL if none is linked yet. */
-static job *take_one(thread_pool *p) {
+/* Pop one job and count it taken; NULL if none is linked yet. The job
+ * becomes the worker's current one under pop_lock, so that the deadlock
+ * check (job_here, which reads both under pop_lock) always finds a job
+ * either queued or current: set after the unlock, a job just popped was
+ * in neither for a moment, two workers waiting on each other could both
+ * miss the other's job, and both blocked unreported. */
+static job *take_one(thread_pool *p, finishing_flag *fin) {
     pop_lock(p);
     job *j = q_pop(p);
-    if (j)
+    if (j) {
         count_taken(p);
+        atomic_store_explicit(&fin->current, j->f, memory_order_relaxed);
+    }
     pop_unlock(p);
     return j;
 }
@@ -486,11 +494,12 @@ static void leave_busy(thread_pool *p, finishing_flag *fin, int me) {
 
 /* Is f a job of p, running or queued (not yet taken)? */
 static int job_here(thread_pool *p, corio_future *f) {
-    for (int i = 0; i < p->base.max_workers; i++)
-        if (atomic_load_explicit(&p->finishing[i].current, memory_order_relaxed) == f)
-            return 1;
     int found = 0;
     pop_lock(p);
+    /* Under pop_lock: take_one makes a popped job current before it
+     * unlocks, so a job is seen in one place or the other. */
+    for (int i = 0; i < p->base.max_workers && !found; i++)
+        found = atomic_load_explicit(&p->finishing[i].current, memory_order_relaxed) == f;
     /* Jobs are only unlinked under pop_lock, so every node reached stays
      * valid; a push in progress may hide the newest jobs: then the answer
      * is no, and no deadlock is reported (never a false one). */
@@ -592,7 +601,7 @@ static void *worker_main(void *arg) {
              * jobs keep coming this is all a worker does, and it never
              * reads the submitters' `state` line, which each submit then
              * finds still in its own cache. */
-            job *j = take_one(p);
+            job *j = take_one(p, fin);
             if (j) {
                 record_queue_wait(fin, j);
                 leave_busy(p, fin, me);
@@ -611,7 +620,7 @@ static void *worker_main(void *arg) {
              * share of the queue into a private list let shutdown
              * (cancel_futures) miss those pending jobs, and held them
              * hostage behind a blocked job while other workers sat idle. */
-            job *j = take_one(p);
+            job *j = take_one(p, fin);
             if (!j) {
                 pause_for_producer(&spins);
                 continue;
