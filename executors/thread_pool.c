@@ -190,10 +190,9 @@ static void run_job(finishing_flag *fin, job *j) {
     if (corio_future_set_running_or_notify_cancel(f) == 1) {
         corio_value out = {0};
         int r = 0;
-        /* Relaxed: metrics and inspect read these as snapshots; the
-         * deadlock check reads current the same way. */
+        /* Relaxed: metrics and inspect read these as snapshots. fin->current
+         * is already f: take_one set it under pop_lock. */
         atomic_store_explicit(&fin->running, 1, memory_order_relaxed);
-        atomic_store_explicit(&fin->current, f, memory_order_relaxed);
         int timed = ++fin->nsample >= RUN_SAMPLE;
         int64_t t0 = 0;
         if (timed) {

@@ -65,10 +65,18 @@ static void bc_free(void *p) {
 
 static void bc_key_init(void) { bc_key_ok = pthread_key_create(&bc_key, bc_free) == 0; }
 
-/* Drop the whole pages inside [b + link, b + size). */
+/* The whole pages inside [b + link, b + size): [*lo, *hi), empty when
+ * *hi <= *lo. */
+static void inner_pages(const char *b, size_t size, uintptr_t page, uintptr_t *lo,
+                        uintptr_t *hi) {
+    *lo = ((uintptr_t)b + sizeof(void *) + page - 1) & ~(page - 1);
+    *hi = ((uintptr_t)b + size) & ~(page - 1);
+}
+
+/* Drop the whole pages inside the block. */
 static void drop_pages(char *b, size_t size, uintptr_t page) {
-    uintptr_t lo = ((uintptr_t)b + sizeof(void *) + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)b + size) & ~(page - 1);
+    uintptr_t lo, hi;
+    inner_pages(b, size, page, &lo, &hi);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
@@ -170,8 +178,8 @@ size_t corio__bcache_resident(void) {
     size_t n = 0;
     for (int i = 0; bc && i < BC_CLASSES; i++)
         for (char *b = bc->c[i].top; b; memcpy(&b, b, sizeof(void *))) {
-            uintptr_t lo = ((uintptr_t)b + sizeof(void *) + page - 1) & ~(page - 1);
-            uintptr_t hi = ((uintptr_t)b + bc->c[i].size) & ~(page - 1);
+            uintptr_t lo, hi;
+            inner_pages(b, bc->c[i].size, page, &lo, &hi);
             for (uintptr_t p = lo; p < hi; p += page) {
                 unsigned char v = 0;
                 if (mincore((void *)p, page, &v) == 0)

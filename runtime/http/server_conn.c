@@ -358,7 +358,6 @@ int corio__hs_serve(void *arg, corio_value *out) {
         (*head)->prev = c;
     *head = c;
     serve_conn(c);
-    corio__hs_work_give(c);
     if (c->prev)
         c->prev->next = c->next;
     else
