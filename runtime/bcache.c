@@ -3,7 +3,7 @@
  * Why: a keep-alive server gives a waiting connection's buffers back once
  * per request; malloc and free of 8-32 KiB chunks there cost instructions
  * and, when glibc trims the top of its arena, a madvise call. Why the
- * quiet hook: the cached blocks are what a burst left behind, and a loop
+ * quiet trim (corio__quiet, loop.h): the cached blocks are what a burst left behind, and a loop
  * that went quiet needs none of them resident. The pages strictly inside
  * a block (past the link at its start) are dropped with MADV_DONTNEED:
  * the block stays cached and allocated, reads as zeros, and its next user
@@ -11,12 +11,12 @@
  * (the `hot` ones at the top of each LIFO list) are walked. A burst that
  * outgrows the cache leaves the blocks it could not keep as free chunks
  * in malloc's heap, their touched pages resident; when that was at least
- * SPILL_TRIM bytes since the last quiet spell, the quiet hook also asks
+ * SPILL_TRIM bytes since the last quiet spell, the trim also asks
  * glibc to give free pages back (malloc_trim), once for the episode.
  *
  * Threads: the cache is a thread-local of a loop thread, created at its
  * first put there and freed by a thread-specific destructor when the
- * thread ends (its quiet hook is forgotten by then: the loop has ended). */
+ * thread ends (its armed corio__quiet is forgotten by then: the loop has ended). */
 #include "bcache.h"
 
 #include <malloc.h>
@@ -40,11 +40,8 @@ typedef struct bcache {
         unsigned n;   /* blocks in the list */
         unsigned hot; /* of them, the first `hot` may hold resident pages */
     } c[BC_CLASSES];
-    uint64_t ops;           /* gets and puts served, ever */
-    size_t spilled;         /* bytes freed because the cache was full, since the last trim */
-    uint64_t ops_seen;      /* ops when the quiet hook last looked */
-    int armed;              /* quiet is linked in the loop's quiet hooks */
-    corio__loop_hook quiet; /* bc_quiet */
+    size_t spilled;     /* bytes freed because the cache was full, since the last trim */
+    corio__quiet quiet; /* bc_trim once a quiet period saw no get or put */
 } bcache;
 
 static _Thread_local bcache *tls_bc;
@@ -81,17 +78,11 @@ static void drop_pages(char *b, size_t size, uintptr_t page) {
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* The loop has been quiet a period: if no block moved in it, drop the
- * pages of the blocks given back since the last drop; otherwise look
- * again a period later. */
-static void bc_quiet(corio__loop *l, corio__loop_hook *h) {
-    bcache *bc = (bcache *)(void *)((char *)h - offsetof(bcache, quiet));
-    if (bc->ops != bc->ops_seen) {
-        bc->ops_seen = bc->ops;
-        corio__loop_on_quiet(l, h);
-        return;
-    }
-    bc->armed = 0;
+/* The loop has been quiet a period with no block taken or given back:
+ * drop the pages of the blocks given back since the last drop. */
+static void bc_trim(corio__loop *l, corio__quiet *q) {
+    (void)l;
+    bcache *bc = (bcache *)(void *)((char *)q - offsetof(bcache, quiet));
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (int i = 0; i < BC_CLASSES; i++) {
         char *b = bc->c[i].top;
@@ -106,14 +97,6 @@ static void bc_quiet(corio__loop *l, corio__loop_hook *h) {
     bc->spilled = 0;
 }
 
-static void bc_arm(corio__loop *l, bcache *bc) {
-    if (!bc->armed) {
-        bc->armed = 1;
-        bc->ops_seen = bc->ops;
-        corio__loop_on_quiet(l, &bc->quiet);
-    }
-}
-
 void *corio__bcache_get(size_t size) {
     bcache *bc = tls_bc;
     for (int i = 0; bc && i < BC_CLASSES; i++)
@@ -123,7 +106,7 @@ void *corio__bcache_get(size_t size) {
             if (bc->c[i].hot) /* the hot blocks are the top ones */
                 bc->c[i].hot--;
             bc->c[i].n--;
-            bc->ops++;
+            bc->quiet.uses++; /* a get alone leaves nothing to drop: no arming */
             return b;
         }
     return corio__malloc(size);
@@ -138,7 +121,7 @@ static bcache *bc_create(void) {
         free(bc);
         return NULL;
     }
-    bc->quiet.fn = bc_quiet;
+    bc->quiet.trim = bc_trim;
     return tls_bc = bc;
 }
 
@@ -160,14 +143,12 @@ void corio__bcache_put(void *b, size_t size) {
             bc->c[i].top = b;
             bc->c[i].n++;
             bc->c[i].hot++;
-            bc->ops++;
-            bc_arm(l, bc);
+            corio__quiet_use(l, &bc->quiet);
             return;
         }
     if (bc && l) {
-        bc->ops++;
         bc->spilled += size;
-        bc_arm(l, bc);
+        corio__quiet_use(l, &bc->quiet);
     }
     free(b);
 }

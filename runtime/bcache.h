@@ -4,7 +4,7 @@
  * read and write buffers, an HTTP request block): a loop thread keeps up
  * to CORIO__BCACHE_MAX freed blocks of each of a few sizes and hands the
  * last one freed out first (warm in cache); once the loop has been quiet
- * for a period (corio__loop_on_quiet) with no block taken or given back,
+ * for a period (corio__quiet, loop.h) with no block taken or given back,
  * the pages inside the cached blocks go back to the kernel. Other threads
  * use malloc and free directly. Loop thread only, no locking. */
 #ifndef CORIO_BCACHE_H
@@ -21,7 +21,7 @@ void *corio__bcache_get(size_t size);
  * loop thread while there is room, freed otherwise. */
 void corio__bcache_put(void *b, size_t size);
 /* Tests: resident pages strictly inside the calling thread's cached
- * blocks (those the quiet hook drops), from mincore. */
+ * blocks (those the quiet trim drops), from mincore. */
 size_t corio__bcache_resident(void);
 
 #endif

@@ -556,22 +556,39 @@ int64_t corio__loop_idle_until(int64_t until) {
     return until;
 }
 
-void corio__loop_on_quiet(corio__loop *l, corio__loop_hook *h) {
-    if (!l->quiet_hooks)
+void corio__loop_arm_quiet(corio__loop *l, corio__quiet *q) {
+    if (!l->quiet)
         l->quiet_at = corio__now_ns() + CORIO__LOOP_QUIET_NS;
-    h->next = l->quiet_hooks;
-    l->quiet_hooks = h;
+    q->armed = 1;
+    q->seen = q->uses;
+    q->next = l->quiet;
+    l->quiet = q;
 }
 
-/* The quiet hooks are due: call each once (those that re-arm are due a
- * period later). */
-static void run_quiet_hooks(corio__loop *l) {
-    corio__loop_hook *h = l->quiet_hooks;
-    l->quiet_hooks = NULL;
-    while (h) {
-        corio__loop_hook *next = h->next;
-        h->fn(l, h);
-        h = next;
+/* The armed corio__quiet are due: trim those unused for the whole period;
+ * the others are looked at again a period later. */
+static void run_quiet(corio__loop *l) {
+    corio__quiet *q = l->quiet, *again = NULL;
+    l->quiet = NULL;
+    while (q) {
+        corio__quiet *next = q->next;
+        if (q->uses != q->seen) {
+            q->seen = q->uses;
+            q->next = again;
+            again = q;
+        } else {
+            q->armed = 0;
+            q->trim(l, q);
+        }
+        q = next;
+    }
+    if (again) { /* ahead of any a trim armed, all due a period from now */
+        corio__quiet *t = again;
+        while (t->next)
+            t = t->next;
+        t->next = l->quiet;
+        l->quiet = again;
+        l->quiet_at = corio__now_ns() + CORIO__LOOP_QUIET_NS;
     }
 }
 
@@ -617,7 +634,7 @@ static void *loop_main(void *arg) {
     pinned_awake_add(l, 1);
 
     for (;;) {
-        int quiet_due = 0; /* this iteration slept past the quiet hooks' time */
+        int quiet_due = 0; /* this iteration slept past the quiet list's time */
         drain_inbox(l);
         run_ready(l);
         if (l->stopping && l->nlive == 0)
@@ -645,11 +662,11 @@ static void *loop_main(void *arg) {
                 pinned_awake_add(l, -1);
                 corio__count(&l->m.sleeps, 1);
                 struct io_uring_cqe *cqe;
-                int64_t slept = l->spin_ok || l->quiet_hooks ? corio__now_ns() : 0;
-                /* Until the next timer, and no later than the quiet hooks'
+                int64_t slept = l->spin_ok || l->quiet ? corio__now_ns() : 0;
+                /* Until the next timer, and no later than the quiet list's
                  * time. */
                 int64_t until = l->heap_len ? l->heap[0]->deadline : INT64_MAX;
-                if (l->quiet_hooks && l->quiet_at < until)
+                if (l->quiet && l->quiet_at < until)
                     until = l->quiet_at;
                 if (until != INT64_MAX) {
                     int64_t d = until - (slept ? slept : now); /* now: read with a timer */
@@ -663,7 +680,7 @@ static void *loop_main(void *arg) {
                 }
                 atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
                 pinned_awake_add(l, 1);
-                quiet_due = l->quiet_hooks && corio__now_ns() >= l->quiet_at;
+                quiet_due = l->quiet && corio__now_ns() >= l->quiet_at;
                 if (l->spin_ok) {
                     slept = corio__now_ns() - slept;
                     l->spin = slept < LOOP_SPIN_WINDOW_NS &&
@@ -672,11 +689,11 @@ static void *loop_main(void *arg) {
             }
         }
         reap(l);
-        /* The quiet hooks run only with every posted completion handled:
+        /* The quiet list is looked at only with every posted completion handled:
          * a provided buffer the kernel filled is then accounted for by its
          * CQE (bufring.c drops the pages of free buffers). */
         if (quiet_due && !io_uring_cq_ready(&l->ring) && !io_uring_cq_has_overflow(&l->ring))
-            run_quiet_hooks(l);
+            run_quiet(l);
     }
     pinned_awake_add(l, -1);
     while (l->exit_hooks) {

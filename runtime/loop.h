@@ -126,6 +126,25 @@ typedef struct corio__loop_hook {
     struct corio__loop_hook *next;                        /* next hook, or NULL */
     void (*fn)(corio__loop *l, struct corio__loop_hook *h); /* called once, may free h */
 } corio__loop_hook;
+/* Memory a per-loop cache can give back once its loop has gone quiet (the
+ * block cache's blocks, the provided-buffer ring's free buffers): one
+ * mechanism for all of them. The owner embeds a corio__quiet, sets trim,
+ * and calls corio__quiet_use on each use of the resource. The first use
+ * arms it; the loop then looks at it the first time it wakes from a sleep
+ * at or after CORIO__LOOP_QUIET_NS from the arming (the sleep is bounded
+ * by that time), after it has handled every completion the kernel posted.
+ * If the resource was used since the last look the loop looks again a
+ * period later; if not, it calls trim once and disarms it until the next
+ * use. A loop that never sleeps never trims. Loop thread only; an armed
+ * corio__quiet is forgotten, not trimmed, when the loop ends. */
+#define CORIO__LOOP_QUIET_NS 100000000 /* 100 ms */
+typedef struct corio__quiet {
+    struct corio__quiet *next;                         /* next armed one (loop's list) */
+    void (*trim)(corio__loop *l, struct corio__quiet *q); /* give the memory back */
+    uint64_t uses;                                     /* uses noted, ever */
+    uint64_t seen;                                     /* uses at the last look */
+    int armed;                                         /* linked in the loop's list */
+} corio__quiet;
 /* A loop's counters: written only by the loop's thread (corio__count: a
  * plain load, add and store, no locked instruction), read by any thread
  * with relaxed loads (corio_loop_metrics_get), so a reading is a snapshot
@@ -219,8 +238,8 @@ struct corio__loop {
     pthread_cond_t start_cond;      /* signalled when the ring is ready or failed */
     int started;                    /* handshake state */
     corio__loop_hook *exit_hooks;   /* run by the loop thread as it ends (loop thread only) */
-    corio__loop_hook *quiet_hooks;  /* run once the loop has slept until quiet_at (loop thread) */
-    int64_t quiet_at;               /* when the armed quiet hooks are due (monotonic ns) */
+    corio__quiet *quiet;            /* armed corio__quiet, looked at once slept until quiet_at */
+    int64_t quiet_at;               /* when they are due (monotonic ns; loop thread) */
     void *resolver;                 /* the resolver's per-loop state, or NULL (resolve.c) */
     corio__loop_counters m;         /* metrics (see corio__loop_counters) */
 };
@@ -283,15 +302,13 @@ void corio__loop_drain_check(corio__loop *l);
 void corio__loop_post(corio__loop *l, corio__msg *m); /* any thread */
 void corio__loop_make_ready(corio__loop *l, corio__coro *c); /* loop thread */
 int64_t corio__loop_idle_until(int64_t until); /* corio__sched_ops.idle_until; loop thread */
-/* Call h->fn once, on the loop thread, the first time the loop wakes from
- * a sleep at or after CORIO__LOOP_QUIET_NS from the first arming (the
- * sleep is bounded by that time), after it has handled every completion
- * the kernel posted: how a per-loop cache learns that the loop went quiet
- * and gives memory back. One-shot; fn re-arms by calling
- * this again. A loop that never sleeps never calls it. h must not be
- * armed already; it is forgotten, not called, when the loop ends. */
-#define CORIO__LOOP_QUIET_NS 100000000 /* 100 ms */
-void corio__loop_on_quiet(corio__loop *l, corio__loop_hook *h);
+/* Link q in l's quiet list (q not armed; corio__quiet_use calls it). */
+void corio__loop_arm_quiet(corio__loop *l, corio__quiet *q);
+static inline void corio__quiet_use(corio__loop *l, corio__quiet *q) {
+    q->uses++;
+    if (!q->armed)
+        corio__loop_arm_quiet(l, q);
+}
 /* Suspend the current coroutine back to the scheduler (loop thread). */
 void corio__coro_suspend(corio__coro *c);
 /* An SQE of the current loop; submits to make room when the SQ is full.

@@ -30,8 +30,8 @@
  * Giving memory back: the kernel writes each receive into the ring's next
  * buffer, so after a burst every buffer the burst used stays resident
  * although a quiet loop needs none of them. The first buffer taken after
- * a quiet spell arms a loop quiet hook (corio__loop_on_quiet); when it
- * runs and no buffer was taken for a whole period, the pages of every
+ * a quiet spell arms the ring's corio__quiet (loop.h); once no buffer was
+ * taken for a whole quiet period, the pages of every
  * buffer not held by a stream are dropped with MADV_DONTNEED (the
  * buffers stay in the ring; the kernel's next write into one faults in a
  * zeroed page). That is safe only if no buffer can be filled between the
@@ -90,10 +90,7 @@ typedef struct corio__bufring {
     int mask;                     /* io_uring_buf_ring_mask(BR_ENTRIES) */
     unsigned given;               /* distinct buffers put in the ring so far (bids 0..given-1) */
     unsigned avail;               /* of them, in the ring now (not held by a stream) */
-    uint64_t takes;               /* buffers the kernel has filled, ever */
-    uint64_t takes_seen;          /* takes when the quiet hook last looked */
-    int quiet_armed;              /* quiet is linked in the loop's quiet hooks */
-    corio__loop_hook quiet;       /* ring_quiet: give the pages of idle buffers back */
+    corio__quiet quiet;           /* ring_trim once a quiet period saw no buffer taken */
     uint8_t held[BR_ENTRIES];     /* 1: the buffer is out of the ring (queued in a stream) */
 } corio__bufring;
 
@@ -140,18 +137,12 @@ static void give_fresh(corio__bufring *r, unsigned n) {
     r->avail += n;
 }
 
-/* The loop has been quiet for a period: if no buffer was taken in it,
- * drop the pages of every buffer the ring holds (runs of them, one
- * madvise each; mostly one for all); otherwise look again a period
- * later. */
-static void ring_quiet(corio__loop *l, corio__loop_hook *h) {
-    corio__bufring *r = (corio__bufring *)(void *)((char *)h - offsetof(corio__bufring, quiet));
-    if (r->takes != r->takes_seen) {
-        r->takes_seen = r->takes;
-        corio__loop_on_quiet(l, h);
-        return;
-    }
-    r->quiet_armed = 0;
+/* The loop has been quiet for a period with no buffer taken: drop the
+ * pages of every buffer the ring holds (runs of them, one madvise each;
+ * mostly one for all). */
+static void ring_trim(corio__loop *l, corio__quiet *q) {
+    (void)l;
+    corio__bufring *r = (corio__bufring *)(void *)((char *)q - offsetof(corio__bufring, quiet));
     for (unsigned b = 0; b < r->given;) {
         if (r->held[b]) {
             b++;
@@ -168,12 +159,8 @@ static void ring_quiet(corio__loop *l, corio__loop_hook *h) {
 /* The kernel took buffer bid: top the ring up before it runs dry. */
 static void took(corio__loop *l, corio__bufring *r, uint16_t bid) {
     r->held[bid] = 1;
-    r->takes++;
-    if (!r->quiet_armed && (l->setup_flags & IORING_SETUP_DEFER_TASKRUN)) {
-        r->quiet_armed = 1;
-        r->takes_seen = r->takes;
-        corio__loop_on_quiet(l, &r->quiet);
-    }
+    if (l->setup_flags & IORING_SETUP_DEFER_TASKRUN)
+        corio__quiet_use(l, &r->quiet);
     r->avail--;
     if (r->avail < BR_LOW && r->given < BR_ENTRIES)
         give_fresh(r, BR_STEP);
@@ -190,7 +177,7 @@ static corio__bufring *ring_get(corio__loop *l) {
     corio__bufring *r = corio__calloc(1, sizeof *r);
     void *br = NULL, *bufs = MAP_FAILED;
     /* The buffers in a mapping of their own: page-aligned, one page each,
-     * so that ring_quiet can drop exactly the idle ones, and untouched
+     * so that ring_trim can drop exactly the idle ones, and untouched
      * (not resident) until the kernel first fills one. */
     if (!r || posix_memalign(&br, 4096, BR_ENTRIES * sizeof(struct io_uring_buf)) != 0 ||
         (bufs = corio__mmap(NULL, BR_BYTES, PROT_READ | PROT_WRITE,
@@ -200,7 +187,7 @@ static corio__bufring *ring_get(corio__loop *l) {
         return NULL; /* try again next time: memory may come back */
     }
     r->bufs = bufs;
-    r->quiet.fn = ring_quiet;
+    r->quiet.trim = ring_trim;
     r->br = br;
     struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
                                    .ring_entries = BR_ENTRIES, .bgid = BR_BGID};
