@@ -87,9 +87,10 @@ _Noreturn void corio__ctx_entry_returned(void);
  * (it may be the frame pointer, which cannot be a clobber). The frame is
  * built 128 bytes below rsp: the caller may be a leaf keeping data in its
  * red zone. Frame, offset from ctx->sp (= rsp - 128 - 0x40):
- *     0x00 MXCSR, 0x04 x87 CW         both saved always; the target's
- *                                     MXCSR loaded always, its x87 control
- *                                     word only when it differs from ours
+ *     0x00 MXCSR, 0x04 x87 CW         both saved always; each of the
+ *                                     target's loaded only when its control
+ *                                     bits differ from ours (MXCSR's flags
+ *                                     are status: x86_64_sysv.S says why)
  *     0x08-0x28 r12 r13 r14 r15 rbx   not written (clobbers), but loaded:
  *                                     the target may be a frame left by
  *                                     corio__ctx_switch or built by make
@@ -121,7 +122,12 @@ corio__ctx_switch_inline(corio__ctx *from, corio__ctx *to)
         "movq %%rsp, (%%rdi)\n\t"          /* from->sp = frame */
         "movq %%rsp, %%rax\n\t"            /* rax = our frame (FP words in force) */
         "movq (%%rsi), %%rsp\n\t"          /* switch stacks: rsp = to->sp */
-        "ldmxcsr 0x00(%%rsp)\n\t"          /* the target's MXCSR (cheaper than a compare) */
+        "movl 0x00(%%rsp), %%ecx\n\t"      /* the target's MXCSR */
+        "xorl 0x00(%%rax), %%ecx\n\t"      /* ^ ours */
+        "testl $0xffc0, %%ecx\n\t"         /* the same control bits (not flags)? */
+        "je 2f\n\t"
+        "ldmxcsr 0x00(%%rsp)\n\t"          /* no: load it */
+        "2:\n\t"
         "movzwl 0x04(%%rsp), %%ecx\n\t"    /* the target's x87 control word */
         "cmpw 0x04(%%rax), %%cx\n\t"       /* the same as ours? */
         "je 3f\n\t"

@@ -35,14 +35,17 @@
  * the branch target buffer, which learns ping-pong patterns. Boost.Context
  * does the same.
  *
- * FP control: both words are saved on every switch. The target's MXCSR
- * is loaded unconditionally; its x87 control word only when it differs
- * from the one in force (fldcw is slow; fnstcw + compare is cheap).
- * Comparing MXCSR the same way would mean reading back the stmxcsr we
- * just did, which costs more than ldmxcsr on the machines measured
- * (AMD Zen 4: stmxcsr alone is ~5 ns of throughput, ldmxcsr ~1 ns;
- * docs/context-switch.md has the figures). Either way the resumed
- * context sees its own control state, as the psABI requires.
+ * FP control: both words are saved on every switch, and each is loaded
+ * only when the target's control state differs from the one in force
+ * (the same rounding, masks, FTZ/DAZ, precision): then the resumed
+ * context sees its own control state, as the psABI requires. MXCSR's
+ * exception flags (bits 0-5) are status, caller-saved like the x87
+ * status word, so they are left as they are. Loading MXCSR whole on every
+ * switch (Boost.Context's way, and this file's before) rewrites the flags
+ * whenever the two contexts' differ, which any inexact operation (1.0/3,
+ * a double printed) makes them do; on Intel Sapphire Rapids such an
+ * ldmxcsr costs about 70 ns, a switch 76 ns instead of 4.5 (bench_switch,
+ * "FP status flags differing"; docs/context-switch.md has the figures).
  *
  * The red zone (128 bytes below rsp that leaf functions may use without
  * moving rsp) needs no care: corio__ctx_switch is a called function, so the
@@ -55,6 +58,9 @@
 #error "x86_64_sysv.S is for x86-64 System V ELF targets only"
 #endif
 
+/* MXCSR's control bits: DAZ (6), the exception masks (7-12), the rounding
+ * mode (13-14), FTZ (15); bits 0-5 are the exception flags. */
+#define MXCSR_CONTROL 0xffc0
 #define F_MXCSR 0x00
 #define F_X87CW 0x04
 #define F_R12 0x08
@@ -102,7 +108,11 @@ corio__ctx_switch:
     movq CORIO__CTX_SP_OFFSET(%rsi), %rsp    /* switch stacks: rsp = to->sp */
     movq F_RET(%rsp), %r8                    /* r8 = where the target resumes */
 
-    ldmxcsr F_MXCSR(%rsp)                    /* restore the target's MXCSR (see "FP control") */
+    movl F_MXCSR(%rsp), %ecx                 /* ecx = the target's MXCSR */
+    xorl F_MXCSR(%rax), %ecx                 /* ^ ours (see "FP control") */
+    testl $MXCSR_CONTROL, %ecx               /* the same control bits? */
+    jne .Lload_mxcsr                         /* no: load it (rare, out of line) */
+.Lmxcsr_ok:
     movzwl F_X87CW(%rsp), %ecx               /* ecx = the target's x87 control word */
     cmpw F_X87CW(%rax), %cx                  /* the same as ours? */
     jne .Lload_x87cw                         /* no: load it (rare, out of line) */
@@ -119,6 +129,9 @@ corio__ctx_switch:
     .cfi_register rip, r8
     jmp *%r8                                 /* resume the target (see "Why jmp" above) */
     .cfi_restore_state
+.Lload_mxcsr:
+    ldmxcsr F_MXCSR(%rsp)                    /* the target's MXCSR */
+    jmp .Lmxcsr_ok
 .Lload_x87cw:
     fldcw F_X87CW(%rsp)                      /* the target's x87 control word (slow) */
     jmp .Lx87cw_ok

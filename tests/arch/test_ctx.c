@@ -21,7 +21,10 @@
  *               values;
  *   fpctl       the FP control state (x86-64: MXCSR control bits and
  *               x87 control word; AArch64: FPCR) is per context, and a
- *               new context starts with its creator's;
+ *               new context starts with its creator's (on x86-64 again
+ *               with ctx.h's inline switch);
+ *   fpbits      (x86-64) each FP control bit alone tells two contexts
+ *               apart, their MXCSR exception flags differing as well;
  *   align       the stack pointer at the first instruction of the entry
  *               function is aligned as after a call, for any stack top;
  *   recursion   two stacks a few KB deep, switching at every level;
@@ -479,20 +482,20 @@ static uint64_t t_fpctl_raw(void)
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     return ((uint64_t)cw << 32) | (mxcsr & ~0x3fu); /* bits 0-5: exception flags */
 }
-/* One more control bit, set in one context only: MXCSR flush-to-zero and
- * x87 precision control = double (bits 8-9 = 10). */
+/* More control bits, set in one context only: MXCSR flush-to-zero and
+ * denormals-are-zero, x87 precision control = double (bits 8-9 = 10). */
 static void t_fpctl_extra(void)
 {
     uint32_t mxcsr;
     uint16_t cw;
     __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
     __asm__ volatile("fnstcw %0" : "=m"(cw));
-    mxcsr |= 1u << 15;
+    mxcsr |= 1u << 15 | 1u << 6; /* FTZ, and DAZ: the lowest control bit */
     cw = (uint16_t)((cw & ~0x300u) | 0x200u);
     __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
     __asm__ volatile("fldcw %0" : : "m"(cw));
 }
-#define T_FPCTL_EXTRA "MXCSR.FTZ and x87 precision control"
+#define T_FPCTL_EXTRA "MXCSR.FTZ/DAZ and x87 precision control"
 #elif defined(__aarch64__)
 static uint64_t t_fpctl_raw(void)
 {
@@ -552,6 +555,16 @@ static const int t_modes[4] = { FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZ
 static const char *const t_mode_names[4] = { "to-nearest", "upward", "downward", "toward-zero" };
 
 #define T_FP_N 3 /* contexts besides main */
+
+/* The switch fpctl uses: the assembly one, then (x86-64) the inline one
+ * of ctx.h, which loads the FP control words the same way. */
+static void (*t_fp_switch)(corio__ctx *from, corio__ctx *to) = corio__ctx_switch;
+#if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
+__attribute__((noinline)) static void t_switch_inline(corio__ctx *from, corio__ctx *to)
+{
+    corio__ctx_switch_inline(from, to);
+}
+#endif
 #define T_FP_ROUNDS 1000
 
 struct t_fp {
@@ -611,14 +624,14 @@ static void t_fp_entry(void *arg)
     struct t_probe ref;
     uint64_t raw = t_fp_set(a->mode, a->extra, &ref);
     for (int r = 0;; r++) {
-        corio__ctx_switch(&a->ctx, a->next);
+        t_fp_switch(&a->ctx, a->next);
         t_fp_expect(who, a->mode, raw, &ref, r);
     }
 }
 
-static void check_fpctl(void)
+static void check_fpctl(const char *name)
 {
-    t_begin("fpctl");
+    t_begin(name);
     /* The probe must tell the four modes apart, or it proves nothing. */
     for (int m = 0; m < 4; m++) {
         T_CHECK(fesetround(t_modes[m]) == 0, "fesetround(%s) failed", t_mode_names[m]);
@@ -641,7 +654,7 @@ static void check_fpctl(void)
     struct t_probe ref;
     uint64_t raw = t_fp_set(0, 0, &ref);
     for (int r = 0; r < T_FP_ROUNDS; r++) {
-        corio__ctx_switch(&t_main_ctx, &fp[0].ctx);
+        t_fp_switch(&t_main_ctx, &fp[0].ctx);
         t_fp_expect("main", 0, raw, &ref, r);
     }
     for (int i = 0; i < T_FP_N; i++)
@@ -650,6 +663,92 @@ static void check_fpctl(void)
     t_ok("rounding mode (fegetround, raw registers, arithmetic) and %s per context, "
          "%d rounds; a new context starts with its creator's", T_FPCTL_EXTRA, T_FP_ROUNDS);
 }
+
+/* ------------------------------------------------------------------------ */
+/* fpbits (x86-64): every FP control bit alone is told apart                 */
+
+/* Each MXCSR control bit (6-15) and x87 control-word bit (0-5, 8-11) in
+ * turn: main and one context whose control state differs in that bit
+ * only, and whose MXCSR exception flags differ too (the switch leaves
+ * status flags alone but must load a control word that differs in any
+ * control bit). No FP arithmetic runs meanwhile: an unmasked exception
+ * must not trap. */
+#if defined(__x86_64__)
+struct t_bits {
+    corio__ctx ctx;
+    uint32_t mxcsr; /* the context's MXCSR */
+    uint16_t cw;    /* its x87 control word */
+    int rounds;     /* rounds it saw its own state */
+};
+
+/* Also clears the x87 status flags: an x87 exception unmasked while its
+ * flag is set (the probe above leaves some set) traps at the next waiting
+ * x87 instruction. */
+static void t_raw_set(uint32_t mxcsr, uint16_t cw)
+{
+    __asm__ volatile("fnclex");
+    __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
+    __asm__ volatile("fldcw %0" : : "m"(cw));
+}
+
+static void t_raw_get(uint32_t *mxcsr, uint16_t *cw)
+{
+    __asm__ volatile("stmxcsr %0" : "=m"(*mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(*cw));
+}
+
+static void t_bits_entry(void *arg)
+{
+    struct t_bits *b = arg;
+    t_raw_set(b->mxcsr, b->cw);
+    for (;;) {
+        t_fp_switch(&b->ctx, &t_main_ctx);
+        uint32_t m;
+        uint16_t cw;
+        t_raw_get(&m, &cw);
+        T_CHECK((m & ~0x3fu) == (b->mxcsr & ~0x3fu) && cw == b->cw,
+                "context resumed with MXCSR %#x, x87 CW %#x; its own: %#x, %#x", m, cw,
+                b->mxcsr, b->cw);
+        b->rounds++;
+    }
+}
+
+static void check_fpbits(const char *name)
+{
+    t_begin(name);
+    uint32_t m0;
+    uint16_t cw0;
+    t_raw_get(&m0, &cw0);
+    m0 &= ~0x3fu;
+    static const int mx_bits[] = {6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const int cw_bits[] = {0, 1, 2, 3, 4, 5, 8, 9, 10, 11};
+    static struct t_bits b;
+    int n = 0;
+    for (int k = 0; k < 20; k++) {
+        int in_mx = k < 10, bit = in_mx ? mx_bits[k] : cw_bits[k - 10];
+        t_raw_set(m0, cw0);
+        b = (struct t_bits){ .mxcsr = (in_mx ? m0 ^ (1u << bit) : m0) | 0x20u,
+                             .cw = (uint16_t)(in_mx ? cw0 : cw0 ^ (1u << bit)) };
+        t_make(&b.ctx, 0, t_bits_entry, &b);
+        for (int r = 0; r < 10; r++) {
+            t_fp_switch(&t_main_ctx, &b.ctx);
+            uint32_t m;
+            uint16_t cw;
+            t_raw_get(&m, &cw);
+            t_raw_set(m0, cw0); /* back to main's own, whatever came in */
+            T_CHECK((m & ~0x3fu) == m0 && cw == cw0,
+                    "%s bit %d: main resumed with MXCSR %#x, x87 CW %#x; its own: %#x, %#x",
+                    in_mx ? "MXCSR" : "x87 CW", bit, m, cw, m0, cw0);
+        }
+        T_CHECK(b.rounds == 9, "%s bit %d: the context resumed %d times, not 9",
+                in_mx ? "MXCSR" : "x87 CW", bit, b.rounds);
+        n++;
+    }
+    t_raw_set(m0, cw0);
+    t_ok("%d control bits (MXCSR 6-15, x87 CW 0-5 and 8-11) each alone, with differing "
+         "MXCSR flags", n);
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* align: stack pointer at the first instruction of the entry                */
@@ -852,7 +951,14 @@ int main(void)
     memset(t_stacks, T_FILL, sizeof t_stacks);
     check_pingpong();
     check_regs();
-    check_fpctl();
+    check_fpctl("fpctl");
+#if defined(__x86_64__) && !defined(CORIO_CTX_PORTABLE)
+    check_fpbits("fpbits");
+    t_fp_switch = t_switch_inline;
+    check_fpctl("fpctl (inline switch)");
+    check_fpbits("fpbits (inline switch)");
+    t_fp_switch = corio__ctx_switch;
+#endif
     check_align();
     check_recursion();
     check_returned();
