@@ -408,7 +408,7 @@ START_TEST(test_shutdown_wait_joins) {
         ck_assert_int_eq(corio_future_result(fs[i], 0, NULL), 0);
         corio_future_unref(fs[i]);
     }
-    ck_assert_int_eq(t_count_workers("corio-tp"), base);
+    ck_assert_int_eq(t_count_workers_settled("corio-tp", base), base);
     corio_executor_destroy(ex);
 }
 END_TEST
