@@ -237,11 +237,29 @@ static ssize_t call_accept(const sys_op *o, int nowait) {
  * on the ring and let `reprep` prepare the op again. */
 typedef void (*prep_fn)(struct io_uring_sqe *sqe, const sys_op *o);
 
-static ssize_t ring_run(corio__loop *l, const sys_op *o, prep_fn prep, int64_t deadline) {
+/* A receive right after this coroutine's own send is most likely waiting
+ * for the answer to it: request and response, either side. Then the
+ * kernel's first attempt would only find the socket empty (a locked
+ * tcp_recvmsg that returns -EAGAIN) before it arms its poll, so
+ * IORING_RECVSEND_POLL_FIRST arms the poll at once. A wrong guess (data
+ * already there, or the send went to another socket, as in a relay) costs
+ * little: the poll finds the socket readable and the receive runs from
+ * task work in the same ring enter. The coroutine record has a byte to
+ * spare, not an fd (it fills its slot), hence no check of the socket. The
+ * flag is 5.19's; a ring that took SINGLE_ISSUER (6.0) has it, and older
+ * kernels would reject the SQE. Not with MSG_DONTWAIT, which would then
+ * fail with -EAGAIN without a look at the socket. */
+static ssize_t ring_run(corio__loop *l, int opcode, const sys_op *o, prep_fn prep,
+                        int64_t deadline) {
+    corio__coro *c = l->current;
     for (;;) {
         struct io_uring_sqe *sqe = corio__loop_sqe(l);
         prep(sqe, o);
+        if (opcode == IORING_OP_RECV && c->sent && !(o->flags & MSG_DONTWAIT) &&
+            (l->setup_flags & IORING_SETUP_SINGLE_ISSUER))
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         int r = ring_await(l, sqe, deadline);
+        c->sent = opcode == IORING_OP_SEND && r > 0;
         if (r != -EAGAIN)
             return r;
         r = wait_ready(o->fd, o->events, deadline);
@@ -283,7 +301,7 @@ static ssize_t run(int opcode, sys_op *o, prep_fn prep, double timeout) {
     int64_t deadline = corio__deadline(timeout);
     corio__loop *l = ring_for(opcode);
     if (l)
-        return ring_run(l, o, prep, deadline);
+        return ring_run(l, opcode, o, prep, deadline);
     int saved = errno;
     ssize_t r = sys_run(o, deadline);
     errno = saved;

@@ -94,6 +94,7 @@ struct corio__coro {
     unsigned char cancelled; /* cancel seen by the loop: blocked calls end with -ECANCELED */
     unsigned char finished;  /* body returned; waiting to be freed */
     unsigned char system;    /* the library's own cleanup work (corio__spawn_system) */
+    unsigned char sent;      /* its last ring op was a send that sent (io.c) */
     corio__parker *parker;   /* set while parked through a parker */
     corio__op *op;           /* set while waiting for a ring operation */
     corio__coro *joiner;     /* a coroutine of this loop joined on us (see sched_join), or NULL */

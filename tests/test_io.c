@@ -314,6 +314,75 @@ START_TEST(test_nonblocking_socket_waits) {
 }
 END_TEST
 
+/* A receive right after the coroutine's own send (which the ring path arms
+ * with poll first): the answer may already be there, arrive later, never
+ * arrive (timeout), or be asked for with MSG_DONTWAIT, on a blocking or a
+ * non-blocking socket. Each must behave as any receive. */
+typedef struct t_ras {
+    int fds[2]; /* [0] the coroutine's, [1] the peer's */
+} t_ras;
+
+static int t_ras_body(void *arg, corio_value *out) {
+    (void)out;
+    t_ras *t = arg;
+    int fd = t->fds[0];
+    char b[8];
+    for (int nb = 0; nb < 2; nb++) {
+        t_set_nonblock(fd, nb);
+        /* Already there: the peer wrote before our send. */
+        ck_assert_int_eq(send(t->fds[1], "abc", 3, 0), 3);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ck_assert_int_eq(poll(&p, 1, 10000), 1);
+        ck_assert_int_eq(corio_send(fd, "x", 1, 0, 10), 1);
+        ck_assert_int_eq(corio_recv(fd, b, sizeof b, 0, 10), 3);
+        ck_assert_int_eq(memcmp(b, "abc", 3), 0);
+        /* Already there, asked for with MSG_DONTWAIT. */
+        ck_assert_int_eq(send(t->fds[1], "de", 2, 0), 2);
+        ck_assert_int_eq(poll(&p, 1, 10000), 1);
+        ck_assert_int_eq(corio_send(fd, "y", 1, 0, 10), 1);
+        ck_assert_int_eq(corio_recv(fd, b, sizeof b, MSG_DONTWAIT, 10), 2);
+        ck_assert_int_eq(memcmp(b, "de", 2), 0);
+        /* Never comes: the timeout ends it, and the socket still works. */
+        ck_assert_int_eq(corio_send(fd, "z", 1, 0, 10), 1);
+        double t0 = t_now();
+        ck_assert_int_eq(corio_recv(fd, b, sizeof b, 0, 0.05), -ETIMEDOUT);
+        ck_assert(t_now() - t0 >= 0.04);
+        /* Comes after we asked: the peer answers once it read our "q". */
+        ck_assert_int_eq(corio_send(fd, "q", 1, 0, 10), 1);
+        ck_assert_int_eq(corio_recv(fd, b, sizeof b, 0, 10), 1);
+        ck_assert_int_eq(b[0], 'r');
+    }
+    return 0;
+}
+
+static void *t_ras_peer(void *arg) {
+    t_ras *t = arg;
+    /* Read what the body sends; answer each "q" with "r". */
+    for (int answered = 0; answered < 2;) {
+        char c;
+        if (recv(t->fds[1], &c, 1, 0) != 1)
+            break;
+        if (c == 'q') {
+            send(t->fds[1], "r", 1, 0);
+            answered++;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_recv_after_send) {
+    t_mode(_i);
+    t_ras t;
+    t_tcp_pair(t.fds);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, t_ras_peer, &t), 0);
+    ck_assert_int_eq(t_run(t_ras_body, &t), 0);
+    pthread_join(th, NULL);
+    close(t.fds[0]);
+    close(t.fds[1]);
+}
+END_TEST
+
 /* ---- timeouts and cancellation of every blocking op ------------------------ */
 
 enum {
@@ -992,6 +1061,7 @@ static Suite *io_suite(void) {
     tcase_add_test(tc, test_file_ops_thread);
     tcase_add_loop_test(tc, test_pipe_ops, 0, 2);
     tcase_add_loop_test(tc, test_nonblocking_socket_waits, 0, 2);
+    tcase_add_loop_test(tc, test_recv_after_send, 0, 2);
     tcase_add_loop_test(tc, test_bad_input, 0, 2);
     tcase_add_test(tc, test_probe);
     suite_add_tcase(s, tc);

@@ -48,6 +48,19 @@ static size_t req_size = 64;
  * the kernel side of the ring is counted too. */
 static long last_done;
 static double server_cpu_s;
+/* Where the server's time went over the same run: the share of its CPU
+ * spent in the kernel (getrusage RUSAGE_THREAD), and its kernel entries
+ * per request (epoll: epoll_wait + read + write calls; corio: the loop's
+ * ring enters, of which `sleeps` blocked). */
+static double server_sys_s, server_usr_s;
+static double server_enters, server_sleeps, server_cqes;
+
+static void thread_usr_sys(double *usr, double *sys) {
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    *usr = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double thread_cpu_s(void) {
     struct timespec ts;
@@ -207,7 +220,9 @@ typedef struct epoll_srv {
 static void *epoll_server(void *arg) {
     epoll_srv *s = arg;
     pin(0);
-    double cpu0 = thread_cpu_s();
+    double cpu0 = thread_cpu_s(), usr0, sys0;
+    thread_usr_sys(&usr0, &sys0);
+    long calls = 0, waits = 0;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->lfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, s->lfd, &ev);
@@ -216,6 +231,8 @@ static void *epoll_server(void *arg) {
     struct epoll_event evs[256];
     while (closed < s->n) {
         int k = epoll_wait(ep, evs, 256, -1);
+        waits++;
+        calls++;
         for (int e = 0; e < k; e++) {
             int fd = evs[e].data.fd;
             if (fd == s->lfd) {
@@ -232,6 +249,7 @@ static void *epoll_server(void *arg) {
                 continue;
             }
             ssize_t r = read(fd, buf, sizeof buf);
+            calls++;
             if (r <= 0) {
                 if (r < 0 && errno == EAGAIN)
                     continue;
@@ -244,6 +262,7 @@ static void *epoll_server(void *arg) {
              * only guards against the impossible). */
             for (ssize_t off = 0; off < r;) {
                 ssize_t w = write(fd, buf + off, (size_t)(r - off));
+                calls++;
                 if (w > 0)
                     off += w;
                 else if (w < 0 && errno != EAGAIN)
@@ -253,6 +272,13 @@ static void *epoll_server(void *arg) {
     }
     close(ep);
     server_cpu_s = thread_cpu_s() - cpu0;
+    double usr1, sys1;
+    thread_usr_sys(&usr1, &sys1);
+    server_usr_s = usr1 - usr0;
+    server_sys_s = sys1 - sys0;
+    server_enters = (double)calls;
+    server_sleeps = (double)waits; /* epoll_wait calls, whether they blocked or not */
+    server_cqes = 0;
     return NULL;
 }
 
@@ -333,7 +359,10 @@ typedef struct corio_srv {
 static int corio_server(void *arg, corio_value *out) {
     (void)out;
     corio_srv *s = arg;
-    double cpu0 = thread_cpu_s(); /* the loop thread's */
+    double cpu0 = thread_cpu_s(), usr0, sys0; /* the loop thread's */
+    thread_usr_sys(&usr0, &sys0);
+    corio_loop_metrics m0, m1;
+    corio_loop_metrics_get(corio_runtime_current(), 0, &m0);
     corio_acceptor *acc;
     int r = corio_acceptor_create(s->lfd, 0, &acc);
     if (r < 0)
@@ -356,6 +385,14 @@ static int corio_server(void *arg, corio_value *out) {
     }
     free(fs);
     server_cpu_s = thread_cpu_s() - cpu0;
+    double usr1, sys1;
+    thread_usr_sys(&usr1, &sys1);
+    server_usr_s = usr1 - usr0;
+    server_sys_s = sys1 - sys0;
+    corio_loop_metrics_get(corio_runtime_current(), 0, &m1);
+    server_enters = (double)(m1.ring_enters - m0.ring_enters);
+    server_sleeps = (double)(m1.sleeps - m0.sleeps);
+    server_cqes = (double)(m1.ring_completed - m0.ring_completed);
     return 0;
 }
 
@@ -377,6 +414,17 @@ static double bench_corio(corio_fn conn) {
     corio_runtime_destroy(rt);
     close(s.lfd);
     return rps;
+}
+
+typedef struct prof {
+    double usr_us, sys_us;       /* per request */
+    double enters, sleeps, cqes; /* per request */
+} prof;
+
+static prof take_prof(void) {
+    double n = last_done ? (double)last_done : 1;
+    return (prof){server_usr_s * 1e6 / n, server_sys_s * 1e6 / n, server_enters / n,
+                  server_sleeps / n, server_cqes / n};
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -452,6 +500,8 @@ int main(int argc, char **argv) {
     /* Least server CPU per request (us) of each server over the rounds. */
     double cpu_e = 1e9, cpu_c = 1e9, cpu_s = 1e9, cpu_m = 1e9;
 #define CPU_US() (last_done ? server_cpu_s * 1e6 / (double)last_done : 1e9)
+    /* The profile of each server's least-CPU round (epoll, raw corio). */
+    prof pe = {0}, pc = {0};
     /* Per-round CPU ratios against the raw corio server of the same
      * round, whose median resists a machine whose load changes between
      * rounds better than a best-of. Odd rounds run the servers in reverse
@@ -464,10 +514,14 @@ int main(int argc, char **argv) {
             case 0:
                 e = bench_epoll();
                 ce = CPU_US();
+                if (ce < cpu_e)
+                    pe = take_prof();
                 break;
             case 1:
                 c = bench_corio(corio_conn);
                 cc = CPU_US();
+                if (cc < cpu_c)
+                    pc = take_prof();
                 break;
             case 2:
                 stream_recv_mode = CORIO_STREAM_RECV_PLAIN;
@@ -523,6 +577,11 @@ int main(int argc, char **argv) {
     printf("server CPU per request at the same offered load: epoll %.2f us (%.0f req/s), "
            "corio %.2f us (%.0f req/s)\n", cpu_e, best_e, cpu_c, best_c);
     printf("ratio cpu-per-request corio/epoll: %.2f\n", cpu_c / cpu_e);
+    printf("where the server's time went per request (least-CPU round): "
+           "epoll user %.2f us + kernel %.2f us, %.2f syscalls (%.3f epoll_wait); "
+           "corio user %.2f us + kernel %.2f us, %.3f ring enters (%.3f blocking), %.2f CQEs\n",
+           pe.usr_us, pe.sys_us, pe.enters, pe.sleeps, pc.usr_us, pc.sys_us, pc.enters,
+           pc.sleeps, pc.cqes);
     qsort(rs, (size_t)rounds, sizeof *rs, cmp_double);
     qsort(rm, (size_t)rounds, sizeof *rm, cmp_double);
     printf("median per-round CPU ratio stream/raw corio: %.3f (cost %+.1f %%)\n",
