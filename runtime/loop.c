@@ -317,6 +317,7 @@ static void reap(corio__loop *l);
 static void make_room(corio__loop *l, unsigned n) {
     while (io_uring_sq_space_left(&l->ring) < n) {
         int r = io_uring_submit(&l->ring);
+        l->efd_queued = 0;
         corio__count(&l->m.ring_enters, 1);
         if (r > 0)
             corio__count(&l->m.ring_submitted, (uint64_t)r);
@@ -344,6 +345,7 @@ static void arm_eventfd(corio__loop *l) {
     io_uring_prep_read(sqe, l->efd, &l->efd_buf, sizeof l->efd_buf, 0);
     io_uring_sqe_set_data64(sqe, UD_EVENTFD);
     l->efd_armed = 1;
+    l->efd_queued = 1;
 }
 
 static void handle_cqe(corio__loop *l, struct io_uring_cqe *cqe) {
@@ -548,8 +550,16 @@ static int poll_inbox(corio__loop *l, int64_t now) {
  * rq_head. */
 int64_t corio__loop_idle_until(int64_t until) {
     corio__loop *l = corio__tls_loop;
+    /* Queued SQEs are work for the kernel, except the loop's own eventfd
+     * read: arm_eventfd queues it before the loop polls its inbox, and a
+     * poll that ends with a message never enters the kernel, so it stays
+     * queued while the loop runs (posters skip the eventfd write meanwhile:
+     * `sleeping` is 0). Counting it kept every coroutine from polling after
+     * such a wake-up. efd_queued errs only towards 0 (an enter that failed
+     * to submit), which just counts the read as work again. */
     if (!l || !l->spin_ok || l->pass_next || l->rq_head || l->inflight ||
-        io_uring_sq_ready(&l->ring) || atomic_load_explicit(&l->inbox, memory_order_relaxed))
+        io_uring_sq_ready(&l->ring) > (unsigned)l->efd_queued ||
+        atomic_load_explicit(&l->inbox, memory_order_relaxed))
         return 0;
     if (l->heap_len && l->heap[0]->deadline < until)
         until = l->heap[0]->deadline;
@@ -594,6 +604,7 @@ static void run_quiet(corio__loop *l) {
 
 /* Count one call into the ring and what it submitted. */
 static void ring_enter(corio__loop *l, int r) {
+    l->efd_queued = 0; /* the enter submitted the SQ (or failed: see idle_until) */
     corio__count(&l->m.ring_enters, 1);
     if (r > 0)
         corio__count(&l->m.ring_submitted, (uint64_t)r);

@@ -220,6 +220,7 @@ struct corio__loop {
     int efd;                        /* eventfd other threads write to wake the loop */
     uint64_t efd_buf;               /* target of the ring's read on efd */
     int efd_armed;                  /* that read is in flight */
+    int efd_queued;                 /* that read is in the SQ, not yet submitted */
     int spin_ok;                    /* more than one CPU online: polling may pay */
     int spin;                       /* last sleep was short and ended by the inbox:
                                      * poll the inbox before the next one (loop.c) */
