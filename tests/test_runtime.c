@@ -626,6 +626,14 @@ static long t_thread_ticks(const char *name) {
     return c.ticks;
 }
 
+/* A one-worker thread pool and a one-loop runtime (pinned, as by default). */
+static void t_pool1_loop1(corio_executor **ex, corio_runtime **rt) {
+    corio_thread_pool_options po = {.max_workers = 1};
+    ck_assert_int_eq(corio_thread_pool_create(&po, ex), 0);
+    corio_runtime_options o = {.loops = 1};
+    ck_assert_int_eq(corio_runtime_create(&o, rt), 0);
+}
+
 typedef struct t_pingpong {
     corio_executor *ex;
     corio_future *idle; /* awaited after the round trips */
@@ -651,12 +659,9 @@ static int t_pingpong_then_idle(void *arg, corio_value *out) {
  * coroutine waits for something that does not come, the loop must sleep,
  * not poll. Its thread's CPU time over a quiet 300 ms says which. */
 START_TEST(test_idle_loop_stops_polling) {
-    corio_thread_pool_options po = {.max_workers = 1};
     corio_executor *ex = NULL;
-    ck_assert_int_eq(corio_thread_pool_create(&po, &ex), 0);
-    corio_runtime_options o = {.loops = 1};
     corio_runtime *rt = NULL;
-    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    t_pool1_loop1(&ex, &rt);
     t_pingpong a = {.ex = ex, .idle = corio_future_create()};
     t_gate_init(&a.done);
     corio_future *f = t_spawn(rt, 0, t_pingpong_then_idle, &a);
@@ -705,12 +710,9 @@ static int t_pool_rounds(void *arg, corio_value *out) {
 START_TEST(test_await_pool_job_polls) {
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
         return; /* one CPU: waiters never poll */
-    corio_thread_pool_options po = {.max_workers = 1};
     corio_executor *ex = NULL;
-    ck_assert_int_eq(corio_thread_pool_create(&po, &ex), 0);
-    corio_runtime_options o = {.loops = 1};
     corio_runtime *rt = NULL;
-    ck_assert_int_eq(corio_runtime_create(&o, &rt), 0);
+    t_pool1_loop1(&ex, &rt);
     corio_future *f = t_spawn(rt, 0, t_pool_rounds, ex);
     corio_value v = {0};
     ck_assert_int_eq(corio_future_result_value(f, 120, &v), 0);
