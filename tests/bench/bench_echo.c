@@ -11,7 +11,10 @@
  * request of REQ bytes in flight, checks every byte of the echo, and sends
  * the next. The server (loop or thread) is pinned to CPU 0 and the client
  * to CPU 1 when there are two CPUs. Each server gets `--rounds` rounds of
- * `--seconds`, alternating, and its best round is reported.
+ * `--seconds`, alternating, and its best round is reported. For the epoll
+ * and the raw corio server it also prints where the server thread's time
+ * went per request in its least-CPU round: user and kernel time, and its
+ * kernel entries (system calls; ring enters and how many blocked).
  *
  *   bench_echo [--conns N] [--seconds S] [--rounds R] [--size B]
  *   bench_echo --target PORT [--churn]   drive an external echo server
