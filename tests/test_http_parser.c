@@ -313,6 +313,29 @@ START_TEST(test_status_431) {
 }
 END_TEST
 
+/* Every byte in a field name: accepted exactly when RFC 9110's tchar
+ * grammar says so (the parser keeps it as a bitmap). */
+START_TEST(test_tchar_every_byte) {
+    for (int b = 0; b < 256; b++) {
+        if (b == ':')
+            continue; /* ends the name: "X" with the value "Y: v" */
+        char s[64];
+        int n = snprintf(s, sizeof s, "GET / HTTP/1.1\r\nHost: a\r\nX%cY: v\r\n\r\n", b ? b : '?');
+        if (b == 0)
+            s[strlen("GET / HTTP/1.1\r\nHost: a\r\nX")] = '\0';
+        bool tchar = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                     (b != 0 && strchr("!#$%&'*+-.^_`|~", b) != NULL);
+        t_ctx t;
+        t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
+        int rc = corio__http_request_parse(&t.p, s, (size_t)n, &t.req);
+        if (tchar)
+            ck_assert_msg(rc == CORIO__HTTP_DONE, "byte %d refused in a name (%d)", b, rc);
+        else
+            ck_assert_msg(rc < 0, "byte %d taken in a name (%d)", b, rc);
+    }
+}
+END_TEST
+
 START_TEST(test_status_505) {
     t_ctx t;
     ck_assert_int_eq(t_req(&t, "GET / HTTP/2.0\r\nHost: a\r\n\r\n"), -505);
@@ -853,6 +876,7 @@ int main(void) {
     tcase_add_test(req, test_status_413);
     tcase_add_test(req, test_status_414);
     tcase_add_test(req, test_status_431);
+    tcase_add_test(req, test_tchar_every_byte);
     tcase_add_test(req, test_status_505);
     tcase_add_test(req, test_keep_alive_rules);
     tcase_add_test(req, test_leading_empty_lines);

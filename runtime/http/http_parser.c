@@ -49,11 +49,7 @@ enum {
 /* Longest HTTP-version token, "HTTP/1.1". */
 #define VERSION_LEN 8u
 
-static bool is_tchar(unsigned char c) {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+static bool is_tchar(unsigned char c) { return corio__http_is_tchar(c); }
 
 /* field-vchar = VCHAR / obs-text; SP and HTAB are handled by the callers. */
 static bool is_field_vchar(unsigned char c) {
@@ -340,6 +336,13 @@ static size_t fill_headers(const corio__http_parser *p, const char *buf, size_t 
     return n;
 }
 
+/* Where a run inside the field lines must stop: the input's end, or the
+ * first byte past max_header_bytes (which the loop answers with 431). */
+static size_t head_end(const corio__http_parser *p, size_t len) {
+    return p->lim.max_header_bytes < len - p->hdr_start ? p->hdr_start + p->lim.max_header_bytes
+                                                        : len;
+}
+
 /* Runs the head state machine over buf[p->pos..len). Returns DONE with
  * p->pos just past the head, NEED_MORE, or -status (made sticky). */
 static int run(corio__http_parser *p, const char *buf, size_t len) {
@@ -398,7 +401,20 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                 goto fail;
             }
             break;
-        case S_TARGET:
+        case S_TARGET: {
+            /* The run of target bytes at once, up to the URI limit; what
+             * ends it is taken by the byte rules below. */
+            size_t end = p->lim.max_uri < len - p->target_off ? p->target_off + p->lim.max_uri
+                                                              : len;
+            while (pos < end && buf[pos] != ' ' && (unsigned char)buf[pos] > 0x20 &&
+                   (unsigned char)buf[pos] < 0x7f)
+                pos++;
+            if (pos == len) {
+                pos--; /* the for loop's pos++ ends the input */
+                break;
+            }
+            c = (unsigned char)buf[pos];
+        }
             if (c == ' ') {
                 p->target_len = pos - p->target_off;
                 if (p->target_len == 0)
@@ -495,6 +511,14 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             break;
         case S_HDR_NAME:
             /* Whitespace before the colon is a 400 (RFC 9112 5.1). */
+            if (is_tchar(c)) {
+                /* The run of name bytes at once, to the head limit (met,
+                 * the check at the loop's top answers 431). */
+                size_t end = head_end(p, len);
+                while (pos + 1 < end && is_tchar((unsigned char)buf[pos + 1]))
+                    pos++;
+                break;
+            }
             if (c == ':') {
                 p->name_len = pos - p->tok;
                 p->state = S_HDR_OWS;
@@ -520,6 +544,14 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             }
             break;
         case S_HDR_VALUE:
+            if (is_field_vchar(c)) {
+                /* The run of visible bytes at once, to the head limit. */
+                size_t end = head_end(p, len);
+                while (pos + 1 < end && is_field_vchar((unsigned char)buf[pos + 1]))
+                    pos++;
+                p->value_end = pos + 1;
+                break;
+            }
             if (c == '\r') {
                 p->state = S_HDR_LF;
             } else if (c == '\n') {

@@ -56,6 +56,18 @@
 /* Longest chunk-size line (size, extensions, CRLF); longer is a 400. */
 #define CORIO__HTTP_MAX_CHUNK_LINE 4096u
 
+/* tchar = DIGIT / ALPHA / "!#$%&'*+-.^_`|~" (RFC 9110 5.6.2), the bytes of
+ * a token (a method, a field name): one bit per code below 128, bit c of
+ * the low word for c < 64, else bit c - 64 of the high word.
+ * test_http_parser checks every byte against the grammar's definition. */
+#define CORIO__HTTP_TCHAR_LO 0x03ff6cfa00000000ull
+#define CORIO__HTTP_TCHAR_HI 0x57ffffffc7fffffeull
+
+static inline bool corio__http_is_tchar(unsigned char c) {
+    return c < 128 &&
+           (((c < 64 ? CORIO__HTTP_TCHAR_LO : CORIO__HTTP_TCHAR_HI) >> (c & 63)) & 1);
+}
+
 /* Methods (corio_http_method) and field lines (corio_http_header) are
  * the public types of corio/http.h. */
 

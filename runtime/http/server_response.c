@@ -107,11 +107,9 @@ static int ensure_extra(corio_http_response *w) {
 static bool is_token(const char *s) {
     if (!*s)
         return false;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (!(ch > 0x20 && ch < 0x7f) || strchr("\"(),/:;<=>?@[\\]{}", ch))
+    for (; *s; s++)
+        if (!corio__http_is_tchar((unsigned char)*s))
             return false;
-    }
     return true;
 }
 
