@@ -2,7 +2,8 @@
 # corio-httpd against nginx on loopback, same machine, same run.
 #
 #   tests/bench/httpd_vs_nginx.sh [--loops N] [--conns "100 1000 10000"]
-#                                 [--idle "1000 10000"] [BUILD_DIR] [DURATION] [ROUNDS]
+#                                 [--idle "1000 10000"] [--profile "1000"]
+#                                 [BUILD_DIR] [DURATION] [ROUNDS]
 #
 # Both servers answer GET /hello with the 13-byte body "Hello, world!"
 # (nginx: `return 200 "Hello, world!";` with default_type text/plain,
@@ -29,6 +30,17 @@
 # the connections is printed per connection in KiB, with
 # `ratio rss-per-idle-connection corio/nginx`.
 #
+# Profile: for each count in --profile (default none; it must also be in
+# --conns), one more run of each server under `perf record -e cpu-clock`
+# (a software clock: it works in VMs without hardware counters) splits
+# the server's median CPU per request of that count into user space, the
+# kernel's system-call entry, epoll and file-descriptor work, its io_uring
+# work, and the rest of the kernel (TCP/IP, softirqs, timers, the
+# scheduler: the work either server causes by serving the same bytes).
+# `floor cpu-per-request corio/nginx` is corio-httpd's rest-of-kernel
+# time over nginx's whole time: the ratio corio-httpd would reach if its
+# user space and io_uring cost nothing.
+#
 # Installs nginx-light and wrk through tools/deps.sh when they are missing.
 # Kills every server it started on exit.
 set -euo pipefail
@@ -41,12 +53,14 @@ loops=1
 ((ncpu >= 8)) && loops=$((ncpu / 2))
 conns="100 1000 10000"
 idle="1000 10000"
+profile=
 args=()
 while (($#)); do
     case $1 in
         --loops) loops=$2; shift 2 ;;
         --conns) conns=$2; shift 2 ;;
         --idle) idle=$2; shift 2 ;;
+        --profile) profile=$2; shift 2 ;;
         -h | --help) sed -n '2,5p' "$0"; exit 0 ;;
         *) args+=("$1"); shift ;;
     esac
@@ -199,6 +213,37 @@ for n in $idle; do
         "$(awk -v a="$co" -v b="$ng" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')" "$n"
 done
 
+# profile_split PORT CONNS CPU_US NAME PID... -> a line with the split of
+# CPU_US (the server's median CPU per request) by where perf's samples
+# fell during one more wrk run, then a line with the rest-of-kernel
+# microseconds alone.
+profile_split() {
+    local port=$1 c=$2 us=$3 name=$4 data=$tmp/perf-$4.data
+    shift 4
+    perf record -q -e cpu-clock -o "$data" -p "$(IFS=,; echo "$*")" -- sleep "${dur%s}" \
+        > /dev/null 2>&1 &
+    local ppid=$!
+    run "$port" "$c" "$@" > /dev/null
+    wait "$ppid" || true
+    perf report -i "$data" --no-children --sort dso,sym -g none 2> /dev/null | awk -v us="$us" \
+        -v name="$name" -v c="$c" '
+        /^#/ || NF < 3 { next }
+        {
+            p = $1; sub(/%/, "", p); sym = $NF
+            if ($0 !~ /\[k\]/) u += p
+            else if (sym ~ /^(io_|__io_|llist_|fget|fput|__fget|sock_from_file|tctx_)/) io += p
+            else if (sym ~ /^(ep_|__ep_|do_epoll|sock_poll|do_syscall_64|entry_SYSCALL|syscall_|__x64_sys|__do_sys|ksys_|vfs_|__fdget|fdget|sock_read_iter|sock_write_iter|do_iter_|import_iovec|__import_iovec|iovec_from_user|rw_verify_area|__sys_|sockfd_lookup|exit_to_user|__rseq|rseq_)/) sc += p
+            else k += p
+        }
+        END {
+            t = u + io + sc + k
+            if (t == 0) { print "c=" c " profile " name ": no samples"; print 0; exit }
+            printf "c=%-5s profile %s: %.2f us CPU/req = user %.2f + kernel syscall/epoll/fd %.2f + kernel io_uring %.2f + kernel rest %.2f\n", \
+                c, name, us, us * u / t, us * sc / t, us * io / t, us * k / t
+            printf "%.2f\n", us * k / t
+        }'
+}
+
 # ---- throughput and CPU per request ----
 start_nginx nginx
 start_corio corio
@@ -231,4 +276,16 @@ for c in $conns; do
     printf 'c=%-5s median CPU per request: nginx %s us   corio-httpd %s us\n' "$c" "$ncm" "$hcm"
     printf 'ratio cpu-per-request corio/nginx: %s (c=%s)\n' \
         "$(awk -v a="$hcm" -v b="$ncm" 'BEGIN { printf "%.2f", a / b }')" "$c"
+    [[ " $profile " == *" $c "* ]] || continue
+    if ! command -v perf > /dev/null; then
+        echo "c=$c profile: perf not found, skipped"
+        continue
+    fi
+    out=$(profile_split "$nport" "$c" "$ncm" nginx "${nginx_cpu_pids[@]}")
+    echo "${out%$'\n'*}"
+    out=$(profile_split "$cport" "$c" "$hcm" corio-httpd "$cpid")
+    echo "${out%$'\n'*}"
+    hk=${out##*$'\n'}
+    printf 'floor cpu-per-request corio/nginx: %s (c=%s)\n' \
+        "$(awk -v a="$hk" -v b="$ncm" 'BEGIN { printf "%.2f", a / b }')" "$c"
 done
