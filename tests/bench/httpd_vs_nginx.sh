@@ -61,7 +61,7 @@ while (($#)); do
         --conns) conns=$2; shift 2 ;;
         --idle) idle=$2; shift 2 ;;
         --profile) profile=$2; shift 2 ;;
-        -h | --help) sed -n '2,5p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,6p' "$0"; exit 0 ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -72,6 +72,9 @@ rounds=${3:-3}
 httpd=$build/examples/corio-httpd
 idle_bin=$build/tests/bench/idle_conns
 ((loops >= 1)) || { echo "--loops takes a count >= 1" >&2; exit 2; }
+for c in $profile; do
+    [[ " $conns " == *" $c "* ]] || { echo "--profile $c: not one of --conns ($conns)" >&2; exit 2; }
+done
 if ((loops > 1 && 2 * loops > ncpu)); then
     echo "--loops $loops needs $((2 * loops)) CPUs (server and wrk apart); this machine has $ncpu" >&2
     exit 2
@@ -216,7 +219,7 @@ done
 # profile_split PORT CONNS CPU_US NAME PID... -> a line with the split of
 # CPU_US (the server's median CPU per request) by where perf's samples
 # fell during one more wrk run, then a line with the rest-of-kernel
-# microseconds alone.
+# microseconds alone ("none" when perf recorded no samples).
 profile_split() {
     local port=$1 c=$2 us=$3 name=$4 data=$tmp/perf-$4.data
     shift 4
@@ -237,7 +240,7 @@ profile_split() {
         }
         END {
             t = u + io + sc + k
-            if (t == 0) { print "c=" c " profile " name ": no samples"; print 0; exit }
+            if (t == 0) { print "c=" c " profile " name ": no samples"; print "none"; exit }
             printf "c=%-5s profile %s: %.2f us CPU/req = user %.2f + kernel syscall/epoll/fd %.2f + kernel io_uring %.2f + kernel rest %.2f\n", \
                 c, name, us, us * u / t, us * sc / t, us * io / t, us * k / t
             printf "%.2f\n", us * k / t
@@ -286,6 +289,7 @@ for c in $conns; do
     out=$(profile_split "$cport" "$c" "$hcm" corio-httpd "$cpid")
     echo "${out%$'\n'*}"
     hk=${out##*$'\n'}
+    [[ $hk != none ]] || continue
     printf 'floor cpu-per-request corio/nginx: %s (c=%s)\n' \
         "$(awk -v a="$hk" -v b="$ncm" 'BEGIN { printf "%.2f", a / b }')" "$c"
 done
