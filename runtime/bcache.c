@@ -44,7 +44,7 @@ typedef struct bcache {
     corio__quiet quiet; /* bc_trim once a quiet period saw no get or put */
 } bcache;
 
-static _Thread_local bcache *tls_bc;
+static CORIO__TLS_HOT bcache *tls_bc; /* read on every get and put */
 static pthread_key_t bc_key;
 static pthread_once_t bc_once = PTHREAD_ONCE_INIT;
 static int bc_key_ok;

@@ -336,6 +336,29 @@ START_TEST(test_tchar_every_byte) {
 }
 END_TEST
 
+/* Host's character set (RFC 3986 3.2.2, as the parser checks it), byte by
+ * byte: letters, digits and "-._~%!$&'()*+,;=:[]" are taken, every other
+ * byte (control bytes, SP, '/', '@', '?', '#', quotes, obs-text) is a 400. */
+START_TEST(test_host_every_byte) {
+    for (int b = 0; b < 256; b++) {
+        char s[64];
+        int n = snprintf(s, sizeof s, "GET / HTTP/1.1\r\nHost: a%cb\r\n\r\n", b ? b : '?');
+        if (b == 0)
+            s[strlen("GET / HTTP/1.1\r\nHost: a")] = '\0';
+        bool host = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                    (b != 0 && strchr("-._~%!$&'()*+,;=:[]", b) != NULL);
+        t_ctx t;
+        t_init_req(&t, NULL, CORIO_HTTP_METHODS_ALL);
+        int rc = corio__http_request_parse(&t.p, s, (size_t)n, &t.req);
+        if (host)
+            ck_assert_msg(rc == CORIO__HTTP_DONE && t.req.host_len == 3, "byte %d refused in Host (%d)",
+                          b, rc);
+        else
+            ck_assert_msg(rc < 0, "byte %d taken in Host (%d)", b, rc);
+    }
+}
+END_TEST
+
 START_TEST(test_status_505) {
     t_ctx t;
     ck_assert_int_eq(t_req(&t, "GET / HTTP/2.0\r\nHost: a\r\n\r\n"), -505);
@@ -877,6 +900,7 @@ int main(void) {
     tcase_add_test(req, test_status_414);
     tcase_add_test(req, test_status_431);
     tcase_add_test(req, test_tchar_every_byte);
+    tcase_add_test(req, test_host_every_byte);
     tcase_add_test(req, test_status_505);
     tcase_add_test(req, test_keep_alive_rules);
     tcase_add_test(req, test_leading_empty_lines);

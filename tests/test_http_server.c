@@ -63,6 +63,14 @@ static int t_handler(corio_http_request *req, corio_http_response *w, void *arg)
         corio_http_response_set_header(w, "Content-Type", "text/plain");
         return corio_http_response_write_all(w, buf, (size_t)k);
     }
+    if (!strcmp(p, "/sethdr")) {
+        /* A refused set_header leaves the field it would replace. */
+        int a = corio_http_response_set_header(w, "X-A", "1");
+        int b = corio_http_response_set_header(w, "X-A", "bad\r\nvalue");
+        int c = corio_http_response_set_header(w, "X A", "2");
+        int k = snprintf(buf, sizeof buf, "set=%d,%d,%d", a, b, c);
+        return corio_http_response_write_all(w, buf, (size_t)k);
+    }
     if (!strcmp(p, "/peer")) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -179,6 +187,37 @@ START_TEST(test_request_accessors) {
     ck_assert(!strncmp(big, "HTTP/1.1 400 ", 13));
     t_exchange("GET /a/%2e%2e/%2e%2e/x HTTP/1.1\r\nHost: h\r\n\r\n", big, sizeof big);
     ck_assert(!strncmp(big, "HTTP/1.1 400 ", 13));
+    t_stop();
+}
+END_TEST
+
+/* A head is copied into the request block up to CORIO__HS_HEAD_CAP bytes
+ * (with its NUL) and to the heap beyond: pipelined heads on both sides of
+ * that size, big then small again, each reach the handler whole. */
+START_TEST(test_head_copy_sizes) {
+    t_start(NULL);
+    static const size_t lens[] = {10, 981, 982, 983, 3000, 12, 982};
+    static char req[16384], want[4096];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        bool last = i + 1 == sizeof lens / sizeof lens[0];
+        n += (size_t)snprintf(req + n, sizeof req - n, "GET /info HTTP/1.1\r\nHost: h\r\n%sX-Test: ",
+                              last ? "Connection: close\r\n" : "");
+        memset(req + n, 'a' + (int)i, lens[i]);
+        n += lens[i];
+        n += (size_t)snprintf(req + n, sizeof req - n, "\r\n\r\n");
+    }
+    req[n] = 0;
+    t_exchange(req, big, sizeof big);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t k = (size_t)snprintf(want, sizeof want, "t=/info p=/info q=(none) name=(-2) x=");
+        memset(want + k, 'a' + (int)i, lens[i]);
+        snprintf(want + k + lens[i], sizeof want - k - lens[i], " v=1");
+        ck_assert_msg(strstr(big, want), "head %zu (%zu-byte value) not whole", i, lens[i]);
+    }
+    ck_assert_int_eq(t_count(big, "HTTP/1.1 200 "), (int)(sizeof lens / sizeof lens[0]));
+    t_exchange("GET /sethdr HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", big, sizeof big);
+    ck_assert_msg(strstr(big, "\r\nX-A: 1\r\n") && strstr(big, "set=0,-22,-22"), "%s", big);
     t_stop();
 }
 END_TEST
@@ -610,6 +649,7 @@ int main(void) {
     TCase *tc = tcase_create("api");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_accessors);
+    tcase_add_test(tc, test_head_copy_sizes);
     tcase_add_test(tc, test_request_peer);
     tcase_add_test(tc, test_bodies);
     tcase_add_test(tc, test_mux_and_args);

@@ -278,7 +278,8 @@ CORIO_API int corio_http_response_add_header(corio_http_response *resp, const ch
                                              const char *value);
 
 /** As add_header, after removing the fields of that name (case-insensitive)
- * added before. */
+ * added before. A name or value add_header refuses (-EINVAL) removes
+ * nothing. */
 CORIO_API int corio_http_response_set_header(corio_http_response *resp, const char *name,
                                              const char *value);
 

@@ -83,6 +83,9 @@ static bool ieq(const char *s, size_t n, const char *lit) {
     return i == n && lit[i] == '\0';
 }
 
+/* ieq with the literal's length compared first: most names differ there. */
+#define IEQ_LIT(s, n, lit) ((n) == sizeof(lit) - 1 && ieq(s, n, lit))
+
 void corio__http_limits_init(corio__http_limits *lim) {
     lim->max_uri = CORIO__HTTP_DEFAULT_MAX_URI;
     lim->max_header_bytes = CORIO__HTTP_DEFAULT_MAX_HEADER_BYTES;
@@ -135,16 +138,17 @@ void corio__http_response_parser_init(corio__http_parser *p, const corio__http_l
 static unsigned method_bit(const char *s, size_t n) {
     static const struct {
         const char *name; /* token */
+        size_t len;       /* its length */
         unsigned bit;     /* corio_http_method */
     } methods[] = {
-        {"GET", CORIO_HTTP_GET},         {"HEAD", CORIO_HTTP_HEAD},
-        {"POST", CORIO_HTTP_POST},       {"PUT", CORIO_HTTP_PUT},
-        {"DELETE", CORIO_HTTP_DELETE},   {"CONNECT", CORIO_HTTP_CONNECT},
-        {"OPTIONS", CORIO_HTTP_OPTIONS}, {"TRACE", CORIO_HTTP_TRACE},
-        {"PATCH", CORIO_HTTP_PATCH},
+        {"GET", 3, CORIO_HTTP_GET},         {"HEAD", 4, CORIO_HTTP_HEAD},
+        {"POST", 4, CORIO_HTTP_POST},       {"PUT", 3, CORIO_HTTP_PUT},
+        {"DELETE", 6, CORIO_HTTP_DELETE},   {"CONNECT", 7, CORIO_HTTP_CONNECT},
+        {"OPTIONS", 7, CORIO_HTTP_OPTIONS}, {"TRACE", 5, CORIO_HTTP_TRACE},
+        {"PATCH", 5, CORIO_HTTP_PATCH},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (strlen(methods[i].name) == n && memcmp(methods[i].name, s, n) == 0)
+        if (methods[i].len == n && memcmp(methods[i].name, s, n) == 0)
             return methods[i].bit;
     return 0;
 }
@@ -216,13 +220,14 @@ static int conn_element(corio__http_parser *p, const char *s, size_t n) {
  * space, '/', '@', '?', '#', a quote, a control byte) is a 400: such a
  * value cannot name an authority, and a server that routes or logs on it
  * must not see it. The empty value is allowed (a target without an
- * authority). This checks the character set, not the full grammar. */
+ * authority). This checks the character set, not the full grammar: ASCII
+ * letters and digits and "-._~%!$&'()*+,;=:[]", as HOST_LO/HOST_HI below. */
+#define HOST_LO 0x2fff7ff200000000ull /* bytes 0-63 of that set, bit c */
+#define HOST_HI 0x47fffffeaffffffeull /* bytes 64-127, bit c - 64 */
 static bool valid_host(const char *v, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (!strchr("-._~%!$&'()*+,;=:[]", c) || c == 0)
+        if (c >= 128 || !(((c < 64 ? HOST_LO : HOST_HI) >> (c & 63)) & 1))
             return false;
     }
     return true;
@@ -235,7 +240,7 @@ static int end_field(corio__http_parser *p, const char *buf) {
     const char *val = buf + p->value_off;
     size_t vlen = p->value_end - p->value_off;
 
-    if (ieq(name, p->name_len, "content-length")) {
+    if (IEQ_LIT(name, p->name_len, "content-length")) {
         /* Any second Content-Length is refused, even an equal one: two
          * parsers disagreeing on which to use is how smuggling starts. */
         if (p->has_cl || vlen == 0)
@@ -256,16 +261,16 @@ static int end_field(corio__http_parser *p, const char *buf) {
         p->content_length = v;
         if (v > p->lim.max_body)
             return -413;
-    } else if (ieq(name, p->name_len, "transfer-encoding")) {
+    } else if (IEQ_LIT(name, p->name_len, "transfer-encoding")) {
         /* A 1.0 request cannot legitimately be chunked; one that says so is
          * most likely aimed at a proxy that ignores the field. */
         if (!p->is_response && p->minor == 0)
             return -400;
         p->te_seen = true;
         return for_each_element(p, val, vlen, te_element);
-    } else if (ieq(name, p->name_len, "connection")) {
+    } else if (IEQ_LIT(name, p->name_len, "connection")) {
         return for_each_element(p, val, vlen, conn_element);
-    } else if (!p->is_response && ieq(name, p->name_len, "host")) {
+    } else if (!p->is_response && IEQ_LIT(name, p->name_len, "host")) {
         if (++p->host_count > 1)
             return -400;
         if (!valid_host(val, vlen))
@@ -344,7 +349,14 @@ static size_t head_end(const corio__http_parser *p, size_t len) {
 }
 
 /* Runs the head state machine over buf[p->pos..len). Returns DONE with
- * p->pos just past the head, NEED_MORE, or -status (made sticky). */
+ * p->pos just past the head, NEED_MORE, or -status (made sticky).
+ *
+ * The common shapes are taken in runs and chains: a token, a target, a
+ * version or a field value is scanned at once, and the byte that ends a
+ * state is taken by the next state in the same iteration (NEXT) when it is
+ * in the input and, in the field lines, within max_header_bytes, which is
+ * what the loop's top would check. Every other byte goes round the loop,
+ * so each check still happens on the byte that decides it. */
 static int run(corio__http_parser *p, const char *buf, size_t len) {
     const bool lenient = p->is_response;
     size_t pos = p->pos;
@@ -354,6 +366,15 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
         return p->error;
     if (len < pos)
         return -EINVAL;
+
+/* Take the next byte into `label` now, or leave it to the loop's top. */
+#define NEXT(limit, label)                                                                 \
+    do {                                                                                   \
+        if (pos + 1 >= (limit))                                                            \
+            goto next;                                                                     \
+        c = (unsigned char)buf[++pos];                                                     \
+        goto label;                                                                        \
+    } while (0)
 
     for (; pos < len; pos++) {
         unsigned char c = (unsigned char)buf[pos];
@@ -389,19 +410,32 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             p->start = pos + 1;
             p->state = S_START;
             break;
-        case S_METHOD:
+        case S_METHOD: {
+            /* The run of method bytes at once, up to the method limit. */
+            size_t end = len - p->start > CORIO__HTTP_MAX_METHOD ? p->start + CORIO__HTTP_MAX_METHOD
+                                                                 : len;
+            while (pos < end && is_tchar((unsigned char)buf[pos]))
+                pos++;
+            if (pos == len) {
+                pos--; /* the for loop's pos++ ends the input */
+                break;
+            }
+            c = (unsigned char)buf[pos];
+        }
             if (c == ' ') {
                 p->method_len = pos - p->start;
                 p->target_off = pos + 1;
                 p->state = S_TARGET;
+                NEXT(len, target);
             } else if (!is_tchar(c)) {
                 goto bad;
-            } else if (pos - p->start >= CORIO__HTTP_MAX_METHOD) {
-                rc = -501;
+            } else {
+                rc = -501; /* a token byte past CORIO__HTTP_MAX_METHOD */
                 goto fail;
             }
             break;
-        case S_TARGET: {
+        case S_TARGET:
+        target: {
             /* The run of target bytes at once, up to the URI limit; what
              * ends it is taken by the byte rules below. */
             size_t end = p->lim.max_uri < len - p->target_off ? p->target_off + p->lim.max_uri
@@ -410,7 +444,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                    (unsigned char)buf[pos] < 0x7f)
                 pos++;
             if (pos == len) {
-                pos--; /* the for loop's pos++ ends the input */
+                pos--;
                 break;
             }
             c = (unsigned char)buf[pos];
@@ -421,6 +455,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                     goto bad;
                 p->tok = pos + 1;
                 p->state = S_VERSION;
+                NEXT(len, version);
             } else if (c <= 0x20 || c >= 0x7f) {
                 goto bad;
             } else if (pos - p->target_off >= p->lim.max_uri) {
@@ -429,11 +464,22 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             }
             break;
         case S_VERSION:
-            if (c == '\r')
+        version: {
+            /* The visible bytes at once, up to the version's length. */
+            size_t end = len - p->tok > VERSION_LEN ? p->tok + VERSION_LEN : len;
+            while (pos < end && is_field_vchar((unsigned char)buf[pos]))
+                pos++;
+            if (pos == len) {
+                pos--;
+                break;
+            }
+            c = (unsigned char)buf[pos];
+        }
+            if (c == '\r') {
                 p->state = S_LINE1_LF;
-            else if (pos - p->tok >= VERSION_LEN || !is_field_vchar(c))
-                goto bad;
-            break;
+                NEXT(len, line1_lf);
+            }
+            goto bad; /* not visible, or past VERSION_LEN */
         case S_RVERSION:
             if (c == ' ') {
                 rc = parse_version(buf + p->tok, pos - p->tok, &p->minor);
@@ -481,6 +527,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             }
             break;
         case S_LINE1_LF:
+        line1_lf:
             if (c != '\n')
                 goto bad;
             if (!p->is_response && (rc = end_request_line(p, buf, pos)) < 0)
@@ -488,11 +535,12 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
         line1_done:
             p->hdr_start = pos + 1;
             p->state = S_HDR_START;
-            break;
+            NEXT(head_end(p, len), hdr_start);
         case S_HDR_START:
+        hdr_start:
             if (c == '\r') {
                 p->state = S_END_LF;
-                break;
+                NEXT(head_end(p, len), end_lf);
             }
             if (c == '\n') {
                 if (!lenient)
@@ -508,71 +556,80 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             }
             p->tok = pos;
             p->state = S_HDR_NAME;
-            break;
+            NEXT(head_end(p, len), hdr_name);
         case S_HDR_NAME:
-            /* Whitespace before the colon is a 400 (RFC 9112 5.1). */
+        hdr_name:
             if (is_tchar(c)) {
                 /* The run of name bytes at once, to the head limit (met,
                  * the check at the loop's top answers 431). */
                 size_t end = head_end(p, len);
                 while (pos + 1 < end && is_tchar((unsigned char)buf[pos + 1]))
                     pos++;
-                break;
+                NEXT(end, hdr_name_end);
             }
-            if (c == ':') {
-                p->name_len = pos - p->tok;
-                p->state = S_HDR_OWS;
-            } else if (!is_tchar(c)) {
+        hdr_name_end:
+            /* Whitespace before the colon is a 400 (RFC 9112 5.1). */
+            if (c != ':')
                 goto bad;
-            }
-            break;
+            p->name_len = pos - p->tok;
+            p->state = S_HDR_OWS;
+            NEXT(head_end(p, len), hdr_ows);
         case S_HDR_OWS:
+        hdr_ows:
             if (is_ws(c))
-                break;
+                NEXT(head_end(p, len), hdr_ows);
             p->value_off = p->value_end = pos;
             if (c == '\r') {
                 p->state = S_HDR_LF;
-            } else if (c == '\n') {
+                NEXT(head_end(p, len), hdr_lf);
+            }
+            if (c == '\n') {
                 if (!lenient)
                     goto bad;
                 goto field_done;
-            } else if (!is_field_vchar(c)) {
+            }
+            if (!is_field_vchar(c))
                 goto bad;
-            } else {
-                p->value_end = pos + 1;
-                p->state = S_HDR_VALUE;
+            p->state = S_HDR_VALUE;
+            /* fall through */
+        case S_HDR_VALUE: {
+            /* The run of visible bytes and inner whitespace at once, to
+             * the head limit; value_end stays past the last visible one. */
+            size_t end = head_end(p, len), vend = p->value_end;
+            for (;;) {
+                if (is_field_vchar(c))
+                    vend = pos + 1;
+                else if (!is_ws(c))
+                    break;
+                if (pos + 1 >= end) {
+                    p->value_end = vend;
+                    goto next;
+                }
+                c = (unsigned char)buf[++pos];
             }
-            break;
-        case S_HDR_VALUE:
-            if (is_field_vchar(c)) {
-                /* The run of visible bytes at once, to the head limit. */
-                size_t end = head_end(p, len);
-                while (pos + 1 < end && is_field_vchar((unsigned char)buf[pos + 1]))
-                    pos++;
-                p->value_end = pos + 1;
-                break;
-            }
+            p->value_end = vend;
+        }
             if (c == '\r') {
                 p->state = S_HDR_LF;
-            } else if (c == '\n') {
+                NEXT(head_end(p, len), hdr_lf);
+            }
+            if (c == '\n') {
                 if (!lenient)
                     goto bad;
                 goto field_done;
-            } else if (is_field_vchar(c)) {
-                p->value_end = pos + 1;
-            } else if (!is_ws(c)) {
-                goto bad;
             }
-            break;
+            goto bad;
         case S_HDR_LF:
+        hdr_lf:
             if (c != '\n')
                 goto bad;
         field_done:
             if ((rc = end_field(p, buf)) < 0)
                 goto fail;
             p->state = S_HDR_START;
-            break;
+            NEXT(head_end(p, len), hdr_start);
         case S_END_LF:
+        end_lf:
             if (c != '\n')
                 goto bad;
         head_done:
@@ -583,7 +640,9 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
         default:
             goto bad;
         }
+    next:;
     }
+#undef NEXT
     p->pos = pos;
     return CORIO__HTTP_NEED_MORE;
 bad:

@@ -231,7 +231,7 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
     s->port = corio_listener_port(s->lst);
     s->nloops = corio_runtime_loops(rt);
     s->work_size = s->max_headers * sizeof(corio_http_header) + 2 * s->path_cap +
-                   CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP;
+                   CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP + CORIO__HS_HEAD_CAP;
     if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch)) ||
         !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks))) {
         r = -ENOMEM;

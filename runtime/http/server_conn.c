@@ -7,7 +7,7 @@
  *   and close.
  *
  * The head is parsed in place in the stream's read buffer, then copied to
- * c->head (its slices rebased) so that the body reader may refill the
+ * the request block (or c->head when bigger; its slices rebased) so that the body reader may refill the
  * buffer while the handler still uses the head.
  */
 #include <errno.h>
@@ -40,6 +40,7 @@ int corio__hs_work_take(corio__hconn *c) {
     c->hdrs = w;
     c->pathbuf = (char *)w + hsz;
     c->extra = c->pathbuf + 2 * s->path_cap;
+    c->headbuf = c->extra + CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP;
     c->p.hdrs = c->hdrs;
     return 0;
 }
@@ -53,7 +54,7 @@ void corio__hs_work_give(corio__hconn *c) {
         return;
     c->work = NULL;
     c->hdrs = NULL;
-    c->pathbuf = c->extra = NULL;
+    c->pathbuf = c->extra = c->headbuf = NULL;
     c->p.hdrs = NULL;
     corio__bcache_put(w, c->srv->work_size);
 }
@@ -125,21 +126,25 @@ static void refuse(corio__hconn *c, int status) {
 }
 
 /* Copy the parsed head out of the stream's buffer (rebasing its slices),
- * then consume it. */
+ * then consume it: into the request block, or when bigger than that
+ * place to c->head, kept until the connection is idle. */
 static int keep_head(corio__hconn *c, const char *v) {
     corio__http_request *h = &c->req.h;
     size_t n = h->head_len;
-    if (n + 1 > c->head_cap) {
-        size_t cap = n + 1 < 1024 ? 1024 : n + 1;
-        char *p = realloc(c->head, cap);
-        if (!p)
-            return -ENOMEM;
-        c->head = p;
-        c->head_cap = cap;
+    char *dst = c->headbuf;
+    if (n + 1 > CORIO__HS_HEAD_CAP) {
+        if (n + 1 > c->head_cap) {
+            char *p = realloc(c->head, n + 1);
+            if (!p)
+                return -ENOMEM;
+            c->head = p;
+            c->head_cap = n + 1;
+        }
+        dst = c->head;
     }
-    memcpy(c->head, v, n);
-    c->head[n] = 0;
-    ptrdiff_t d = c->head - v;
+    memcpy(dst, v, n);
+    dst[n] = 0;
+    ptrdiff_t d = dst - v;
     h->method_str += d;
     h->target += d;
     if (h->host)
@@ -150,8 +155,8 @@ static int keep_head(corio__hconn *c, const char *v) {
     }
     /* NUL-terminate the method and the target in the copy (each is
      * followed by a space there). */
-    c->head[h->method_str - c->head + (ptrdiff_t)h->method_len] = 0;
-    c->head[h->target - c->head + (ptrdiff_t)h->target_len] = 0;
+    dst[h->method_str - dst + (ptrdiff_t)h->method_len] = 0;
+    dst[h->target - dst + (ptrdiff_t)h->target_len] = 0;
     return corio_stream_consume(c->st, n);
 }
 

@@ -30,6 +30,7 @@
 
 #define CORIO__HS_HOLD_CAP 4096      /* body bytes held before the head */
 #define CORIO__HS_HDR_CAP 8192       /* response field lines */
+#define CORIO__HS_HEAD_CAP 1024      /* a head copy up to this size (with its NUL) */
 #define CORIO__HS_DISCARD (256 * 1024) /* unread body discarded after a handler */
 
 /* What a connection waits for (the watchdog's deadline kinds). */
@@ -107,8 +108,9 @@ struct corio__hconn {
     corio_stream *st;           /* the buffered (maybe TLS) stream */
     uint64_t nreq;              /* requests answered */
     corio__http_parser p;       /* request parser */
-    char *head;                 /* copy of the current head; NULL while idle */
+    char *head;                 /* heap copy of a head too big for headbuf; NULL while idle */
     size_t head_cap;            /* its size */
+    char *headbuf;              /* copy of a head up to HEAD_CAP bytes (in work) */
     char *extra;                /* response field lines + hold (in work); NULL while idle */
     char *xfer;                 /* TLS file transfer buffer, lazily */
     corio_http_request req;     /* the current request */
@@ -180,8 +182,9 @@ static inline long corio__wd_disarm(corio__hconn *c, corio_scope *sc, long r) {
 }
 
 /* Per-request memory (server_conn.c). A connection holds its request block
- * (header array, path and query copies, response field lines and hold:
- * work_size bytes) and its head copy only from the first byte of a head
+ * (header array, path and query copies, response field lines, hold and a
+ * head copy up to CORIO__HS_HEAD_CAP: work_size bytes) and the heap copy
+ * of a bigger head only from the first byte of a head
  * until it is idle again; in between, blocks wait in the loop thread's
  * block cache (runtime/bcache.h) for the next connection that has
  * something to parse, and give their pages back when the loop goes

@@ -19,16 +19,19 @@
 
 /* The Date field value, formatted at most once a second per thread. */
 const char *corio__hs_date(void) {
-    static _Thread_local time_t last;
-    static _Thread_local char buf[40];
+    /* One thread-local block: one TLS address lookup per call. */
+    static _Thread_local struct {
+        time_t last;
+        char buf[40];
+    } d;
     time_t t = time(NULL);
-    if (t != last) {
+    if (t != d.last) {
         struct tm tm;
         gmtime_r(&t, &tm);
-        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        last = t;
+        strftime(d.buf, sizeof d.buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        d.last = t;
     }
-    return buf;
+    return d.buf;
 }
 
 /* Write iov in full through the stream, under the write timeout. Returns
@@ -104,13 +107,39 @@ static int ensure_extra(corio_http_response *w) {
     return 0;
 }
 
-static bool is_token(const char *s) {
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!corio__http_is_tchar((unsigned char)*s))
-            return false;
-    return true;
+/* The length of the token s, or 0 when s is empty or not a token. */
+static size_t token_len(const char *s) {
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!corio__http_is_tchar((unsigned char)s[n]))
+            return 0;
+    return n;
+}
+
+/* The length of a field value, or SIZE_MAX when it holds a CR or LF. */
+static size_t value_len(const char *v) {
+    size_t n = strcspn(v, "\r\n");
+    return v[n] ? SIZE_MAX : n;
+}
+
+/* The field names the server itself interprets: the length picks the one
+ * candidate, so other names cost no comparison. */
+enum { F_OTHER, F_TE, F_CL, F_CONNECTION, F_SERVER, F_DATE };
+static int field_kind(const char *name, size_t nl) {
+    switch (nl) {
+    case 17:
+        return !strcasecmp(name, "transfer-encoding") ? F_TE : F_OTHER;
+    case 14:
+        return !strcasecmp(name, "content-length") ? F_CL : F_OTHER;
+    case 10:
+        return !strcasecmp(name, "connection") ? F_CONNECTION : F_OTHER;
+    case 6:
+        return !strcasecmp(name, "server") ? F_SERVER : F_OTHER;
+    case 4:
+        return !strcasecmp(name, "date") ? F_DATE : F_OTHER;
+    default:
+        return F_OTHER;
+    }
 }
 
 static bool has_token(const char *v, const char *tok) {
@@ -131,15 +160,14 @@ static bool has_token(const char *v, const char *tok) {
     return false;
 }
 
-int corio_http_response_add_header(corio_http_response *resp, const char *name,
-                                   const char *value) {
-    if (!resp || !name || !value || !is_token(name) || strpbrk(value, "\r\n"))
-        return -EINVAL;
-    if (resp->started)
-        return CORIO_EINVALID_STATE;
-    if (!strcasecmp(name, "transfer-encoding"))
+/* add_header once name (nl bytes, a token) and value (vl bytes, no CR or
+ * LF) are checked. */
+static int add_checked(corio_http_response *resp, const char *name, size_t nl, const char *value,
+                       size_t vl) {
+    int kind = field_kind(name, nl);
+    if (kind == F_TE)
         return -EINVAL; /* the framing is the server's */
-    if (!strcasecmp(name, "content-length")) {
+    if (kind == F_CL) {
         uint64_t v = 0;
         const char *p = value;
         if (!*p)
@@ -153,14 +181,13 @@ int corio_http_response_add_header(corio_http_response *resp, const char *name,
         resp->cl = v;
         return 0;
     }
-    if (!strcasecmp(name, "connection")) {
+    if (kind == F_CONNECTION) {
         if (has_token(value, "close"))
             resp->close = true;
         return 0; /* the server writes Connection itself */
     }
     if (ensure_extra(resp) < 0)
         return -ENOMEM;
-    size_t nl = strlen(name), vl = strlen(value);
     if (resp->hlen + nl + vl + 4 > CORIO__HS_HDR_CAP)
         return -ENOSPC;
     char *p = resp->hdrs + resp->hlen;
@@ -170,20 +197,38 @@ int corio_http_response_add_header(corio_http_response *resp, const char *name,
     memcpy(p + nl + 2, value, vl);
     memcpy(p + nl + 2 + vl, "\r\n", 2);
     resp->hlen += nl + vl + 4;
-    if (!strcasecmp(name, "server"))
+    if (kind == F_SERVER)
         resp->own_server = true;
-    if (!strcasecmp(name, "date"))
+    if (kind == F_DATE)
         resp->own_date = true;
     return 0;
 }
 
+/* The checks add_header and set_header share: 0 with the lengths of name
+ * and value, -EINVAL, or CORIO_EINVALID_STATE. */
+static int check_field(const corio_http_response *resp, const char *name, const char *value,
+                       size_t *nl, size_t *vl) {
+    if (!resp || !name || !value || (*nl = token_len(name)) == 0 ||
+        (*vl = value_len(value)) == SIZE_MAX)
+        return -EINVAL;
+    return resp->started ? CORIO_EINVALID_STATE : 0;
+}
+
+int corio_http_response_add_header(corio_http_response *resp, const char *name,
+                                   const char *value) {
+    size_t nl, vl;
+    int rc = check_field(resp, name, value, &nl, &vl);
+    if (rc < 0)
+        return rc;
+    return add_checked(resp, name, nl, value, vl);
+}
+
 int corio_http_response_set_header(corio_http_response *resp, const char *name,
                                    const char *value) {
-    if (!resp || !name || !value)
-        return -EINVAL;
-    if (resp->started)
-        return CORIO_EINVALID_STATE;
-    size_t nl = strlen(name);
+    size_t nl, vl;
+    int rc = check_field(resp, name, value, &nl, &vl);
+    if (rc < 0)
+        return rc;
     size_t i = 0;
     while (i < resp->hlen) {
         char *line = resp->hdrs + i;
@@ -196,9 +241,9 @@ int corio_http_response_set_header(corio_http_response *resp, const char *name,
             i += ll;
         }
     }
-    if (!strcasecmp(name, "content-length"))
+    if (field_kind(name, nl) == F_CL)
         resp->has_cl = false;
-    return corio_http_response_add_header(resp, name, value);
+    return add_checked(resp, name, nl, value, vl);
 }
 
 /* Append the string z at out[n]; returns the new length. The callers'
