@@ -216,6 +216,14 @@ START_TEST(test_head_copy_sizes) {
         ck_assert_msg(strstr(big, want), "head %zu (%zu-byte value) not whole", i, lens[i]);
     }
     ck_assert_int_eq(t_count(big, "HTTP/1.1 200 "), (int)(sizeof lens / sizeof lens[0]));
+    t_stop();
+}
+END_TEST
+
+/* set_header with a bad value or name fails with -EINVAL and leaves the
+ * field it would have replaced. */
+START_TEST(test_set_header_refused) {
+    t_start(NULL);
     t_exchange("GET /sethdr HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", big, sizeof big);
     ck_assert_msg(strstr(big, "\r\nX-A: 1\r\n") && strstr(big, "set=0,-22,-22"), "%s", big);
     t_stop();
@@ -650,6 +658,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_accessors);
     tcase_add_test(tc, test_head_copy_sizes);
+    tcase_add_test(tc, test_set_header_refused);
     tcase_add_test(tc, test_request_peer);
     tcase_add_test(tc, test_bodies);
     tcase_add_test(tc, test_mux_and_args);

@@ -7,8 +7,9 @@
  *   and close.
  *
  * The head is parsed in place in the stream's read buffer, then copied to
- * the request block (or c->head when bigger; its slices rebased) so that the body reader may refill the
- * buffer while the handler still uses the head.
+ * the request block (or c->head when bigger; its slices rebased) so that
+ * the body reader may refill the buffer while the handler still uses the
+ * head.
  */
 #include <errno.h>
 #include <netinet/in.h>

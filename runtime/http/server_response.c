@@ -160,11 +160,10 @@ static bool has_token(const char *v, const char *tok) {
     return false;
 }
 
-/* add_header once name (nl bytes, a token) and value (vl bytes, no CR or
- * LF) are checked. */
-static int add_checked(corio_http_response *resp, const char *name, size_t nl, const char *value,
-                       size_t vl) {
-    int kind = field_kind(name, nl);
+/* add_header once name (nl bytes, a token, field_kind `kind`) and value
+ * (vl bytes, no CR or LF) are checked. */
+static int add_checked(corio_http_response *resp, const char *name, size_t nl, int kind,
+                       const char *value, size_t vl) {
     if (kind == F_TE)
         return -EINVAL; /* the framing is the server's */
     if (kind == F_CL) {
@@ -220,7 +219,7 @@ int corio_http_response_add_header(corio_http_response *resp, const char *name,
     int rc = check_field(resp, name, value, &nl, &vl);
     if (rc < 0)
         return rc;
-    return add_checked(resp, name, nl, value, vl);
+    return add_checked(resp, name, nl, field_kind(name, nl), value, vl);
 }
 
 int corio_http_response_set_header(corio_http_response *resp, const char *name,
@@ -241,9 +240,10 @@ int corio_http_response_set_header(corio_http_response *resp, const char *name,
             i += ll;
         }
     }
-    if (field_kind(name, nl) == F_CL)
+    int kind = field_kind(name, nl);
+    if (kind == F_CL)
         resp->has_cl = false;
-    return add_checked(resp, name, nl, value, vl);
+    return add_checked(resp, name, nl, kind, value, vl);
 }
 
 /* Append the string z at out[n]; returns the new length. The callers'
