@@ -1,4 +1,4 @@
-/* HTTP/1.1 request/response heads, bodies, safe paths: see http_parser.h.
+/* HTTP/1.1 request and response heads: see http_parser.h.
  *
  * Heads are parsed by one byte-at-a-time state machine shared by requests and
  * responses. State lives in corio__http_parser as offsets, never pointers, so
@@ -49,42 +49,8 @@ enum {
 /* Longest HTTP-version token, "HTTP/1.1". */
 #define VERSION_LEN 8u
 
-static bool is_tchar(unsigned char c) { return corio__http_is_tchar(c); }
-
-/* field-vchar = VCHAR / obs-text; SP and HTAB are handled by the callers. */
-static bool is_field_vchar(unsigned char c) {
-    return (c > 0x20 && c != 0x7f);
-}
-
-static bool is_ws(unsigned char c) {
-    return c == ' ' || c == '\t';
-}
-
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-/* ASCII case-insensitive equality of s[0..n) with the NUL-terminated lit. */
-static bool ieq(const char *s, size_t n, const char *lit) {
-    size_t i = 0;
-    for (; i < n && lit[i]; i++)
-        if (lower((unsigned char)s[i]) != (unsigned char)lit[i])
-            return false;
-    return i == n && lit[i] == '\0';
-}
-
 /* ieq with the literal's length compared first: most names differ there. */
-#define IEQ_LIT(s, n, lit) ((n) == sizeof(lit) - 1 && ieq(s, n, lit))
+#define IEQ_LIT(s, n, lit) ((n) == sizeof(lit) - 1 && corio__http_ieq(s, n, lit))
 
 void corio__http_limits_init(corio__http_limits *lim) {
     lim->max_uri = CORIO__HTTP_DEFAULT_MAX_URI;
@@ -176,9 +142,9 @@ static int for_each_element(corio__http_parser *p, const char *s, size_t n,
         while (j < n && s[j] != ',')
             j++;
         size_t a = i, b = j;
-        while (a < b && is_ws((unsigned char)s[a]))
+        while (a < b && corio__http_is_ws((unsigned char)s[a]))
             a++;
-        while (b > a && is_ws((unsigned char)s[b - 1]))
+        while (b > a && corio__http_is_ws((unsigned char)s[b - 1]))
             b--;
         if (b > a) {
             int rc = fn(p, s + a, b - a);
@@ -191,7 +157,7 @@ static int for_each_element(corio__http_parser *p, const char *s, size_t n,
 }
 
 static int te_element(corio__http_parser *p, const char *s, size_t n) {
-    if (ieq(s, n, "chunked")) {
+    if (corio__http_ieq(s, n, "chunked")) {
         /* Chunked twice is a framing the RFC forbids (6.1); refuse it
          * rather than guess which one a front end honoured. */
         if (p->te_chunked)
@@ -206,9 +172,9 @@ static int te_element(corio__http_parser *p, const char *s, size_t n) {
 }
 
 static int conn_element(corio__http_parser *p, const char *s, size_t n) {
-    if (ieq(s, n, "close"))
+    if (corio__http_ieq(s, n, "close"))
         p->conn_close = true;
-    else if (ieq(s, n, "keep-alive"))
+    else if (corio__http_ieq(s, n, "keep-alive"))
         p->conn_keep_alive = true;
     return 0;
 }
@@ -327,13 +293,13 @@ static size_t fill_headers(const corio__http_parser *p, const char *buf, size_t 
         h->name = buf + name;
         h->name_len = i - name;
         i++;
-        while (is_ws((unsigned char)buf[i]))
+        while (corio__http_is_ws((unsigned char)buf[i]))
             i++;
         size_t v = i;
         while (buf[i] != '\n')
             i++;
         size_t ve = i++;
-        while (ve > v && (buf[ve - 1] == '\r' || is_ws((unsigned char)buf[ve - 1])))
+        while (ve > v && (buf[ve - 1] == '\r' || corio__http_is_ws((unsigned char)buf[ve - 1])))
             ve--;
         h->value = buf + v;
         h->value_len = ve - v;
@@ -399,7 +365,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             if (p->is_response) {
                 p->state = S_RVERSION;
             } else {
-                if (!is_tchar(c))
+                if (!corio__http_is_tchar(c))
                     goto bad;
                 p->state = S_METHOD;
             }
@@ -414,7 +380,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             /* The run of method bytes at once, up to the method limit. */
             size_t end = len - p->start > CORIO__HTTP_MAX_METHOD ? p->start + CORIO__HTTP_MAX_METHOD
                                                                  : len;
-            while (pos < end && is_tchar((unsigned char)buf[pos]))
+            while (pos < end && corio__http_is_tchar((unsigned char)buf[pos]))
                 pos++;
             if (pos == len) {
                 pos--; /* the for loop's pos++ ends the input */
@@ -427,7 +393,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                 p->target_off = pos + 1;
                 p->state = S_TARGET;
                 NEXT(len, target);
-            } else if (!is_tchar(c)) {
+            } else if (!corio__http_is_tchar(c)) {
                 goto bad;
             } else {
                 rc = -501; /* a token byte past CORIO__HTTP_MAX_METHOD */
@@ -467,7 +433,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
         version: {
             /* The visible bytes at once, up to the version's length. */
             size_t end = len - p->tok > VERSION_LEN ? p->tok + VERSION_LEN : len;
-            while (pos < end && is_field_vchar((unsigned char)buf[pos]))
+            while (pos < end && corio__http_is_field_vchar((unsigned char)buf[pos]))
                 pos++;
             if (pos == len) {
                 pos--;
@@ -519,7 +485,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             } else if (c == '\n') {
                 p->reason_len = pos - p->reason_off;
                 goto line1_done;
-            } else if (!is_field_vchar(c) && !is_ws(c)) {
+            } else if (!corio__http_is_field_vchar(c) && !corio__http_is_ws(c)) {
                 goto bad;
             } else if (pos - p->start >= p->lim.max_header_bytes) {
                 rc = -431;
@@ -548,7 +514,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                 goto head_done;
             }
             /* A leading SP/HTAB is obs-fold (RFC 9112 5.2): refused. */
-            if (!is_tchar(c))
+            if (!corio__http_is_tchar(c))
                 goto bad;
             if (++p->nheaders > p->hdr_cap) {
                 rc = -431;
@@ -559,11 +525,11 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             NEXT(head_end(p, len), hdr_name);
         case S_HDR_NAME:
         hdr_name:
-            if (is_tchar(c)) {
+            if (corio__http_is_tchar(c)) {
                 /* The run of name bytes at once, to the head limit (met,
                  * the check at the loop's top answers 431). */
                 size_t end = head_end(p, len);
-                while (pos + 1 < end && is_tchar((unsigned char)buf[pos + 1]))
+                while (pos + 1 < end && corio__http_is_tchar((unsigned char)buf[pos + 1]))
                     pos++;
                 NEXT(end, hdr_name_end);
             }
@@ -576,7 +542,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             NEXT(head_end(p, len), hdr_ows);
         case S_HDR_OWS:
         hdr_ows:
-            if (is_ws(c))
+            if (corio__http_is_ws(c))
                 NEXT(head_end(p, len), hdr_ows);
             p->value_off = p->value_end = pos;
             if (c == '\r') {
@@ -588,7 +554,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                     goto bad;
                 goto field_done;
             }
-            if (!is_field_vchar(c))
+            if (!corio__http_is_field_vchar(c))
                 goto bad;
             p->state = S_HDR_VALUE;
             /* fall through */
@@ -597,9 +563,9 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
              * the head limit; value_end stays past the last visible one. */
             size_t end = head_end(p, len), vend = p->value_end;
             for (;;) {
-                if (is_field_vchar(c))
+                if (corio__http_is_field_vchar(c))
                     vend = pos + 1;
-                else if (!is_ws(c))
+                else if (!corio__http_is_ws(c))
                     break;
                 if (pos + 1 >= end) {
                     p->value_end = vend;
@@ -714,468 +680,4 @@ int corio__http_response_parse(corio__http_parser *p, const char *buf, size_t le
     resp->head_len = p->pos;
     corio__http_parser_reset(p);
     return CORIO__HTTP_DONE;
-}
-
-/* ---- bodies ------------------------------------------------------------ */
-
-/* Chunked states (RFC 9112 7.1). Every CR must be followed by LF. */
-enum {
-    C_SIZE_START, /* expecting the first hex digit of a chunk size */
-    C_SIZE,       /* in the hex digits */
-    C_EXT_BWS,    /* after the digits: whitespace, then ';' or CR */
-    C_EXT,        /* lenient: after a ';': extension bytes up to CR */
-    /* Strict chunk extensions (requests, RFC 9112 7.1.1):
-     *   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
-     *   chunk-ext-name = token; chunk-ext-val = token / quoted-string */
-    C_X_SEMI,     /* whitespace seen after the size or a value: only ';' may follow */
-    C_X_NAME0,    /* after ';': BWS, then the first tchar of a name */
-    C_X_NAME,     /* in a name */
-    C_X_EQ,       /* whitespace after a name: '=' or ';' may follow */
-    C_X_VAL0,     /* after '=': BWS, then a token or a '"' */
-    C_X_TOKEN,    /* in a token value */
-    C_X_QUOTED,   /* in a quoted-string value */
-    C_X_QPAIR,    /* after a backslash in a quoted-string */
-    C_X_VALEND,   /* after the closing '"': ';', whitespace or CR */
-    C_SIZE_LF,    /* CR ending the size line seen */
-    C_DATA,       /* in chunk data */
-    C_DATA_CR,    /* chunk data done: expecting CR */
-    C_DATA_LF,    /* CR after chunk data seen */
-    C_TRL_START,  /* at a trailer field line or the final empty line */
-    C_TRL_NAME,   /* in a trailer field name */
-    C_TRL_VALUE,  /* in a trailer field value */
-    C_TRL_LF,     /* CR ending a trailer line seen */
-    C_FINAL_LF,   /* CR of the final empty line seen */
-};
-
-void corio__http_body_init(corio__http_body *b, corio__http_body_kind kind, uint64_t content_length,
-                          const corio__http_limits *lim, bool lenient) {
-    corio__http_limits def;
-    if (!lim) {
-        corio__http_limits_init(&def);
-        lim = &def;
-    }
-    memset(b, 0, sizeof *b);
-    b->kind = (uint8_t)kind;
-    b->state = C_SIZE_START;
-    b->lenient = lenient;
-    b->max_body = lim->max_body;
-    b->max_trailer_bytes = lim->max_header_bytes;
-    if (kind == CORIO__HTTP_BODY_LENGTH) {
-        b->remaining = content_length;
-        b->total = content_length;
-        if (content_length > lim->max_body)
-            b->error = -413;
-    }
-    b->done = kind == CORIO__HTTP_BODY_NONE ||
-              (kind == CORIO__HTTP_BODY_LENGTH && content_length == 0);
-}
-
-/* Moves n data bytes to the output (memmove: in-place decoding aliases). */
-static void emit(char *out, size_t *out_len, const char *src, size_t n) {
-    if (out && n)
-        memmove(out + *out_len, src, n);
-    *out_len += n;
-}
-
-static size_t min3(uint64_t a, size_t b, size_t c) {
-    size_t m = b < c ? b : c;
-    return a < m ? (size_t)a : m;
-}
-
-static int decode_chunked(corio__http_body *b, const char *in, size_t in_len, size_t *i,
-                          char *out, size_t out_cap, size_t *out_len) {
-    while (*i < in_len) {
-        unsigned char c = (unsigned char)in[*i];
-        if (b->state == C_DATA) {
-            size_t room = out ? out_cap - *out_len : SIZE_MAX;
-            size_t n = min3(b->remaining, in_len - *i, room);
-            if (n == 0)
-                return CORIO__HTTP_NEED_MORE; /* out is full */
-            emit(out, out_len, in + *i, n);
-            *i += n;
-            b->remaining -= n;
-            if (b->remaining == 0)
-                b->state = C_DATA_CR;
-            continue;
-        }
-        if (b->state <= C_SIZE_LF && ++b->line_bytes > CORIO__HTTP_MAX_CHUNK_LINE)
-            return -400;
-        if (b->state >= C_TRL_START && ++b->trailer_bytes > b->max_trailer_bytes)
-            return -431;
-        (*i)++;
-        switch (b->state) {
-        case C_SIZE_START:
-        case C_SIZE: {
-            int h = hexval(c);
-            if (h >= 0) {
-                /* Refuse a size that would not fit, instead of wrapping into
-                 * a small one that a peer could exploit. */
-                if (b->remaining > (UINT64_MAX >> 4))
-                    return -400;
-                b->remaining = (b->remaining << 4) | (uint64_t)h;
-                b->state = C_SIZE;
-                break;
-            }
-            if (b->state == C_SIZE_START)
-                return -400;
-            if (!b->lenient)
-                goto strict_ext; /* the byte after the digits is judged there */
-            b->state = C_EXT_BWS;
-            goto ext_bws;
-        }
-        strict_ext:
-        case C_X_SEMI:
-        case C_X_NAME:
-        case C_X_EQ:
-        case C_X_TOKEN:
-        case C_X_VALEND:
-            /* The bytes that may end a name, a value or the size. A CR
-             * after whitespace is refused: BWS is allowed only before a
-             * ';' or '=' (so "5 \r\n" and "5;a \r\n" are 400s). */
-            if (c == ';') {
-                b->state = C_X_NAME0;
-            } else if (c == '\r' && b->state != C_X_SEMI && b->state != C_X_EQ) {
-                b->state = C_SIZE_LF;
-            } else if (is_ws(c)) {
-                b->state = b->state == C_X_NAME || b->state == C_X_EQ ? C_X_EQ : C_X_SEMI;
-            } else if (c == '=' && (b->state == C_X_NAME || b->state == C_X_EQ)) {
-                b->state = C_X_VAL0;
-            } else if (is_tchar(c) && (b->state == C_X_NAME || b->state == C_X_TOKEN)) {
-                /* stays in the name or the token */
-            } else {
-                return -400;
-            }
-            break;
-        case C_X_NAME0:
-            if (is_ws(c))
-                break;
-            if (!is_tchar(c))
-                return -400; /* "5;", "5;;", "5;=x": no name */
-            b->state = C_X_NAME;
-            break;
-        case C_X_VAL0:
-            if (is_ws(c))
-                break;
-            if (c == '"')
-                b->state = C_X_QUOTED;
-            else if (is_tchar(c))
-                b->state = C_X_TOKEN;
-            else
-                return -400;
-            break;
-        case C_X_QUOTED:
-            /* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
-            if (c == '"')
-                b->state = C_X_VALEND;
-            else if (c == '\\')
-                b->state = C_X_QPAIR;
-            else if (c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f))
-                break;
-            else
-                return -400; /* a CR before the closing quote: unbalanced */
-            break;
-        case C_X_QPAIR:
-            if (c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f))
-                b->state = C_X_QUOTED;
-            else
-                return -400;
-            break;
-        case C_EXT_BWS:
-        ext_bws:
-            if (is_ws(c))
-                break;
-            if (c == ';')
-                b->state = C_EXT;
-            else if (c == '\r')
-                b->state = C_SIZE_LF;
-            else if (c == '\n' && b->lenient)
-                goto size_line_done;
-            else
-                return -400;
-            break;
-        case C_EXT:
-            /* Extensions are dropped; only bytes that could hide a line
-             * break or a NUL from another parser are refused. */
-            if (c == '\r')
-                b->state = C_SIZE_LF;
-            else if (c == '\n' && b->lenient)
-                goto size_line_done;
-            else if (!is_field_vchar(c) && !is_ws(c))
-                return -400;
-            break;
-        case C_SIZE_LF:
-            if (c != '\n')
-                return -400;
-        size_line_done:
-            b->line_bytes = 0;
-            if (b->remaining == 0) {
-                b->state = C_TRL_START;
-                break;
-            }
-            if (b->remaining > b->max_body - b->total)
-                return -413;
-            b->total += b->remaining;
-            b->state = C_DATA;
-            break;
-        case C_DATA_CR:
-            if (c == '\r')
-                b->state = C_DATA_LF;
-            else if (c == '\n' && b->lenient)
-                b->state = C_SIZE_START;
-            else
-                return -400;
-            break;
-        case C_DATA_LF:
-            if (c != '\n')
-                return -400;
-            b->state = C_SIZE_START;
-            break;
-        case C_TRL_START:
-            if (c == '\r') {
-                b->state = C_FINAL_LF;
-            } else if (c == '\n' && b->lenient) {
-                return CORIO__HTTP_DONE;
-            } else if (is_tchar(c)) {
-                b->state = C_TRL_NAME;
-            } else {
-                return -400; /* includes obs-fold */
-            }
-            break;
-        case C_TRL_NAME:
-            if (c == ':')
-                b->state = C_TRL_VALUE;
-            else if (!is_tchar(c))
-                return -400;
-            break;
-        case C_TRL_VALUE:
-            if (c == '\r')
-                b->state = C_TRL_LF;
-            else if (c == '\n' && b->lenient)
-                b->state = C_TRL_START;
-            else if (!is_field_vchar(c) && !is_ws(c))
-                return -400;
-            break;
-        case C_TRL_LF:
-            if (c != '\n')
-                return -400;
-            b->state = C_TRL_START;
-            break;
-        case C_FINAL_LF:
-            if (c != '\n')
-                return -400;
-            return CORIO__HTTP_DONE;
-        default:
-            return -400;
-        }
-    }
-    return CORIO__HTTP_NEED_MORE;
-}
-
-int corio__http_body_decode(corio__http_body *b, const char *in, size_t in_len, size_t *in_used,
-                           char *out, size_t out_cap, size_t *out_len) {
-    size_t i = 0;
-    int rc = CORIO__HTTP_NEED_MORE;
-    *in_used = 0;
-    *out_len = 0;
-    if (b->error)
-        return b->error;
-    if (b->done)
-        return CORIO__HTTP_DONE;
-    switch (b->kind) {
-    case CORIO__HTTP_BODY_LENGTH: {
-        size_t n = min3(b->remaining, in_len, out ? out_cap : SIZE_MAX);
-        emit(out, out_len, in, n);
-        i = n;
-        b->remaining -= n;
-        if (b->remaining == 0)
-            rc = CORIO__HTTP_DONE;
-        break;
-    }
-    case CORIO__HTTP_BODY_CLOSE: {
-        size_t n = min3(UINT64_MAX, in_len, out ? out_cap : SIZE_MAX);
-        if (n > b->max_body - b->total) {
-            rc = -413;
-            break;
-        }
-        emit(out, out_len, in, n);
-        i = n;
-        b->total += n;
-        break;
-    }
-    case CORIO__HTTP_BODY_CHUNKED:
-        rc = decode_chunked(b, in, in_len, &i, out, out_cap, out_len);
-        break;
-    default:
-        rc = CORIO__HTTP_DONE;
-        break;
-    }
-    *in_used = i;
-    if (rc < 0)
-        b->error = rc;
-    else if (rc == CORIO__HTTP_DONE)
-        b->done = true;
-    return rc;
-}
-
-int corio__http_body_eof(const corio__http_body *b) {
-    if (b->error)
-        return b->error;
-    return (b->done || b->kind == CORIO__HTTP_BODY_CLOSE) ? CORIO__HTTP_DONE : -400;
-}
-
-/* ---- paths and types --------------------------------------------------- */
-
-int corio__http_path_normalize(const char *t, size_t len, char *out, size_t out_cap) {
-    size_t i = 0;
-    /* absolute-form (RFC 9112 3.2.2): drop scheme and authority. */
-    size_t skip = 0;
-    if (len >= 7 && ieq(t, 7, "http://"))
-        skip = 7;
-    else if (len >= 8 && ieq(t, 8, "https://"))
-        skip = 8;
-    if (skip) {
-        i = skip;
-        while (i < len && t[i] != '/' && t[i] != '?' && t[i] != '#')
-            i++;
-    } else if (len == 0 || t[0] != '/') {
-        return -400;
-    }
-    size_t end = i;
-    while (end < len && t[end] != '?' && t[end] != '#')
-        end++;
-
-    /* Segments are decoded straight into out after what is already kept;
-     * seg is where the current one begins (after its '/' separator). A
-     * segment is kept, or rolled back when empty or ".". */
-    size_t olen = 0, seg = 0;
-    if (out_cap < 2)
-        return -414;
-    for (;;) {
-        bool sep = i >= end;
-        unsigned char c = 0;
-        if (!sep) {
-            c = (unsigned char)t[i++];
-            if (c == '%') {
-                int hi = i + 1 < end ? hexval((unsigned char)t[i]) : -1;
-                int lo = i + 1 < end ? hexval((unsigned char)t[i + 1]) : -1;
-                if (hi < 0 || lo < 0)
-                    return -400;
-                c = (unsigned char)(hi << 4 | lo);
-                i += 2;
-            } else if (c >= 0x7f) {
-                return -400;
-            }
-            if (c < 0x20 || c == 0x7f || c == '\\')
-                return -400;
-            sep = c == '/';
-        }
-        if (sep) {
-            size_t n = olen - seg;
-            if (n == 2 && out[seg] == '.' && out[seg + 1] == '.')
-                return -400;
-            if (n == 0 || (n == 1 && out[seg] == '.'))
-                olen = seg > 0 ? seg - 1 : 0; /* drop it and its separator */
-            if (i >= end)
-                break;
-            if (olen > 0) {
-                if (olen + 1 >= out_cap)
-                    return -414;
-                out[olen++] = '/';
-            }
-            seg = olen;
-            continue;
-        }
-        if (olen + 1 >= out_cap)
-            return -414;
-        out[olen++] = (char)c;
-    }
-    if (olen == 0)
-        out[olen++] = '.';
-    out[olen] = '\0';
-    return (int)olen;
-}
-
-const char *corio__http_mime_type(const char *path, size_t len) {
-    static const struct {
-        const char *ext;  /* lower-case extension, no dot */
-        const char *type; /* Content-Type value */
-    } types[] = {
-        {"html", "text/html; charset=utf-8"},
-        {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css; charset=utf-8"},
-        {"js", "text/javascript; charset=utf-8"},
-        {"mjs", "text/javascript; charset=utf-8"},
-        {"json", "application/json"},
-        {"txt", "text/plain; charset=utf-8"},
-        {"md", "text/markdown; charset=utf-8"},
-        {"csv", "text/csv; charset=utf-8"},
-        {"xml", "application/xml"},
-        {"svg", "image/svg+xml"},
-        {"png", "image/png"},
-        {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},
-        {"webp", "image/webp"},
-        {"ico", "image/vnd.microsoft.icon"},
-        {"pdf", "application/pdf"},
-        {"wasm", "application/wasm"},
-        {"zip", "application/zip"},
-        {"gz", "application/gzip"},
-        {"tar", "application/x-tar"},
-        {"mp3", "audio/mpeg"},
-        {"ogg", "audio/ogg"},
-        {"wav", "audio/wav"},
-        {"mp4", "video/mp4"},
-        {"webm", "video/webm"},
-        {"woff", "font/woff"},
-        {"woff2", "font/woff2"},
-        {"ttf", "font/ttf"},
-        {"otf", "font/otf"},
-    };
-    size_t dot = len;
-    for (size_t i = len; i > 0; i--) {
-        if (path[i - 1] == '/')
-            break;
-        if (path[i - 1] == '.') {
-            dot = i - 1;
-            break;
-        }
-    }
-    if (dot < len) {
-        const char *ext = path + dot + 1;
-        size_t n = len - dot - 1;
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (ieq(ext, n, types[i].ext))
-                return types[i].type;
-    }
-    return "application/octet-stream";
-}
-
-const char *corio_http_status_reason(int status) {
-    switch (status < 0 ? -status : status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
 }

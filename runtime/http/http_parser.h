@@ -68,6 +68,41 @@ static inline bool corio__http_is_tchar(unsigned char c) {
            (((c < 64 ? CORIO__HTTP_TCHAR_LO : CORIO__HTTP_TCHAR_HI) >> (c & 63)) & 1);
 }
 
+/* field-vchar = VCHAR / obs-text; SP and HTAB are handled by the callers. */
+static inline bool corio__http_is_field_vchar(unsigned char c) {
+    return c > 0x20 && c != 0x7f;
+}
+
+/* OWS/BWS bytes: SP and HTAB. */
+static inline bool corio__http_is_ws(unsigned char c) {
+    return c == ' ' || c == '\t';
+}
+
+/* The value of a hex digit, -1 for any other byte. */
+static inline int corio__http_hexval(unsigned char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static inline unsigned char corio__http_lower(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* ASCII case-insensitive equality of s[0..n) with the NUL-terminated,
+ * lower-case lit. */
+static inline bool corio__http_ieq(const char *s, size_t n, const char *lit) {
+    size_t i = 0;
+    for (; i < n && lit[i]; i++)
+        if (corio__http_lower((unsigned char)s[i]) != (unsigned char)lit[i])
+            return false;
+    return i == n && lit[i] == '\0';
+}
+
 /* Methods (corio_http_method) and field lines (corio_http_header) are
  * the public types of corio/http.h. */
 
@@ -133,7 +168,7 @@ typedef struct corio__http_response {
 
 /* Parser state, embedded by the caller (no allocation). One parser serves one
  * connection: requests on the server side, responses on the client side.
- * Every field is private to http_parser.c. */
+ * Every field is private to http_parser.c (heads). */
 typedef struct corio__http_parser {
     corio__http_limits lim;      /* limits copied at init */
     corio_http_header *hdrs;    /* caller's header array */
@@ -178,7 +213,7 @@ typedef struct corio__http_parser {
  * bodies. Embedded by the caller; every field is private. */
 typedef struct corio__http_body {
     uint8_t kind;       /* corio__http_body_kind */
-    uint8_t state;      /* chunked state machine, see http_parser.c */
+    uint8_t state;      /* chunked state machine, see http_body.c */
     bool lenient;       /* accept a bare LF as a line end (responses) */
     bool done;          /* the body is complete */
     int error;          /* sticky -status once an error was seen */

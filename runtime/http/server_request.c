@@ -10,10 +10,6 @@
 
 #include "server_internal.h"
 
-static bool ieq(const char *a, size_t n, const char *b) {
-    return strlen(b) == n && strncasecmp(a, b, n) == 0;
-}
-
 /* Fill c->req from the head just parsed (c->req.h). A path the parser
  * refuses, or an Expect other than 100-continue, sets body_status to the
  * status to refuse the request with. */
@@ -52,7 +48,7 @@ void corio__hs_request_setup(corio__hconn *c) {
     size_t elen;
     const char *ex = corio_http_request_header(q, "expect", &elen);
     if (ex && h.version_minor >= 1) {
-        if (ieq(ex, elen, "100-continue"))
+        if (corio__http_ieq(ex, elen, "100-continue"))
             q->expect_continue = true;
         else
             q->body_status = 417;
@@ -101,16 +97,6 @@ const char *corio_http_request_query(const corio_http_request *req, size_t *len)
     return req->query;
 }
 
-static int hexval(char ch) {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decode a form-urlencoded component into out (NULL: only check and
  * measure). Returns the decoded length or -EILSEQ. */
 static ssize_t form_decode(const char *p, size_t n, char *out, size_t cap, bool *trunc) {
@@ -122,7 +108,8 @@ static ssize_t form_decode(const char *p, size_t n, char *out, size_t cap, bool 
         } else if (ch == '%') {
             if (i + 2 >= n)
                 return -EILSEQ;
-            int a = hexval(p[i + 1]), b = hexval(p[i + 2]);
+            int a = corio__http_hexval((unsigned char)p[i + 1]);
+            int b = corio__http_hexval((unsigned char)p[i + 2]);
             if (a < 0 || b < 0)
                 return -EILSEQ;
             ch = (char)(a * 16 + b);

@@ -1,4 +1,5 @@
-/* libFuzzer target for examples/http/http_parser.c.
+/* libFuzzer target for the HTTP parser in runtime/http/ (http_parser.c,
+ * http_body.c, http_path.c).
  *
  * One input exercises every entry point: the request parser over the whole
  * input (pipelined requests with their bodies), the same again with the
