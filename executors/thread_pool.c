@@ -46,6 +46,9 @@
  *
  * The pool mutex is left to the slow path: starting workers (while fewer
  * than max_workers run), the shutdown bookkeeping and joining.
+ *
+ * The pool's types and the queue's lock and count are in tp_internal.h;
+ * the deadlock check, metrics and inspect in tp_observe.c.
  */
 #include <errno.h>
 #include <sched.h>
@@ -54,58 +57,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "fault.h"
+#include "tp_internal.h"
 
 /* How long an idle worker polls for new work before sleeping. Long enough to
  * cover a submit/result round trip, short enough to cost nothing noticeable
  * when the pool goes quiet. */
 #define SPIN_NS 50000
 
-/* `state`: places reserved by submits (taken back when refused) and flags. */
-#define ST_SHUTDOWN ((uint64_t)1 << 62) /* no new submits; exit when the count is 0 */
-#define ST_BROKEN ((uint64_t)1 << 63)   /* an initializer failed: no new submits, exit */
-#define ST_FLAGS (ST_SHUTDOWN | ST_BROKEN)
-#define ST_COUNT (ST_SHUTDOWN - 1)
-
 /* `sleepers`: one unclaimed sleeper is SL_ONE, one token is 1. */
 #define SL_ONE ((uint64_t)1 << 32)
 #define SL_SLEEPING(w) ((uint32_t)((w) >> 32))
 #define SL_TOKENS(w) ((uint32_t)(w))
-
-/* A job lives after its future in one slab slot (future.c): with the
- * future, three cache lines. submit_bytes puts a corio_value and the bytes
- * after it, in a larger allocation.
- *
- *   | corio_future | job (48 bytes) | [corio_value | argument bytes] |
- */
-typedef struct job {
-    struct job *_Atomic next; /* queue link; after the pop, a private list link */
-    corio_fn fn;              /* the task */
-    void *arg;                /* its argument (or the corio_value after the job) */
-    corio_future *f;          /* the job's future (the queue's reference) */
-    corio__batch *batch;      /* a map chunk, or NULL */
-    int64_t submitted_ns;     /* submit time of a sampled job (queue-wait histogram), else 0 */
-} job;
-
-_Static_assert(sizeof(job) <= CORIO__FUTURE_EXT_SMALL, "a job fits the future's smallest slab");
-
-/* A worker's flag "completing a job's future, not yet back at the queue",
- * on a cache line of its own: set and cleared once per job, so a shared
- * counter would bounce between the workers on every job. */
-typedef struct finishing_flag {
-    _Atomic int on;        /* 1 while finishing */
-    _Atomic int running;   /* 1 while running a job's function (metrics, inspect) */
-    _Atomic int tid;       /* the worker's kernel thread id while it lives, else 0 */
-    unsigned nsample;      /* jobs since the last timed one (worker only) */
-    _Atomic uint64_t jobs; /* jobs this worker ran (metrics); worker-written only */
-    corio_future *_Atomic current; /* the job's future while its function runs (deadlocks) */
-    _Atomic uint64_t *hist; /* this worker's run-time buckets (CORIO_METRICS_BUCKETS) */
-    _Atomic uint64_t *qhist; /* this worker's queue-wait buckets (CORIO_METRICS_BUCKETS) */
-    char pad[64 - 4 * sizeof(int) - sizeof(uint64_t) - 3 * sizeof(void *)]; /* the rest of the line */
-} finishing_flag;
-
-_Static_assert(sizeof(finishing_flag) == 64, "a worker's flags fill one cache line");
 
 /* Every RUN_SAMPLE-th job of a worker is timed (two clock reads) into the
  * run-time histogram: a sample keeps the cost off the other jobs. */
@@ -133,43 +96,8 @@ static unsigned run_bucket(int64_t ns) {
     return k < CORIO_METRICS_BUCKETS ? k : CORIO_METRICS_BUCKETS - 1;
 }
 
-typedef struct thread_pool {
-    corio_executor base;        /* common executor head (must be first) */
-    /* The pads keep the submit side, the worker side and the rest on
-     * separate cache lines (the pool comes from calloc: no 64-byte
-     * alignment to rely on, so separation is by distance). */
-    char pad0[64];              /* see above */
-    _Atomic uint64_t state;     /* queued count | ST_SHUTDOWN | ST_BROKEN */
-    job *_Atomic tail;          /* last linked job (or the stub); submits exchange it */
-    char pad1[64];              /* see above */
-    _Atomic int pop_lock;       /* spin lock serialising consumers of the queue (see pop_lock) */
-    _Atomic uint64_t taken;     /* jobs popped since the start; written under pop_lock (see queued) */
-    job *head;                  /* next to pop (or the stub); under pop_lock */
-    job stub;                   /* the queue's placeholder node (Vyukov) */
-    char pad2[64];              /* see above */
-    _Atomic int spinning;       /* idle workers polling the count (0 or 1) */
-    _Atomic uint64_t sleepers;  /* SL_*: unclaimed sleepers (high half), tokens (low half, futex) */
-    finishing_flag *finishing;  /* max_workers flags, worker i uses finishing[i] */
-    _Atomic uint64_t *hist;     /* 2 * max_workers rows of CORIO_METRICS_BUCKETS (finishing[i].hist, .qhist) */
-    char pad3[64];              /* see above */
-    pthread_mutex_t lock;       /* guards starting workers, threads[], broken_msg */
-    _Atomic int nthreads;       /* workers started (alive or exited, not joined); written under lock */
-    pthread_t *threads;         /* max_workers slots, first nthreads used */
-    unsigned char *joined;      /* joined[i]: threads[i] was joined; guarded by join_lock */
-    pthread_mutex_t join_lock;  /* serialises joining in shutdown(wait) */
-    char prefix[16];            /* thread name prefix */
-    corio_init_fn initializer;  /* per-worker initializer, or NULL */
-    void *initargs;             /* its argument */
-    char broken_msg[256];       /* why the pool broke */
-    int blocked_on_queue;       /* workers waiting on a job queued in this pool; under lock */
-    corio__wait_hook wait_hook; /* the workers' deadlock check (see wait_begin) */
-} thread_pool;
-
 /* The pool whose worker is running on this thread, if any. */
 static CORIO__TLS_HOT thread_pool *tls_pool;
-/* The worker's current wait is counted in blocked_on_queue. */
-static _Thread_local int tls_counted;
-
 /* A sampled job's wait from its submit to now, into the worker's buckets
  * (worker-written only, like the run-time buckets). */
 static void record_queue_wait(finishing_flag *fin, const job *j) {
@@ -280,32 +208,6 @@ static job *q_pop(thread_pool *p) {
     return NULL;
 }
 
-/* The count says a job is queued but it is not linked yet: its producer is
- * between its reservation and its link, a few instructions, unless it was
- * preempted; after a while, give it the CPU. */
-static void pause_for_producer(unsigned *spins) {
-    if (++*spins % 64 == 0) {
-        sched_yield();
-        return;
-    }
-    corio__cpu_relax();
-}
-
-/* The consumers' lock. Held for a pop (a dozen instructions) or a drain,
- * so a spin lock: one exchange to take, a plain release store to release
- * (a mutex's unlock is a locked instruction). A holder preempted on a busy
- * machine is given the CPU by the yield. */
-static void pop_lock(thread_pool *p) {
-    unsigned spins = 0;
-    while (atomic_exchange_explicit(&p->pop_lock, 1, memory_order_acquire))
-        while (atomic_load_explicit(&p->pop_lock, memory_order_relaxed))
-            pause_for_producer(&spins);
-}
-
-static void pop_unlock(thread_pool *p) {
-    atomic_store_explicit(&p->pop_lock, 0, memory_order_release);
-}
-
 /* pop_lock held: count one more job taken. Only pop_lock holders write
  * `taken`, so a plain increment will do; release, so that whoever reads
  * the new value (acquire) also sees the reservation of the job taken (see
@@ -313,17 +215,6 @@ static void pop_unlock(thread_pool *p) {
 static void count_taken(thread_pool *p) {
     atomic_store_explicit(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + 1,
                           memory_order_release);
-}
-
-/* Jobs queued or being queued: reservations minus jobs taken. `taken` is
- * read first: every job it counts had its reservation made before (the
- * release above), so the count read after includes them and the
- * difference cannot wrap; at worst it counts a job taken meanwhile, and
- * the caller looks again. seq_cst: one side of the Dekker pair with a
- * worker going to sleep (see worker_main). */
-static uint64_t queued(thread_pool *p) {
-    uint64_t t = atomic_load_explicit(&p->taken, memory_order_seq_cst);
-    return (atomic_load_explicit(&p->state, memory_order_seq_cst) & ST_COUNT) - t;
 }
 
 /* Pop one job and count it taken; NULL if none is linked yet. The job
@@ -473,72 +364,6 @@ static void leave_busy(thread_pool *p, finishing_flag *fin, int me) {
         atomic_store_explicit(&fin->on, 0, memory_order_release);
     else
         leave(p, fin, me);
-}
-
-/* ---- deadlock detection ------------------------------------------------------
- *
- * A worker that waits on a future which is a job of its own pool (queued,
- * or running on another worker) can only be released by the pool's other
- * workers. When every worker the pool may have is waiting that way, none
- * ever will: the last one to start waiting gets -EDEADLK instead of
- * blocking (the others stay blocked until its job returns and frees a
- * worker). Only waits without a deadline count: one with a timeout (its
- * own or a cancel scope's) ends by itself. A pool that may still start a
- * worker, or with one worker free or blocked on anything else, is not
- * reported. The check looks at the
- * workers' current jobs and walks the queue under pop_lock: O(workers +
- * queued), on the slow path of a worker's blocking wait only. (A queued
- * job cancelled from outside would release its waiter: then the error was
- * premature. Nothing in the pool can do that, so it is accepted.) */
-
-/* Is f a job of p, running or queued (not yet taken)? */
-static int job_here(thread_pool *p, corio_future *f) {
-    int found = 0;
-    pop_lock(p);
-    /* Under pop_lock: take_one makes a popped job current before it
-     * unlocks, so a job is seen in one place or the other. */
-    for (int i = 0; i < p->base.max_workers && !found; i++)
-        found = atomic_load_explicit(&p->finishing[i].current, memory_order_relaxed) == f;
-    /* Jobs are only unlinked under pop_lock, so every node reached stays
-     * valid; a push in progress may hide the newest jobs: then the answer
-     * is no, and no deadlock is reported (never a false one). */
-    for (job *j = p->head; j && !found; j = atomic_load_explicit(&j->next, memory_order_acquire))
-        found = j != &p->stub && j->f == f;
-    pop_unlock(p);
-    return found;
-}
-
-static int wait_begin(void *arg, corio_future *f, int64_t deadline_ns) {
-    thread_pool *p = arg;
-    /* A wait with a deadline ends by itself (and then frees its worker):
-     * it is neither reported nor counted as blocked for good. */
-    if (deadline_ns != INT64_MAX || !job_here(p, f))
-        return 1; /* not counted: end() must not uncount it (see wait_end) */
-    pthread_mutex_lock(&p->lock);
-    int n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
-    if (p->blocked_on_queue + 1 >= n && n >= p->base.max_workers) {
-        pthread_mutex_unlock(&p->lock);
-        corio__log("thread pool %s: deadlock: all %d workers wait on jobs of the same pool",
-                   p->prefix, n);
-        corio_task_fail(-EDEADLK,
-                        "thread pool %s: deadlock: all %d workers wait on jobs of the same pool",
-                        p->prefix, n);
-        return -EDEADLK;
-    }
-    p->blocked_on_queue++;
-    pthread_mutex_unlock(&p->lock);
-    tls_counted = 1;
-    return 0;
-}
-
-static void wait_end(void *arg) {
-    thread_pool *p = arg;
-    if (!tls_counted)
-        return;
-    tls_counted = 0;
-    pthread_mutex_lock(&p->lock);
-    p->blocked_on_queue--;
-    pthread_mutex_unlock(&p->lock);
 }
 
 static void *worker_main(void *arg) {
@@ -900,56 +725,13 @@ static void tp_destroy(corio_executor *ex) {
     free(p);
 }
 
-/* Relaxed snapshots of each counter (not of all together). */
-static int tp_metrics(corio_executor *ex, corio_executor_metrics *m) {
-    thread_pool *p = (thread_pool *)ex;
-    m->queued = queued(p);
-    uint64_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
-    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
-    m->workers = (uint64_t)n;
-    m->max_workers = (uint64_t)ex->max_workers;
-    for (int i = 0; i < ex->max_workers; i++) {
-        m->running += (uint64_t)atomic_load_explicit(&p->finishing[i].running, memory_order_relaxed);
-        m->completed += atomic_load_explicit(&p->finishing[i].jobs, memory_order_relaxed);
-        for (unsigned k = 0; k < CORIO_METRICS_BUCKETS; k++) {
-            uint64_t v = atomic_load_explicit(&p->finishing[i].hist[k], memory_order_relaxed);
-            m->run_us[k] += v;
-            m->run_samples += v;
-            v = atomic_load_explicit(&p->finishing[i].qhist[k], memory_order_relaxed);
-            m->queue_us[k] += v;
-            m->queue_samples += v;
-        }
-    }
-    m->shutdown = (st & ST_SHUTDOWN) != 0;
-    m->broken = atomic_load_explicit(&ex->broken, memory_order_relaxed) != 0;
-    return 0;
-}
-
-/* corio_executor_inspect: relaxed reads of the per-worker flags and the
- * queue count (no lock covers them; the figures are a snapshot). */
-static void tp_inspect(const corio_executor *ex, corio_executor_stats *st) {
-    thread_pool *p = (thread_pool *)ex;
-    int n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
-    for (int i = 0; i < n; i++) {
-        int tid = atomic_load_explicit(&p->finishing[i].tid, memory_order_relaxed);
-        if (!tid)
-            continue;
-        st->workers++;
-        st->running += (size_t)atomic_load_explicit(&p->finishing[i].running,
-                                                    memory_order_relaxed);
-        if (st->ids_len < st->ids_cap)
-            st->ids[st->ids_len++] = tid;
-    }
-    st->pending = (size_t)queued(p);
-}
-
 static const corio__executor_vt thread_pool_vt = {
     .submit = tp_submit,
     .submit_batch = tp_submit_batch,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
-    .metrics = tp_metrics,
-    .inspect = tp_inspect,
+    .metrics = corio__tp_metrics,
+    .inspect = corio__tp_inspect,
 };
 
 CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, corio_executor **out) {
@@ -1004,7 +786,7 @@ CORIO_API int corio_thread_pool_create(const corio_thread_pool_options *opts, co
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->join_lock, NULL);
     atomic_init(&p->pop_lock, 0);
-    p->wait_hook = (corio__wait_hook){.begin = wait_begin, .end = wait_end, .arg = p};
+    p->wait_hook = (corio__wait_hook){.begin = corio__tp_wait_begin, .end = corio__tp_wait_end, .arg = p};
     snprintf(p->prefix, sizeof p->prefix, "%s",
              o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "corio-tp");
     p->initializer = o.initializer;
