@@ -727,6 +727,27 @@ START_TEST(test_path_normalize) {
 }
 END_TEST
 
+/* Every byte between two path bytes: kept as it is (the normaliser copies
+ * runs of such bytes at once, chosen by a bitmap), a separator, the end
+ * of the path, or a 400. */
+START_TEST(test_path_every_byte) {
+    for (int b = 0; b < 256; b++) {
+        char t[] = "/a?b/cd", out[16], want[16];
+        t[2] = (char)b;
+        int rc = corio__http_path_normalize(t, sizeof t - 1, out, sizeof out);
+        if (b == '?' || b == '#') {
+            ck_assert_msg(rc == 1 && !strcmp(out, "a"), "byte %d: %d %s", b, rc, out);
+        } else if (b >= 0x20 && b < 0x7f && b != '%' && b != '\\') {
+            snprintf(want, sizeof want, "a%cb/cd", b);
+            ck_assert_msg(rc == 6 && !strcmp(out, want), "byte %d: %d", b, rc);
+            ck_assert_int_eq(corio__http_path_normalize(t, sizeof t - 1, out, 6), -414);
+        } else {
+            ck_assert_msg(rc == -400, "byte %d taken in a path (%d)", b, rc);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_mime_and_reason) {
     ck_assert_str_eq(corio__http_mime_type("a/index.html", 12), "text/html; charset=utf-8");
     ck_assert_str_eq(corio__http_mime_type("x.PNG", 5), "image/png");
@@ -918,6 +939,7 @@ int main(void) {
 
     TCase *path = tcase_create("path");
     tcase_add_loop_test(path, test_path_normalize, 0, T_N(t_paths));
+    tcase_add_test(path, test_path_every_byte);
     tcase_add_test(path, test_mime_and_reason);
     suite_add_tcase(s, path);
 

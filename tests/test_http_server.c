@@ -71,6 +71,10 @@ static int t_handler(corio_http_request *req, corio_http_response *w, void *arg)
         int k = snprintf(buf, sizeof buf, "set=%d,%d,%d", a, b, c);
         return corio_http_response_write_all(w, buf, (size_t)k);
     }
+    if (!strcmp(p, "/own-server")) {
+        corio_http_response_set_header(w, "Server", "mine");
+        return corio_http_response_write_all(w, "own", 3);
+    }
     if (!strcmp(p, "/peer")) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -227,6 +231,84 @@ START_TEST(test_set_header_refused) {
     t_exchange("GET /sethdr HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", big, sizeof big);
     ck_assert_msg(strstr(big, "\r\nX-A: 1\r\n") && strstr(big, "set=0,-22,-22"), "%s", big);
     t_stop();
+}
+END_TEST
+
+/* The answer's first bytes (status line, Server, Date) as they should be. */
+static void t_want_start(const char *got, const char *status, const char *server) {
+    char want[128];
+    snprintf(want, sizeof want, "HTTP/1.1 %s\r\n%s%s%sDate: ", status, server ? "Server: " : "",
+             server ? server : "", server ? "\r\n" : "");
+    ck_assert_msg(!strncmp(got, want, strlen(want)), "want %s got %.80s", want, got);
+    const char *d = got + strlen(want); /* "Sun, 06 Dec 2026 20:09:26 GMT\r\n" */
+    ck_assert_msg(strlen(d) > 31 && d[3] == ',' && !memcmp(d + 25, " GMT\r\n", 6), "%.40s", d);
+}
+
+/* One exchange on server srv: the answers, each copied into st[] up to
+ * the next status line. Returns how many. */
+static char t_ans[8][1024];
+static int t_answers(corio_http_server *srv, const char *req, char **st) {
+    t_srv = srv;
+    t_exchange(req, big, sizeof big);
+    int k = 0;
+    for (char *p = strstr(big, "HTTP/1.1 "); p && k < 8; k++) {
+        char *next = strstr(p + 1, "HTTP/1.1 ");
+        size_t n = next ? (size_t)(next - p) : strlen(p);
+        ck_assert_uint_lt(n, sizeof t_ans[k]);
+        memcpy(t_ans[k], p, n);
+        t_ans[k][n] = 0;
+        st[k] = t_ans[k];
+        p = next;
+    }
+    return k;
+}
+
+/* The start of a head (status line, Server, Date) is cached per loop
+ * thread for one status and server: an answer of another status, a
+ * handler's own Server field, another server on the same loop, and one
+ * created after the first was destroyed (perhaps at its address) each get
+ * their own. */
+START_TEST(test_head_start_cache) {
+    corio_runtime_options ro = {.loops = 1};
+    ck_assert_int_eq(corio_runtime_create(&ro, &t_rt), 0);
+    corio_http_server *a, *b, *c;
+    corio_http_server_options oa = {.server_name = "one"}, ob = {.server_name = "two"},
+                              oc = {.server_name = "three"}, on = {.server_name = ""};
+    ck_assert_int_eq(corio_http_server_create(t_rt, "127.0.0.1", 0, &oa, t_handler, NULL, &a), 0);
+    ck_assert_int_eq(corio_http_server_create(t_rt, "127.0.0.1", 0, &ob, t_handler, NULL, &b), 0);
+    char *st[8];
+    const char *get = "GET /small HTTP/1.1\r\nHost: h\r\n\r\n";
+    char req[512];
+    snprintf(req, sizeof req, "%s%sGET /nope HTTP/1.1\r\nHost: h\r\n\r\n%s"
+             "GET /own-server HTTP/1.1\r\nHost: h\r\n\r\n"
+             "GET /small HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", get, get, get);
+    ck_assert_int_eq(t_answers(a, req, st), 6);
+    t_want_start(st[0], "200 OK", "one");
+    t_want_start(st[1], "200 OK", "one");
+    t_want_start(st[2], "404 Not Found", "one");
+    t_want_start(st[3], "200 OK", "one");
+    ck_assert_msg(!strncmp(st[4], "HTTP/1.1 200 OK\r\n", 17) && strstr(st[4], "\r\nServer: mine\r\n") &&
+                      !strstr(st[4], "Server: one"), "%.200s", st[4]);
+    t_want_start(st[5], "200 OK", "one");
+    snprintf(req, sizeof req, "%sGET /small HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", get);
+    ck_assert_int_eq(t_answers(b, req, st), 2);
+    t_want_start(st[0], "200 OK", "two");
+    t_want_start(st[1], "200 OK", "two");
+    ck_assert_int_eq(t_answers(a, req, st), 2);
+    t_want_start(st[0], "200 OK", "one");
+    corio_http_server_destroy(a);
+    ck_assert_int_eq(corio_http_server_create(t_rt, "127.0.0.1", 0, &oc, t_handler, NULL, &c), 0);
+    ck_assert_int_eq(t_answers(c, req, st), 2);
+    t_want_start(st[0], "200 OK", "three");
+    t_want_start(st[1], "200 OK", "three");
+    corio_http_server_destroy(c);
+    ck_assert_int_eq(corio_http_server_create(t_rt, "127.0.0.1", 0, &on, t_handler, NULL, &c), 0);
+    ck_assert_int_eq(t_answers(c, req, st), 2);
+    t_want_start(st[0], "200 OK", NULL);
+    corio_http_server_destroy(c);
+    corio_http_server_destroy(b);
+    corio_runtime_destroy(t_rt);
+    t_srv = NULL;
 }
 END_TEST
 
@@ -659,6 +741,7 @@ int main(void) {
     tcase_add_test(tc, test_request_accessors);
     tcase_add_test(tc, test_head_copy_sizes);
     tcase_add_test(tc, test_set_header_refused);
+    tcase_add_test(tc, test_head_start_cache);
     tcase_add_test(tc, test_request_peer);
     tcase_add_test(tc, test_bodies);
     tcase_add_test(tc, test_mux_and_args);

@@ -4,6 +4,20 @@
  */
 #include "http_parser.h"
 
+#include <string.h>
+
+/* The bytes a path segment copies as they are: 0x20-0x7e but '%' (an
+ * escape), '/' (a separator), '\\' and '?' and '#' (which end the path
+ * before this loop sees them); bit c of LO for c < 64, bit c - 64 of HI.
+ * '.' is plain too: a "." or ".." segment is judged once it ends.
+ * test_http_parser checks every byte. */
+#define PLAIN_LO 0x7fff7fd700000000ull
+#define PLAIN_HI 0x7fffffffefffffffull
+
+static bool plain(unsigned char c) {
+    return c < 128 && (((c < 64 ? PLAIN_LO : PLAIN_HI) >> (c & 63)) & 1);
+}
+
 int corio__http_path_normalize(const char *t, size_t len, char *out, size_t out_cap) {
     size_t i = 0;
     /* absolute-form (RFC 9112 3.2.2): drop scheme and authority. */
@@ -30,6 +44,18 @@ int corio__http_path_normalize(const char *t, size_t len, char *out, size_t out_
     if (out_cap < 2)
         return -414;
     for (;;) {
+        /* A run of plain bytes at once: each would be kept, or the first
+         * past out_cap refused with -414. */
+        size_t r = i;
+        while (r < end && plain((unsigned char)t[r]))
+            r++;
+        if (r > i) {
+            if (olen + (r - i) >= out_cap)
+                return -414;
+            memcpy(out + olen, t + i, r - i);
+            olen += r - i;
+            i = r;
+        }
         bool sep = i >= end;
         unsigned char c = 0;
         if (!sep) {

@@ -219,6 +219,10 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
     const char *name = o->server_name ? o->server_name : "corio";
     if (*name)
         snprintf(s->server_line, sizeof s->server_line, "Server: %s\r\n", name);
+    /* Relaxed: only uniqueness matters (a loop thread's cached head start
+     * is keyed by it, and a new server may reuse an old one's memory). */
+    static _Atomic uint64_t next_id;
+    s->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
     int r = corio_event_create(&s->gone);
     if (r < 0)
         goto fail;

@@ -31,6 +31,10 @@
 #define CORIO__HS_HOLD_CAP 4096      /* body bytes held before the head */
 #define CORIO__HS_HDR_CAP 8192       /* response field lines */
 #define CORIO__HS_HEAD_CAP 1024      /* a head copy up to this size (with its NUL) */
+/* An answer's status line, Server and Date fields: "HTTP/1.1 " and 3
+ * digits (12), a reason (at most 31) and CRLF, server_line (96), "Date: "
+ * and the date (35) and CRLF. */
+#define CORIO__HS_PRE_CAP 256
 #define CORIO__HS_DISCARD (256 * 1024) /* unread body discarded after a handler */
 
 /* What a connection waits for (the watchdog's deadline kinds). */
@@ -140,6 +144,7 @@ struct corio_http_server {
     size_t stack_size;          /* connection stack */
     corio__http_limits lim;     /* parser limits */
     char server_line[96];       /* "Server: x\r\n" or "" */
+    uint64_t id;                /* unique among the process's servers (head cache key) */
     corio__hconn **watch;       /* per loop: its connections (that loop only) */
     size_t work_size;           /* bytes of a request block */
     corio_future **tasks;       /* per loop: acceptor, watchdog */

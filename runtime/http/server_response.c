@@ -18,20 +18,35 @@
 #include "server_internal.h"
 
 /* The Date field value, formatted at most once a second per thread. */
-const char *corio__hs_date(void) {
-    /* One thread-local block: one TLS address lookup per call. */
-    static _Thread_local struct {
-        time_t last;
-        char buf[40];
-    } d;
+/* The thread's Date value and the start of its last head, in one
+ * thread-local block (one TLS address lookup). pre holds "HTTP/1.1 <status>
+ * <reason>\r\n<Server line>Date: <date>\r\n" for pre_status and the
+ * server pre_server, built in the second `last`; 0 in pre_status: none. */
+static _Thread_local struct {
+    time_t last;
+    char date[40];
+    int pre_status;
+    uint64_t pre_server; /* the server's id */
+    size_t pre_len;
+    char pre[CORIO__HS_PRE_CAP];
+} hs_tls;
+
+/* Refresh the Date value when the second changed (which also ends the
+ * cached head start). */
+static void date_tick(void) {
     time_t t = time(NULL);
-    if (t != d.last) {
+    if (t != hs_tls.last) {
         struct tm tm;
         gmtime_r(&t, &tm);
-        strftime(d.buf, sizeof d.buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        d.last = t;
+        strftime(hs_tls.date, sizeof hs_tls.date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        hs_tls.last = t;
+        hs_tls.pre_status = 0;
     }
-    return d.buf;
+}
+
+const char *corio__hs_date(void) {
+    date_tick();
+    return hs_tls.date;
 }
 
 /* Write iov in full through the stream, under the write timeout. Returns
@@ -271,7 +286,7 @@ static int send_head(corio_http_response *w, bool final, const void *body, size_
     corio__hconn *c = w->c;
     corio_http_request *q = w->req;
     corio_http_server *s = c->srv;
-    char pre[256], post[160];
+    char pre[CORIO__HS_PRE_CAP], post[160];
     bool nobody_st = no_body_status(w->status);
     if (nobody_st || q->is_head)
         w->no_body = true;
@@ -283,8 +298,18 @@ static int send_head(corio_http_response *w, bool final, const void *body, size_
         w->close = true;
     /* Assembled with memcpy: snprintf was a visible share of a small
      * answer's CPU time. */
-    size_t pn = 0, tn = 0;
-    pn = put(pre, pn, "HTTP/1.1 ");
+    size_t pn, tn = 0;
+    bool common = !w->own_server && !w->own_date;
+    if (common) {
+        date_tick();
+        if (hs_tls.pre_status == w->status && hs_tls.pre_server == s->id) {
+            /* The same start as the thread's last head, in the same second. */
+            pn = hs_tls.pre_len;
+            memcpy(pre, hs_tls.pre, pn);
+            goto framing;
+        }
+    }
+    pn = put(pre, 0, "HTTP/1.1 ");
     pn = put_u64(pre, pn, (uint64_t)w->status);
     pre[pn++] = ' ';
     pn = put(pre, pn, corio_http_status_reason(w->status));
@@ -296,6 +321,13 @@ static int send_head(corio_http_response *w, bool final, const void *body, size_
         pn = put(pre, pn, corio__hs_date());
         pn = put(pre, pn, "\r\n");
     }
+    if (common) {
+        memcpy(hs_tls.pre, pre, pn);
+        hs_tls.pre_len = pn;
+        hs_tls.pre_status = w->status;
+        hs_tls.pre_server = s->id;
+    }
+framing:
     if (w->status == 204 || w->status < 200) {
         /* no framing at all (RFC 9110 8.6) */
     } else if (w->has_cl || (final && w->status != 304)) {
