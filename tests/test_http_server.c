@@ -263,11 +263,10 @@ static int t_answers(corio_http_server *srv, const char *req, char **st) {
     return k;
 }
 
-/* The start of a head (status line, Server, Date) is cached per loop
- * thread for one status and server: an answer of another status, a
- * handler's own Server field, another server on the same loop, and one
- * created after the first was destroyed (perhaps at its address) each get
- * their own. */
+/* The start of a head (status line, Server, Date) is cached per server
+ * and loop for one status: an answer of another status, a handler's own
+ * Server field, another server on the same loop, and one created after
+ * the first was destroyed (perhaps at its address) each get their own. */
 START_TEST(test_head_start_cache) {
     corio_runtime_options ro = {.loops = 1};
     ck_assert_int_eq(corio_runtime_create(&ro, &t_rt), 0);

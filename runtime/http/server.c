@@ -219,10 +219,6 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
     const char *name = o->server_name ? o->server_name : "corio";
     if (*name)
         snprintf(s->server_line, sizeof s->server_line, "Server: %s\r\n", name);
-    /* Relaxed: only uniqueness matters (a loop thread's cached head start
-     * is keyed by it, and a new server may reuse an old one's memory). */
-    static _Atomic uint64_t next_id;
-    s->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
     int r = corio_event_create(&s->gone);
     if (r < 0)
         goto fail;
@@ -236,11 +232,15 @@ int corio_http_server_create(corio_runtime *rt, const char *host, int port,
     s->nloops = corio_runtime_loops(rt);
     s->work_size = s->max_headers * sizeof(corio_http_header) + 2 * s->path_cap +
                    CORIO__HS_HDR_CAP + CORIO__HS_HOLD_CAP + CORIO__HS_HEAD_CAP;
+    /* pre: aligned_alloc, its entries are 64-byte aligned (a multiple of
+     * 64 in size). */
     if (!(s->watch = calloc((size_t)s->nloops, sizeof *s->watch)) ||
-        !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks))) {
+        !(s->tasks = calloc(2 * (size_t)s->nloops, sizeof *s->tasks)) ||
+        !(s->pre = aligned_alloc(64, (size_t)s->nloops * sizeof *s->pre))) {
         r = -ENOMEM;
         goto fail;
     }
+    memset(s->pre, 0, (size_t)s->nloops * sizeof *s->pre);
     for (int k = 0; k < s->nloops; k++) {
         if (!(s->tasks[2 * k] = corio_spawn_on(rt, k, acceptor, s, NULL, &r)) ||
             !(s->tasks[2 * k + 1] = corio_spawn_on(rt, k, watchdog, s, NULL, &r)))
@@ -323,6 +323,7 @@ void corio_http_server_destroy(corio_http_server *srv) {
         }
     free(srv->tasks);
     free(srv->watch);
+    free(srv->pre);
     corio_event_destroy(srv->gone);
     free(srv);
 }

@@ -326,6 +326,7 @@ int corio__hs_serve(void *arg, corio_value *out) {
     c->srv = s;
     c->tk = tk;
     c->fd = tk->fd;
+    c->loop = corio_loop_id();
     /* The header array comes with the request block (corio__hs_work_take
      * points the parser at it); a placeholder until then, so that the
      * parser's capacity is set once here. */
@@ -358,7 +359,7 @@ int corio__hs_serve(void *arg, corio_value *out) {
     } else if (corio_stream_create(c->fd, &so, &c->st) < 0) {
         goto done;
     }
-    corio__hconn **head = &s->watch[corio_loop_id()];
+    corio__hconn **head = &s->watch[c->loop];
     c->next = *head;
     if (*head)
         (*head)->prev = c;

@@ -42,6 +42,17 @@ enum { CORIO__WD_NONE, CORIO__WD_HEAD, CORIO__WD_IDLE, CORIO__WD_BODY, CORIO__WD
 
 typedef struct corio__hconn corio__hconn;
 
+/* A loop's last start of a head (status line, Server, Date fields) for a
+ * server, reused by the next answer of the same status in the same second
+ * (send_head). Written and read by that loop's coroutines only; 64-byte
+ * aligned, so that loops do not share its lines. */
+typedef struct corio__hs_pre {
+    _Alignas(64) time_t t; /* the second of its Date */
+    int status;            /* its status; 0: none yet */
+    size_t len;            /* bytes in buf */
+    char buf[CORIO__HS_PRE_CAP];
+} corio__hs_pre;
+
 struct corio_http_request {
     corio__hconn *c;          /* the connection */
     corio__http_request h;    /* the head; slices into c->head */
@@ -109,6 +120,7 @@ struct corio__hconn {
     uint8_t timed_out;          /* the watchdog cancelled the wait: its kind */
     bool idle;                  /* waiting for a next request, nothing received */
     int fd;                     /* the socket (owned by st once it exists) */
+    int loop;                   /* the loop serving it (corio_loop_id) */
     corio_stream *st;           /* the buffered (maybe TLS) stream */
     uint64_t nreq;              /* requests answered */
     corio__http_parser p;       /* request parser */
@@ -144,8 +156,8 @@ struct corio_http_server {
     size_t stack_size;          /* connection stack */
     corio__http_limits lim;     /* parser limits */
     char server_line[96];       /* "Server: x\r\n" or "" */
-    uint64_t id;                /* unique among the process's servers (head cache key) */
     corio__hconn **watch;       /* per loop: its connections (that loop only) */
+    corio__hs_pre *pre;         /* per loop: its cached start of a head (that loop only) */
     size_t work_size;           /* bytes of a request block */
     corio_future **tasks;       /* per loop: acceptor, watchdog */
     corio_event *gone;          /* set when draining and no connection is left */

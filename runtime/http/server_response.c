@@ -18,35 +18,27 @@
 #include "server_internal.h"
 
 /* The Date field value, formatted at most once a second per thread. */
-/* The thread's Date value and the start of its last head, in one
- * thread-local block (one TLS address lookup). pre holds "HTTP/1.1 <status>
- * <reason>\r\n<Server line>Date: <date>\r\n" for pre_status and the
- * server pre_server, built in the second `last`; 0 in pre_status: none. */
-static _Thread_local struct {
-    time_t last;
-    char date[40];
-    int pre_status;
-    uint64_t pre_server; /* the server's id */
-    size_t pre_len;
-    char pre[CORIO__HS_PRE_CAP];
-} hs_tls;
-
-/* Refresh the Date value when the second changed (which also ends the
- * cached head start). */
-static void date_tick(void) {
+/* The Date value of the current second, which *sec receives. One
+ * thread-local block: one TLS address lookup per call. */
+static const char *date_now(time_t *sec) {
+    static _Thread_local struct {
+        time_t last;
+        char buf[40];
+    } d;
     time_t t = time(NULL);
-    if (t != hs_tls.last) {
+    if (t != d.last) {
         struct tm tm;
         gmtime_r(&t, &tm);
-        strftime(hs_tls.date, sizeof hs_tls.date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        hs_tls.last = t;
-        hs_tls.pre_status = 0;
+        strftime(d.buf, sizeof d.buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        d.last = t;
     }
+    *sec = t;
+    return d.buf;
 }
 
 const char *corio__hs_date(void) {
-    date_tick();
-    return hs_tls.date;
+    time_t t;
+    return date_now(&t);
 }
 
 /* Write iov in full through the stream, under the write timeout. Returns
@@ -299,13 +291,16 @@ static int send_head(corio_http_response *w, bool final, const void *body, size_
     /* Assembled with memcpy: snprintf was a visible share of a small
      * answer's CPU time. */
     size_t pn, tn = 0;
-    bool common = !w->own_server && !w->own_date;
-    if (common) {
-        date_tick();
-        if (hs_tls.pre_status == w->status && hs_tls.pre_server == s->id) {
-            /* The same start as the thread's last head, in the same second. */
-            pn = hs_tls.pre_len;
-            memcpy(pre, hs_tls.pre, pn);
+    /* The loop's cached start of a head, when this is the connection's
+     * loop and the answer carries the server's own Server and Date. */
+    corio__hs_pre *pc = NULL;
+    time_t now = 0;
+    if (!w->own_server && !w->own_date && corio_loop_id() == c->loop) {
+        pc = &s->pre[c->loop];
+        date_now(&now);
+        if (pc->status == w->status && pc->t == now) {
+            pn = pc->len;
+            memcpy(pre, pc->buf, pn);
             goto framing;
         }
     }
@@ -318,14 +313,14 @@ static int send_head(corio_http_response *w, bool final, const void *body, size_
         pn = put(pre, pn, s->server_line);
     if (!w->own_date) {
         pn = put(pre, pn, "Date: ");
-        pn = put(pre, pn, corio__hs_date());
+        pn = put(pre, pn, date_now(&now));
         pn = put(pre, pn, "\r\n");
     }
-    if (common) {
-        memcpy(hs_tls.pre, pre, pn);
-        hs_tls.pre_len = pn;
-        hs_tls.pre_status = w->status;
-        hs_tls.pre_server = s->id;
+    if (pc) {
+        memcpy(pc->buf, pre, pn);
+        pc->len = pn;
+        pc->status = w->status;
+        pc->t = now;
     }
 framing:
     if (w->status == 204 || w->status < 200) {
