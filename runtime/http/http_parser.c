@@ -49,6 +49,26 @@ enum {
 /* Longest HTTP-version token, "HTTP/1.1". */
 #define VERSION_LEN 8u
 
+/* The byte classes of http_parser.h, row by row (16 bytes per row). */
+const unsigned char corio__http_cls[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    4, 7, 4, 1, 7, 3, 7, 7, 6, 6, 7, 7, 6, 7, 7, 0, /* 0x20 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 4, 6, 4, 0, /* 0x30 */
+    4, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, /* 0x40 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 0, 6, 5, 7, /* 0x50 */
+    5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, /* 0x60 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 5, 4, 7, 0, /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xa0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xb0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xc0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xd0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xe0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xf0 */
+};
+
 /* ieq with the literal's length compared first: most names differ there. */
 #define IEQ_LIT(s, n, lit) ((n) == sizeof(lit) - 1 && corio__http_ieq(s, n, lit))
 
@@ -187,15 +207,12 @@ static int conn_element(corio__http_parser *p, const char *s, size_t n) {
  * value cannot name an authority, and a server that routes or logs on it
  * must not see it. The empty value is allowed (a target without an
  * authority). This checks the character set, not the full grammar: ASCII
- * letters and digits and "-._~%!$&'()*+,;=:[]", as HOST_LO/HOST_HI below. */
-#define HOST_LO 0x2fff7ff200000000ull /* bytes 0-63 of that set, bit c */
-#define HOST_HI 0x47fffffeaffffffeull /* bytes 64-127, bit c - 64 */
+ * letters and digits and "-._~%!$&'()*+,;=:[]", class HOST of
+ * corio__http_cls. */
 static bool valid_host(const char *v, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c >= 128 || !(((c < 64 ? HOST_LO : HOST_HI) >> (c & 63)) & 1))
+    for (size_t i = 0; i < n; i++)
+        if (!(corio__http_cls[(unsigned char)v[i]] & CORIO__HTTP_C_HOST))
             return false;
-    }
     return true;
 }
 
@@ -327,6 +344,8 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
     const bool lenient = p->is_response;
     size_t pos = p->pos;
     int rc = 0;
+    /* Where the field lines' runs stop (head_end), once they started. */
+    size_t hend = p->state >= S_HDR_START ? head_end(p, len) : 0;
 
     if (p->error)
         return p->error;
@@ -500,13 +519,14 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                 goto fail;
         line1_done:
             p->hdr_start = pos + 1;
+            hend = head_end(p, len);
             p->state = S_HDR_START;
-            NEXT(head_end(p, len), hdr_start);
+            NEXT(hend, hdr_start);
         case S_HDR_START:
         hdr_start:
             if (c == '\r') {
                 p->state = S_END_LF;
-                NEXT(head_end(p, len), end_lf);
+                NEXT(hend, end_lf);
             }
             if (c == '\n') {
                 if (!lenient)
@@ -522,16 +542,15 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             }
             p->tok = pos;
             p->state = S_HDR_NAME;
-            NEXT(head_end(p, len), hdr_name);
+            NEXT(hend, hdr_name);
         case S_HDR_NAME:
         hdr_name:
             if (corio__http_is_tchar(c)) {
                 /* The run of name bytes at once, to the head limit (met,
                  * the check at the loop's top answers 431). */
-                size_t end = head_end(p, len);
-                while (pos + 1 < end && corio__http_is_tchar((unsigned char)buf[pos + 1]))
+                while (pos + 1 < hend && corio__http_is_tchar((unsigned char)buf[pos + 1]))
                     pos++;
-                NEXT(end, hdr_name_end);
+                NEXT(hend, hdr_name_end);
             }
         hdr_name_end:
             /* Whitespace before the colon is a 400 (RFC 9112 5.1). */
@@ -539,15 +558,15 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
                 goto bad;
             p->name_len = pos - p->tok;
             p->state = S_HDR_OWS;
-            NEXT(head_end(p, len), hdr_ows);
+            NEXT(hend, hdr_ows);
         case S_HDR_OWS:
         hdr_ows:
             if (corio__http_is_ws(c))
-                NEXT(head_end(p, len), hdr_ows);
+                NEXT(hend, hdr_ows);
             p->value_off = p->value_end = pos;
             if (c == '\r') {
                 p->state = S_HDR_LF;
-                NEXT(head_end(p, len), hdr_lf);
+                NEXT(hend, hdr_lf);
             }
             if (c == '\n') {
                 if (!lenient)
@@ -561,13 +580,18 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
         case S_HDR_VALUE: {
             /* The run of visible bytes and inner whitespace at once, to
              * the head limit; value_end stays past the last visible one. */
-            size_t end = head_end(p, len), vend = p->value_end;
+            size_t vend = p->value_end;
             for (;;) {
-                if (corio__http_is_field_vchar(c))
+                if (corio__http_is_field_vchar(c)) {
+                    /* The visible bytes up to the next whitespace at once. */
+                    while (pos + 1 < hend &&
+                           corio__http_is_field_vchar((unsigned char)buf[pos + 1]))
+                        pos++;
                     vend = pos + 1;
-                else if (!corio__http_is_ws(c))
+                } else if (!corio__http_is_ws(c)) {
                     break;
-                if (pos + 1 >= end) {
+                }
+                if (pos + 1 >= hend) {
                     p->value_end = vend;
                     goto next;
                 }
@@ -577,7 +601,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
         }
             if (c == '\r') {
                 p->state = S_HDR_LF;
-                NEXT(head_end(p, len), hdr_lf);
+                NEXT(hend, hdr_lf);
             }
             if (c == '\n') {
                 if (!lenient)
@@ -593,7 +617,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
             if ((rc = end_field(p, buf)) < 0)
                 goto fail;
             p->state = S_HDR_START;
-            NEXT(head_end(p, len), hdr_start);
+            NEXT(hend, hdr_start);
         case S_END_LF:
         end_lf:
             if (c != '\n')

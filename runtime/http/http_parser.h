@@ -56,16 +56,21 @@
 /* Longest chunk-size line (size, extensions, CRLF); longer is a 400. */
 #define CORIO__HTTP_MAX_CHUNK_LINE 4096u
 
-/* tchar = DIGIT / ALPHA / "!#$%&'*+-.^_`|~" (RFC 9110 5.6.2), the bytes of
- * a token (a method, a field name): one bit per code below 128, bit c of
- * the low word for c < 64, else bit c - 64 of the high word.
- * test_http_parser checks every byte against the grammar's definition. */
-#define CORIO__HTTP_TCHAR_LO 0x03ff6cfa00000000ull
-#define CORIO__HTTP_TCHAR_HI 0x57ffffffc7fffffeull
+/* Byte classes, one bit each in corio__http_cls[c] (http_parser.c):
+ *   TCHAR  tchar = DIGIT / ALPHA / "!#$%&'*+-.^_`|~" (RFC 9110 5.6.2), the
+ *          bytes of a token (a method, a field name);
+ *   HOST   what a Host value may hold: ASCII letters and digits and
+ *          "-._~%!$&'()*+,;=:[]" (see valid_host in http_parser.c);
+ *   PATH   what a path segment copies as it is: 0x20-0x7e but '%', '/',
+ *          '\\', '?' and '#' (see corio__http_path_normalize).
+ * A table lookup is one load per byte where a test of ranges or a bitmap
+ * was several instructions. test_http_parser checks every byte of each
+ * class against the grammar's definition. */
+enum { CORIO__HTTP_C_TCHAR = 1, CORIO__HTTP_C_HOST = 2, CORIO__HTTP_C_PATH = 4 };
+extern const unsigned char corio__http_cls[256];
 
 static inline bool corio__http_is_tchar(unsigned char c) {
-    return c < 128 &&
-           (((c < 64 ? CORIO__HTTP_TCHAR_LO : CORIO__HTTP_TCHAR_HI) >> (c & 63)) & 1);
+    return corio__http_cls[c] & CORIO__HTTP_C_TCHAR;
 }
 
 /* field-vchar = VCHAR / obs-text; SP and HTAB are handled by the callers. */

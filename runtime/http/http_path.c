@@ -6,17 +6,11 @@
 
 #include <string.h>
 
-/* The bytes a path segment copies as they are: 0x20-0x7e but '%' (an
- * escape), '/' (a separator), '\\' and '?' and '#' (which end the path
- * before this loop sees them); bit c of LO for c < 64, bit c - 64 of HI.
- * '.' is plain too: a "." or ".." segment is judged once it ends.
- * test_http_parser checks every byte. */
-#define PLAIN_LO 0x7fff7fd700000000ull
-#define PLAIN_HI 0x7fffffffefffffffull
-
-static bool plain(unsigned char c) {
-    return c < 128 && (((c < 64 ? PLAIN_LO : PLAIN_HI) >> (c & 63)) & 1);
-}
+/* The bytes a path segment copies as they are (class PATH of
+ * corio__http_cls): 0x20-0x7e but '%' (an escape), '/' (a separator),
+ * '\\' and '?' and '#' (which end the path before this loop sees them).
+ * '.' is plain too: a "." or ".." segment is judged once it ends. */
+static bool plain(unsigned char c) { return corio__http_cls[c] & CORIO__HTTP_C_PATH; }
 
 int corio__http_path_normalize(const char *t, size_t len, char *out, size_t out_cap) {
     size_t i = 0;
