@@ -323,6 +323,22 @@ static size_t send_all(corio_stream *s, const struct iovec *iov, int n, size_t t
     return dsent;
 }
 
+ssize_t corio__stream_write_buffered(corio_stream *s, const struct iovec *iov, int n,
+                                     size_t total) {
+    if (s->wshut || total == 0)
+        return -EAGAIN; /* write_iov answers these */
+    if (!s->wbuf && total < s->wcap)
+        s->wbuf = corio__bcache_get(s->wcap); /* NULL: this write goes out unbuffered */
+    if (!s->wbuf || total > s->wcap - s->wlen)
+        return -EAGAIN;
+    /* Coalesce: only a copy, the next flush or big write takes it. */
+    for (int i = 0; i < n; i++) {
+        memcpy(s->wbuf + s->wlen, iov[i].iov_base, iov[i].iov_len);
+        s->wlen += iov[i].iov_len;
+    }
+    return (ssize_t)total;
+}
+
 static ssize_t write_iov(corio_stream *s, const struct iovec *iov, int n, size_t total,
                          double timeout) {
     if (timeout != timeout)
@@ -331,16 +347,9 @@ static ssize_t write_iov(corio_stream *s, const struct iovec *iov, int n, size_t
         return -EPIPE;
     if (total == 0)
         return 0;
-    if (!s->wbuf && total < s->wcap)
-        s->wbuf = corio__bcache_get(s->wcap); /* NULL: this write goes out unbuffered */
-    if (s->wbuf && total <= s->wcap - s->wlen) {
-        /* Coalesce: only a copy, the next flush or big write takes it. */
-        for (int i = 0; i < n; i++) {
-            memcpy(s->wbuf + s->wlen, iov[i].iov_base, iov[i].iov_len);
-            s->wlen += iov[i].iov_len;
-        }
-        return (ssize_t)total;
-    }
+    ssize_t b = corio__stream_write_buffered(s, iov, n, total);
+    if (b != -EAGAIN)
+        return b;
     int err;
     size_t sent = send_all(s, iov, n, total, corio__stream_deadline(timeout, s->wdeadline), &err);
     if (err && sent == 0)

@@ -150,6 +150,15 @@ int corio__stream_create_with(const corio__stream_transport *tp, void *ctx, int 
  * stream then costs its struct only. */
 void corio__stream_trim(corio_stream *s);
 
+/* The write that is only a copy: when all total bytes of iov (n pieces,
+ * total > 0) fit the write buffer (taken from the block cache if the
+ * stream holds none), copies them and returns total; else copies nothing
+ * and returns -EAGAIN (also on a write-shut stream): the write needs the
+ * transport, through corio_stream_write/writev. No wait, no I/O: a
+ * caller that watches its waits (the HTTP server) needs no watch here. */
+ssize_t corio__stream_write_buffered(corio_stream *s, const struct iovec *iov, int n,
+                                     size_t total);
+
 /* --- bufring.c --- */
 /* Refill through the multishot path: append received bytes to the read
  * buffer (whose free tail the caller made room in). Returns the bytes
