@@ -18,9 +18,9 @@
 #include "../net/stream_internal.h"
 #include "server_internal.h"
 
-/* The Date field value, formatted at most once a second per thread. */
-/* The Date value of the current second, which *sec receives. One
- * thread-local block: one TLS address lookup per call. */
+/* The Date field value of the current second, which *sec receives;
+ * formatted at most once a second per thread. One thread-local block: one
+ * TLS address lookup per call. */
 static const char *date_now(time_t *sec) {
     static _Thread_local struct {
         time_t last;
