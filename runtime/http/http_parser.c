@@ -344,13 +344,14 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
     const bool lenient = p->is_response;
     size_t pos = p->pos;
     int rc = 0;
-    /* Where the field lines' runs stop (head_end), once they started. */
-    size_t hend = p->state >= S_HDR_START ? head_end(p, len) : 0;
 
     if (p->error)
         return p->error;
     if (len < pos)
         return -EINVAL;
+    /* Where the field lines' runs stop (head_end), once they started;
+     * below len it is the first byte past max_header_bytes. */
+    size_t hend = p->state >= S_HDR_START ? head_end(p, len) : 0;
 
 /* Take the next byte into `label` now, or leave it to the loop's top. */
 #define NEXT(limit, label)                                                                 \
@@ -363,7 +364,7 @@ static int run(corio__http_parser *p, const char *buf, size_t len) {
 
     for (; pos < len; pos++) {
         unsigned char c = (unsigned char)buf[pos];
-        if (p->state >= S_HDR_START && pos - p->hdr_start >= p->lim.max_header_bytes) {
+        if (p->state >= S_HDR_START && pos >= hend) {
             rc = -431;
             goto fail;
         }

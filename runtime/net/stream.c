@@ -343,13 +343,13 @@ static ssize_t write_iov(corio_stream *s, const struct iovec *iov, int n, size_t
                          double timeout) {
     if (timeout != timeout)
         return -EINVAL;
+    ssize_t b = corio__stream_write_buffered(s, iov, n, total);
+    if (b != -EAGAIN)
+        return b;
     if (s->wshut)
         return -EPIPE;
     if (total == 0)
         return 0;
-    ssize_t b = corio__stream_write_buffered(s, iov, n, total);
-    if (b != -EAGAIN)
-        return b;
     int err;
     size_t sent = send_all(s, iov, n, total, corio__stream_deadline(timeout, s->wdeadline), &err);
     if (err && sent == 0)
